@@ -1,0 +1,60 @@
+// Command devcluster runs a local kube-apiserver and etcd (the same envtest
+// control plane the tests use) until interrupted, and writes a kubeconfig for
+// it. make demo uses it; it is handy for trying rules by hand too:
+//
+//	go run ./hack/devcluster -kubeconfig /tmp/am/kubeconfig
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/alertmedic/alertmedic/internal/testcluster"
+)
+
+func main() {
+	kubeconfig := flag.String("kubeconfig", "", "where to write the kubeconfig (required)")
+	flag.Parse()
+	if *kubeconfig == "" {
+		fmt.Fprintln(os.Stderr, "devcluster: -kubeconfig is required")
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *kubeconfig); err != nil {
+		fmt.Fprintln(os.Stderr, "devcluster:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, kubeconfig string) error {
+	c, err := testcluster.Start()
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := c.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "devcluster: stop:", err)
+		}
+	}()
+	dir := filepath.Dir(kubeconfig)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	tmp, err := c.Kubeconfig(dir)
+	if err != nil {
+		return err
+	}
+	// Rename last, so that a waiting script sees a complete file.
+	if err := os.Rename(tmp, kubeconfig); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "devcluster: API server at %s; kubeconfig %s\n", c.Config.Host, kubeconfig)
+	<-ctx.Done()
+	return nil
+}

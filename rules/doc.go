@@ -1,0 +1,7 @@
+// Package rules owns remediation rule files: their YAML shape, strict parsing
+// with file:line:col errors, validation, and compilation into matchers and
+// target templates. A compiled Set matches one Alertmanager alert against the
+// rules in file order (first match wins unless a rule says continue) and
+// renders the workload it targets. It knows nothing of Kubernetes clients or
+// Slack: a target is plain data.
+package rules
