@@ -1,0 +1,183 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// GroupVersion is the API group and version of this package.
+var GroupVersion = schema.GroupVersion{Group: "alertmedic.io", Version: "v1alpha1"}
+
+// AddToScheme registers the types of this package.
+func AddToScheme(s *runtime.Scheme) error {
+	s.AddKnownTypes(GroupVersion, &Remediation{}, &RemediationList{})
+	metav1.AddToGroupVersion(s, GroupVersion)
+	return nil
+}
+
+// Phase is where a Remediation stands.
+// +kubebuilder:validation:Enum="";Pending;PendingApproval;Approved;Denied;Expired;Cancelled;Running;Succeeded;Failed;Skipped
+type Phase string
+
+const (
+	// PhaseNew is a record just accepted; no decision taken yet.
+	PhaseNew             Phase = ""
+	PhasePending         Phase = "Pending" // accepted by policy, waiting for the executor
+	PhasePendingApproval Phase = "PendingApproval"
+	PhaseApproved        Phase = "Approved"
+	PhaseDenied          Phase = "Denied"
+	PhaseExpired         Phase = "Expired"
+	PhaseCancelled       Phase = "Cancelled"
+	PhaseRunning         Phase = "Running"
+	PhaseSucceeded       Phase = "Succeeded"
+	PhaseFailed          Phase = "Failed"
+	PhaseSkipped         Phase = "Skipped"
+)
+
+// Final reports whether nothing more will happen to a record in phase p.
+func (p Phase) Final() bool {
+	switch p {
+	case PhaseDenied, PhaseExpired, PhaseCancelled, PhaseSucceeded, PhaseFailed, PhaseSkipped:
+		return true
+	}
+	return false
+}
+
+// Target names the workload to act on.
+type Target struct {
+	// +kubebuilder:validation:Enum=Deployment;StatefulSet;DaemonSet
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+}
+
+// String is Kind/namespace/name.
+func (t Target) String() string { return t.Kind + "/" + t.Namespace + "/" + t.Name }
+
+// ScaleParams are a scale action's parameters.
+type ScaleParams struct {
+	// +kubebuilder:validation:Enum=to;by;multiply
+	Op string `json:"op"`
+	// N is the count for "to" and the delta for "by".
+	N int32 `json:"n,omitempty"`
+	// Factor is the multiplier for "multiply", as a decimal string ("1.5").
+	Factor string `json:"factor,omitempty"`
+	Min    int32  `json:"min,omitempty"`
+	Max    int32  `json:"max,omitempty"`
+}
+
+// RollbackParams are a rollback action's parameters.
+type RollbackParams struct {
+	// ToRevision is the revision to go back to; 0 is the previous one.
+	ToRevision int64 `json:"toRevision,omitempty"`
+}
+
+// AlertRef is the alert episode a Remediation answers.
+type AlertRef struct {
+	Name        string            `json:"name"`
+	Fingerprint string            `json:"fingerprint"`
+	StartsAt    metav1.Time       `json:"startsAt"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	Summary     string            `json:"summary,omitempty"`
+	// +optional
+	GeneratorURL string `json:"generatorURL,omitempty"`
+	// +optional
+	RunbookURL string `json:"runbookURL,omitempty"`
+}
+
+// ApprovalSpec says who must approve the action before it runs.
+type ApprovalSpec struct {
+	Channel string          `json:"channel,omitempty"`
+	Users   []string        `json:"users,omitempty"`
+	Groups  []string        `json:"groups,omitempty"`
+	Timeout metav1.Duration `json:"timeout"`
+}
+
+// RemediationSpec is the planned action; it does not change once created.
+type RemediationSpec struct {
+	Rule string `json:"rule"`
+	// +kubebuilder:validation:Enum=restart;scale;rollback
+	Action string `json:"action"`
+	Target Target `json:"target"`
+	// TargetRef is Target as Kind/namespace/name, for display.
+	TargetRef string `json:"targetRef"`
+	// +optional
+	Scale *ScaleParams `json:"scale,omitempty"`
+	// +optional
+	Rollback *RollbackParams `json:"rollback,omitempty"`
+	Alert    AlertRef        `json:"alert"`
+	// Approval, when set, holds the action until a permitted person approves.
+	// +optional
+	Approval *ApprovalSpec `json:"approval,omitempty"`
+	// +optional
+	DryRun bool `json:"dryRun,omitempty"`
+}
+
+// ActionResult is what the action did.
+type ActionResult struct {
+	Outcome string `json:"outcome"`
+	Reason  string `json:"reason,omitempty"`
+	Before  string `json:"before,omitempty"`
+	After   string `json:"after,omitempty"`
+}
+
+// RemediationStatus tells where the Remediation stands and why.
+type RemediationStatus struct {
+	// +optional
+	Phase Phase `json:"phase,omitempty"`
+	// Reason is a CamelCase word for the phase: Cooldown, RuleBudget,
+	// TargetBudget, CircuitOpen, NamespaceDenied, AlertResolved, Restarted...
+	// +optional
+	Reason string `json:"reason,omitempty"`
+	// +optional
+	Message string `json:"message,omitempty"`
+	// DecidedBy is who approved or denied: a Slack user or a Kubernetes user.
+	// +optional
+	DecidedBy string `json:"decidedBy,omitempty"`
+	// +optional
+	DecidedAt *metav1.Time `json:"decidedAt,omitempty"`
+	// +optional
+	StartedAt *metav1.Time `json:"startedAt,omitempty"`
+	// +optional
+	FinishedAt *metav1.Time `json:"finishedAt,omitempty"`
+	// ExecutedBy is the replica that ran the action.
+	// +optional
+	ExecutedBy string `json:"executedBy,omitempty"`
+	// +optional
+	Attempts int32 `json:"attempts,omitempty"`
+	// +optional
+	Result *ActionResult `json:"result,omitempty"`
+}
+
+// Remediation is one planned action of alertmedic: created when a firing
+// alert matches a rule, named from (rule, target, alert fingerprint,
+// startsAt) so that creating it is the exactly-once gate.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=rem,categories=alertmedic
+// +kubebuilder:printcolumn:name="Rule",type=string,JSONPath=`.spec.rule`
+// +kubebuilder:printcolumn:name="Action",type=string,JSONPath=`.spec.action`
+// +kubebuilder:printcolumn:name="Target",type=string,JSONPath=`.spec.targetRef`
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.reason`
+// +kubebuilder:printcolumn:name="Alert",type=string,JSONPath=`.spec.alert.name`,priority=1
+// +kubebuilder:printcolumn:name="Decided-By",type=string,JSONPath=`.status.decidedBy`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type Remediation struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   RemediationSpec   `json:"spec"`
+	Status RemediationStatus `json:"status,omitempty"`
+}
+
+// RemediationList is a list of Remediations.
+//
+// +kubebuilder:object:root=true
+type RemediationList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Remediation `json:"items"`
+}
