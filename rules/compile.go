@@ -1,0 +1,588 @@
+package rules
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	texttemplate "text/template"
+	"text/template/parse"
+	"time"
+
+	"github.com/prometheus/alertmanager/pkg/labels"
+	"github.com/prometheus/common/model"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// compiler validates ruleConfigs and compiles them into Rules.
+type compiler struct {
+	*reporter
+}
+
+// compile returns the rule, or nil when it has errors (all reported).
+func (c *compiler) compile(rc *ruleConfig) *Rule {
+	before := c.errors
+	r := &Rule{Name: rc.Name, File: c.file, Line: rc.node.Line}
+	c.name(rc)
+	r.Matchers = c.matchers(rc)
+	r.Kind, r.NamespaceTemplate, r.NameTemplate = c.target(rc)
+	r.Action = c.action(rc)
+	r.Scale = c.scale(rc, r.Action, r.Kind)
+	r.Rollback = c.rollback(rc, r.Action)
+	r.Continue = rc.Continue
+	r.Cooldown = c.cooldown(rc)
+	r.Approval = c.approval(rc)
+	if c.errors > before {
+		return nil
+	}
+	return r
+}
+
+// missing reports a required field that is not there, at the mapping that
+// should hold it.
+func (c *compiler) missing(rc *ruleConfig, field, hint string) {
+	if rc.typos[field] {
+		return // "unknown field ... (did you mean ...?)" says it already
+	}
+	c.errorf(rc.at(parentPath(field)), "missing required field %q in %s; %s", field, rc.label, hint)
+}
+
+func (c *compiler) name(rc *ruleConfig) {
+	switch {
+	case !rc.has("name"):
+		c.missing(rc, "name", "add a name such as name: restart-crashlooping")
+	case !rc.ok("name"):
+	case rc.Name == "":
+		c.errorf(rc.at("name"), "name in %s is empty; give the rule a name such as restart-crashlooping", rc.label)
+	case len(rc.Name) > maxRuleName || len(validation.IsDNS1123Label(rc.Name)) > 0:
+		c.errorf(rc.at("name"), "invalid rule name %s: use at most %d lowercase letters, digits and '-', starting and ending with a letter or digit", shorten(rc.Name), maxRuleName)
+	}
+}
+
+func (c *compiler) matchers(rc *ruleConfig) labels.Matchers {
+	if !rc.has("match") {
+		c.missing(rc, "match", `add at least one matcher, e.g. match: ['alertname="KubePodCrashLooping"']`)
+		return nil
+	}
+	if !rc.ok("match") {
+		return nil
+	}
+	if len(rc.Match) == 0 {
+		c.errorf(rc.at("match"), `match in %s is empty; add at least one matcher, e.g. match: ['alertname="KubePodCrashLooping"']`, rc.label)
+		return nil
+	}
+	var ms labels.Matchers
+	equal := map[string]string{}
+	for i, s := range rc.Match {
+		path := fmt.Sprintf("match[%d]", i)
+		if !rc.ok(path) {
+			continue
+		}
+		n := rc.at(path)
+		if strings.TrimSpace(s) == "" {
+			c.errorf(n, `%s in %s is empty; write a matcher such as 'alertname="KubePodCrashLooping"'`, path, rc.label)
+			continue
+		}
+		if many, err := labels.ParseMatchers(s); err == nil && len(many) > 1 {
+			items := make([]string, len(many))
+			for j, m := range many {
+				items[j] = singleQuote(m.String())
+			}
+			c.errorf(n, "matcher %s in %s holds %d matchers; give each its own list item: match: [%s]", singleQuote(s), rc.label, len(many), strings.Join(items, ", "))
+			continue
+		}
+		m, err := labels.ParseMatcher(s)
+		if err != nil {
+			c.errorf(n, "invalid matcher %s in %s: %s", singleQuote(s), rc.label, matcherHint(s, err))
+			continue
+		}
+		if m.Type == labels.MatchEqual {
+			if v, seen := equal[m.Name]; seen && v != m.Value {
+				c.warnf(n, "%s can never match: label %s must equal both %q and %q; remove one matcher or use %s=~\"%s|%s\"", rc.label, m.Name, v, m.Value, m.Name, v, m.Value)
+			}
+			equal[m.Name] = m.Value
+		}
+		ms = append(ms, m)
+	}
+	return ms
+}
+
+func matcherHint(s string, err error) string {
+	msg := err.Error()
+	switch {
+	case strings.Contains(s, "=="):
+		return `== is not an operator; write label="value", label!="value", label=~"regex" or label!~"regex"`
+	case strings.HasPrefix(msg, "bad matcher format"):
+		return `write label="value", label!="value", label=~"regex" or label!~"regex"`
+	case strings.Contains(msg, "unescaped double quote"):
+		return `the value holds an unescaped double quote; write it as \" inside the quotes`
+	case strings.Contains(msg, "UTF-8"):
+		return "the value is not valid UTF-8"
+	}
+	// Show the expression as written, not as Alertmanager anchors it.
+	if i := strings.Index(msg, "`^(?:"); i >= 0 && strings.HasSuffix(msg, ")$`") {
+		msg = msg[:i] + "`" + msg[i+len("`^(?:"):len(msg)-len(")$`")] + "`"
+	}
+	return msg + "; fix the regular expression (Go RE2 syntax; it must match the whole value)"
+}
+
+func (c *compiler) target(rc *ruleConfig) (kind string, ns, name *Template) {
+	if !rc.has("target") {
+		c.missing(rc, "target", "add target: {kind: Deployment, namespace: '{{ .Labels.namespace }}', name: '{{ .Labels.deployment }}'}")
+		return "", nil, nil
+	}
+	if !rc.ok("target") {
+		return "", nil, nil
+	}
+	t := rc.Target
+	kinds := []string{KindDeployment, KindStatefulSet, KindDaemonSet}
+	switch {
+	case !rc.has("target.kind"):
+		c.missing(rc, "target.kind", "set it to Deployment, StatefulSet or DaemonSet")
+	case !rc.ok("target.kind"):
+	case strings.Contains(t.Kind, "{{"):
+		c.errorf(rc.at("target.kind"), "target.kind in %s cannot be a template; write Deployment, StatefulSet or DaemonSet", rc.label)
+	case !slices.Contains(kinds, t.Kind):
+		c.errorf(rc.at("target.kind"), "unknown target.kind %q in %s%s; use Deployment, StatefulSet or DaemonSet", t.Kind, rc.label, didYouMean(t.Kind, kinds))
+	default:
+		kind = t.Kind
+	}
+	ns = c.template(rc, "target.namespace", t.Namespace, "'{{ .Labels.namespace }}'", "a namespace", validation.IsDNS1123Label)
+	name = c.template(rc, "target.name", t.Name, "'{{ .Labels.deployment }}'", "an object name", validation.IsDNS1123Subdomain)
+	return kind, ns, name
+}
+
+// template compiles the target template at path. A template without
+// actions is a fixed name and is validated now rather than per alert.
+func (c *compiler) template(rc *ruleConfig, path, text, example, noun string, valid func(string) []string) *Template {
+	switch {
+	case !rc.has(path):
+		c.missing(rc, path, "set it to "+noun+" or a template such as "+example)
+		return nil
+	case !rc.ok(path):
+		return nil
+	case strings.TrimSpace(text) == "":
+		c.errorf(rc.at(path), "%s in %s is empty; set it to %s or a template such as %s", path, rc.label, noun, example)
+		return nil
+	}
+	n := rc.at(path)
+	tmpl, err := texttemplate.New(path).Option("missingkey=error").Parse(text)
+	if err != nil {
+		c.errorf(n, "invalid template in %s of %s: %s; see https://pkg.go.dev/text/template", path, rc.label, templateError(err, path))
+		return nil
+	}
+	if tmpl.Tree == nil || isText(tmpl.Tree.Root) {
+		var b strings.Builder
+		_ = tmpl.Execute(&b, nil) // only text: cannot fail
+		v := strings.TrimSpace(b.String())
+		if msgs := valid(v); len(msgs) > 0 {
+			c.errorf(n, "%s %s in %s is not %s: %s", path, shorten(v), rc.label, "a valid "+strings.TrimPrefix(strings.TrimPrefix(noun, "an "), "a "), strings.Join(msgs, "; "))
+			return nil
+		}
+		return &Template{text: text, literal: v}
+	}
+	ok := true
+	alertFields(tmpl.Tree.Root, func(field string) {
+		ok = false
+		hint := ""
+		if m := suggest(field, alertFieldNames()); m != "" {
+			hint = " (did you mean ." + m + "?)"
+		}
+		c.errorf(n, "template in %s of %s uses .%s, which alerts do not have%s; use .Labels.<name>, .Annotations.<name>, .Fingerprint, .Status, .StartsAt, .EndsAt or .GeneratorURL",
+			path, rc.label, field, hint)
+	})
+	if !ok {
+		return nil
+	}
+	field, key := mapLookup(tmpl.Tree.Root)
+	return &Template{text: text, tmpl: tmpl, field: field, key: key}
+}
+
+// mapLookup recognises a template that is only {{ .Labels.x }} or
+// {{ .Annotations.x }} and returns "Labels" or "Annotations" and x.
+func mapLookup(root *parse.ListNode) (field, key string) {
+	if len(root.Nodes) != 1 {
+		return "", ""
+	}
+	action, ok := root.Nodes[0].(*parse.ActionNode)
+	if !ok || len(action.Pipe.Decl) > 0 || len(action.Pipe.Cmds) != 1 || len(action.Pipe.Cmds[0].Args) != 1 {
+		return "", ""
+	}
+	f, ok := action.Pipe.Cmds[0].Args[0].(*parse.FieldNode)
+	if !ok || len(f.Ident) != 2 || f.Ident[0] != "Labels" && f.Ident[0] != "Annotations" {
+		return "", ""
+	}
+	return f.Ident[0], f.Ident[1]
+}
+
+// templateError drops text/template's "template: NAME:LINE: " prefix when
+// the template is a single line, so the message reads plainly.
+func templateError(err error, name string) string {
+	msg := strings.TrimPrefix(err.Error(), "template: "+name+":")
+	if line, rest, ok := strings.Cut(msg, ": "); ok {
+		if _, err := strconv.Atoi(line); err == nil {
+			if line == "1" {
+				return rest
+			}
+			return "line " + line + ": " + rest
+		}
+	}
+	return msg
+}
+
+func isText(list *parse.ListNode) bool {
+	if list == nil {
+		return true
+	}
+	for _, n := range list.Nodes {
+		if n.Type() != parse.NodeText {
+			return false
+		}
+	}
+	return true
+}
+
+// alertFieldNames lists what a template can use on the alert: the fields of
+// github.com/prometheus/alertmanager/template.Alert (a test keeps this list
+// in step with the type).
+func alertFieldNames() []string {
+	return []string{"Status", "Labels", "Annotations", "StartsAt", "EndsAt", "GeneratorURL", "Fingerprint"}
+}
+
+// alertFields calls bad for each field a template reads from the alert (its
+// top-level dot) that alerts do not have, such as .labels for .Labels.
+// Inside with and range the dot is something else, so those bodies are not
+// checked.
+func alertFields(node parse.Node, bad func(field string)) {
+	known := alertFieldNames()
+	var walk func(n parse.Node)
+	walk = func(n parse.Node) {
+		switch n := n.(type) {
+		case *parse.ListNode:
+			if n != nil {
+				for _, c := range n.Nodes {
+					walk(c)
+				}
+			}
+		case *parse.ActionNode:
+			walk(n.Pipe)
+		case *parse.IfNode:
+			walk(n.Pipe)
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.WithNode:
+			walk(n.Pipe)
+			walk(n.ElseList)
+		case *parse.RangeNode:
+			walk(n.Pipe)
+			walk(n.ElseList)
+		case *parse.TemplateNode:
+			walk(n.Pipe)
+		case *parse.PipeNode:
+			if n != nil {
+				for _, cmd := range n.Cmds {
+					walk(cmd)
+				}
+			}
+		case *parse.CommandNode:
+			for _, arg := range n.Args {
+				walk(arg)
+			}
+		case *parse.ChainNode:
+			walk(n.Node)
+		case *parse.FieldNode:
+			if !slices.Contains(known, n.Ident[0]) {
+				bad(n.Ident[0])
+			}
+		case *parse.VariableNode:
+			if len(n.Ident) > 1 && n.Ident[0] == "$" && !slices.Contains(known, n.Ident[1]) {
+				bad(n.Ident[1])
+			}
+		}
+	}
+	walk(node)
+}
+
+func didYouMean(s string, options []string) string {
+	if m := suggest(s, options); m != "" {
+		return fmt.Sprintf(" (did you mean %q?)", m)
+	}
+	return ""
+}
+
+func (c *compiler) action(rc *ruleConfig) Action {
+	actions := []string{string(ActionRestart), string(ActionScale), string(ActionRollback)}
+	switch {
+	case !rc.has("action"):
+		c.missing(rc, "action", "use restart, scale or rollback")
+	case !rc.ok("action"):
+	case !slices.Contains(actions, rc.Action):
+		c.errorf(rc.at("action"), "unknown action %q in %s%s; use restart, scale or rollback", rc.Action, rc.label, didYouMean(rc.Action, actions))
+	default:
+		return Action(rc.Action)
+	}
+	return ""
+}
+
+// misplaced reports a parameter block given for another action.
+func (c *compiler) misplaced(rc *ruleConfig, block string, action Action) {
+	c.errorf(rc.keyAt(block), "%s is only used with action: %s, but %s has action: %s; remove %s or change the action", block, block, rc.label, action, block)
+}
+
+func (c *compiler) scale(rc *ruleConfig, action Action, kind string) *Scale {
+	if action == "" {
+		return nil // unknown or missing action, already reported
+	}
+	if action != ActionScale {
+		if rc.has("scale") {
+			c.misplaced(rc, "scale", action)
+		}
+		return nil
+	}
+	if kind == KindDaemonSet {
+		c.errorf(rc.at("action"), "%s scales a DaemonSet, which cannot be scaled (it runs one pod per node); use action restart or rollback, or target a Deployment or StatefulSet", rc.label)
+	}
+	if !rc.has("scale") {
+		c.errorf(rc.at("action"), `action scale in %s needs a scale block, e.g. scale: {replicas: "+1", max: 10}`, rc.label)
+		return nil
+	}
+	if !rc.ok("scale") {
+		return nil
+	}
+	cfg := rc.Scale
+	sc := &Scale{}
+	ok := true
+	switch {
+	case !rc.has("scale.replicas"):
+		c.missing(rc, "scale.replicas", `use "4" to scale to 4, "+2" or "-1" to scale by, or "x2" or "x1.5" to multiply`)
+		ok = false
+	case !rc.ok("scale.replicas"):
+		ok = false
+	default:
+		if msg := parseReplicas(strings.TrimSpace(cfg.Replicas), sc); msg != "" {
+			c.errorf(rc.at("scale.replicas"), "scale.replicas %q in %s %s", cfg.Replicas, rc.label, msg)
+			ok = false
+		}
+	}
+	if cfg.Min != nil {
+		switch {
+		case *cfg.Min < 0:
+			c.errorf(rc.at("scale.min"), "scale.min (%d) in %s must be 0 or more", *cfg.Min, rc.label)
+			ok = false
+		case *cfg.Min > math.MaxInt32:
+			c.errorf(rc.at("scale.min"), "scale.min (%d) in %s is too large; the most is %d", *cfg.Min, rc.label, math.MaxInt32)
+			ok = false
+		default:
+			sc.Min = int32(*cfg.Min)
+		}
+	}
+	if cfg.Max != nil {
+		switch {
+		case *cfg.Max < 1:
+			c.errorf(rc.at("scale.max"), "scale.max (%d) in %s must be at least 1; leave it out for no upper bound", *cfg.Max, rc.label)
+			ok = false
+		case *cfg.Max > math.MaxInt32:
+			c.errorf(rc.at("scale.max"), "scale.max (%d) in %s is too large; the most is %d", *cfg.Max, rc.label, math.MaxInt32)
+			ok = false
+		default:
+			sc.Max = int32(*cfg.Max)
+		}
+	}
+	if !ok {
+		return nil
+	}
+	switch {
+	case sc.Max > 0 && sc.Max < sc.Min:
+		c.errorf(rc.at("scale.max"), "scale.max (%d) is below scale.min (%d) in %s; raise scale.max or lower scale.min", sc.Max, sc.Min, rc.label)
+	case sc.Op == ScaleTo && sc.Max > 0 && sc.N > sc.Max:
+		c.errorf(rc.at("scale.replicas"), "scale.replicas (%d) is above scale.max (%d) in %s; lower scale.replicas or raise scale.max", sc.N, sc.Max, rc.label)
+	case sc.Op == ScaleTo && sc.N < sc.Min:
+		c.errorf(rc.at("scale.replicas"), "scale.replicas (%d) is below scale.min (%d) in %s; raise scale.replicas or lower scale.min", sc.N, sc.Min, rc.label)
+	case sc.Max == 0 && (sc.Op == ScaleBy && sc.N > 0 || sc.Op == ScaleMultiply && sc.Factor > 1):
+		c.warnf(rc.at("scale"), "scale.max is not set in %s, so repeated alerts can add replicas without limit; set scale.max", rc.label)
+	case !rc.has("scale.min") && sc.Op == ScaleBy && sc.N < 0:
+		c.warnf(rc.at("scale"), "scale.min is not set in %s, so repeated alerts can scale down to 0 replicas; set scale.min", rc.label)
+	}
+	return sc
+}
+
+// parseReplicas reads a scale.replicas spec into sc, or says what is wrong
+// with it (as the end of a sentence that starts with the spec).
+func parseReplicas(s string, sc *Scale) string {
+	const usage = `; use "4" to scale to 4, "+2" or "-1" to scale by, or "x2" or "x1.5" to multiply`
+	if s == "" {
+		return "is empty" + usage
+	}
+	switch {
+	case s[0] == 'x':
+		num := s[1:]
+		whole, frac, _ := strings.Cut(num, ".")
+		if !isDigits(whole) || strings.Contains(num, ".") && !isDigits(frac) {
+			return "is not a valid factor" + usage
+		}
+		f, err := strconv.ParseFloat(num, 64)
+		if err != nil || math.IsInf(f, 0) {
+			return "is not a valid factor" + usage
+		}
+		if f == 0 {
+			return "multiplies by 0; the factor must be greater than 0 (to scale to zero, use \"0\")"
+		}
+		if f == 1 {
+			return "multiplies by 1, which changes nothing; use a factor other than 1"
+		}
+		sc.Op, sc.Factor = ScaleMultiply, f
+	case s[0] == '+' || s[0] == '-':
+		if !isDigits(s[1:]) {
+			return "is not a valid step" + usage
+		}
+		n, err := strconv.ParseInt(s, 10, 32)
+		if err != nil {
+			return fmt.Sprintf("is out of range; replicas are at most %d", math.MaxInt32)
+		}
+		if n == 0 {
+			return "changes nothing; use a step other than 0"
+		}
+		sc.Op, sc.N = ScaleBy, int32(n)
+	case isDigits(s):
+		n, err := strconv.ParseInt(s, 10, 32)
+		if err != nil {
+			return fmt.Sprintf("is out of range; replicas are at most %d", math.MaxInt32)
+		}
+		sc.Op, sc.N = ScaleTo, int32(n)
+	default:
+		return "is not valid" + usage
+	}
+	return ""
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *compiler) rollback(rc *ruleConfig, action Action) *Rollback {
+	if action == "" {
+		return nil
+	}
+	if action != ActionRollback {
+		if rc.has("rollback") {
+			c.misplaced(rc, "rollback", action)
+		}
+		return nil
+	}
+	rb := &Rollback{}
+	if rc.Rollback != nil && rc.Rollback.ToRevision != nil {
+		if rev := *rc.Rollback.ToRevision; rev < 1 {
+			c.errorf(rc.at("rollback.toRevision"), "rollback.toRevision (%d) in %s must be 1 or more; leave it out to roll back to the previous revision", rev, rc.label)
+		} else {
+			rb.ToRevision = rev
+		}
+	}
+	return rb
+}
+
+func (c *compiler) cooldown(rc *ruleConfig) time.Duration {
+	if !rc.ok("cooldown") {
+		return 0
+	}
+	d, ok := c.duration(rc, "cooldown", rc.Cooldown)
+	if ok && d > maxCooldown {
+		c.errorf(rc.at("cooldown"), "cooldown %s in %s is longer than %s; use %s or less", rc.Cooldown, rc.label, humanDuration(maxCooldown), humanDuration(maxCooldown))
+	}
+	return d
+}
+
+// humanDuration writes a limit the way the format's documentation does:
+// 7d, 24h, 1m.
+func humanDuration(d time.Duration) string {
+	if d > 24*time.Hour && d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	if d >= time.Hour && d%time.Hour == 0 {
+		return fmt.Sprintf("%dh", d/time.Hour)
+	}
+	return model.Duration(d).String()
+}
+
+// duration parses a Prometheus duration (30s, 5m, 1h30m, 1d).
+func (c *compiler) duration(rc *ruleConfig, path, s string) (time.Duration, bool) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		c.errorf(rc.at(path), "%s in %s is empty; remove it or set a duration such as 30m", path, rc.label)
+		return 0, false
+	}
+	d, err := model.ParseDuration(s)
+	if err != nil {
+		c.errorf(rc.at(path), "invalid %s %q in %s; use a duration with a unit, such as 30s, 10m, 2h or 1d", path, s, rc.label)
+		return 0, false
+	}
+	return time.Duration(d), true
+}
+
+func (c *compiler) approval(rc *ruleConfig) Approval {
+	cfg := rc.Approval
+	if cfg == nil || !rc.ok("approval") {
+		return Approval{}
+	}
+	a := Approval{Required: cfg.Required != nil && *cfg.Required, Channel: cfg.Channel}
+	if rc.ok("approval.channel") && strings.TrimSpace(cfg.Channel) == "" {
+		c.errorf(rc.at("approval.channel"), "approval.channel in %s is empty; set the Slack channel ID (such as C0123456) or leave it out", rc.label)
+	}
+	a.Users = c.slackIDs(rc, "approval.approvers.users", cfg.Approvers.Users, "UW", "a Slack user ID; use the member ID (such as U0123ABCD) from the user's Slack profile")
+	a.Groups = c.slackIDs(rc, "approval.approvers.groups", cfg.Approvers.Groups, "S", "a Slack user group ID; use the group ID (such as S0456EFGH)")
+	if a.Required && len(cfg.Approvers.Users)+len(cfg.Approvers.Groups) == 0 &&
+		!rc.bad("approval.approvers") && !rc.bad("approval.approvers.users") && !rc.bad("approval.approvers.groups") &&
+		!rc.typos["approval.approvers"] && !rc.typos["approval.approvers.users"] && !rc.typos["approval.approvers.groups"] {
+		implied := ""
+		if !rc.has("approval.required") {
+			implied = " (an approval block means approval.required: true unless it says false)"
+		}
+		c.errorf(rc.keyAt("approval.required"), "%s requires approval%s but names no approvers; add approval.approvers.users (Slack user IDs such as U0123ABCD) or approval.approvers.groups (user group IDs such as S0456EFGH)", rc.label, implied)
+	}
+	if !rc.bad("approval.timeout") { // set by applyDefaults when left out
+		if d, ok := c.duration(rc, "approval.timeout", cfg.Timeout); ok {
+			if d < minApprovalTimeout || d > maxApprovalTimeout {
+				c.errorf(rc.at("approval.timeout"), "approval.timeout %s in %s is out of range; use between %s and %s", cfg.Timeout, rc.label, humanDuration(minApprovalTimeout), humanDuration(maxApprovalTimeout))
+			}
+			a.Timeout = d
+		}
+	}
+	return a
+}
+
+// slackIDs checks a list of Slack IDs whose first letter is one of prefixes.
+func (c *compiler) slackIDs(rc *ruleConfig, path string, ids []string, prefixes, want string) []string {
+	var out []string
+	for i, id := range ids {
+		item := fmt.Sprintf("%s[%d]", path, i)
+		if !rc.ok(item) {
+			continue
+		}
+		if !isSlackID(id, prefixes) {
+			c.errorf(rc.at(item), "%s %q in %s is not %s", item, id, rc.label, want)
+			continue
+		}
+		out = append(out, id)
+	}
+	return out
+}
+
+func isSlackID(s, prefixes string) bool {
+	if len(s) < 2 || !strings.ContainsRune(prefixes, rune(s[0])) {
+		return false
+	}
+	for _, r := range s[1:] {
+		if (r < 'A' || r > 'Z') && (r < '0' || r > '9') {
+			return false
+		}
+	}
+	return true
+}

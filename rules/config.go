@@ -1,0 +1,151 @@
+package rules
+
+import (
+	"time"
+
+	"github.com/prometheus/common/model"
+	"gopkg.in/yaml.v3"
+)
+
+// The YAML shapes of a rule file (format v1). They mirror the file as written;
+// decode.go fills them from the yaml.Node tree, defaults are applied by
+// applyDefaults, and compile.go validates them into Rules. Nothing outside
+// loading sees these types.
+
+// fileConfig is one rule file.
+type fileConfig struct {
+	Rules []*ruleConfig `yaml:"rules"`
+}
+
+// ruleConfig is one item of rules.
+type ruleConfig struct {
+	Name     string          `yaml:"name"`
+	Match    []string        `yaml:"match"`
+	Target   *targetConfig   `yaml:"target"`
+	Action   string          `yaml:"action"`
+	Scale    *scaleConfig    `yaml:"scale,omitempty"`
+	Rollback *rollbackConfig `yaml:"rollback,omitempty"`
+	Continue bool            `yaml:"continue,omitempty"`
+	Cooldown string          `yaml:"cooldown,omitempty"`
+	Approval *approvalConfig `yaml:"approval,omitempty"`
+
+	index  int                   // 1-based position in the file's rules list
+	label  string                // how messages name the rule: `rule "x"` or `rule #2`
+	node   *yaml.Node            // the rule's mapping
+	fields map[string]fieldNodes // every field present, by path: "target.kind", "match[1]"
+	typos  map[string]bool       // fields reported as misspelled (by path), so not also as missing
+}
+
+type targetConfig struct {
+	Kind      string `yaml:"kind"`
+	Namespace string `yaml:"namespace"`
+	Name      string `yaml:"name"`
+}
+
+type scaleConfig struct {
+	Replicas string `yaml:"replicas"`
+	Min      *int64 `yaml:"min,omitempty"`
+	Max      *int64 `yaml:"max,omitempty"`
+}
+
+type rollbackConfig struct {
+	ToRevision *int64 `yaml:"toRevision,omitempty"`
+}
+
+type approvalConfig struct {
+	Required  *bool           `yaml:"required,omitempty"`
+	Channel   string          `yaml:"channel,omitempty"`
+	Approvers approversConfig `yaml:"approvers,omitempty"`
+	Timeout   string          `yaml:"timeout,omitempty"`
+}
+
+type approversConfig struct {
+	Users  []string `yaml:"users,omitempty"`
+	Groups []string `yaml:"groups,omitempty"`
+}
+
+// fieldNodes locates one field of a rule in its file. bad is set when the
+// value had the wrong YAML type; that is already reported, so validation
+// skips the field rather than reporting it missing.
+type fieldNodes struct {
+	key, value *yaml.Node
+	bad        bool
+}
+
+// Limits and defaults of the rule format, in one place.
+const (
+	maxRuleName = 63 // a DNS-1123 label, so a name fits in Kubernetes names and labels
+
+	maxCooldown = 7 * 24 * time.Hour
+
+	defaultApprovalTimeout = 30 * time.Minute
+	minApprovalTimeout     = time.Minute
+	maxApprovalTimeout     = 24 * time.Hour
+)
+
+// applyDefaults fills in what a rule leaves out. It is the only place
+// defaults are set.
+//   - approval.required: true when an approval block is present, so a block
+//     that names a channel and approvers never silently runs unapproved.
+//   - approval.timeout: 30m.
+//
+// Everything else defaults to its zero value: continue false, no cooldown,
+// scale.min 0 and scale.max unbounded, rollback to the previous revision.
+func (rc *ruleConfig) applyDefaults() {
+	if a := rc.Approval; a != nil {
+		if !rc.has("approval.required") {
+			required := true
+			a.Required = &required
+		}
+		if !rc.has("approval.timeout") {
+			a.Timeout = model.Duration(defaultApprovalTimeout).String()
+		}
+	}
+}
+
+// has reports whether path was written in the rule, whatever its value.
+func (rc *ruleConfig) has(path string) bool {
+	_, ok := rc.fields[path]
+	return ok
+}
+
+// ok reports whether path was written with a value of the right YAML type.
+func (rc *ruleConfig) ok(path string) bool {
+	f, ok := rc.fields[path]
+	return ok && !f.bad
+}
+
+// bad reports whether path was written with a value of the wrong YAML type
+// (already reported).
+func (rc *ruleConfig) bad(path string) bool {
+	f, ok := rc.fields[path]
+	return ok && f.bad
+}
+
+// at returns the node of path's value, or of the closest enclosing field
+// that is present, or the rule itself.
+func (rc *ruleConfig) at(path string) *yaml.Node {
+	for p := path; p != ""; p = parentPath(p) {
+		if f, ok := rc.fields[p]; ok {
+			return f.value
+		}
+	}
+	return rc.node
+}
+
+// keyAt returns the node of path's key, or what at returns.
+func (rc *ruleConfig) keyAt(path string) *yaml.Node {
+	if f, ok := rc.fields[path]; ok {
+		return f.key
+	}
+	return rc.at(path)
+}
+
+func parentPath(p string) string {
+	for i := len(p) - 1; i >= 0; i-- {
+		if p[i] == '.' || p[i] == '[' {
+			return p[:i]
+		}
+	}
+	return ""
+}

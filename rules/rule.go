@@ -1,0 +1,153 @@
+package rules
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+	texttemplate "text/template"
+	"time"
+
+	"github.com/prometheus/alertmanager/pkg/labels"
+	"github.com/prometheus/alertmanager/template"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// Workload kinds a rule can target.
+const (
+	KindDeployment  = "Deployment"
+	KindStatefulSet = "StatefulSet"
+	KindDaemonSet   = "DaemonSet"
+)
+
+// Rule is one compiled remediation rule. Rules belong to a Set, are shared
+// by all its callers and must not be modified.
+type Rule struct {
+	Name     string
+	File     string // file the rule was loaded from
+	Line     int    // line of the rule in File
+	Matchers labels.Matchers
+	Kind     string // Deployment, StatefulSet or DaemonSet
+	Action   Action
+	Scale    *Scale    // set when Action is ActionScale, else nil
+	Rollback *Rollback // set when Action is ActionRollback, else nil
+	Continue bool      // keep evaluating later rules after this one matched
+	Cooldown time.Duration
+	Approval Approval // Required false: the action runs without a human
+
+	NamespaceTemplate *Template // renders Target.Namespace
+	NameTemplate      *Template // renders Target.Name
+}
+
+// Matches reports whether every matcher of the rule matches the labels.
+// A label the alert does not have reads as "", as in Alertmanager.
+func (r *Rule) Matches(lbls template.KV) bool {
+	for _, m := range r.Matchers {
+		if !m.Matches(lbls[m.Name]) {
+			return false
+		}
+	}
+	return true
+}
+
+// Target renders the rule's target for alert a. The error is a
+// *RenderError; the Target is only returned when it names a valid namespace
+// and object name.
+func (r *Rule) Target(a *template.Alert) (Target, error) {
+	ns, err := r.render("namespace", r.NamespaceTemplate, a, validation.IsDNS1123Label)
+	if err != nil {
+		return Target{}, err
+	}
+	name, err := r.render("name", r.NameTemplate, a, validation.IsDNS1123Subdomain)
+	if err != nil {
+		return Target{}, err
+	}
+	return Target{Kind: r.Kind, Namespace: ns, Name: name}, nil
+}
+
+func (r *Rule) render(field string, t *Template, a *template.Alert, valid func(string) []string) (string, error) {
+	v, err := t.Execute(a)
+	if err != nil {
+		return "", &RenderError{Rule: r.Name, Field: field, Err: err}
+	}
+	if v == "" {
+		return "", &RenderError{Rule: r.Name, Field: field, Err: errors.New("rendered to an empty string")}
+	}
+	if msgs := valid(v); len(msgs) > 0 {
+		return "", &RenderError{Rule: r.Name, Field: field, Value: v,
+			Err: fmt.Errorf("%s is not a valid Kubernetes %s: %s", shorten(v), field, strings.Join(msgs, "; "))}
+	}
+	return v, nil
+}
+
+// RenderError says why a matching rule's target could not be rendered for
+// an alert: a template error (such as a label the alert lacks), an empty
+// result, or a result that is not a valid Kubernetes name.
+type RenderError struct {
+	Rule  string // rule name
+	Field string // "namespace" or "name"
+	Value string // the rendered text, when it rendered but is not a valid name
+	Err   error
+}
+
+func (e *RenderError) Error() string {
+	cause := e.Err.Error()
+	// Drop text/template's `template: NAME:1:10: executing "NAME" at `.
+	if _, after, ok := strings.Cut(cause, `executing "target.`+e.Field+`" at `); ok {
+		cause = after
+	}
+	return fmt.Sprintf("rule %q: cannot render target.%s: %s", e.Rule, e.Field, cause)
+}
+
+func (e *RenderError) Unwrap() error { return e.Err }
+
+// Template is a compiled target template: Go text/template source run with
+// the *template.Alert as data (.Labels.x, .Annotations.x, .Fingerprint,
+// .StartsAt, ...), where a missing label is an error. The result is trimmed
+// of surrounding space.
+type Template struct {
+	text    string
+	tmpl    *texttemplate.Template // nil when text has no actions
+	literal string                 // the result when tmpl is nil
+	// The common template '{{ .Labels.x }}' (or .Annotations.x) is read
+	// straight from the map, without text/template's reflection.
+	field, key string
+}
+
+// String returns the template source as written in the rule file.
+func (t *Template) String() string { return t.text }
+
+// Execute renders the template for alert a.
+func (t *Template) Execute(a *template.Alert) (string, error) {
+	if t.tmpl == nil {
+		return t.literal, nil
+	}
+	if a == nil {
+		return "", errors.New("no alert to render")
+	}
+	if t.field != "" {
+		kv := a.Labels
+		if t.field == "Annotations" {
+			kv = a.Annotations
+		}
+		v, ok := kv[t.key]
+		if !ok {
+			return "", fmt.Errorf("<.%s.%s>: map has no entry for key %q", t.field, t.key, t.key)
+		}
+		return strings.TrimSpace(v), nil
+	}
+	var b bytes.Buffer
+	if err := t.tmpl.Execute(&b, a); err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(b.String()), nil
+}
+
+// shorten quotes s for a message, cut to a readable length.
+func shorten(s string) string {
+	const n = 64
+	if len(s) > n {
+		return fmt.Sprintf("%q... (%d characters)", s[:n], len(s))
+	}
+	return fmt.Sprintf("%q", s)
+}
