@@ -68,3 +68,21 @@ func BenchmarkMatch(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkParse compiles a file of 1,000 rules.
+func BenchmarkParse(b *testing.B) {
+	var src strings.Builder
+	src.WriteString("rules:\n")
+	for i := range 1000 {
+		fmt.Fprintf(&src, "  - name: rule-%d\n    match: ['alertname=\"Alert%d\"', 'namespace=~\"shop|payments\"']\n"+
+			"    target: {kind: Deployment, namespace: '{{ .Labels.namespace }}', name: '{{ .Labels.deployment }}'}\n    action: scale\n"+
+			"    scale: {replicas: \"+1\", max: 5}\n    cooldown: 30m\n", i, i)
+	}
+	data := []byte(src.String())
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse("bench.yaml", data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

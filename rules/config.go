@@ -29,7 +29,6 @@ type ruleConfig struct {
 	Cooldown string          `yaml:"cooldown,omitempty"`
 	Approval *approvalConfig `yaml:"approval,omitempty"`
 
-	index  int                   // 1-based position in the file's rules list
 	label  string                // how messages name the rule: `rule "x"` or `rule #2`
 	node   *yaml.Node            // the rule's mapping
 	fields map[string]fieldNodes // every field present, by path: "target.kind", "match[1]"

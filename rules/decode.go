@@ -20,8 +20,8 @@ import (
 const maxErrorsPerFile = 100
 
 // maxNodes bounds the work of walking one file: YAML aliases can make a small
-// file expand to a huge tree.
-const maxNodes = 1 << 22
+// file expand to a huge tree. A file of 10,000 rules has about 200,000.
+const maxNodes = 1 << 20
 
 // reporter collects the problems of one file.
 type reporter struct {
@@ -76,7 +76,7 @@ type pair struct {
 func (d *decoder) decodeFile(data []byte) *fileConfig {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var top *yaml.Node
-	for i := 0; ; i++ {
+	for {
 		var doc yaml.Node
 		err := dec.Decode(&doc)
 		if errors.Is(err, io.EOF) {
@@ -198,7 +198,7 @@ func (d *decoder) decodeRule(n *yaml.Node, index int) *ruleConfig {
 		d.errorf(n, "rule #%d must be a mapping of fields (name, match, target, action, ...), got %s", index, kindName(n))
 		return nil
 	}
-	rc := &ruleConfig{index: index, node: n, fields: map[string]fieldNodes{}, typos: map[string]bool{}}
+	rc := &ruleConfig{node: n, fields: map[string]fieldNodes{}, typos: map[string]bool{}}
 	what := ruleLabel(n, index)
 	rc.label = what
 	known := []string{"name", "match", "target", "action", "scale", "rollback", "continue", "cooldown", "approval"}
@@ -489,6 +489,9 @@ func (d *decoder) tired(n *yaml.Node) bool {
 	}
 	return d.nodes >= maxNodes
 }
+
+// exhausted reports whether the walk stopped at maxNodes.
+func (d *decoder) exhausted() bool { return d.nodes >= maxNodes }
 
 // kindName describes a node for "got ..." in messages.
 func kindName(n *yaml.Node) string {

@@ -3,6 +3,7 @@ package rules
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -368,4 +369,21 @@ func TestAlertFieldNames(t *testing.T) {
 	if !reflect.DeepEqual(fields, alertFieldNames()) {
 		t.Errorf("template.Alert has fields %v; alertFieldNames says %v", fields, alertFieldNames())
 	}
+}
+
+// TestParseAliasBomb: aliases can make a small file expand enormously; the
+// walk stops with one clear error instead of running for minutes.
+func TestParseAliasBomb(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("rules:\n  - name: a\n    match: &l [" + strings.Repeat(`'a="b"', `, 50000) + "]\n")
+	for i := range 25 {
+		fmt.Fprintf(&b, "  - {name: r%d, match: *l, target: {kind: Deployment, namespace: a, name: b}, action: restart}\n", i)
+	}
+	start := time.Now()
+	_, err := Parse("bomb.yaml", []byte(b.String()))
+	var le *LoadError
+	if !errors.As(err, &le) || len(le.Problems) != 1 || !strings.Contains(le.Problems[0].Message, "expands to more than") {
+		t.Fatalf("got %v", err)
+	}
+	t.Logf("%s in %v", le.Problems[0], time.Since(start))
 }

@@ -148,7 +148,13 @@ func build(sources []source, problems []Problem, order map[string]int) (*Set, er
 	first := map[string]string{} // rule name -> where it is first defined
 	for _, src := range sources {
 		r := &reporter{file: src.path}
-		fc := (&decoder{reporter: r}).decodeFile(src.data)
+		d := &decoder{reporter: r}
+		fc := d.decodeFile(src.data)
+		if d.exhausted() {
+			// Half-walked rules would only add noise to the one error.
+			problems = append(problems, r.problems...)
+			continue
+		}
 		c := &compiler{reporter: r}
 		for _, rc := range fc.Rules {
 			rc.applyDefaults()
