@@ -1,0 +1,143 @@
+package deploy
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/utils/ptr"
+)
+
+// workloads are the objects a remediation acts on in one namespace, created
+// as their controllers would have left them after two rollouts (envtest runs
+// no controllers): a Deployment at revision 2 with the ReplicaSets of
+// revisions 1 and 2, and a StatefulSet and a DaemonSet with the
+// ControllerRevisions 1 and 2.
+type workloads struct {
+	ns          string
+	deployment  *appsv1.Deployment
+	statefulSet *appsv1.StatefulSet
+	daemonSet   *appsv1.DaemonSet
+}
+
+const (
+	imageV1 = "registry.example.com/shop/web:v1"
+	imageV2 = "registry.example.com/shop/web:v2"
+)
+
+func podTemplate(app, image string) corev1.PodTemplateSpec {
+	return corev1.PodTemplateSpec{
+		ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": app}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: app, Image: image}}},
+	}
+}
+
+// createWorkloads creates the namespace and its workloads as the cluster
+// admin.
+func createWorkloads(t *testing.T, ns string) *workloads {
+	t.Helper()
+	ctx := t.Context()
+	ensureNamespace(t, ns)
+	apps := cluster.Client.AppsV1()
+	w := &workloads{ns: ns}
+	create := metav1.CreateOptions{FieldManager: testFieldManager}
+
+	dep := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns, Annotations: map[string]string{"deployment.kubernetes.io/revision": "2"}},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To[int32](2),
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+			Template: podTemplate("web", imageV2),
+		},
+	}
+	var err error
+	if w.deployment, err = apps.Deployments(ns).Create(ctx, dep, create); err != nil {
+		t.Fatalf("create Deployment %s/web: %v", ns, err)
+	}
+	for rev, image := range map[string]string{"1": imageV1, "2": imageV2} {
+		hash := "web" + rev + "hash"
+		tmpl := podTemplate("web", image)
+		tmpl.Labels["pod-template-hash"] = hash
+		rs := &appsv1.ReplicaSet{
+			ObjectMeta: metav1.ObjectMeta{
+				Name: "web-" + hash, Namespace: ns,
+				Labels:          map[string]string{"app": "web", "pod-template-hash": hash},
+				Annotations:     map[string]string{"deployment.kubernetes.io/revision": rev},
+				OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(w.deployment, appsv1.SchemeGroupVersion.WithKind("Deployment"))},
+			},
+			Spec: appsv1.ReplicaSetSpec{
+				Replicas: ptr.To[int32](0),
+				Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web", "pod-template-hash": hash}},
+				Template: tmpl,
+			},
+		}
+		if _, err := apps.ReplicaSets(ns).Create(ctx, rs, create); err != nil {
+			t.Fatalf("create ReplicaSet %s/%s: %v", ns, rs.Name, err)
+		}
+	}
+
+	sts := &appsv1.StatefulSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: ns},
+		Spec: appsv1.StatefulSetSpec{
+			Replicas: ptr.To[int32](1),
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}},
+			Template: podTemplate("db", imageV2),
+		},
+	}
+	if w.statefulSet, err = apps.StatefulSets(ns).Create(ctx, sts, create); err != nil {
+		t.Fatalf("create StatefulSet %s/db: %v", ns, err)
+	}
+	createHistory(ctx, t, w.statefulSet, "db", appsv1.SchemeGroupVersion.WithKind("StatefulSet"))
+
+	ds := &appsv1.DaemonSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "agent", Namespace: ns},
+		Spec: appsv1.DaemonSetSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "agent"}},
+			Template: podTemplate("agent", imageV2),
+		},
+	}
+	if w.daemonSet, err = apps.DaemonSets(ns).Create(ctx, ds, create); err != nil {
+		t.Fatalf("create DaemonSet %s/agent: %v", ns, err)
+	}
+	createHistory(ctx, t, w.daemonSet, "agent", appsv1.SchemeGroupVersion.WithKind("DaemonSet"))
+	return w
+}
+
+// createHistory writes ControllerRevisions 1 (image v1) and 2 (image v2) for
+// owner as the StatefulSet and DaemonSet controllers do: the data is a
+// strategic merge patch replacing spec.template.
+func createHistory(ctx context.Context, t *testing.T, owner metav1.Object, app string, gvk schema.GroupVersionKind) {
+	t.Helper()
+	for rev, image := range map[int64]string{1: imageV1, 2: imageV2} {
+		tmpl := podTemplate(app, image)
+		raw, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&tmpl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw["$patch"] = "replace"
+		data, err := json.Marshal(map[string]any{"spec": map[string]any{"template": raw}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cr := &appsv1.ControllerRevision{
+			ObjectMeta: metav1.ObjectMeta{
+				Name: fmt.Sprintf("%s-rev%d", app, rev), Namespace: owner.GetNamespace(),
+				Labels:          map[string]string{"app": app, "controller-revision-hash": fmt.Sprintf("%s%d", app, rev)},
+				OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(owner, gvk)},
+			},
+			Data:     runtime.RawExtension{Raw: data},
+			Revision: rev,
+		}
+		_, err = cluster.Client.AppsV1().ControllerRevisions(owner.GetNamespace()).Create(ctx, cr, metav1.CreateOptions{FieldManager: testFieldManager})
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatalf("create ControllerRevision %s/%s: %v", owner.GetNamespace(), cr.Name, err)
+		}
+	}
+}
