@@ -12,15 +12,18 @@ import (
 
 	"github.com/prometheus/alertmanager/pkg/labels"
 	"github.com/prometheus/common/model"
+	"gopkg.in/yaml.v3"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // compiler validates ruleConfigs and compiles them into Rules.
 type compiler struct {
 	*reporter
+	an *analysis
 }
 
-// compile returns the rule, or nil when it has errors (all reported).
+// compile returns the rule, or nil when it has errors (all reported, while
+// decoding or here).
 func (c *compiler) compile(rc *ruleConfig) *Rule {
 	before := c.errors
 	r := &Rule{Name: rc.Name, File: c.file, Line: rc.node.Line}
@@ -33,8 +36,12 @@ func (c *compiler) compile(rc *ruleConfig) *Rule {
 	r.Continue = rc.Continue
 	r.Cooldown = c.cooldown(rc)
 	r.Approval = c.approval(rc)
-	if c.errors > before {
+	if c.errors > before || rc.invalid {
 		return nil
+	}
+	explicitNo := rc.ok("approval.required") && !r.Approval.Required
+	if risk := riskyWithoutApproval(r, explicitNo); risk != "" {
+		c.warnf(rc.at("action"), "%s %s; %s", rc.label, risk, approvalHint)
 	}
 	return r
 }
@@ -72,8 +79,10 @@ func (c *compiler) matchers(rc *ruleConfig) labels.Matchers {
 		c.errorf(rc.at("match"), `match in %s is empty; add at least one matcher, e.g. match: ['alertname="KubePodCrashLooping"']`, rc.label)
 		return nil
 	}
-	var ms labels.Matchers
-	equal := map[string]string{}
+	var (
+		ms    labels.Matchers
+		nodes []*yaml.Node // of each matcher in ms
+	)
 	for i, s := range rc.Match {
 		path := fmt.Sprintf("match[%d]", i)
 		if !rc.ok(path) {
@@ -97,13 +106,14 @@ func (c *compiler) matchers(rc *ruleConfig) labels.Matchers {
 			c.errorf(n, "invalid matcher %s in %s: %s", singleQuote(s), rc.label, matcherHint(s, err))
 			continue
 		}
-		if m.Type == labels.MatchEqual {
-			if v, seen := equal[m.Name]; seen && v != m.Value {
-				c.warnf(n, "%s can never match: label %s must equal both %q and %q; remove one matcher or use %s=~\"%s|%s\"", rc.label, m.Name, v, m.Value, m.Name, v, m.Value)
-			}
-			equal[m.Name] = m.Value
-		}
 		ms = append(ms, m)
+		nodes = append(nodes, n)
+	}
+	if len(ms) == len(rc.Match) { // every matcher is valid
+
+		if first, last, never := c.an.contradiction(ms); never {
+			c.warnf(nodes[last], "%s", neverMessage(rc.label, ms, first, last))
+		}
 	}
 	return ms
 }

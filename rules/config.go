@@ -29,10 +29,11 @@ type ruleConfig struct {
 	Cooldown string          `yaml:"cooldown,omitempty"`
 	Approval *approvalConfig `yaml:"approval,omitempty"`
 
-	label  string                // how messages name the rule: `rule "x"` or `rule #2`
-	node   *yaml.Node            // the rule's mapping
-	fields map[string]fieldNodes // every field present, by path: "target.kind", "match[1]"
-	typos  map[string]bool       // fields reported as misspelled (by path), so not also as missing
+	label   string                // how messages name the rule: `rule "x"` or `rule #2`
+	node    *yaml.Node            // the rule's mapping
+	fields  map[string]fieldNodes // every field present, by path: "target.kind", "match[1]"
+	typos   map[string]bool       // fields reported as misspelled (by path), so not also as missing
+	invalid bool                  // decoding reported an error in this rule
 }
 
 type targetConfig struct {

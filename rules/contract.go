@@ -1,6 +1,9 @@
 package rules
 
-import "time"
+import (
+	"strconv"
+	"time"
+)
 
 // Action names what a rule does to its target.
 type Action string
@@ -36,6 +39,21 @@ type Scale struct {
 	Factor float64 // for ScaleMultiply
 	Min    int32   // lower bound, 0 when unset
 	Max    int32   // upper bound, 0 when unset (unbounded)
+}
+
+// Replicas writes the replicas spec the way a rule file does: "4" (to),
+// "+2" or "-1" (by), "x2" or "x1.5" (multiply).
+func (s Scale) Replicas() string {
+	switch s.Op {
+	case ScaleBy:
+		if s.N > 0 {
+			return "+" + strconv.Itoa(int(s.N))
+		}
+		return strconv.Itoa(int(s.N))
+	case ScaleMultiply:
+		return "x" + strconv.FormatFloat(s.Factor, 'f', -1, 64)
+	}
+	return strconv.Itoa(int(s.N))
 }
 
 // Rollback holds the parameters of a rollback action.

@@ -199,6 +199,8 @@ func (d *decoder) decodeRule(n *yaml.Node, index int) *ruleConfig {
 		return nil
 	}
 	rc := &ruleConfig{node: n, fields: map[string]fieldNodes{}, typos: map[string]bool{}}
+	before := d.errors
+	defer func() { rc.invalid = d.errors > before }()
 	what := ruleLabel(n, index)
 	rc.label = what
 	known := []string{"name", "match", "target", "action", "scale", "rollback", "continue", "cooldown", "approval"}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/alertmanager/pkg/labels"
 	"github.com/prometheus/alertmanager/template"
+	"gopkg.in/yaml.v3"
 )
 
 // Set is a compiled, ordered set of rules, indexed for matching. It is
@@ -144,8 +145,12 @@ type source struct {
 // build decodes, validates and compiles the sources, in order, and checks
 // rule names across all of them.
 func build(sources []source, problems []Problem, order map[string]int) (*Set, error) {
-	var rules []*Rule
-	first := map[string]string{} // rule name -> where it is first defined
+	var (
+		rules   []*Rule
+		matchAt []*yaml.Node          // the match list of each rule, for warnings
+		first   = map[string]string{} // rule name -> where it is first defined
+		an      = newAnalysis()
+	)
 	for _, src := range sources {
 		r := &reporter{file: src.path}
 		d := &decoder{reporter: r}
@@ -155,7 +160,7 @@ func build(sources []source, problems []Problem, order map[string]int) (*Set, er
 			problems = append(problems, r.problems...)
 			continue
 		}
-		c := &compiler{reporter: r}
+		c := &compiler{reporter: r, an: an}
 		for _, rc := range fc.Rules {
 			rc.applyDefaults()
 			if rc.ok("name") && rc.Name != "" {
@@ -168,15 +173,37 @@ func build(sources []source, problems []Problem, order map[string]int) (*Set, er
 			}
 			if rule := c.compile(rc); rule != nil {
 				rules = append(rules, rule)
+				matchAt = append(matchAt, rc.at("match"))
 			}
 		}
 		problems = append(problems, r.problems...)
 	}
+	problems = append(problems, shadowWarnings(an, rules, matchAt)...)
 	sortProblems(problems, order)
 	if hasErrors(problems) {
 		return nil, &LoadError{Problems: problems}
 	}
 	return newSet(rules, warningsOf(problems)), nil
+}
+
+// shadowWarnings reports the rules that can never act because an earlier
+// rule without continue always matches first, at their match lists.
+func shadowWarnings(an *analysis, rules []*Rule, matchAt []*yaml.Node) []Problem {
+	never := make([]bool, len(rules))
+	for i, r := range rules {
+		_, _, never[i] = an.contradiction(r.Matchers)
+	}
+	var out []Problem
+	for _, sh := range an.shadows(rules, never) {
+		b, a := rules[sh.rule], rules[sh.by]
+		n := matchAt[sh.rule]
+		out = append(out, Problem{
+			File: b.File, Line: n.Line, Column: n.Column, Severity: SeverityWarning,
+			Message: fmt.Sprintf("rule %q never acts: %s, match: %s, matches every alert it matches and comes first without continue: true; move %q above %q, add continue: true to %q, or remove %q",
+				b.Name, describe(a), matcherList(a.Matchers), b.Name, a.Name, a.Name, b.Name),
+		})
+	}
+	return out
 }
 
 func newSet(rules []*Rule, warnings []Problem) *Set {
