@@ -348,3 +348,94 @@ rules:
 		}
 	}
 }
+
+// TestExplainAgreesWithMatch: the verdicts that act are what Match returns,
+// for the hand-written rules and for random ones.
+func TestExplainAgreesWithMatch(t *testing.T) {
+	s := mustParse(t, matchRules)
+	rng := rand.New(rand.NewPCG(3, 4))
+	names := []string{"alertname", "namespace", "severity", "team", "job", "deployment", "statefulset"}
+	values := []string{"KubePodCrashLooping", "LatencyHigh", "shop", "payments", "info", "page", "db", "web", "batch-1", "cart", ""}
+	acting := 0
+	for range 3000 {
+		a := alert("@statefulset", "db-0")
+		for _, n := range names {
+			if v := values[rng.IntN(len(values))]; v != "" {
+				a.Labels[n] = v
+			}
+		}
+		var got []Match
+		verdicts := s.Explain(a)
+		if len(verdicts) != s.Len() {
+			t.Fatalf("got %d verdicts for %d rules", len(verdicts), s.Len())
+		}
+		for i, v := range verdicts {
+			if v.Rule != s.rules[i] || len(v.Matchers) != len(v.Rule.Matchers) {
+				t.Fatalf("verdict %d is not about rule %d: %+v", i, i, v)
+			}
+			holds := true
+			for _, mv := range v.Matchers {
+				holds = holds && mv.Holds
+				if _, ok := a.Labels[mv.Matcher.Name]; ok != mv.Present || a.Labels[mv.Matcher.Name] != mv.Value {
+					t.Fatalf("matcher verdict %+v for labels %v", mv, a.Labels)
+				}
+			}
+			if holds != v.Matched || v.Matched != v.Rule.Matches(a.Labels) {
+				t.Fatalf("rule %s: Matched %v, matchers say %v", v.Rule.Name, v.Matched, holds)
+			}
+			if v.Acts() {
+				got = append(got, Match{Rule: v.Rule, Target: v.Target, Err: v.Err})
+			}
+		}
+		want := s.Match(a)
+		if summary(got) == nil && want == nil {
+			continue
+		}
+		acting++
+		if !reflect.DeepEqual(summary(got), summary(want)) {
+			t.Fatalf("alert %v: Explain acts on %v, Match returns %v", a.Labels, summary(got), summary(want))
+		}
+	}
+	if acting < 100 {
+		t.Errorf("only %d of 3000 random alerts matched a rule", acting)
+	}
+}
+
+func TestExplainStoppedBy(t *testing.T) {
+	s := mustParse(t, matchRules)
+	vs := s.Explain(alert("alertname", "LatencyHigh", "namespace", "db", "statefulset", "pg", "job", "api", "team", "db"))
+	type row struct {
+		name              string
+		matched, reached  bool
+		stoppedBy, target string
+	}
+	var got []row
+	for _, v := range vs {
+		r := row{name: v.Rule.Name, matched: v.Matched, reached: v.Reached}
+		if v.StoppedBy != nil {
+			r.stoppedBy = v.StoppedBy.Name
+		}
+		if v.Matched && v.Err == nil {
+			r.target = v.Target.String()
+		}
+		got = append(got, r)
+	}
+	want := []row{
+		{"crashloop-shop", false, true, "", ""},
+		{"crashloop-any", false, true, "", ""},
+		{"latency-log", true, true, "", ""}, // its target is an annotation this alert lacks
+		{"not-info", true, true, "", "StatefulSet/db/pg-abc123"},
+		{"latency-scale", true, true, "", "StatefulSet/db/pg"},
+		{"latency-last", true, false, "latency-scale", "StatefulSet/db/never"},
+		{"unowned", false, false, "latency-scale", ""},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got  %+v\nwant %+v", got, want)
+	}
+	if vs[2].Err == nil {
+		t.Error("latency-log: want a render error for the missing annotation")
+	}
+	if (*Set)(nil).Explain(alert()) != nil || s.Explain(nil) != nil {
+		t.Error("Explain on nil must return nil")
+	}
+}
