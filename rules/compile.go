@@ -146,7 +146,7 @@ func (c *compiler) target(rc *ruleConfig) (kind string, ns, name *Template) {
 		return "", nil, nil
 	}
 	t := rc.Target
-	kinds := []string{KindDeployment, KindStatefulSet, KindDaemonSet}
+	kinds := kindNames()
 	switch {
 	case !rc.has("target.kind"):
 		c.missing(rc, "target.kind", "set it to Deployment, StatefulSet or DaemonSet")
@@ -322,7 +322,7 @@ func didYouMean(s string, options []string) string {
 }
 
 func (c *compiler) action(rc *ruleConfig) Action {
-	actions := []string{string(ActionRestart), string(ActionScale), string(ActionRollback)}
+	actions := actionNames()
 	switch {
 	case !rc.has("action"):
 		c.missing(rc, "action", "use restart, scale or rollback")

@@ -544,7 +544,7 @@ func (d *testDecoder) compileExpect(e *expectConfig, what string) (Expectation, 
 	if n, has := e.at["rule"]; has && strings.TrimSpace(e.Rule) == "" {
 		fail(n, "rule in %s is empty; name the rule expected to act", what)
 	}
-	actions := []string{string(ActionRestart), string(ActionScale), string(ActionRollback)}
+	actions := actionNames()
 	if n, has := e.at["action"]; has {
 		if !slices.Contains(actions, e.Action) {
 			fail(n, "unknown action %q in %s%s; use restart, scale or rollback", e.Action, what, didYouMean(e.Action, actions))
@@ -562,7 +562,7 @@ func (d *testDecoder) compileExpect(e *expectConfig, what string) (Expectation, 
 	case hasErr && strings.TrimSpace(e.TargetError) == "":
 		fail(e.at["targetError"], "targetError in %s is empty; give a part of the expected error, such as: map has no entry for key \"deployment\"", what)
 	case hasTarget:
-		kinds := []string{KindDeployment, KindStatefulSet, KindDaemonSet}
+		kinds := kindNames()
 		for _, f := range []string{"kind", "namespace", "name"} {
 			if _, has := e.at["target."+f]; !has {
 				fail(e.at["target"], "missing target.%s in %s", f, what)

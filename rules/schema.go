@@ -1,0 +1,237 @@
+package rules
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
+)
+
+// The JSON Schema of a rule file is generated from the YAML shapes in
+// config.go: every exported field becomes a property, named by its yaml
+// tag and typed by its Go type, so a field cannot be added to the format
+// without appearing here. What the types cannot say (meaning, enums,
+// patterns, limits) comes from schemaFields, keyed by the field's path, and
+// from the same constants validation uses. Tests check that every field has
+// its entry, that the fields at each level are the ones the decoder
+// accepts, and that docs/rules.schema.json is what Schema returns.
+
+// SchemaID is the $id of the rule file schema.
+const SchemaID = "https://github.com/alertmedic/alertmedic/blob/main/docs/rules.schema.json"
+
+// kindNames and actionNames are the workload kinds and actions a rule can
+// use, for validation, messages and the schema alike.
+func kindNames() []string { return []string{KindDeployment, KindStatefulSet, KindDaemonSet} }
+
+func actionNames() []string {
+	return []string{string(ActionRestart), string(ActionScale), string(ActionRollback)}
+}
+
+// jsonSchema is the subset of JSON Schema (draft-07) the rule file schema
+// uses. Field order is output order.
+type jsonSchema struct {
+	Schema               string                 `json:"$schema,omitempty"`
+	ID                   string                 `json:"$id,omitempty"`
+	Title                string                 `json:"title,omitempty"`
+	Description          string                 `json:"description,omitempty"`
+	Type                 any                    `json:"type,omitempty"` // a name or a list of names
+	Const                string                 `json:"const,omitempty"`
+	Enum                 []string               `json:"enum,omitempty"`
+	Pattern              string                 `json:"pattern,omitempty"`
+	MinLength            *int                   `json:"minLength,omitempty"`
+	MaxLength            *int                   `json:"maxLength,omitempty"`
+	Minimum              *int64                 `json:"minimum,omitempty"`
+	Maximum              *int64                 `json:"maximum,omitempty"`
+	Default              any                    `json:"default,omitempty"`
+	Examples             []any                  `json:"examples,omitempty"`
+	Items                *jsonSchema            `json:"items,omitempty"`
+	MinItems             *int                   `json:"minItems,omitempty"`
+	Properties           map[string]*jsonSchema `json:"properties,omitempty"`
+	Required             []string               `json:"required,omitempty"`
+	AdditionalProperties *bool                  `json:"additionalProperties,omitempty"`
+	AllOf                []*jsonSchema          `json:"allOf,omitempty"`
+	If                   *jsonSchema            `json:"if,omitempty"`
+	Then                 *jsonSchema            `json:"then,omitempty"`
+	Else                 *jsonSchema            `json:"else,omitempty"`
+	Not                  *jsonSchema            `json:"not,omitempty"`
+}
+
+// schemaField is what the schema says of one field beyond its type.
+type schemaField struct {
+	doc       string
+	required  bool
+	enum      []string
+	pattern   string
+	minLength *int
+	maxLength *int
+	minimum   *int64
+	maximum   *int64
+	minItems  *int
+	def       any
+	examples  []any
+	itemDoc   string // for lists: what each item is
+	itemPat   string // for lists: the pattern of each item
+	orInteger bool   // a string field YAML may also write as a number
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// Patterns of values the schema can check; validation says the same in
+// compile.go.
+const (
+	namePattern     = `^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	durationPattern = `^(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?$`
+	replicasPattern = `^\s*([0-9]+|[+-][0-9]+|x[0-9]+(\.[0-9]+)?)\s*$`
+	matcherPattern  = `^\s*\S.*$`
+	userPattern     = `^[UW][A-Z0-9]+$`
+	groupPattern    = `^S[A-Z0-9]+$`
+)
+
+// schemaFields documents every field of the rule file, by path.
+func schemaFields() map[string]schemaField {
+	templateDoc := "A Go template over the alert (.Labels.x, .Annotations.x, .Fingerprint, .StartsAt, ...), or a fixed %s. " +
+		"An alert that lacks a label the template uses, or renders to an invalid name, is not acted on."
+	return map[string]schemaField{
+		"rules": {doc: "The remediation rules, evaluated in order for each firing alert: the first that matches acts, and later ones only when it says continue: true."},
+		"rules[].name": {doc: "Unique name of the rule across every loaded rule file: lowercase letters, digits and '-'.", required: true,
+			pattern: namePattern, minLength: ptr(1), maxLength: ptr(maxRuleName), examples: []any{"restart-crashlooping"}},
+		"rules[].match": {doc: "Alertmanager matchers (label=\"value\", label!=\"value\", label=~\"regex\", label!~\"regex\"; regexes are anchored), one per item; all must hold on the alert's labels.",
+			required: true, minItems: ptr(1), itemDoc: "One Alertmanager matcher, such as alertname=\"KubePodCrashLooping\".", itemPat: matcherPattern,
+			examples: []any{[]any{`alertname="KubePodCrashLooping"`, `namespace=~"shop|payments"`}}},
+		"rules[].target":           {doc: "The workload to act on, rendered from the alert.", required: true},
+		"rules[].target.kind":      {doc: "The kind of workload.", required: true, enum: kindNames()},
+		"rules[].target.namespace": {doc: fmt.Sprintf(templateDoc, "namespace"), required: true, minLength: ptr(1), examples: []any{"{{ .Labels.namespace }}"}},
+		"rules[].target.name":      {doc: fmt.Sprintf(templateDoc, "object name"), required: true, minLength: ptr(1), examples: []any{"{{ .Labels.deployment }}"}},
+		"rules[].action":           {doc: "What to do: restart (kubectl rollout restart), scale (through the scale subresource) or rollback (kubectl rollout undo).", required: true, enum: actionNames()},
+		"rules[].scale":            {doc: "The parameters of action: scale, and only of it."},
+		"rules[].scale.replicas": {doc: `"4" scales to 4, "+2" or "-1" scales by, "x2" or "x1.5" multiplies (rounded up).`, required: true,
+			pattern: replicasPattern, orInteger: true, examples: []any{"+1", "x2", "4"}},
+		"rules[].scale.min":           {doc: "The fewest replicas the result may have.", minimum: ptr[int64](0), def: 0},
+		"rules[].scale.max":           {doc: "The most replicas the result may have; unset means unbounded (and check warns when the rule scales up).", minimum: ptr[int64](1)},
+		"rules[].rollback":            {doc: "The parameters of action: rollback, and only of it."},
+		"rules[].rollback.toRevision": {doc: "The revision to roll back to; unset means the previous one.", minimum: ptr[int64](1)},
+		"rules[].continue":            {doc: "Evaluate later rules too when this one matches.", def: false},
+		"rules[].cooldown": {doc: fmt.Sprintf("A Prometheus duration (30s, 10m, 2h, 1d) of at most %s.", humanDuration(maxCooldown)),
+			pattern: durationPattern, minLength: ptr(1), examples: []any{"30m"}},
+		"rules[].approval":                  {doc: "Whether a person must approve the action in Slack first. A block without required means required: true; write approval: {required: false} to run a risky action without approval on purpose."},
+		"rules[].approval.required":         {doc: "Whether approval is required; true when left out of an approval block."},
+		"rules[].approval.channel":          {doc: "The Slack channel ID to ask in, such as C0123456.", minLength: ptr(1)},
+		"rules[].approval.approvers":        {doc: "Who may approve; required when approval is required."},
+		"rules[].approval.approvers.users":  {doc: "Slack member IDs.", itemDoc: "A Slack member ID, such as U0123ABCD.", itemPat: userPattern},
+		"rules[].approval.approvers.groups": {doc: "Slack user group IDs.", itemDoc: "A Slack user group ID, such as S0456EFGH.", itemPat: groupPattern},
+		"rules[].approval.timeout": {doc: fmt.Sprintf("How long to wait for a decision: a duration between %s and %s.", humanDuration(minApprovalTimeout), humanDuration(maxApprovalTimeout)),
+			pattern: durationPattern, minLength: ptr(1), def: humanDuration(defaultApprovalTimeout)},
+	}
+}
+
+// Schema returns the JSON Schema (draft-07) of a rule file, as indented
+// JSON ending in a newline.
+func Schema() []byte {
+	fields := schemaFields()
+	s := schemaOf(reflect.TypeFor[fileConfig](), "", fields)
+	s.Schema = "http://json-schema.org/draft-07/schema#"
+	s.ID = SchemaID
+	s.Title = "alertmedic rule file"
+	s.Description = "Remediation rules for alertmedic: which Alertmanager alerts restart, scale or roll back which Kubernetes workloads. " +
+		"Generated by 'alertmedic schema'; 'alertmedic check' validates more than this schema can (templates, regexes, bounds)."
+	rule := s.Properties["rules"].Items
+	// A parameter block goes with its action, and only with it.
+	for _, block := range []string{"scale", "rollback"} {
+		rule.AllOf = append(rule.AllOf, &jsonSchema{
+			If:   &jsonSchema{Properties: map[string]*jsonSchema{"action": {Const: block}}, Required: []string{"action"}},
+			Else: &jsonSchema{Not: &jsonSchema{Required: []string{block}}},
+		})
+	}
+	rule.AllOf[0].Then = &jsonSchema{Required: []string{"scale"}}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(s); err != nil {
+		panic(fmt.Sprintf("rules: encoding the schema: %v", err)) // only plain values: cannot fail
+	}
+	return b.Bytes()
+}
+
+// schemaOf describes Go type t found at path.
+func schemaOf(t reflect.Type, path string, fields map[string]schemaField) *jsonSchema {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	f := fields[path]
+	s := &jsonSchema{Description: f.doc, Enum: f.enum, Pattern: f.pattern, MinLength: f.minLength, MaxLength: f.maxLength,
+		Minimum: f.minimum, Maximum: f.maximum, MinItems: f.minItems, Default: f.def, Examples: f.examples}
+	switch t.Kind() {
+	case reflect.String:
+		s.Type = "string"
+		if f.orInteger {
+			s.Type = []string{"string", "integer"}
+		}
+	case reflect.Bool:
+		s.Type = "boolean"
+	case reflect.Int, reflect.Int32, reflect.Int64:
+		s.Type = "integer"
+	case reflect.Slice:
+		s.Type = "array"
+		s.Items = schemaOf(t.Elem(), path+"[]", fields)
+		if s.Items.Type == "string" {
+			s.Items.Description, s.Items.Pattern = f.itemDoc, f.itemPat
+		}
+	case reflect.Struct:
+		s.Type = "object"
+		s.AdditionalProperties = ptr(false)
+		s.Properties = map[string]*jsonSchema{}
+		for i := range t.NumField() {
+			sf := t.Field(i)
+			if !sf.IsExported() {
+				continue
+			}
+			name, _, _ := strings.Cut(sf.Tag.Get("yaml"), ",")
+			p := name
+			if path != "" {
+				p = path + "." + name
+			}
+			s.Properties[name] = schemaOf(sf.Type, p, fields)
+			if fields[p].required {
+				s.Required = append(s.Required, name)
+			}
+		}
+	default:
+		panic(fmt.Sprintf("rules: no JSON Schema for %s at %s", t, path)) // a new type in config.go: teach schemaOf
+	}
+	return s
+}
+
+// schemaPaths lists the paths of every field of the rule file shapes, for
+// the test that each has its entry in schemaFields.
+func schemaPaths() []string {
+	var out []string
+	var walk func(t reflect.Type, path string)
+	walk = func(t reflect.Type, path string) {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
+			if t.Kind() == reflect.Slice {
+				path += "[]"
+			}
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct {
+			return
+		}
+		for i := range t.NumField() {
+			sf := t.Field(i)
+			if !sf.IsExported() {
+				continue
+			}
+			name, _, _ := strings.Cut(sf.Tag.Get("yaml"), ",")
+			p := name
+			if path != "" {
+				p = path + "." + name
+			}
+			out = append(out, p)
+			walk(sf.Type, p)
+		}
+	}
+	walk(reflect.TypeFor[fileConfig](), "")
+	return out
+}
