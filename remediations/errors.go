@@ -1,0 +1,62 @@
+package remediations
+
+import (
+	"context"
+	"errors"
+	"net"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+)
+
+var (
+	errUnsupported      = errors.New("unsupported")
+	errRevisionNotFound = errors.New("revision not found")
+	errNoHistory        = errors.New("no rollout history")
+)
+
+// IsTransient reports whether err may go away if the same action is tried
+// again later: the API server unreachable, overloaded, timing out or failing
+// internally. Nothing was changed when an action fails this way.
+func IsTransient(err error) bool {
+	if err == nil {
+		return false
+	}
+	if apierrors.IsServiceUnavailable(err) || apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) ||
+		apierrors.IsTooManyRequests(err) || apierrors.IsInternalError(err) || apierrors.IsUnexpectedServerError(err) {
+		return true
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) {
+		return true
+	}
+	var opErr *net.OpError
+	return errors.As(err, &opErr)
+}
+
+// reason names err for a Result, an Event and a metric label.
+func reason(err error) string {
+	switch {
+	case errors.Is(err, errUnsupported):
+		return "Unsupported"
+	case errors.Is(err, errRevisionNotFound):
+		return "RevisionNotFound"
+	case errors.Is(err, errNoHistory):
+		return "NoRolloutHistory"
+	case apierrors.IsNotFound(err):
+		return "NotFound"
+	case apierrors.IsForbidden(err):
+		return "Forbidden"
+	case apierrors.IsUnauthorized(err):
+		return "Unauthorized"
+	case apierrors.IsInvalid(err):
+		return "Invalid"
+	case apierrors.IsConflict(err):
+		return "Conflict"
+	case IsTransient(err):
+		return "APIUnavailable"
+	}
+	return "Error"
+}

@@ -1,0 +1,88 @@
+package remediations
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"k8s.io/client-go/util/retry"
+)
+
+// Replicas computes the replica count a scale spec asks for from the current
+// count, clamped to the spec's bounds. clamp names the bound that applied
+// ("min", "max") or is empty.
+func Replicas(current int32, s ScaleSpec) (want int32, clamp string) {
+	var n float64
+	switch s.Op {
+	case ScaleTo:
+		n = float64(s.N)
+	case ScaleBy:
+		n = float64(current) + float64(s.N)
+	case ScaleMultiply:
+		n = math.Ceil(float64(current) * s.Factor)
+	default:
+		n = float64(current)
+	}
+	if n < 0 {
+		n = 0
+	}
+	if n > math.MaxInt32 {
+		n = math.MaxInt32
+	}
+	want = int32(n)
+	if s.Max > 0 && want > s.Max {
+		return s.Max, "max"
+	}
+	if want < s.Min {
+		return s.Min, "min"
+	}
+	return want, ""
+}
+
+// scale sets the replica count through the scale subresource, re-reading and
+// re-computing on a conflict so that a relative change ("+2", "x2") applies to
+// the count that is really there.
+func (e *Executor) scale(ctx context.Context, k kind, req Request) (Result, *workload, error) {
+	sc, ok := k.(scaler)
+	if !ok {
+		return Result{}, nil, fmt.Errorf("%w: a %s has no replica count to scale", errUnsupported, req.Target.Kind)
+	}
+	// The workload itself, for the Event's reference (kubectl describe finds
+	// Events by the object's UID).
+	w, err := k.get(ctx, req.Target.Namespace, req.Target.Name)
+	if err != nil {
+		return Result{}, nil, err
+	}
+	var res Result
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		s, err := sc.getScale(ctx, req.Target.Namespace, req.Target.Name)
+		if err != nil {
+			return err
+		}
+		current := s.Spec.Replicas
+		want, clamp := Replicas(current, req.Scale)
+		res = Result{Before: fmt.Sprintf("replicas=%d", current), After: fmt.Sprintf("replicas=%d", want)}
+		bound := ""
+		if clamp != "" {
+			bound = fmt.Sprintf(" (held at the rule's %s of %d)", clamp, want)
+		}
+		if want == current {
+			res.Outcome, res.Reason = Skipped, "AlreadyAtReplicas"
+			if clamp == "max" {
+				res.Reason = "AtMaximum"
+			} else if clamp == "min" {
+				res.Reason = "AtMinimum"
+			}
+			res.Message = fmt.Sprintf("already at %d replicas%s", current, bound)
+			return nil
+		}
+		s.Spec.Replicas = want
+		if _, err := sc.updateScale(ctx, req.Target.Namespace, req.Target.Name, s, e.updateOptions(req)); err != nil {
+			return err
+		}
+		res.Outcome, res.Reason = Succeeded, "Scaled"
+		res.Message = fmt.Sprintf("scaled from %d to %d replicas%s", current, want, bound)
+		return nil
+	})
+	return res, w, err
+}
