@@ -1,0 +1,199 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/alertmedic/alertmedic/rules"
+)
+
+const checkUsage = `Usage: alertmedic check [--format text|json|github] [--strict] FILE|DIR...
+
+Parses rule files strictly, as 'alertmedic serve' loads them (a directory
+means its *.yaml and *.yml files, together), and reports every problem as
+file:line:col: message. Warnings (a shadowed rule, a rule that can never
+match, a risky action without approval, ...) do not fail the check unless
+--strict is given.
+
+Exit status: 0 no problems (or only warnings), 1 errors (or warnings with
+--strict), 2 usage error.
+
+Flags:
+`
+
+// checkOptions are the flags and arguments of 'alertmedic check'.
+type checkOptions struct {
+	format string
+	strict bool
+	paths  []string
+}
+
+func parseCheck(args []string, stderr io.Writer) (*checkOptions, error) {
+	o := &checkOptions{}
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, checkUsage); fs.PrintDefaults() }
+	fs.StringVar(&o.format, "format", "text", "output: text (file:line:col: message), json, or github (workflow annotations)")
+	fs.BoolVar(&o.strict, "strict", false, "fail on warnings too")
+	paths, err := parseInterspersed(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	switch o.format {
+	case "text", "json", "github":
+	default:
+		fmt.Fprintf(stderr, "check: unknown --format %q: use text, json or github\n", o.format)
+		return nil, errUsage
+	}
+	if len(paths) == 0 {
+		fmt.Fprintln(stderr, "check: give the rule files or directories to check")
+		fs.Usage()
+		return nil, errUsage
+	}
+	o.paths = paths
+	return o, nil
+}
+
+// parseInterspersed parses flags that may come before, between or after
+// the positional arguments (as promtool and kubectl allow), up to "--".
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, errUsage
+			}
+			return nil, fmt.Errorf("%w: %v", errUsage, err)
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return positional, nil
+		}
+		if args[0] == "--" {
+			return append(positional, args[1:]...), nil
+		}
+		positional = append(positional, args[0])
+		args = args[1:]
+	}
+}
+
+// checkReport is the --format json output.
+type checkReport struct {
+	Problems []checkProblem `json:"problems"`
+	Rules    int            `json:"rules"`
+	Errors   int            `json:"errors"`
+	Warnings int            `json:"warnings"`
+}
+
+type checkProblem struct {
+	File     string `json:"file,omitempty"`
+	Line     int    `json:"line,omitempty"`
+	Column   int    `json:"column,omitempty"`
+	Severity string `json:"severity"`
+	Message  string `json:"message"`
+}
+
+// errCheckFailed is returned when check found errors (or warnings with
+// --strict); the problems are already printed.
+var errCheckFailed = errors.New("check failed")
+
+func checkCmd(args []string, stdout, stderr io.Writer) error {
+	o, err := parseCheck(args, stderr)
+	if err != nil {
+		return err
+	}
+	set, err := rules.LoadFiles(o.paths...)
+	var problems []rules.Problem
+	var le *rules.LoadError
+	switch {
+	case errors.As(err, &le):
+		problems = le.Problems
+	case err != nil:
+		return fmt.Errorf("check: %w", err)
+	default:
+		problems = set.Warnings()
+	}
+	report := checkReport{Problems: []checkProblem{}, Rules: set.Len()}
+	for _, p := range problems {
+		if p.Severity == rules.SeverityError {
+			report.Errors++
+		} else {
+			report.Warnings++
+		}
+		report.Problems = append(report.Problems, checkProblem{
+			File: p.File, Line: p.Line, Column: p.Column, Severity: p.Severity.String(), Message: p.Message,
+		})
+	}
+	switch o.format {
+	case "json":
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(report); err != nil {
+			return fmt.Errorf("check: write report: %w", err)
+		}
+	case "github":
+		for _, p := range problems {
+			fmt.Fprintln(stdout, githubAnnotation(p))
+		}
+	default:
+		for _, p := range problems {
+			fmt.Fprintln(stdout, p.String())
+		}
+	}
+	summary := checkSummary(report)
+	if report.Errors > 0 || o.strict && report.Warnings > 0 {
+		if report.Errors == 0 {
+			summary += " (--strict fails on warnings)"
+		}
+		return fmt.Errorf("%w: %s", errCheckFailed, summary)
+	}
+	fmt.Fprintf(stderr, "check: ok: %s\n", summary)
+	return nil
+}
+
+func checkSummary(r checkReport) string {
+	if r.Errors > 0 {
+		return fmt.Sprintf("%s, %s", plural(r.Errors, "error"), plural(r.Warnings, "warning"))
+	}
+	return fmt.Sprintf("%s, %s", plural(r.Rules, "rule"), plural(r.Warnings, "warning"))
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// githubAnnotation writes p as a GitHub Actions workflow command, which
+// shows it on the line of the file in the pull request.
+func githubAnnotation(p rules.Problem) string {
+	var props []string
+	if p.File != "" {
+		props = append(props, "file="+githubEscape(p.File, true))
+	}
+	if p.Line > 0 {
+		props = append(props, fmt.Sprintf("line=%d", p.Line))
+	}
+	if p.Column > 0 {
+		props = append(props, fmt.Sprintf("col=%d", p.Column))
+	}
+	props = append(props, "title="+githubEscape("alertmedic check", true))
+	return fmt.Sprintf("::%s %s::%s", p.Severity, strings.Join(props, ","), githubEscape(p.Message, false))
+}
+
+// githubEscape escapes a workflow command's message, or one of its
+// properties, as the Actions runner expects.
+func githubEscape(s string, property bool) string {
+	r := strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A")
+	s = r.Replace(s)
+	if property {
+		s = strings.NewReplacer(":", "%3A", ",", "%2C").Replace(s)
+	}
+	return s
+}

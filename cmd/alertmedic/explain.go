@@ -1,0 +1,414 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	amwebhook "github.com/prometheus/alertmanager/notify/webhook"
+	"github.com/prometheus/alertmanager/pkg/labels"
+	"github.com/prometheus/alertmanager/template"
+	"github.com/prometheus/common/model"
+
+	"github.com/alertmedic/alertmedic/rules"
+)
+
+const explainUsage = `Usage: alertmedic explain --rules FILE|DIR [--rules ...] --alert 'alertname="X",namespace="y"'
+       alertmedic explain --rules FILE|DIR [--rules ...] --payload FILE|-
+
+Shows, rule by rule, how alertmedic treats an alert: which matchers hold and
+which fail, the target it renders, the action and its parameters, and
+whether a person must approve it. Nothing is done and no cluster is needed.
+--payload reads an Alertmanager webhook notification (JSON, version 4) and
+explains each of its alerts. Cooldowns and budgets are not evaluated.
+
+Flags:
+`
+
+// explainOptions are the flags of 'alertmedic explain'.
+type explainOptions struct {
+	rulePaths   pathList
+	alert       string
+	annotations string
+	status      string
+	payload     string
+}
+
+// pathList is a repeatable, comma-separated flag of paths.
+type pathList []string
+
+func (p *pathList) String() string { return strings.Join(*p, ",") }
+
+func (p *pathList) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*p = append(*p, s)
+		}
+	}
+	return nil
+}
+
+func parseExplain(args []string, stderr io.Writer) (*explainOptions, error) {
+	o := &explainOptions{}
+	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, explainUsage); fs.PrintDefaults() }
+	fs.Var(&o.rulePaths, "rules", "rule file or directory (repeatable, comma-separated)")
+	fs.StringVar(&o.alert, "alert", "", `the alert's labels: 'alertname="X",namespace="y"'`)
+	fs.StringVar(&o.annotations, "annotations", "", `the alert's annotations, for templates that use them: 'summary="..."'`)
+	fs.StringVar(&o.status, "status", "firing", "the alert's status with --alert: firing or resolved")
+	fs.StringVar(&o.payload, "payload", "", "an Alertmanager webhook notification (JSON) to explain, or - for standard input")
+	rest, err := parseInterspersed(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	usage := func(format string, args ...any) (*explainOptions, error) {
+		fmt.Fprintf(stderr, "explain: "+format+"\n", args...)
+		return nil, errUsage
+	}
+	switch {
+	case len(rest) > 0:
+		return usage("unexpected argument %q; give rule files with --rules", rest[0])
+	case len(o.rulePaths) == 0:
+		return usage("--rules is required (a rule file or a directory of them)")
+	case o.alert == "" && o.payload == "":
+		return usage(`give the alert: --alert 'alertname="X",namespace="y"' or --payload FILE`)
+	case o.alert != "" && o.payload != "":
+		return usage("give --alert or --payload, not both")
+	case o.payload != "" && (o.annotations != "" || o.status != "firing"):
+		return usage("--annotations and --status go with --alert; a payload carries its own")
+	case o.status != "firing" && o.status != "resolved":
+		return usage("--status %q: use firing or resolved", o.status)
+	}
+	return o, nil
+}
+
+func explainCmd(args []string, stdout, stderr io.Writer) error {
+	o, err := parseExplain(args, stderr)
+	if err != nil {
+		return err
+	}
+	var alerts []*template.Alert
+	if o.payload != "" {
+		alerts, err = readPayload(o.payload)
+	} else {
+		var a *template.Alert
+		a, err = alertFromFlags(o)
+		alerts = []*template.Alert{a}
+	}
+	if err != nil {
+		return fmt.Errorf("explain: %w", err)
+	}
+	set, err := rules.LoadFiles(o.rulePaths...)
+	if err != nil {
+		return fmt.Errorf("explain: rules do not load (run alertmedic check):\n%w", err)
+	}
+	for i, a := range alerts {
+		if i > 0 {
+			fmt.Fprintln(stdout)
+		}
+		if len(alerts) > 1 {
+			fmt.Fprintf(stdout, "=== alert %d of %d\n", i+1, len(alerts))
+		}
+		writeExplanation(stdout, set, a)
+	}
+	return nil
+}
+
+// alertFromFlags builds the alert of --alert, --annotations and --status.
+func alertFromFlags(o *explainOptions) (*template.Alert, error) {
+	lbls, err := parseLabels("--alert", o.alert)
+	if err != nil {
+		return nil, err
+	}
+	a := &template.Alert{Status: o.status, Labels: lbls, Annotations: template.KV{}}
+	if o.annotations != "" {
+		if a.Annotations, err = parseLabels("--annotations", o.annotations); err != nil {
+			return nil, err
+		}
+	}
+	a.Fingerprint = fingerprint(a.Labels)
+	return a, nil
+}
+
+// parseLabels reads name="value" pairs, separated by commas, in
+// Alertmanager's matcher syntax (braces optional).
+func parseLabels(flagName, s string) (template.KV, error) {
+	ms, err := labels.ParseMatchers(s)
+	if err != nil {
+		return nil, fmt.Errorf(`%s %q: %w; write name="value" pairs separated by commas, such as 'alertname="KubePodCrashLooping",namespace="shop"'`, flagName, s, err)
+	}
+	if len(ms) == 0 {
+		return nil, fmt.Errorf(`%s is empty; give name="value" pairs such as 'alertname="KubePodCrashLooping",namespace="shop"'`, flagName)
+	}
+	kv := template.KV{}
+	for _, m := range ms {
+		if m.Type != labels.MatchEqual {
+			return nil, fmt.Errorf(`%s: %s is a matcher, not a label; an alert has values: write %s="value"`, flagName, m, m.Name)
+		}
+		if _, dup := kv[m.Name]; dup {
+			return nil, fmt.Errorf("%s: label %s is given twice", flagName, m.Name)
+		}
+		if m.Value == "" {
+			continue // an empty label is no label, as in Alertmanager
+		}
+		kv[m.Name] = m.Value
+	}
+	return kv, nil
+}
+
+// fingerprint computes an alert's fingerprint as Alertmanager does.
+func fingerprint(kv template.KV) string {
+	ls := make(model.LabelSet, len(kv))
+	for k, v := range kv {
+		ls[model.LabelName(k)] = model.LabelValue(v)
+	}
+	return ls.Fingerprint().String()
+}
+
+// maxPayloadBytes bounds a payload file read by explain.
+const maxPayloadBytes = 16 << 20
+
+// readPayload reads an Alertmanager webhook notification and returns its
+// alerts.
+func readPayload(path string) ([]*template.Alert, error) {
+	var (
+		data []byte
+		err  error
+	)
+	if path == "-" {
+		data, err = io.ReadAll(io.LimitReader(os.Stdin, maxPayloadBytes+1))
+		path = "standard input"
+	} else {
+		data, err = readLimited(path, maxPayloadBytes+1)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read payload: %w", err)
+	}
+	if len(data) > maxPayloadBytes {
+		return nil, fmt.Errorf("payload %s is larger than %d MiB", path, maxPayloadBytes>>20)
+	}
+	var msg amwebhook.Message
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&msg); err != nil {
+		return nil, fmt.Errorf("payload %s is not an Alertmanager webhook notification: %s", path, jsonError(data, err))
+	}
+	if msg.Version != "4" {
+		return nil, fmt.Errorf("payload %s has version %q; explain reads Alertmanager's webhook payload version \"4\"", path, msg.Version)
+	}
+	if len(msg.Alerts) == 0 {
+		return nil, fmt.Errorf("payload %s has no alerts", path)
+	}
+	var out []*template.Alert
+	for i := range msg.Alerts {
+		a := &msg.Alerts[i]
+		if a.Status != "firing" && a.Status != "resolved" {
+			return nil, fmt.Errorf("payload %s: alerts[%d].status %q must be firing or resolved", path, i, a.Status)
+		}
+		if a.Labels == nil {
+			a.Labels = template.KV{}
+		}
+		if a.Annotations == nil {
+			a.Annotations = template.KV{}
+		}
+		if a.Fingerprint == "" {
+			a.Fingerprint = fingerprint(a.Labels)
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+func readLimited(path string, n int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, n))
+}
+
+// jsonError says where in data a decoding error is, as line:col.
+func jsonError(data []byte, err error) string {
+	var off int64 = -1
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		off = se.Offset
+	case errors.As(err, &te):
+		off = te.Offset
+	}
+	if off < 0 || off > int64(len(data)) {
+		return err.Error()
+	}
+	before := data[:off]
+	line := bytes.Count(before, []byte("\n")) + 1
+	col := int(off) - bytes.LastIndexByte(before, '\n')
+	return fmt.Sprintf("line %d, column %d: %v", line, col-1, err)
+}
+
+// writeExplanation writes, rule by rule, what set makes of alert a.
+func writeExplanation(w io.Writer, set *rules.Set, a *template.Alert) {
+	fmt.Fprintf(w, "alert %s (%s)\n", labelString(a.Labels), a.Status)
+	if len(a.Annotations) > 0 {
+		fmt.Fprintf(w, "annotations %s\n", labelString(a.Annotations))
+	}
+	verdicts := set.Explain(a)
+	for i := range verdicts {
+		fmt.Fprintln(w)
+		writeVerdict(w, &verdicts[i], i+1, len(verdicts))
+	}
+	fmt.Fprintln(w)
+	var acting []*rules.Verdict
+	for i := range verdicts {
+		if verdicts[i].Acts() {
+			acting = append(acting, &verdicts[i])
+		}
+	}
+	switch {
+	case a.Status != "firing":
+		fmt.Fprintln(w, "result: nothing is done: the alert is resolved, and alertmedic acts on firing alerts only (above: what would happen if it fired)")
+	case len(acting) == 0:
+		fmt.Fprintln(w, "result: nothing is done: no rule matches")
+	default:
+		fmt.Fprintln(w, "result:")
+		for _, v := range acting {
+			switch {
+			case v.Err != nil:
+				fmt.Fprintf(w, "  %s: nothing is done: the target cannot be rendered\n", v.Rule.Name)
+			case v.Rule.Approval.Required:
+				fmt.Fprintf(w, "  %s: %s %s once a person approves\n", v.Rule.Name, v.Rule.Action, targetString(v.Target))
+			default:
+				fmt.Fprintf(w, "  %s: %s %s\n", v.Rule.Name, v.Rule.Action, targetString(v.Target))
+			}
+		}
+	}
+	fmt.Fprintln(w, "note: cooldowns and budgets are not evaluated by explain")
+}
+
+func writeVerdict(w io.Writer, v *rules.Verdict, n, total int) {
+	r := v.Rule
+	var state string
+	switch {
+	case v.Acts() && v.Err != nil:
+		state = "MATCHES, but cannot act"
+	case v.Acts():
+		state = "MATCHES"
+	case v.Reached:
+		state = "does not match"
+	case v.Matched:
+		state = fmt.Sprintf("not reached: rule %q matched first (it would match)", v.StoppedBy.Name)
+	default:
+		state = fmt.Sprintf("not reached: rule %q matched first (it would not match either)", v.StoppedBy.Name)
+	}
+	fmt.Fprintf(w, "rule %d/%d %s (%s:%d): %s\n", n, total, r.Name, r.File, r.Line, state)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, mv := range v.Matchers {
+		mark := "✓"
+		if !mv.Holds {
+			mark = "✗"
+		}
+		value := fmt.Sprintf("%s is %q", mv.Matcher.Name, mv.Value)
+		if !mv.Present {
+			value = mv.Matcher.Name + " is not set"
+		}
+		fmt.Fprintf(tw, "  %s %s\t%s\n", mark, mv.Matcher, value)
+	}
+	tw.Flush()
+	if !v.Matched {
+		return
+	}
+	if v.Err != nil {
+		fmt.Fprintf(w, "  target:   %s\n", rootCause(v.Err))
+	} else {
+		fmt.Fprintf(w, "  target:   %s\n", targetString(v.Target))
+	}
+	fmt.Fprintf(w, "  action:   %s\n", actionString(r))
+	fmt.Fprintf(w, "  approval: %s\n", approvalString(r.Approval))
+	if r.Cooldown > 0 {
+		fmt.Fprintf(w, "  cooldown: %s\n", model.Duration(r.Cooldown))
+	}
+	if !v.Reached {
+		return
+	}
+	switch {
+	case v.Err != nil && r.Continue:
+		fmt.Fprintln(w, "  nothing is done for this rule (logged as a render error); continue: true, so evaluation goes on")
+	case v.Err != nil:
+		fmt.Fprintln(w, "  nothing is done for this rule (logged as a render error), and evaluation stops here: it has no continue: true")
+	case r.Continue:
+		fmt.Fprintln(w, "  continue: true, so evaluation goes on")
+	case n < total:
+		fmt.Fprintln(w, "  evaluation stops here: the rule has no continue: true")
+	}
+}
+
+// rootCause drops the "rule ...: " prefix of a render error, which the
+// explanation already says.
+func rootCause(err error) string {
+	var re *rules.RenderError
+	if errors.As(err, &re) {
+		msg := err.Error()
+		return strings.TrimPrefix(msg, fmt.Sprintf("rule %q: ", re.Rule))
+	}
+	return err.Error()
+}
+
+func targetString(t rules.Target) string {
+	return fmt.Sprintf("%s %s/%s", t.Kind, t.Namespace, t.Name)
+}
+
+func actionString(r *rules.Rule) string {
+	switch r.Action {
+	case rules.ActionScale:
+		s := fmt.Sprintf("scale, replicas %s", r.Scale.Replicas())
+		switch {
+		case r.Scale.Max > 0:
+			s += fmt.Sprintf(", within %d..%d", r.Scale.Min, r.Scale.Max)
+		case r.Scale.Min > 0:
+			s += fmt.Sprintf(", at least %d (no upper bound)", r.Scale.Min)
+		default:
+			s += " (no bounds)"
+		}
+		return s
+	case rules.ActionRollback:
+		if r.Rollback.ToRevision > 0 {
+			return fmt.Sprintf("rollback to revision %d", r.Rollback.ToRevision)
+		}
+		return "rollback to the previous revision"
+	}
+	return string(r.Action)
+}
+
+func approvalString(a rules.Approval) string {
+	if !a.Required {
+		return "not required"
+	}
+	var who []string
+	who = append(who, a.Users...)
+	who = append(who, a.Groups...)
+	s := "required, from " + strings.Join(who, ", ")
+	if a.Channel != "" {
+		s += " in " + a.Channel
+	}
+	return s + fmt.Sprintf(", within %s", model.Duration(a.Timeout))
+}
+
+// labelString writes labels sorted by name, the way Alertmanager does.
+func labelString(kv template.KV) string {
+	names := kv.SortedPairs().Names()
+	slices.Sort(names)
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = fmt.Sprintf("%s=%q", n, kv[n])
+	}
+	return "{" + strings.Join(parts, ", ") + "}"
+}
