@@ -18,8 +18,11 @@ import (
 )
 
 func main() {
-	kubeconfig := flag.String("kubeconfig", "", "where to write the kubeconfig (required)")
-	flag.Parse()
+	// Our own flag set: controller-runtime registers a -kubeconfig flag of
+	// its own on the global one.
+	fs := flag.NewFlagSet("devcluster", flag.ExitOnError)
+	kubeconfig := fs.String("kubeconfig", "", "where to write the kubeconfig (required)")
+	_ = fs.Parse(os.Args[1:])
 	if *kubeconfig == "" {
 		fmt.Fprintln(os.Stderr, "devcluster: -kubeconfig is required")
 		os.Exit(2)

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/alertmedic/alertmedic/internal/testcluster"
+)
+
+var cluster *testcluster.Cluster
+
+func TestMain(m *testing.M) {
+	c, err := testcluster.Start()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: these tests need a real Kubernetes API server: %v\n", err)
+		os.Exit(1)
+	}
+	cluster = c
+	code := m.Run()
+	if err := c.Stop(); err != nil {
+		fmt.Fprintf(os.Stderr, "stop control plane: %v\n", err)
+	}
+	os.Exit(code)
+}
+
+// syncBuffer is a bytes.Buffer safe for a server writing while a test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// server is one 'alertmedic serve' run in-process.
+type server struct {
+	url    string
+	token  string
+	stderr *syncBuffer
+	cancel context.CancelFunc
+	exit   chan int
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// startServe runs 'alertmedic serve' with args added to a working default
+// set, and waits until /healthz answers.
+func startServe(t *testing.T, kubeconfig string, args ...string) *server {
+	t.Helper()
+	dir := t.TempDir()
+	token := "test-token-" + strings.ReplaceAll(t.Name(), "/", "-")
+	tokenFile := filepath.Join(dir, "token")
+	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := freePort(t)
+	full := append([]string{"serve", "--listen", addr, "--kubeconfig", kubeconfig,
+		"--token-file", tokenFile, "--log-format", "text", "--shutdown-timeout", "10s"}, args...)
+	ctx, cancel := context.WithCancel(t.Context())
+	s := &server{url: "http://" + addr, token: token, stderr: &syncBuffer{}, cancel: cancel, exit: make(chan int, 1)}
+	go func() { s.exit <- run(ctx, full, io.Discard, s.stderr) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-s.exit:
+		case <-time.After(20 * time.Second):
+			t.Errorf("alertmedic serve did not stop within 20s of SIGTERM")
+		}
+		if t.Failed() {
+			t.Logf("alertmedic log:\n%s", s.stderr.String())
+		}
+	})
+	waitFor(t, "alertmedic /healthz", func() bool {
+		select {
+		case code := <-s.exit:
+			t.Fatalf("alertmedic serve exited with %d:\n%s", code, s.stderr.String())
+		default:
+		}
+		resp, err := http.Get(s.url + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return s
+}
+
+func (s *server) post(t *testing.T, token string, body []byte) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, s.url+"/webhook", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST /webhook: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func (s *server) get(t *testing.T, path string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(s.url + path)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func kubeconfig(t *testing.T) string {
+	t.Helper()
+	path, err := cluster.Kubeconfig(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// seedDemo creates the demo's workloads (examples/demo) in a fresh namespace.
+func seedDemo(t *testing.T, ns string) {
+	t.Helper()
+	ctx := t.Context()
+	repl := map[string]string{"namespace: shop": "namespace: " + ns, "name: shop\n": "name: " + ns + "\n"}
+	if err := cluster.ApplyFile(ctx, "../../examples/demo/checkout.yaml", repl); err != nil {
+		t.Fatalf("apply checkout.yaml: %v", err)
+	}
+	d, err := cluster.Client.AppsV1().Deployments(ns).Get(ctx, "checkout", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	repl["DEPLOYMENT_UID"] = string(d.UID)
+	if err := cluster.ApplyFile(ctx, "../../examples/demo/replicasets.yaml.tmpl", repl); err != nil {
+		t.Fatalf("apply replicasets: %v", err)
+	}
+}
+
+// demoNotification is examples/demo/notification.json aimed at namespace ns.
+func demoNotification(t *testing.T, ns string) []byte {
+	t.Helper()
+	b, err := os.ReadFile("../../examples/demo/notification.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bytes.ReplaceAll(b, []byte(`"namespace": "shop"`), []byte(`"namespace": "`+ns+`"`))
+}

@@ -1,0 +1,229 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+)
+
+func events(t *testing.T, ns string) []corev1.Event {
+	t.Helper()
+	list, err := cluster.Client.CoreV1().Events(ns).List(t.Context(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return list.Items
+}
+
+// The demo, as a test: the example rules and the example notification restart
+// shop/cart, scale and roll back shop/checkout on a real API server; the same
+// notification sent again changes nothing.
+func TestServeRemediatesDemoNotification(t *testing.T) {
+	const ns = "shop"
+	seedDemo(t, ns)
+	s := startServe(t, kubeconfig(t), "--rules", "../../examples/rules/demo.yaml")
+	waitFor(t, "/readyz", func() bool { code, _ := s.get(t, "/readyz"); return code == 200 })
+
+	code, body := s.post(t, s.token, demoNotification(t, ns))
+	if code != 200 {
+		t.Fatalf("POST /webhook = %d %s, want 200", code, body)
+	}
+	apps := cluster.Client.AppsV1()
+	ctx := t.Context()
+	waitFor(t, "cart restarted, checkout scaled to 4 and rolled back to v1", func() bool {
+		cart, err1 := apps.Deployments(ns).Get(ctx, "cart", metav1.GetOptions{})
+		co, err2 := apps.Deployments(ns).Get(ctx, "checkout", metav1.GetOptions{})
+		return err1 == nil && err2 == nil &&
+			cart.Spec.Template.Annotations["kubectl.kubernetes.io/restartedAt"] != "" &&
+			*co.Spec.Replicas == 4 &&
+			co.Spec.Template.Spec.Containers[0].Image == "registry.example.com/shop/checkout:v1" &&
+			len(events(t, ns)) == 3
+	})
+	restartedAt := func() string {
+		cart, err := apps.Deployments(ns).Get(ctx, "cart", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cart.Spec.Template.Annotations["kubectl.kubernetes.io/restartedAt"]
+	}
+	first := restartedAt()
+	if _, err := time.Parse(time.RFC3339, first); err != nil {
+		t.Errorf("restartedAt %q is not RFC3339: %v", first, err)
+	}
+	reasons := map[string]bool{}
+	for _, e := range events(t, ns) {
+		reasons[e.Reason] = true
+		if e.Source.Component != "alertmedic" && e.ReportingController != "alertmedic" {
+			t.Errorf("event %s not reported by alertmedic: %+v", e.Name, e.Source)
+		}
+	}
+	for _, want := range []string{"AlertmedicRestart", "AlertmedicScale", "AlertmedicRollback"} {
+		if !reasons[want] {
+			t.Errorf("no %s event; reasons: %v", want, reasons)
+		}
+	}
+
+	// Alertmanager re-sends the group: nothing happens a second time.
+	time.Sleep(1100 * time.Millisecond) // a second restart would now give a new restartedAt
+	if code, body := s.post(t, s.token, demoNotification(t, ns)); code != 200 {
+		t.Fatalf("second POST = %d %s", code, body)
+	}
+	waitFor(t, "3 deduplicated decisions", func() bool {
+		_, m := s.get(t, "/metrics")
+		return strings.Contains(m, `alertmedic_engine_decisions_total{decision="deduplicated"} 3`)
+	})
+	if got := restartedAt(); got != first {
+		t.Errorf("restartedAt changed on a re-sent notification: %q -> %q", first, got)
+	}
+	if n := len(events(t, ns)); n != 3 {
+		t.Errorf("events after re-send = %d, want still 3", n)
+	}
+	_, metrics := s.get(t, "/metrics")
+	for _, want := range []string{
+		`alertmedic_webhook_notifications_total{code="200"} 2`,
+		`alertmedic_alerts_matched_total{rule="restart-crashlooping"} 2`,
+		`alertmedic_remediations_total{action="restart",kind="Deployment",outcome="Succeeded",reason="Restarted"} 1`,
+		`alertmedic_remediations_total{action="scale",kind="Deployment",outcome="Succeeded",reason="Scaled"} 1`,
+		`alertmedic_remediations_total{action="rollback",kind="Deployment",outcome="Succeeded",reason="RolledBack"} 1`,
+		`alertmedic_queue_depth 0`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}
+
+func TestServeRejectsBadTokenAndChangesNothing(t *testing.T) {
+	const ns = "auth-test"
+	s := startServe(t, kubeconfig(t), "--rules", "../../examples/rules/demo.yaml")
+	for _, tok := range []string{"", "wrong-token"} {
+		code, body := s.post(t, tok, demoNotification(t, ns))
+		if code != 401 {
+			t.Errorf("token %q: status %d %s, want 401", tok, code, body)
+		}
+	}
+	if strings.Contains(s.stderr.String(), s.token) {
+		t.Errorf("the webhook token appears in the log")
+	}
+}
+
+func TestServeDryRunChangesNothing(t *testing.T) {
+	ns := "dry-run"
+	seedDemo(t, ns)
+	rulesFile := filepath.Join(t.TempDir(), "rules.yaml")
+	writeRules(t, rulesFile, ns)
+	s := startServe(t, kubeconfig(t), "--rules", rulesFile, "--dry-run")
+	if code, body := s.post(t, s.token, demoNotification(t, ns)); code != 200 {
+		t.Fatalf("POST = %d %s", code, body)
+	}
+	waitFor(t, "3 dry-run events", func() bool { return len(events(t, ns)) == 3 })
+	for _, e := range events(t, ns) {
+		if !strings.Contains(e.Message, "dry run") {
+			t.Errorf("event %s message %q does not say dry run", e.Reason, e.Message)
+		}
+	}
+	co, err := cluster.Client.AppsV1().Deployments(ns).Get(t.Context(), "checkout", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *co.Spec.Replicas != 2 || co.Spec.Template.Spec.Containers[0].Image != "registry.example.com/shop/checkout:v2" {
+		t.Errorf("dry run changed checkout: replicas %d image %s", *co.Spec.Replicas, co.Spec.Template.Spec.Containers[0].Image)
+	}
+	cart, err := cluster.Client.AppsV1().Deployments(ns).Get(t.Context(), "cart", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := cart.Spec.Template.Annotations["kubectl.kubernetes.io/restartedAt"]; ok {
+		t.Errorf("dry run restarted cart: %q", v)
+	}
+}
+
+// writeRules writes the demo rules with their namespace matcher widened to ns.
+func writeRules(t *testing.T, path, ns string) {
+	t.Helper()
+	b, err := os.ReadFile("../../examples/rules/demo.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.ReplaceAll(string(b), `namespace=~"shop|payments"`, `namespace=~"shop|payments|`+ns+`"`)
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// With the API server unreachable, /readyz says so and webhooks get 503, so
+// Alertmanager keeps the notification and retries it: nothing is dropped.
+func TestServeAPIServerDown(t *testing.T) {
+	dead := clientcmdapi.NewConfig()
+	dead.Clusters["dead"] = &clientcmdapi.Cluster{Server: "https://" + freePort(t)}
+	dead.AuthInfos["u"] = &clientcmdapi.AuthInfo{Token: "x"}
+	dead.Contexts["dead"] = &clientcmdapi.Context{Cluster: "dead", AuthInfo: "u"}
+	dead.CurrentContext = "dead"
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*dead, path); err != nil {
+		t.Fatal(err)
+	}
+	s := startServe(t, path, "--rules", "../../examples/rules/demo.yaml")
+	code, body := s.get(t, "/readyz")
+	if code != 503 || !strings.Contains(body, "kubernetes API server not reachable") {
+		t.Errorf("/readyz = %d %q, want 503 naming the API server", code, body)
+	}
+	code, body = s.post(t, s.token, demoNotification(t, "shop"))
+	if code != 503 || !strings.Contains(body, "kubernetes API server not reachable") {
+		t.Errorf("POST /webhook = %d %q, want 503 naming the API server", code, body)
+	}
+}
+
+func TestServeRefusesBrokenRules(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rules.yaml")
+	if err := os.WriteFile(path, []byte("rules:\n  - name: x\n    match: ['alertname=~\"(']\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stderr syncBuffer
+	code := run(context.Background(), []string{"serve", "--rules", path, "--insecure-no-auth", "--kubeconfig", kubeconfig(t)}, &stderr, &stderr)
+	if code != 1 {
+		t.Fatalf("exit code %d, want 1; stderr:\n%s", code, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), path+":3:") {
+		t.Errorf("error does not point at %s:3:\n%s", path, stderr.String())
+	}
+}
+
+func TestServeNeedsAToken(t *testing.T) {
+	t.Setenv(tokenEnv, "")
+	var stderr syncBuffer
+	code := run(context.Background(), []string{"serve", "--rules", "../../examples/rules/demo.yaml", "--kubeconfig", kubeconfig(t)}, &stderr, &stderr)
+	if code != 1 || !strings.Contains(stderr.String(), "no webhook token") {
+		t.Fatalf("exit %d, stderr %q; want 1 and 'no webhook token'", code, stderr.String())
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{}, "Usage:"},
+		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+		{[]string{"serve"}, "--rules is required"},
+		{[]string{"serve", "--rules", "x", "--tls-cert-file", "c"}, "go together"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			var stderr syncBuffer
+			if code := run(context.Background(), tc.args, &stderr, &stderr); code != 2 {
+				t.Errorf("exit code %d, want 2", code)
+			}
+			if !strings.Contains(stderr.String(), tc.want) {
+				t.Errorf("stderr %q lacks %q", stderr.String(), tc.want)
+			}
+		})
+	}
+}
