@@ -5,6 +5,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/alertmedic/alertmedic/rules"
 )
 
 const ruleTests = "../../rules/testdata/ruletest/"
@@ -67,4 +71,70 @@ func mustAbs(t *testing.T, p string) string {
 		t.Fatal(err)
 	}
 	return abs
+}
+
+// TestStarterLibrary runs check --strict and every unit test on the starter
+// library, and checks that its rules and the Prometheus alerting rules
+// beside it speak of the same alerts and labels.
+func TestStarterLibrary(t *testing.T) {
+	const library, tests, alerting = "../../examples/rules/starter", "../../examples/rules/starter/tests", "../../examples/prometheus/alertmedic-rules.yaml"
+	code, stdout, stderr := cli(t, "check", "--strict", library)
+	if code != 0 || stdout != "" {
+		t.Errorf("check --strict %s: exit %d\n%s%s", library, code, stdout, stderr)
+	}
+	code, stdout, stderr = cli(t, "test", tests)
+	if code != 0 || !strings.HasSuffix(stdout, " passed, 0 failed\n") || strings.HasPrefix(stdout, "0 passed") {
+		t.Errorf("test %s: exit %d\n%s%s", tests, code, stdout, stderr)
+	}
+
+	var prom struct {
+		Groups []struct {
+			Rules []struct {
+				Alert  string            `yaml:"alert"`
+				Expr   string            `yaml:"expr"`
+				Labels map[string]string `yaml:"labels"`
+			} `yaml:"rules"`
+		} `yaml:"groups"`
+	}
+	data, err := os.ReadFile(alerting)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(data, &prom); err != nil {
+		t.Fatalf("%s: %v", alerting, err)
+	}
+	alerts := map[string]bool{}
+	for _, g := range prom.Groups {
+		for _, r := range g.Rules {
+			alerts[r.Alert] = true
+			for _, label := range []string{"namespace", "workload", "workload_type"} {
+				if !strings.Contains(r.Expr, label) {
+					t.Errorf("%s: alert %s does not carry the label %s the starter rules need", alerting, r.Alert, label)
+				}
+			}
+			if r.Labels["severity"] == "" {
+				t.Errorf("%s: alert %s has no severity label", alerting, r.Alert)
+			}
+		}
+	}
+	set, err := rules.LoadFiles(library)
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := map[string]bool{}
+	for _, r := range set.Rules() {
+		for _, m := range r.Matchers {
+			if m.Name == "alertname" {
+				used[m.Value] = true
+				if !alerts[m.Value] {
+					t.Errorf("rule %s matches alert %s, which %s does not define", r.Name, m.Value, alerting)
+				}
+			}
+		}
+	}
+	for a := range alerts {
+		if !used[a] {
+			t.Errorf("%s defines alert %s, which no starter rule handles", alerting, a)
+		}
+	}
 }
