@@ -8,7 +8,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -19,10 +18,11 @@ import (
 // as their controllers would have left them after two rollouts (envtest runs
 // no controllers): a Deployment at revision 2 with the ReplicaSets of
 // revisions 1 and 2, and a StatefulSet and a DaemonSet with the
-// ControllerRevisions 1 and 2.
+// ControllerRevisions 1 and 2. Revision 2 runs imageV2, revision 1 imageV1.
 type workloads struct {
 	ns          string
 	deployment  *appsv1.Deployment
+	replicaSets []string
 	statefulSet *appsv1.StatefulSet
 	daemonSet   *appsv1.DaemonSet
 }
@@ -39,9 +39,10 @@ func podTemplate(app, image string) corev1.PodTemplateSpec {
 	}
 }
 
-// createWorkloads creates the namespace and its workloads as the cluster
-// admin.
-func createWorkloads(t *testing.T, ns string) *workloads {
+// createWorkloads creates the namespace and, as the cluster admin, the
+// workloads prefix+"web" (Deployment), prefix+"db" (StatefulSet) and
+// prefix+"agent" (DaemonSet), each selecting pods labelled app=<its name>.
+func createWorkloads(t *testing.T, ns, prefix string) *workloads {
 	t.Helper()
 	ctx := t.Context()
 	ensureNamespace(t, ns)
@@ -49,64 +50,66 @@ func createWorkloads(t *testing.T, ns string) *workloads {
 	w := &workloads{ns: ns}
 	create := metav1.CreateOptions{FieldManager: testFieldManager}
 
+	web, db, agent := prefix+"web", prefix+"db", prefix+"agent"
 	dep := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns, Annotations: map[string]string{"deployment.kubernetes.io/revision": "2"}},
+		ObjectMeta: metav1.ObjectMeta{Name: web, Namespace: ns, Annotations: map[string]string{"deployment.kubernetes.io/revision": "2"}},
 		Spec: appsv1.DeploymentSpec{
 			Replicas: ptr.To[int32](2),
-			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
-			Template: podTemplate("web", imageV2),
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": web}},
+			Template: podTemplate(web, imageV2),
 		},
 	}
 	var err error
 	if w.deployment, err = apps.Deployments(ns).Create(ctx, dep, create); err != nil {
-		t.Fatalf("create Deployment %s/web: %v", ns, err)
+		t.Fatalf("create Deployment %s/%s: %v", ns, web, err)
 	}
 	for rev, image := range map[string]string{"1": imageV1, "2": imageV2} {
-		hash := "web" + rev + "hash"
-		tmpl := podTemplate("web", image)
+		hash := "h" + rev
+		tmpl := podTemplate(web, image)
 		tmpl.Labels["pod-template-hash"] = hash
 		rs := &appsv1.ReplicaSet{
 			ObjectMeta: metav1.ObjectMeta{
-				Name: "web-" + hash, Namespace: ns,
-				Labels:          map[string]string{"app": "web", "pod-template-hash": hash},
+				Name: web + "-" + hash, Namespace: ns,
+				Labels:          map[string]string{"app": web, "pod-template-hash": hash},
 				Annotations:     map[string]string{"deployment.kubernetes.io/revision": rev},
 				OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(w.deployment, appsv1.SchemeGroupVersion.WithKind("Deployment"))},
 			},
 			Spec: appsv1.ReplicaSetSpec{
 				Replicas: ptr.To[int32](0),
-				Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web", "pod-template-hash": hash}},
+				Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": web, "pod-template-hash": hash}},
 				Template: tmpl,
 			},
 		}
 		if _, err := apps.ReplicaSets(ns).Create(ctx, rs, create); err != nil {
 			t.Fatalf("create ReplicaSet %s/%s: %v", ns, rs.Name, err)
 		}
+		w.replicaSets = append(w.replicaSets, rs.Name)
 	}
 
 	sts := &appsv1.StatefulSet{
-		ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: ns},
+		ObjectMeta: metav1.ObjectMeta{Name: db, Namespace: ns},
 		Spec: appsv1.StatefulSetSpec{
 			Replicas: ptr.To[int32](1),
-			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}},
-			Template: podTemplate("db", imageV2),
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": db}},
+			Template: podTemplate(db, imageV2),
 		},
 	}
 	if w.statefulSet, err = apps.StatefulSets(ns).Create(ctx, sts, create); err != nil {
-		t.Fatalf("create StatefulSet %s/db: %v", ns, err)
+		t.Fatalf("create StatefulSet %s/%s: %v", ns, db, err)
 	}
-	createHistory(ctx, t, w.statefulSet, "db", appsv1.SchemeGroupVersion.WithKind("StatefulSet"))
+	createHistory(ctx, t, w.statefulSet, db, appsv1.SchemeGroupVersion.WithKind("StatefulSet"))
 
 	ds := &appsv1.DaemonSet{
-		ObjectMeta: metav1.ObjectMeta{Name: "agent", Namespace: ns},
+		ObjectMeta: metav1.ObjectMeta{Name: agent, Namespace: ns},
 		Spec: appsv1.DaemonSetSpec{
-			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "agent"}},
-			Template: podTemplate("agent", imageV2),
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": agent}},
+			Template: podTemplate(agent, imageV2),
 		},
 	}
 	if w.daemonSet, err = apps.DaemonSets(ns).Create(ctx, ds, create); err != nil {
-		t.Fatalf("create DaemonSet %s/agent: %v", ns, err)
+		t.Fatalf("create DaemonSet %s/%s: %v", ns, agent, err)
 	}
-	createHistory(ctx, t, w.daemonSet, "agent", appsv1.SchemeGroupVersion.WithKind("DaemonSet"))
+	createHistory(ctx, t, w.daemonSet, agent, appsv1.SchemeGroupVersion.WithKind("DaemonSet"))
 	return w
 }
 
@@ -136,7 +139,7 @@ func createHistory(ctx context.Context, t *testing.T, owner metav1.Object, app s
 			Revision: rev,
 		}
 		_, err = cluster.Client.AppsV1().ControllerRevisions(owner.GetNamespace()).Create(ctx, cr, metav1.CreateOptions{FieldManager: testFieldManager})
-		if err != nil && !apierrors.IsAlreadyExists(err) {
+		if err != nil {
 			t.Fatalf("create ControllerRevision %s/%s: %v", owner.GetNamespace(), cr.Name, err)
 		}
 	}

@@ -285,7 +285,7 @@ func actionChecks(sa *serviceAccount, w *workloads) []check {
 		{"create and patch an Event on the Deployment", func(ctx context.Context) error {
 			now := metav1.Now()
 			ev, err := sa.k.CoreV1().Events(ns).Create(ctx, &corev1.Event{
-				ObjectMeta:     metav1.ObjectMeta{GenerateName: "web.alertmedic-", Namespace: ns},
+				ObjectMeta:     metav1.ObjectMeta{GenerateName: w.deployment.Name + ".alertmedic-", Namespace: ns},
 				InvolvedObject: corev1.ObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Namespace: ns, Name: w.deployment.Name, UID: w.deployment.UID},
 				Reason:         "AlertmedicRestart", Message: "succeeded: restarted (RBAC test)", Type: corev1.EventTypeNormal,
 				Source: corev1.EventSource{Component: "alertmedic"}, ReportingController: "alertmedic", ReportingInstance: "test",
@@ -435,7 +435,7 @@ func deniedEverywhere(sa *serviceAccount, w *workloads) []check {
 			return err
 		}},
 		{"patch a ReplicaSet", func(ctx context.Context) error {
-			_, err := apps.ReplicaSets(ns).Patch(ctx, "web-web1hash", types.MergePatchType, []byte(`{"spec":{"replicas":5}}`), metav1.PatchOptions{})
+			_, err := apps.ReplicaSets(ns).Patch(ctx, w.replicaSets[0], types.MergePatchType, []byte(`{"spec":{"replicas":5}}`), metav1.PatchOptions{})
 			return err
 		}},
 		{"delete Events", func(ctx context.Context) error {
@@ -481,7 +481,8 @@ func createWebhookSecret(t *testing.T) {
 // ServiceAccount can do every request its actions make, in any namespace,
 // plus leader election and its records in its own namespace — and nothing
 // else that matters: no Secrets, no deletes, no creates of workloads, no way
-// to grant itself more.
+// to grant itself more. remediations.Executor, acting as the ServiceAccount,
+// restarts, scales and rolls back each kind.
 func TestRBACClusterWide(t *testing.T) {
 	installRBAC(t, "manifests")
 	createWebhookSecret(t)
@@ -491,7 +492,7 @@ func TestRBACClusterWide(t *testing.T) {
 
 	for _, ns := range []string{"team-a", "team-b"} {
 		t.Run(ns, func(t *testing.T) {
-			w := createWorkloads(t, ns)
+			w := createWorkloads(t, ns, "")
 			expectAllowed(t, actionChecks(sa, w))
 			expectForbidden(t, deniedEverywhere(sa, w))
 		})
@@ -499,11 +500,15 @@ func TestRBACClusterWide(t *testing.T) {
 	t.Run("own namespace", func(t *testing.T) {
 		expectAllowed(t, ownChecks(sa, "cluster-wide"))
 	})
+	t.Run("remediations.Executor in team-c", func(t *testing.T) {
+		expectActionsSucceed(t, executorAsServiceAccount(t), createWorkloads(t, "team-c", ""))
+	})
 }
 
 // With examples/overlays/namespaced, alertmedic acts in the namespaces it
 // lists (shop, payments) exactly as cluster-wide, and every request of its
-// actions is Forbidden in a namespace it does not list.
+// actions — and every action of remediations.Executor — is Forbidden in a
+// namespace it does not list, changing nothing there.
 func TestRBACNamespacedOverlay(t *testing.T) {
 	for _, ns := range []string{"shop", "payments", "billing"} {
 		ensureNamespace(t, ns)
@@ -527,13 +532,13 @@ func TestRBACNamespacedOverlay(t *testing.T) {
 
 	for _, ns := range []string{"shop", "payments"} {
 		t.Run("listed "+ns, func(t *testing.T) {
-			w := createWorkloads(t, ns)
+			w := createWorkloads(t, ns, "")
 			expectAllowed(t, actionChecks(sa, w))
 			expectForbidden(t, deniedEverywhere(sa, w))
 		})
 	}
 	t.Run("not listed billing", func(t *testing.T) {
-		w := createWorkloads(t, "billing")
+		w := createWorkloads(t, "billing", "")
 		checks := actionChecks(sa, w)
 		expectForbidden(t, checks)
 		expectForbidden(t, deniedEverywhere(sa, w))
@@ -548,5 +553,11 @@ func TestRBACNamespacedOverlay(t *testing.T) {
 	})
 	t.Run("own namespace", func(t *testing.T) {
 		expectAllowed(t, ownChecks(sa, "namespaced"))
+	})
+	t.Run("remediations.Executor in listed payments", func(t *testing.T) {
+		expectActionsSucceed(t, executorAsServiceAccount(t), createWorkloads(t, "payments", "exec-"))
+	})
+	t.Run("remediations.Executor in not listed billing", func(t *testing.T) {
+		expectActionsForbidden(t, executorAsServiceAccount(t), createWorkloads(t, "billing", "exec-"))
 	})
 }
