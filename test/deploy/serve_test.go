@@ -151,15 +151,22 @@ func podRoot(t *testing.T, root string, objs []*unstructured.Unstructured, dep *
 	}, 0o644, gid)
 }
 
-// containerEnv resolves the container's environment as the kubelet would,
-// plus the variables that point in-cluster clients at the API server.
-func containerEnv(t *testing.T, c corev1.Container) []string {
+// containerEnv resolves the environment of container c of a pod named
+// podName in namespace as the kubelet would, plus the variables that point
+// in-cluster clients at the API server.
+func containerEnv(t *testing.T, c corev1.Container, podName, namespace string) []string {
 	t.Helper()
 	var env []string
 	for _, e := range c.Env {
 		switch {
 		case e.ValueFrom == nil:
 			env = append(env, e.Name+"="+e.Value)
+		case e.ValueFrom.FieldRef != nil:
+			v, ok := map[string]string{"metadata.name": podName, "metadata.namespace": namespace}[e.ValueFrom.FieldRef.FieldPath]
+			if !ok {
+				t.Fatalf("env %s: field %s is not one this test resolves", e.Name, e.ValueFrom.FieldRef.FieldPath)
+			}
+			env = append(env, e.Name+"="+v)
 		case e.ValueFrom.ResourceFieldRef != nil:
 			ref := e.ValueFrom.ResourceFieldRef
 			res := strings.TrimPrefix(strings.TrimPrefix(ref.Resource, "limits."), "requests.")
@@ -246,7 +253,7 @@ func TestImageServesAsTheDeploymentRunsIt(t *testing.T) {
 		t.Fatalf("the Deployment overrides the image's ENTRYPOINT with %v; this test runs the image's", c.Command)
 	}
 	cmd := inImage(root, binPath, uid, gid, args...)
-	cmd.Env = containerEnv(t, c)
+	cmd.Env = containerEnv(t, c, "alertmedic-7c9d5b8f4-x2x7q", dep.Namespace)
 	var logs syncBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
