@@ -2,6 +2,9 @@
 // with file:line:col errors, validation, and compilation into matchers and
 // target templates. A compiled Set matches one Alertmanager alert against the
 // rules in file order (first match wins unless a rule says continue) and
-// renders the workload it targets. It knows nothing of Kubernetes clients or
-// Slack: a target is plain data.
+// renders the workload it targets; Explain gives the reasons behind a match,
+// and loading warns about rules that can never act. The package also owns
+// the rule unit test format (LoadTestFile) and the JSON Schema of rule files
+// (Schema). It knows nothing of Kubernetes clients or Slack: a target is
+// plain data.
 package rules
