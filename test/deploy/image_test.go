@@ -195,6 +195,7 @@ func (df *dockerfile) finalStage(t *testing.T, builder *stage, output string) (b
 // builtImage is the binary built as the Dockerfile builds it, once per run.
 var builtImage struct {
 	once sync.Once
+	dir  string // removed by TestMain
 	bin  string // path on the host
 	err  error
 }
@@ -223,6 +224,7 @@ func imageBinary(t *testing.T) (bin, binPath string, uid, gid int) {
 			b.err = err
 			return
 		}
+		b.dir = dir
 		context := filepath.Join(dir, "context")
 		if err := copyBuildContext(repo, context); err != nil {
 			b.err = fmt.Errorf("copy the build context: %w", err)

@@ -19,6 +19,11 @@ func TestMain(m *testing.M) {
 	}
 	cluster = c
 	code := m.Run()
+	if builtImage.dir != "" {
+		if err := os.RemoveAll(builtImage.dir); err != nil {
+			fmt.Fprintf(os.Stderr, "remove the image build folder: %v\n", err)
+		}
+	}
 	if err := c.Stop(); err != nil {
 		fmt.Fprintf(os.Stderr, "stop control plane: %v\n", err)
 	}
