@@ -109,15 +109,24 @@ func (d *decoder) decodeFile(data []byte) *fileConfig {
 		d.errorf(top, "a rule file must be a mapping with a rules list, got %s%s", kindName(top), hint)
 		return fc
 	}
-	var rules *yaml.Node
+	var (
+		rules   *yaml.Node
+		foreign bool // another kind of file: "no rules" would be noise
+	)
 	for _, p := range d.pairs(top, "the top level of the file", 0) {
 		if p.key != "rules" {
+			if kind := otherFile(p.key); kind != "" {
+				d.errorf(p.k, "unknown field %q at the top level of the file: %s", p.key, kind)
+				foreign = true
+				continue
+			}
 			d.unknownField(p, "the top level of the file", []string{"rules"})
 			continue
 		}
 		rules = d.resolve(p.v)
 	}
 	switch {
+	case rules == nil && foreign:
 	case rules == nil || rules.Tag == "!!null" || rules.Kind == yaml.SequenceNode && len(rules.Content) == 0:
 		at := top
 		if rules != nil {
@@ -137,6 +146,20 @@ func (d *decoder) decodeFile(data []byte) *fileConfig {
 		}
 	}
 	return fc
+}
+
+// otherFile says what kind of file a top-level field belongs to, when it is
+// the kind of file people mistake for a rule file.
+func otherFile(key string) string {
+	switch key {
+	case "ruleFiles", "tests":
+		return "this looks like a rule test file; run it with alertmedic test, and keep it out of the rule directories"
+	case "groups":
+		return "this looks like a Prometheus rule file; alertmedic rule files hold a rules list (see docs/rules.md)"
+	case "route", "receivers":
+		return "this looks like an Alertmanager configuration; alertmedic rule files hold a rules list (see docs/rules.md)"
+	}
+	return ""
 }
 
 // syntaxError reports an error of the YAML parser. yaml.v3 never gives a

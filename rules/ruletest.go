@@ -192,6 +192,10 @@ func (d *testDecoder) file(data []byte) *testFileConfig {
 		d.errorf(top, "a test file must be a mapping with ruleFiles and tests, got %s", kindName(top))
 		return nil
 	}
+	if d.hasKey(top, "rules") && !d.hasKey(top, "tests") {
+		d.errorf(top, "this looks like a rule file, not a rule test file: check it with alertmedic check, and name it under ruleFiles of a test file")
+		return nil
+	}
 	d.fields(top, "the top level of the test file", "", fc.at, []string{"ruleFiles", "tests"}, func(key string, v *yaml.Node) bool {
 		switch key {
 		case "ruleFiles":

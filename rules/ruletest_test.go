@@ -125,6 +125,7 @@ func TestTestFileProblems(t *testing.T) {
 		{"ruleFiles: [r.yaml]\ntests: []\n---\ntests: []\n", "t.yaml:4:1: a test file holds a single YAML document; move these tests into the tests list of the first"},
 		{"ruleFiles: r.yaml\ntests: []\n", "t.yaml:1:12: ruleFiles must be a list, got a string (\"r.yaml\"); write it as a list: ruleFiles: [r.yaml]"},
 		{"ruleFiles: [r.yaml]\n", "t.yaml:1:1: missing required field \"tests\": add a list of tests, each with a name, an alert and what to expect"},
+		{"rules:\n  - name: x\n", "t.yaml:1:1: this looks like a rule file, not a rule test file: check it with alertmedic check, and name it under ruleFiles of a test file"},
 	} {
 		_, err := ParseTestFile("t.yaml", []byte(tc.src))
 		if err == nil || err.Error() != tc.want {
