@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/alertmanager/template"
 	"gopkg.in/yaml.v3"
 
 	"github.com/alertmedic/alertmedic/rules"
@@ -135,6 +136,52 @@ func TestStarterLibrary(t *testing.T) {
 	for a := range alerts {
 		if !used[a] {
 			t.Errorf("%s defines alert %s, which no starter rule handles", alerting, a)
+		}
+	}
+
+	// The alerts the promtool tests show Prometheus raising lead to a
+	// remediation of the workload they name.
+	const promTests = "../../examples/prometheus/alertmedic-rules.test.yaml"
+	var pt struct {
+		Tests []struct {
+			AlertRuleTest []struct {
+				Alertname string `yaml:"alertname"`
+				ExpAlerts []struct {
+					ExpLabels map[string]string `yaml:"exp_labels"`
+				} `yaml:"exp_alerts"`
+			} `yaml:"alert_rule_test"`
+		} `yaml:"tests"`
+	}
+	if data, err = os.ReadFile(promTests); err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(data, &pt); err != nil {
+		t.Fatalf("%s: %v", promTests, err)
+	}
+	fired := map[string]bool{}
+	for _, tc := range pt.Tests {
+		for _, art := range tc.AlertRuleTest {
+			for _, exp := range art.ExpAlerts {
+				fired[art.Alertname] = true
+				a := &template.Alert{Status: "firing", Labels: template.KV{"alertname": art.Alertname}}
+				for k, v := range exp.ExpLabels {
+					a.Labels[k] = v
+				}
+				ms := set.Match(a)
+				if len(ms) == 0 {
+					t.Errorf("%s: alert %v fires, but no starter rule acts on it", promTests, a.Labels)
+				}
+				for _, m := range ms {
+					if m.Err != nil || m.Target.Namespace != a.Labels["namespace"] || m.Target.Name != a.Labels["workload"] {
+						t.Errorf("%s: alert %v: rule %s targets %v (%v), want the alert's workload", promTests, a.Labels, m.Rule.Name, m.Target, m.Err)
+					}
+				}
+			}
+		}
+	}
+	for a := range alerts {
+		if !fired[a] {
+			t.Errorf("%s has no test in which alert %s fires", promTests, a)
 		}
 	}
 }
