@@ -112,6 +112,10 @@ type RemediationSpec struct {
 	Approval *ApprovalSpec `json:"approval,omitempty"`
 	// +optional
 	DryRun bool `json:"dryRun,omitempty"`
+	// Cooldown is the rule's: no second action on the same target within
+	// it, whichever rule or alert asks. Zero takes the global default.
+	// +optional
+	Cooldown *metav1.Duration `json:"cooldown,omitempty"`
 }
 
 // ActionResult is what the action did.
@@ -148,6 +152,10 @@ type RemediationStatus struct {
 	Attempts int32 `json:"attempts,omitempty"`
 	// +optional
 	Result *ActionResult `json:"result,omitempty"`
+	// AlertResolvedAt is when a resolved notification of the alert episode
+	// arrived; a finished record is kept for the retention period after it.
+	// +optional
+	AlertResolvedAt *metav1.Time `json:"alertResolvedAt,omitempty"`
 }
 
 // Remediation is one planned action of alertmedic: created when a firing
