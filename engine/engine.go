@@ -11,64 +11,54 @@ import (
 
 	amwebhook "github.com/prometheus/alertmanager/notify/webhook"
 	"github.com/prometheus/alertmanager/template"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/alertmedic/alertmedic/remediations"
+	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/rules"
 )
 
-// ErrBusy is returned by Accept when the queue cannot take a whole
-// notification or the engine is shutting down. It wraps the sentinel the
-// webhook answers 503 for, given in Options.Busy.
+// ErrBusy is returned by Accept when a notification cannot be recorded now.
+// It wraps the sentinel the webhook answers 503 for, given in Options.Busy.
 var ErrBusy = errors.New("engine busy")
-
-// Executor performs one remediation.
-type Executor interface {
-	Execute(ctx context.Context, req remediations.Request) (remediations.Result, error)
-}
 
 // Options configures an Engine. Zero values take the defaults in New.
 type Options struct {
-	Executor Executor
-	Rules    *rules.Set
+	// Client writes the records. It must read from the API server, not from
+	// a cache: Accept's answers depend on what is really there.
+	Client client.Client
+	// Namespace holds the Remediation records.
+	Namespace string
+	Rules     *rules.Set
 	// Busy is the error Accept wraps when it refuses work, so the HTTP edge
 	// can recognise it (webhook.ErrBusy). Defaults to ErrBusy.
-	Busy      error
-	Workers   int // default 4
-	QueueSize int // jobs waiting to run; default 1000
-	DryRun    bool
+	Busy   error
+	DryRun bool
 	// Gate, when set, is asked before accepting a notification; an error
 	// refuses it with Busy (e.g. the API server is unreachable, so the work
-	// could not be done now and Alertmanager should retry).
+	// could not be recorded now and Alertmanager should retry).
 	Gate func(ctx context.Context) error
-	// DedupTTL is how long an episode (rule, target, fingerprint, startsAt)
-	// is remembered so that re-sent notifications do not act twice.
-	DedupTTL time.Duration // default 24h
-	// Retry of transient API failures (server down, timeouts, 5xx, 429).
-	RetryAttempts int           // default 5
-	RetryBackoff  time.Duration // first wait, doubled each time; default 1s
-	Logger        *slog.Logger
-	Metrics       *Metrics
-	Now           func() time.Time
+	// Parallel is how many records one notification creates at once.
+	Parallel int // default 8
+	// SeenTTL is how long this replica remembers, without asking the API
+	// server, an episode it has recorded. Re-sends within it cost no API call.
+	SeenTTL time.Duration // default 1h
+	Logger  *slog.Logger
+	Metrics *Metrics
+	Now     func() time.Time
 }
 
 func (o *Options) setDefaults() {
 	if o.Busy == nil {
 		o.Busy = ErrBusy
 	}
-	if o.Workers <= 0 {
-		o.Workers = 4
+	if o.Parallel <= 0 {
+		o.Parallel = 8
 	}
-	if o.QueueSize <= 0 {
-		o.QueueSize = 1000
-	}
-	if o.DedupTTL <= 0 {
-		o.DedupTTL = 24 * time.Hour
-	}
-	if o.RetryAttempts <= 0 {
-		o.RetryAttempts = 5
-	}
-	if o.RetryBackoff <= 0 {
-		o.RetryBackoff = time.Second
+	if o.SeenTTL <= 0 {
+		o.SeenTTL = time.Hour
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -81,37 +71,25 @@ func (o *Options) setDefaults() {
 	}
 }
 
-// job is one planned remediation waiting for a worker.
-type job struct {
-	key      string
-	req      remediations.Request
-	accepted time.Time
-	startsAt time.Time // of the alert episode, for the log
-	groupKey string    // of the notification, for the log
-}
-
-// Engine matches alerts to rules and runs the resulting remediations.
+// Engine turns notifications into Remediation records: one per rule match of
+// a firing alert episode, created in the Kubernetes API so that every
+// replica, before and after a restart, agrees on what was planned. The
+// Runner of the leading replica executes them.
 type Engine struct {
 	opts  Options
 	rules atomic.Pointer[rules.Set]
 
-	mu       sync.Mutex
-	cond     *sync.Cond
-	queue    []job
-	running  int
-	closed   bool
-	episodes map[string]time.Time // dedup key -> when first accepted
+	mu   sync.Mutex
+	seen map[string]time.Time // record name -> when this replica saw it exist
 }
 
-// New returns an Engine; call Run to start its workers.
+// New returns an Engine.
 func New(opts Options) *Engine {
 	opts.setDefaults()
-	e := &Engine{opts: opts, episodes: make(map[string]time.Time)}
-	e.cond = sync.NewCond(&e.mu)
+	e := &Engine{opts: opts, seen: make(map[string]time.Time)}
 	if opts.Rules != nil {
 		e.rules.Store(opts.Rules)
 	}
-	opts.Metrics.queueCapacity.Set(float64(opts.QueueSize))
 	return e
 }
 
@@ -121,10 +99,12 @@ func (e *Engine) SetRules(s *rules.Set) { e.rules.Store(s) }
 // Rules returns the rule set in force, nil before any was loaded.
 func (e *Engine) Rules() *rules.Set { return e.rules.Load() }
 
-// Accept plans remediations for every firing alert of msg and queues them.
-// It takes all of a notification or none: when the queue cannot hold every
-// new job it returns an error wrapping Options.Busy and queues nothing, so
-// Alertmanager's retry carries the whole notification again.
+// Accept records a Remediation for every rule match of every firing alert of
+// msg, and cancels the pending ones of resolved alerts. It returns nil once
+// all of it is durably recorded. Otherwise it returns an error wrapping
+// Options.Busy, so that the webhook answers 503 and Alertmanager retries the
+// whole notification: what was recorded before the error is recognised then
+// and not planned twice.
 func (e *Engine) Accept(ctx context.Context, msg *amwebhook.Message) error {
 	set := e.rules.Load()
 	if set == nil {
@@ -137,262 +117,177 @@ func (e *Engine) Accept(ctx context.Context, msg *amwebhook.Message) error {
 		}
 	}
 	now := e.opts.Now()
-	var jobs []job
+	var creates, resolves []*v1alpha1.Remediation
+	batch := map[string]bool{}
 	for i := range msg.Alerts {
-		jobs = e.plan(ctx, set, &msg.Alerts[i], msg.GroupKey, now, jobs)
-	}
-
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
-		return fmt.Errorf("%w: shutting down", e.opts.Busy)
-	}
-	// Drop jobs already queued or done for this episode; a notification may
-	// also carry the same episode twice through two rules with continue.
-	fresh := jobs[:0]
-	batch := make(map[string]bool, len(jobs))
-	for _, j := range jobs {
-		if _, seen := e.episodes[j.key]; seen || batch[j.key] {
-			e.opts.Metrics.decisions.WithLabelValues(DecisionDeduplicated).Inc()
-			e.opts.Logger.Debug("alert episode already handled; not acting again",
-				"rule", j.req.Rule, "target", j.req.Target.String(), "fingerprint", j.req.Fingerprint, "starts_at", j.startsAt)
-			continue
+		a := &msg.Alerts[i]
+		for _, rec := range e.plan(set, a) {
+			switch {
+			case a.Status != "firing":
+				resolves = append(resolves, rec)
+			case batch[rec.Name] || e.seenRecently(rec.Name, now):
+				e.opts.Metrics.decisions.WithLabelValues(DecisionDeduplicated).Inc()
+			default:
+				batch[rec.Name] = true
+				creates = append(creates, rec)
+			}
 		}
-		batch[j.key] = true
-		fresh = append(fresh, j)
 	}
-	if len(e.queue)+len(fresh) > e.opts.QueueSize {
-		e.opts.Metrics.decisions.WithLabelValues(DecisionQueueFull).Add(float64(len(fresh)))
-		e.opts.Logger.Warn("queue full, refusing notification for retry",
-			"group_key", msg.GroupKey, "jobs", len(fresh), "queued", len(e.queue), "capacity", e.opts.QueueSize)
-		return fmt.Errorf("%w: queue full (%d queued, capacity %d)", e.opts.Busy, len(e.queue), e.opts.QueueSize)
+	errs := e.parallel(ctx, creates, func(ctx context.Context, rec *v1alpha1.Remediation) error {
+		return e.create(ctx, rec, msg.GroupKey, now)
+	})
+	errs = append(errs, e.parallel(ctx, resolves, func(ctx context.Context, rec *v1alpha1.Remediation) error {
+		return e.resolve(ctx, rec, now)
+	})...)
+	if len(errs) > 0 {
+		e.opts.Logger.Warn("notification not fully recorded; refusing it so that Alertmanager retries",
+			"group_key", msg.GroupKey, "errors", len(errs), "err", errs[0])
+		return fmt.Errorf("%w: %d of %d records could not be written: %v", e.opts.Busy, len(errs), len(creates)+len(resolves), errs[0])
 	}
-	e.forgetExpired(now)
-	for _, j := range fresh {
-		e.episodes[j.key] = now
-		e.queue = append(e.queue, j)
-		e.opts.Metrics.decisions.WithLabelValues(DecisionQueued).Inc()
-		e.opts.Logger.Info("remediation planned", "rule", j.req.Rule, "action", string(j.req.Action),
-			"target", j.req.Target.String(), "alertname", j.req.AlertName, "fingerprint", j.req.Fingerprint,
-			"starts_at", j.startsAt, "group_key", j.groupKey, "dry_run", j.req.DryRun)
-	}
-	e.opts.Metrics.queueDepth.Set(float64(len(e.queue)))
-	e.cond.Broadcast()
 	return nil
 }
 
-// plan appends the jobs one alert asks for.
-func (e *Engine) plan(ctx context.Context, set *rules.Set, a *template.Alert, groupKey string, now time.Time, jobs []job) []job {
+// plan returns the records one alert asks for (for a resolved alert: the
+// records its firing episode would have had).
+func (e *Engine) plan(set *rules.Set, a *template.Alert) []*v1alpha1.Remediation {
 	log := e.opts.Logger
 	alertname := a.Labels["alertname"]
-	if a.Status != "firing" {
-		e.opts.Metrics.decisions.WithLabelValues(DecisionResolvedIgnored).Inc()
-		log.Debug("resolved alert ignored", "alertname", alertname, "fingerprint", a.Fingerprint)
-		return jobs
-	}
 	matches := set.Match(a)
 	if len(matches) == 0 {
-		e.opts.Metrics.decisions.WithLabelValues(DecisionNoMatch).Inc()
-		return jobs
+		if a.Status == "firing" {
+			e.opts.Metrics.decisions.WithLabelValues(DecisionNoMatch).Inc()
+		}
+		return nil
 	}
+	var recs []*v1alpha1.Remediation
 	for _, m := range matches {
-		e.opts.Metrics.matched.WithLabelValues(m.Rule.Name).Inc()
 		if m.Err != nil {
-			e.opts.Metrics.decisions.WithLabelValues(DecisionRenderError).Inc()
-			log.Warn("rule matched but its target could not be rendered; no action taken",
-				"rule", m.Rule.Name, "alertname", alertname, "fingerprint", a.Fingerprint, "err", m.Err)
+			if a.Status == "firing" {
+				e.opts.Metrics.decisions.WithLabelValues(DecisionRenderError).Inc()
+				log.Warn("rule matched but its target could not be rendered; no action taken",
+					"rule", m.Rule.Name, "alertname", alertname, "fingerprint", a.Fingerprint, "err", m.Err)
+			}
 			continue
 		}
-		if m.Rule.Approval.Required {
-			// Approval flows need chatops; without it a risky action never runs.
-			e.opts.Metrics.decisions.WithLabelValues(DecisionApprovalUnavailable).Inc()
-			log.Warn("rule requires approval and no approval channel is configured; no action taken",
-				"rule", m.Rule.Name, "target", m.Target.String(), "alertname", alertname, "fingerprint", a.Fingerprint)
-			continue
+		if a.Status == "firing" {
+			e.opts.Metrics.matched.WithLabelValues(m.Rule.Name).Inc()
 		}
-		req := Request(m, a, e.opts.DryRun)
-		jobs = append(jobs, job{key: EpisodeKey(m.Rule.Name, m.Target, a), req: req, accepted: now, startsAt: a.StartsAt, groupKey: groupKey})
+		recs = append(recs, newRecord(e.opts.Namespace, m, a, e.opts.DryRun))
 	}
-	return jobs
+	return recs
 }
 
-// EpisodeKey identifies one firing episode of one alert acted on by one rule
-// on one target.
-func EpisodeKey(rule string, t rules.Target, a *template.Alert) string {
-	return rule + "|" + t.String() + "|" + a.Fingerprint + "|" + a.StartsAt.UTC().Format(time.RFC3339Nano)
+func (e *Engine) seenRecently(name string, now time.Time) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t, ok := e.seen[name]
+	return ok && now.Sub(t) < e.opts.SeenTTL
 }
 
-// Request turns a rule match into a remediation request.
-func Request(m rules.Match, a *template.Alert, dryRun bool) remediations.Request {
-	r := m.Rule
-	req := remediations.Request{
-		Action:      remediations.Action(r.Action),
-		Target:      remediations.Target{Kind: m.Target.Kind, Namespace: m.Target.Namespace, Name: m.Target.Name},
-		Rule:        r.Name,
-		AlertName:   a.Labels["alertname"],
-		Fingerprint: a.Fingerprint,
-		DryRun:      dryRun,
-	}
-	switch r.Action {
-	case rules.ActionScale:
-		req.Scale = remediations.ScaleSpec{
-			Op: remediations.ScaleOp(r.Scale.Op), N: r.Scale.N, Factor: r.Scale.Factor,
-			Min: r.Scale.Min, Max: r.Scale.Max,
-		}
-	case rules.ActionRollback:
-		req.Rollback = remediations.RollbackSpec{ToRevision: r.Rollback.ToRevision}
-	}
-	return req
-}
-
-func (e *Engine) forgetExpired(now time.Time) {
-	// Amortised: sweep only when the map has grown past a bound.
-	if len(e.episodes) < 4096 {
-		return
-	}
-	for k, t := range e.episodes {
-		if now.Sub(t) > e.opts.DedupTTL {
-			delete(e.episodes, k)
+func (e *Engine) remember(name string, now time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.seen) >= 65536 { // amortised sweep
+		for k, t := range e.seen {
+			if now.Sub(t) >= e.opts.SeenTTL {
+				delete(e.seen, k)
+			}
 		}
 	}
+	e.seen[name] = now
 }
 
-// Run starts the workers and blocks until they have stopped: after Shutdown,
-// or once ctx is done and the queue is drained. No new work is accepted after
-// either.
-func (e *Engine) Run(ctx context.Context) {
-	stop := context.AfterFunc(ctx, func() {
-		// Cancelled without Shutdown: refuse new work, let workers drain.
-		e.mu.Lock()
-		e.closed = true
-		e.cond.Broadcast()
-		e.mu.Unlock()
-	})
-	defer stop()
-	var wg sync.WaitGroup
-	for range e.opts.Workers {
-		wg.Go(func() { e.work(ctx) })
+// parallel runs fn for each record, Options.Parallel at a time, and returns
+// the errors.
+func (e *Engine) parallel(ctx context.Context, recs []*v1alpha1.Remediation, fn func(context.Context, *v1alpha1.Remediation) error) []error {
+	if len(recs) == 1 {
+		if err := fn(ctx, recs[0]); err != nil {
+			return []error{err}
+		}
+		return nil
+	}
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, e.opts.Parallel)
+	)
+	for _, rec := range recs {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := fn(ctx, rec); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		})
 	}
 	wg.Wait()
+	return errs
 }
 
-// Shutdown stops accepting work and waits until the queue is drained and no
-// job is running, or ctx ends. Jobs not started by then are abandoned and
-// logged: nothing was done for them, and Alertmanager re-sends their alerts
-// on its repeat_interval.
-func (e *Engine) Shutdown(ctx context.Context) error {
-	e.mu.Lock()
-	e.closed = true
-	e.cond.Broadcast()
-	e.mu.Unlock()
-
-	done := make(chan struct{})
-	go func() {
-		e.mu.Lock()
-		for len(e.queue) > 0 || e.running > 0 {
-			e.cond.Wait()
-		}
-		e.mu.Unlock()
-		close(done)
-	}()
-	select {
-	case <-done:
+// create writes one record; AlreadyExists means another notification (or
+// replica, or this one before a restart) recorded the episode already.
+func (e *Engine) create(ctx context.Context, rec *v1alpha1.Remediation, groupKey string, now time.Time) error {
+	err := e.opts.Client.Create(ctx, rec)
+	switch {
+	case apierrors.IsAlreadyExists(err):
+		e.remember(rec.Name, now)
+		e.opts.Metrics.decisions.WithLabelValues(DecisionDeduplicated).Inc()
+		e.opts.Logger.Debug("alert episode already recorded; not planning it again",
+			"record", rec.Name, "rule", rec.Spec.Rule, "target", rec.Spec.TargetRef, "fingerprint", rec.Spec.Alert.Fingerprint)
 		return nil
-	case <-ctx.Done():
-		e.mu.Lock()
-		abandoned := e.queue
-		e.queue = nil
-		e.opts.Metrics.queueDepth.Set(0)
-		e.cond.Broadcast()
-		e.mu.Unlock()
-		for _, j := range abandoned {
-			e.opts.Logger.Warn("shutdown deadline reached; remediation abandoned before it started",
-				"rule", j.req.Rule, "target", j.req.Target.String(), "fingerprint", j.req.Fingerprint)
-		}
-		return fmt.Errorf("shutdown: %d queued remediations abandoned: %w", len(abandoned), ctx.Err())
+	case err != nil:
+		return fmt.Errorf("create Remediation %s: %w", rec.Name, err)
 	}
+	e.remember(rec.Name, now)
+	e.opts.Metrics.decisions.WithLabelValues(DecisionRecorded).Inc()
+	e.opts.Logger.Info("remediation planned", "record", rec.Name, "rule", rec.Spec.Rule, "action", rec.Spec.Action,
+		"target", rec.Spec.TargetRef, "alertname", rec.Spec.Alert.Name, "fingerprint", rec.Spec.Alert.Fingerprint,
+		"starts_at", rec.Spec.Alert.StartsAt.Time, "group_key", groupKey, "dry_run", rec.Spec.DryRun)
+	return nil
 }
 
-// Idle reports whether nothing is queued or running.
-func (e *Engine) Idle() bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return len(e.queue) == 0 && e.running == 0
+// resolve marks the record of a resolved alert episode: a record still
+// waiting (for the executor or for approval) is cancelled; any record notes
+// when its alert resolved, which starts its retention period.
+func (e *Engine) resolve(ctx context.Context, planned *v1alpha1.Remediation, now time.Time) error {
+	e.opts.Metrics.decisions.WithLabelValues(DecisionResolvedIgnored).Inc()
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		var rec v1alpha1.Remediation
+		if err := e.opts.Client.Get(ctx, client.ObjectKeyFromObject(planned), &rec); err != nil {
+			return err
+		}
+		if rec.Status.AlertResolvedAt != nil && !Waiting(rec.Status.Phase) {
+			return nil
+		}
+		t := metav1.NewTime(now)
+		rec.Status.AlertResolvedAt = &t
+		cancel := Waiting(rec.Status.Phase)
+		if cancel {
+			rec.Status.Phase, rec.Status.Reason = v1alpha1.PhaseCancelled, "AlertResolved"
+			rec.Status.Message = "the alert resolved before the action ran"
+			rec.Status.FinishedAt = &t
+		}
+		if err := e.opts.Client.Status().Update(ctx, &rec); err != nil {
+			return err
+		}
+		if cancel {
+			e.opts.Metrics.decisions.WithLabelValues(DecisionCancelled).Inc()
+			e.opts.Logger.Info("alert resolved; pending remediation cancelled", "record", rec.Name,
+				"rule", rec.Spec.Rule, "target", rec.Spec.TargetRef, "fingerprint", rec.Spec.Alert.Fingerprint)
+		}
+		return nil
+	})
+	if apierrors.IsNotFound(err) {
+		return nil // nothing was planned for this episode (or it was collected)
+	}
+	return err
 }
 
-func (e *Engine) next() (job, bool) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for len(e.queue) == 0 {
-		if e.closed {
-			return job{}, false
-		}
-		e.cond.Wait()
-	}
-	j := e.queue[0]
-	e.queue[0] = job{}
-	e.queue = e.queue[1:]
-	e.running++
-	e.opts.Metrics.queueDepth.Set(float64(len(e.queue)))
-	return j, true
-}
-
-func (e *Engine) done() {
-	e.mu.Lock()
-	e.running--
-	e.cond.Broadcast()
-	e.mu.Unlock()
-}
-
-// work runs jobs until the engine is closed and the queue is empty. The
-// execution context is detached from ctx's cancellation so that a job that
-// has started finishes its API calls during a graceful shutdown.
-func (e *Engine) work(ctx context.Context) {
-	execCtx := context.WithoutCancel(ctx)
-	for {
-		j, ok := e.next()
-		if !ok {
-			return
-		}
-		e.execute(execCtx, j)
-		e.done()
-	}
-}
-
-func (e *Engine) execute(ctx context.Context, j job) {
-	log := e.opts.Logger.With("rule", j.req.Rule, "action", string(j.req.Action),
-		"target", j.req.Target.String(), "fingerprint", j.req.Fingerprint)
-	backoff := e.opts.RetryBackoff
-	var (
-		res remediations.Result
-		err error
-	)
-	for attempt := 1; ; attempt++ {
-		res, err = e.opts.Executor.Execute(ctx, j.req)
-		if err == nil || !remediations.IsTransient(err) || attempt >= e.opts.RetryAttempts {
-			break
-		}
-		log.Warn("remediation failed transiently, retrying", "attempt", attempt, "in", backoff, "err", err)
-		e.opts.Metrics.retries.Inc()
-		t := time.NewTimer(backoff)
-		<-t.C
-		backoff *= 2
-	}
-	e.opts.Metrics.latency.WithLabelValues(string(j.req.Action), string(res.Outcome)).Observe(e.opts.Now().Sub(j.accepted).Seconds())
-	if err != nil {
-		if remediations.IsTransient(err) {
-			// Nothing was done: forget the episode so that Alertmanager's
-			// next re-send of the alert (repeat_interval) tries again.
-			e.mu.Lock()
-			delete(e.episodes, j.key)
-			e.mu.Unlock()
-			log.Error("remediation failed after retries; will try again when Alertmanager re-sends the alert",
-				"reason", res.Reason, "err", err)
-			return
-		}
-		log.Error("remediation failed", "reason", res.Reason, "err", err)
-		return
-	}
-	log.Info("remediation finished", "outcome", string(res.Outcome), "reason", res.Reason,
-		"before", res.Before, "after", res.After, "dry_run", res.DryRun, "message", res.Message)
+// Waiting reports whether a record in phase p has not started and may still
+// be cancelled.
+func Waiting(p v1alpha1.Phase) bool {
+	return p == v1alpha1.PhaseNew || p == v1alpha1.PhasePending || p == v1alpha1.PhasePendingApproval || p == v1alpha1.PhaseApproved
 }

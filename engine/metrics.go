@@ -4,26 +4,35 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Decisions the engine takes for an alert or a planned remediation.
+// Decisions taken for alerts (on every replica) and for records (by the
+// leader), the values of alertmedic_engine_decisions_total's label.
 const (
-	DecisionQueued              = "queued"
-	DecisionDeduplicated        = "deduplicated"
-	DecisionResolvedIgnored     = "resolved_ignored"
-	DecisionNoMatch             = "no_match"
-	DecisionRenderError         = "render_error"
-	DecisionApprovalUnavailable = "approval_unavailable"
-	DecisionQueueFull           = "queue_full"
-	DecisionNotReady            = "not_ready"
+	DecisionRecorded        = "recorded"         // a new episode: a record was created
+	DecisionDeduplicated    = "deduplicated"     // the episode was recorded before
+	DecisionResolvedIgnored = "resolved_ignored" // a resolved alert: never acted on
+	DecisionCancelled       = "cancelled"        // resolved while its record waited
+	DecisionNoMatch         = "no_match"
+	DecisionRenderError     = "render_error"
+	DecisionNotReady        = "not_ready" // refused with 503: the API server is unreachable
+
+	DecisionExecuted        = "executed"
+	DecisionCooldown        = "cooldown"
+	DecisionCircuitOpen     = "circuit_open"
+	DecisionNamespaceDenied = "namespace_denied"
+	DecisionAwaitApproval   = "awaiting_approval"
+	DecisionExpired         = "expired"
+	DecisionInterrupted     = "interrupted" // found Running after a leader change
+	DecisionRetry           = "retry"       // transient failure, tried again
 )
 
 // Metrics are the engine's Prometheus metrics.
 type Metrics struct {
-	decisions     *prometheus.CounterVec
-	matched       *prometheus.CounterVec
-	queueDepth    prometheus.Gauge
-	queueCapacity prometheus.Gauge
-	retries       prometheus.Counter
-	latency       *prometheus.HistogramVec
+	decisions   *prometheus.CounterVec
+	matched     *prometheus.CounterVec
+	breakerOpen prometheus.Gauge
+	leader      prometheus.Gauge
+	latency     *prometheus.HistogramVec
+	collected   prometheus.Counter
 }
 
 // NewMetrics builds the engine's metrics and registers them with reg (nil:
@@ -32,32 +41,32 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "alertmedic_engine_decisions_total",
-			Help: "Decisions taken for alerts and planned remediations, by decision.",
+			Help: "Decisions taken for alerts and their remediation records, by decision.",
 		}, []string{"decision"}),
 		matched: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "alertmedic_alerts_matched_total",
 			Help: "Firing alerts matched, by rule.",
 		}, []string{"rule"}),
-		queueDepth: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "alertmedic_queue_depth",
-			Help: "Remediations waiting for a worker.",
+		breakerOpen: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "alertmedic_circuit_breaker_open",
+			Help: "1 while the circuit breaker holds automatic actions back (too many in its window).",
 		}),
-		queueCapacity: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "alertmedic_queue_capacity",
-			Help: "Remediations the queue can hold; past it notifications are refused with 503.",
-		}),
-		retries: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "alertmedic_remediation_retries_total",
-			Help: "Retries of remediations after a transient API failure.",
+		leader: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "alertmedic_leader",
+			Help: "1 on the replica that executes remediations.",
 		}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "alertmedic_alert_to_remediation_seconds",
-			Help:    "Time from accepting an alert to the end of its remediation, by action and outcome.",
+			Help:    "Time from recording a remediation to the end of its execution, by action and outcome.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
 		}, []string{"action", "outcome"}),
+		collected: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "alertmedic_records_collected_total",
+			Help: "Finished Remediation records deleted after their retention.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.decisions, m.matched, m.queueDepth, m.queueCapacity, m.retries, m.latency)
+		reg.MustRegister(m.decisions, m.matched, m.breakerOpen, m.leader, m.latency, m.collected)
 	}
 	return m
 }

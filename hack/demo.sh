@@ -44,7 +44,8 @@ UID_=$(k -n shop get deploy checkout -o jsonpath='{.metadata.uid}')
 sed "s/DEPLOYMENT_UID/$UID_/" examples/demo/replicasets.yaml.tmpl | k apply -f -
 k -n shop get deploy,rs
 
-say "starting alertmedic with examples/rules/demo.yaml"
+say "starting alertmedic with examples/rules/demo.yaml (records in namespace alertmedic)"
+k create namespace alertmedic
 echo "demo-token-$RANDOM$RANDOM" >"$WORK/token"
 PORT=${DEMO_PORT:-18080}
 "$BIN" serve --listen "127.0.0.1:$PORT" --rules examples/rules/demo.yaml \
@@ -75,12 +76,17 @@ echo "shop/checkout replicas:          2 -> $(replicas)"
 echo "shop/checkout image (rollback):  registry.example.com/shop/checkout:v2 -> $(image)"
 echo "shop/cart restartedAt:           $(restarted)"
 k -n shop get events -o custom-columns=OBJECT:.involvedObject.name,REASON:.reason,TYPE:.type,MESSAGE:.message
+wait_for 30 "three finished records" bash -c "[[ \$('$KUBECTL' -n alertmedic get remediations -o jsonpath='{.items[*].status.phase}') == 'Succeeded Succeeded Succeeded' ]]"
+echo
+echo "The records (one per alert episode; kubectl -n alertmedic get remediations):"
+k -n alertmedic get remediations -o wide
 
 say "Alertmanager re-sends the same group (group_interval): nothing is done twice"
 post
 wait_for 10 "the duplicate to be counted" bash -c "curl -s http://127.0.0.1:$PORT/metrics | grep -q 'alertmedic_engine_decisions_total{decision=\"deduplicated\"} 3'"
 curl -s "http://127.0.0.1:$PORT/metrics" | grep -E '^alertmedic_(engine_decisions|remediations)_total' || true
 echo "Events in shop: $(k -n shop get events -o name | wc -l) (still 3: nothing acted twice)"
+echo "Records: $(k -n alertmedic get remediations -o name | wc -l) (still 3: one per episode)"
 
 say "alertmedic's log"
 cat "$WORK/alertmedic.log"

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/alertmedic/alertmedic/internal/testcluster"
@@ -59,7 +60,19 @@ type server struct {
 	token  string
 	stderr *syncBuffer
 	cancel context.CancelFunc
-	exit   chan int
+	done   chan struct{} // closed when serve has returned
+	code   int
+}
+
+// stop sends the server SIGTERM (cancels its context) and waits for it.
+func (s *server) stop(t *testing.T) {
+	t.Helper()
+	s.cancel()
+	select {
+	case <-s.done:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("alertmedic serve did not stop within 20s of SIGTERM")
+	}
 }
 
 func freePort(t *testing.T) string {
@@ -85,14 +98,16 @@ func startServe(t *testing.T, kubeconfig string, args ...string) *server {
 	}
 	addr := freePort(t)
 	full := append([]string{"serve", "--listen", addr, "--kubeconfig", kubeconfig,
-		"--token-file", tokenFile, "--log-format", "text", "--shutdown-timeout", "10s"}, args...)
+		"--token-file", tokenFile, "--log-format", "text", "--shutdown-timeout", "10s",
+		"--namespace", recordsNamespace(t), "--identity", "replica-" + addr,
+		"--leader-elect-lease-duration", "3s", "--leader-elect-renew-deadline", "2s", "--leader-elect-retry-period", "200ms"}, args...)
 	ctx, cancel := context.WithCancel(t.Context())
-	s := &server{url: "http://" + addr, token: token, stderr: &syncBuffer{}, cancel: cancel, exit: make(chan int, 1)}
-	go func() { s.exit <- run(ctx, full, io.Discard, s.stderr) }()
+	s := &server{url: "http://" + addr, token: token, stderr: &syncBuffer{}, cancel: cancel, done: make(chan struct{})}
+	go func() { s.code = run(ctx, full, io.Discard, s.stderr); close(s.done) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
-		case <-s.exit:
+		case <-s.done:
 		case <-time.After(20 * time.Second):
 			t.Errorf("alertmedic serve did not stop within 20s of SIGTERM")
 		}
@@ -102,8 +117,8 @@ func startServe(t *testing.T, kubeconfig string, args ...string) *server {
 	})
 	waitFor(t, "alertmedic /healthz", func() bool {
 		select {
-		case code := <-s.exit:
-			t.Fatalf("alertmedic serve exited with %d:\n%s", code, s.stderr.String())
+		case <-s.done:
+			t.Fatalf("alertmedic serve exited with %d:\n%s", s.code, s.stderr.String())
 		default:
 		}
 		resp, err := http.Get(s.url + "/healthz")
@@ -165,6 +180,28 @@ func kubeconfig(t *testing.T) string {
 	}
 	return path
 }
+
+// recordsNamespace creates a namespace for the records of one test (once per
+// test: servers of the same test share it, as replicas do).
+func recordsNamespace(t *testing.T) string {
+	t.Helper()
+	recordsMu.Lock()
+	defer recordsMu.Unlock()
+	if ns, ok := recordsNS[t.Name()]; ok {
+		return ns
+	}
+	ns := fmt.Sprintf("alertmedic-%d", time.Now().UnixNano()%1_000_000_000)
+	if _, err := cluster.Client.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	recordsNS[t.Name()] = ns
+	return ns
+}
+
+var (
+	recordsMu sync.Mutex
+	recordsNS = map[string]string{}
+)
 
 // seedDemo creates the demo's workloads (examples/demo) in a fresh namespace.
 func seedDemo(t *testing.T, ns string) {

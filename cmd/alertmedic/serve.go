@@ -18,10 +18,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/engine"
 	"github.com/alertmedic/alertmedic/remediations"
 	"github.com/alertmedic/alertmedic/rules"
@@ -38,8 +42,16 @@ type serveOptions struct {
 	tlsCert, tlsKey string
 	maxBodyBytes    int64
 	workers         int
-	queueSize       int
 	dryRun          bool
+	namespace       string
+	identity        string
+	leaderElect     bool
+	leaseDuration   time.Duration
+	renewDeadline   time.Duration
+	retryPeriod     time.Duration
+	policy          engine.Policy
+	kubeQPS         float64
+	kubeBurst       int
 	fieldManager    string
 	shutdownTimeout time.Duration
 	logLevel        string
@@ -74,11 +86,26 @@ func parseServe(args []string, stderr io.Writer) (*serveOptions, error) {
 	fs.StringVar(&o.tlsCert, "tls-cert-file", "", "serve HTTPS with this certificate")
 	fs.StringVar(&o.tlsKey, "tls-key-file", "", "private key for --tls-cert-file")
 	fs.Int64Var(&o.maxBodyBytes, "max-body-bytes", 4<<20, "largest webhook body accepted; larger gets 413")
-	fs.IntVar(&o.workers, "workers", 4, "remediations run at once")
-	fs.IntVar(&o.queueSize, "queue-size", 1000, "remediations waiting to run; past it webhooks get 503 and Alertmanager retries")
+	fs.IntVar(&o.workers, "workers", 4, "remediations run at once (on the leader)")
+	fs.StringVar(&o.namespace, "namespace", envOr("POD_NAMESPACE", "alertmedic"), "namespace of the Remediation records and the leader Lease")
+	fs.StringVar(&o.identity, "identity", envOr("POD_NAME", hostname()), "this replica's name in the Lease and the records")
+	fs.BoolVar(&o.leaderElect, "leader-elect", true, "execute only while holding the Lease (false: this replica always executes; for a single replica)")
+	fs.DurationVar(&o.leaseDuration, "leader-elect-lease-duration", 15*time.Second, "how long a Lease holder is trusted without renewing")
+	fs.DurationVar(&o.renewDeadline, "leader-elect-renew-deadline", 10*time.Second, "how long the leader tries to renew before giving up")
+	fs.DurationVar(&o.retryPeriod, "leader-elect-retry-period", 2*time.Second, "how often replicas try to acquire or renew the Lease")
+	fs.DurationVar(&o.policy.Cooldown, "default-cooldown", 0, "cooldown for rules that set none: no second action on a target within it")
+	fs.IntVar(&o.policy.BreakerMax, "breaker-max", 20, "actions within --breaker-window that open the circuit breaker (-1: no breaker)")
+	fs.DurationVar(&o.policy.BreakerWindow, "breaker-window", 10*time.Minute, "the circuit breaker's window")
+	fs.Var((*stringList)(&o.policy.AllowNamespaces), "allow-namespaces", "only act in these namespaces (patterns like prod-*; comma-separated)")
+	fs.Var((*stringList)(&o.policy.DenyNamespaces), "deny-namespaces", "never act in these namespaces (kube-system is denied unless allowed by name)")
+	fs.IntVar(&o.policy.MaxAttempts, "max-attempts", 5, "tries of an action that fails because the API server is unavailable")
+	fs.DurationVar(&o.policy.Retention, "retention", 24*time.Hour, "keep a finished record this long after its alert resolved")
+	fs.DurationVar(&o.policy.MaxRetention, "max-retention", 30*24*time.Hour, "keep a finished record this long when its alert never resolved")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "plan, log and record Events, but change no workload (server-side dry-run)")
+	fs.Float64Var(&o.kubeQPS, "kube-api-qps", 50, "sustained requests per second to the Kubernetes API server")
+	fs.IntVar(&o.kubeBurst, "kube-api-burst", 100, "requests allowed in a burst above --kube-api-qps (a 100-alert notification records at once)")
 	fs.StringVar(&o.fieldManager, "field-manager", "alertmedic", "field manager name on every write")
-	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for queued and running remediations")
+	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for running remediations")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "json", "json or text")
 	if err := fs.Parse(args); err != nil {
@@ -174,30 +201,59 @@ func serve(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	client, err := kubernetes.NewForConfig(cfg)
+	// client-go's default (5 per second) would make recording a large
+	// notification take many seconds before Alertmanager gets its answer.
+	cfg.QPS, cfg.Burst = float32(o.kubeQPS), o.kubeBurst
+	clientset, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return fmt.Errorf("kubernetes client: %w", err)
 	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	exec := remediations.NewExecutor(client, remediations.Options{
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return err
+	}
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		return err
+	}
+	records, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return fmt.Errorf("kubernetes client: %w", err)
+	}
+	exec := remediations.NewExecutor(clientset, remediations.Options{
 		FieldManager: o.fieldManager,
+		Instance:     o.identity,
 		Logger:       log,
 		Metrics:      remediations.NewMetrics(reg),
 	})
-	probe := &apiProbe{client: client, ttl: 2 * time.Second}
+	metrics := engine.NewMetrics(reg)
+	probe := &apiProbe{client: clientset, ttl: 2 * time.Second}
 	eng := engine.New(engine.Options{
+		Client:    records,
+		Namespace: o.namespace,
 		Gate:      probe.check,
-		Executor:  exec,
 		Rules:     set,
 		Busy:      webhook.ErrBusy,
-		Workers:   o.workers,
-		QueueSize: o.queueSize,
 		DryRun:    o.dryRun,
 		Logger:    log,
-		Metrics:   engine.NewMetrics(reg),
+		Metrics:   metrics,
 	})
+	mgr, err := newManager(cfg, scheme, o, log)
+	if err != nil {
+		return err
+	}
+	if _, err := engine.NewRunner(mgr, engine.RunnerOptions{
+		Executor: exec,
+		Policy:   o.policy,
+		Identity: o.identity,
+		Workers:  o.workers,
+		Logger:   log,
+		Metrics:  metrics,
+	}); err != nil {
+		return err
+	}
 	srv, err := webhook.NewServer(webhook.Options{
 		Sink:         eng,
 		BearerToken:  token,
@@ -235,9 +291,12 @@ func serve(ctx context.Context, args []string, _, stderr io.Writer) error {
 		close(serveErr)
 	}()
 
+	// The manager (leader election, the records' cache, the runner) stops
+	// when runCtx ends; a remediation in flight then completes first, up to
+	// --shutdown-timeout.
 	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
-	var wg sync.WaitGroup
-	wg.Go(func() { eng.Run(runCtx) })
+	mgrErr := make(chan error, 1)
+	go func() { mgrErr <- mgr.Start(runCtx) }()
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -254,6 +313,12 @@ loop:
 			break loop
 		case err := <-serveErr:
 			runErr = fmt.Errorf("http server: %w", err)
+			break loop
+		case err := <-mgrErr:
+			// Losing the Lease ends the manager: exit, so that a fresh
+			// process can campaign again with a clean state.
+			runErr = fmt.Errorf("remediation runner stopped: %w", err)
+			mgrErr <- nil
 			break loop
 		case <-hup:
 			next, err := rules.LoadFiles(o.rulePaths...)
@@ -273,11 +338,15 @@ loop:
 	if err := httpSrv.Shutdown(shutCtx); err != nil {
 		log.Warn("http shutdown", "err", err)
 	}
-	if err := eng.Shutdown(shutCtx); err != nil {
-		log.Warn("engine shutdown", "err", err)
-	}
 	stopRun()
-	wg.Wait()
+	select {
+	case err := <-mgrErr:
+		if err != nil && runErr == nil {
+			runErr = err
+		}
+	case <-shutCtx.Done():
+		log.Warn("remediation runner did not stop within --shutdown-timeout")
+	}
 	log.Info("stopped")
 	return runErr
 }

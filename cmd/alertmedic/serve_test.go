@@ -12,6 +12,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/alertmedic/alertmedic/api/v1alpha1"
 )
 
 func events(t *testing.T, ns string) []corev1.Event {
@@ -86,6 +89,17 @@ func TestServeRemediatesDemoNotification(t *testing.T) {
 	if n := len(events(t, ns)); n != 3 {
 		t.Errorf("events after re-send = %d, want still 3", n)
 	}
+	// The audit trail: one record per episode, each Succeeded with its result.
+	recs := recordsIn(t, recordsNamespace(t))
+	if len(recs) != 3 {
+		t.Fatalf("records = %d, want 3", len(recs))
+	}
+	for _, r := range recs {
+		st := r.Status
+		if st.Phase != v1alpha1.PhaseSucceeded || st.Result == nil || st.Result.Before == "" || st.ExecutedBy == "" || st.StartedAt == nil || st.FinishedAt == nil {
+			t.Errorf("record %s (%s): status %+v", r.Name, r.Spec.Rule, st)
+		}
+	}
 	_, metrics := s.get(t, "/metrics")
 	for _, want := range []string{
 		`alertmedic_webhook_notifications_total{code="200"} 2`,
@@ -93,12 +107,24 @@ func TestServeRemediatesDemoNotification(t *testing.T) {
 		`alertmedic_remediations_total{action="restart",kind="Deployment",outcome="Succeeded",reason="Restarted"} 1`,
 		`alertmedic_remediations_total{action="scale",kind="Deployment",outcome="Succeeded",reason="Scaled"} 1`,
 		`alertmedic_remediations_total{action="rollback",kind="Deployment",outcome="Succeeded",reason="RolledBack"} 1`,
-		`alertmedic_queue_depth 0`,
+		`alertmedic_engine_decisions_total{decision="recorded"} 3`,
+		`alertmedic_engine_decisions_total{decision="executed"} 3`,
+		`alertmedic_leader 1`,
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
+}
+
+// recordsIn lists the Remediation records of a namespace.
+func recordsIn(t *testing.T, ns string) []v1alpha1.Remediation {
+	t.Helper()
+	var list v1alpha1.RemediationList
+	if err := cluster.Records.List(t.Context(), &list, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	return list.Items
 }
 
 func TestServeRejectsBadTokenAndChangesNothing(t *testing.T) {

@@ -9,16 +9,23 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/alertmedic/alertmedic/api/v1alpha1"
 )
 
 // Cluster is a running API server with its clients.
 type Cluster struct {
 	Config *rest.Config
 	Client kubernetes.Interface
-	env    *envtest.Environment
+	// Records reads and writes alertmedic's own objects (and any built-in).
+	Records client.Client
+	env     *envtest.Environment
 }
 
 // Stop shuts the control plane down.
@@ -60,12 +67,26 @@ func Start() (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start envtest with assets in %s: %w", assets, err)
 	}
-	client, err := kubernetes.NewForConfig(cfg)
+	clientset, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		_ = env.Stop()
 		return nil, fmt.Errorf("clientset: %w", err)
 	}
-	return &Cluster{Config: cfg, Client: client, env: env}, nil
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		_ = env.Stop()
+		return nil, err
+	}
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		_ = env.Stop()
+		return nil, err
+	}
+	records, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		_ = env.Stop()
+		return nil, fmt.Errorf("records client: %w", err)
+	}
+	return &Cluster{Config: cfg, Client: clientset, Records: records, env: env}, nil
 }
 
 // Assets returns the folder holding kube-apiserver and etcd: KUBEBUILDER_ASSETS

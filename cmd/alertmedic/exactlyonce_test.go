@@ -1,0 +1,389 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	amwebhook "github.com/prometheus/alertmanager/notify/webhook"
+	"github.com/prometheus/alertmanager/template"
+	"github.com/prometheus/common/model"
+	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/alertmedic/alertmedic/api/v1alpha1"
+)
+
+// restartRules restarts the Deployment an alert names; cooldown as given
+// ("" for none).
+func restartRules(t *testing.T, cooldown string) string {
+	t.Helper()
+	text := `rules:
+  - name: restart-crashlooping
+    match: ['alertname="KubePodCrashLooping"']
+    target: {kind: Deployment, namespace: '{{ .Labels.namespace }}', name: '{{ .Labels.deployment }}'}
+    action: restart
+`
+	if cooldown != "" {
+		text += "    cooldown: " + cooldown + "\n"
+	}
+	text += `  - name: rollback-needs-approval
+    match: ['alertname="ErrorBudgetBurn"']
+    target: {kind: Deployment, namespace: '{{ .Labels.namespace }}', name: '{{ .Labels.deployment }}'}
+    action: rollback
+    approval: {required: true, channel: C0123456, approvers: {users: [U0123]}, timeout: 30m}
+`
+	path := filepath.Join(t.TempDir(), "rules.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// deployments creates n Deployments app-0..app-<n-1> in a fresh namespace.
+func deployments(t *testing.T, n int) string {
+	t.Helper()
+	ns := fmt.Sprintf("work-%d", time.Now().UnixNano()%1_000_000_000)
+	ctx := t.Context()
+	if _, err := cluster.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		name := fmt.Sprintf("app-%d", i)
+		replicas := int32(1)
+		d := &appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+			Spec: appsv1.DeploymentSpec{
+				Replicas: &replicas,
+				Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": name}},
+				Template: corev1.PodTemplateSpec{
+					ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": name}},
+					Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app:1"}}},
+				},
+			},
+		}
+		if _, err := cluster.Client.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ns
+}
+
+func crashLooping(ns, deployment string, startsAt time.Time) template.Alert {
+	return firing("KubePodCrashLooping", ns, deployment, startsAt)
+}
+
+func firing(alertname, ns, deployment string, startsAt time.Time) template.Alert {
+	ls := model.LabelSet{"alertname": model.LabelValue(alertname), "namespace": model.LabelValue(ns), "deployment": model.LabelValue(deployment)}
+	kv := template.KV{}
+	for k, v := range ls {
+		kv[string(k)] = string(v)
+	}
+	return template.Alert{Status: "firing", Labels: kv, Annotations: template.KV{}, StartsAt: startsAt, Fingerprint: ls.Fingerprint().String()}
+}
+
+// notification is an Alertmanager version-4 payload of alerts.
+func notification(t *testing.T, groupKey string, alerts ...template.Alert) []byte {
+	t.Helper()
+	status := "resolved"
+	for _, a := range alerts {
+		if a.Status == "firing" {
+			status = "firing"
+		}
+	}
+	msg := amwebhook.Message{Version: "4", GroupKey: groupKey, Data: &template.Data{
+		Receiver: "alertmedic", Status: status, Alerts: alerts,
+		GroupLabels: template.KV{}, CommonLabels: template.KV{}, CommonAnnotations: template.KV{},
+	}}
+	b, err := json.Marshal(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func restartEvents(t *testing.T, ns, name string) int {
+	t.Helper()
+	n := 0
+	for _, e := range events(t, ns) {
+		if e.InvolvedObject.Name == name && e.Reason == "AlertmedicRestart" {
+			n++
+		}
+	}
+	return n
+}
+
+// byPhase counts the records of ns by phase and reason.
+func byPhase(t *testing.T, ns string) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	for _, r := range recordsIn(t, ns) {
+		out[string(r.Status.Phase)+"/"+r.Status.Reason]++
+	}
+	return out
+}
+
+func allFinal(t *testing.T, ns string, want int) func() bool {
+	return func() bool {
+		recs := recordsIn(t, ns)
+		if len(recs) != want {
+			return false
+		}
+		for _, r := range recs {
+			if !r.Status.Phase.Final() {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+func mustPost(t *testing.T, s *server, body []byte) {
+	t.Helper()
+	if code, resp := s.post(t, s.token, body); code != 200 {
+		t.Errorf("POST /webhook = %d %s, want 200", code, resp)
+	}
+}
+
+// The same notification delivered 20 times at once, and the same alert in 20
+// different groups: exactly one action.
+func TestSameAlertManyTimesActsOnce(t *testing.T) {
+	work := deployments(t, 2)
+	s := startServe(t, kubeconfig(t), "--rules", restartRules(t, ""))
+	a := crashLooping(work, "app-0", t0)
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() { mustPost(t, s, notification(t, "{}:{alertname=\"KubePodCrashLooping\"}", a)) })
+		other := crashLooping(work, "app-1", t0.Add(time.Duration(i)*time.Minute))
+		wg.Go(func() { mustPost(t, s, notification(t, fmt.Sprintf("{}:{group=\"%d\"}", i), other, a)) })
+	}
+	wg.Wait()
+	records := recordsNamespace(t)
+	waitFor(t, "21 finished records (app-0 once, app-1 in 20 episodes)", allFinal(t, records, 21))
+	if n := restartEvents(t, work, "app-0"); n != 1 {
+		t.Errorf("restarts of app-0 = %d, want 1", n)
+	}
+	if got := byPhase(t, records); got["Succeeded/Restarted"] < 2 {
+		t.Errorf("records by phase = %v", got)
+	}
+}
+
+var t0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+
+// metricValue reads one sample of a server's /metrics ("" if absent).
+func metricValue(t *testing.T, s *server, series string) string {
+	t.Helper()
+	_, body := s.get(t, "/metrics")
+	for line := range strings.SplitSeq(body, "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// Two replicas against one API server, the same notifications sent to both
+// at once: one record and one action per episode, all run by the leader.
+func TestTwoReplicasActOnce(t *testing.T) {
+	work := deployments(t, 10)
+	rules := restartRules(t, "")
+	a := startServe(t, kubeconfig(t), "--rules", rules)
+	b := startServe(t, kubeconfig(t), "--rules", rules)
+	var leader, follower *server
+	waitFor(t, "one replica to lead", func() bool {
+		la, lb := metricValue(t, a, "alertmedic_leader"), metricValue(t, b, "alertmedic_leader")
+		switch {
+		case la == "1" && lb != "1":
+			leader, follower = a, b
+		case lb == "1" && la != "1":
+			leader, follower = b, a
+		}
+		return leader != nil
+	})
+	var alerts []template.Alert
+	for i := range 10 {
+		alerts = append(alerts, crashLooping(work, fmt.Sprintf("app-%d", i), t0))
+	}
+	body := notification(t, "{}:{}", alerts...)
+	var wg sync.WaitGroup
+	for range 5 {
+		wg.Go(func() { mustPost(t, a, body) })
+		wg.Go(func() { mustPost(t, b, body) })
+	}
+	wg.Wait()
+	records := recordsNamespace(t)
+	waitFor(t, "10 finished records", allFinal(t, records, 10))
+	for i := range 10 {
+		if n := restartEvents(t, work, fmt.Sprintf("app-%d", i)); n != 1 {
+			t.Errorf("restarts of app-%d = %d, want 1", i, n)
+		}
+	}
+	leaderID := "replica-" + strings.TrimPrefix(leader.url, "http://")
+	for _, r := range recordsIn(t, records) {
+		if r.Status.Phase != v1alpha1.PhaseSucceeded || r.Status.ExecutedBy != leaderID {
+			t.Errorf("record %s: phase %s executed by %q, want Succeeded by the leader %s", r.Name, r.Status.Phase, r.Status.ExecutedBy, leaderID)
+		}
+	}
+	if v := metricValue(t, follower, `alertmedic_engine_decisions_total{decision="executed"}`); v != "" {
+		t.Errorf("the follower executed %s remediations", v)
+	}
+}
+
+// holdLease makes the leader Lease look held by another replica, so that no
+// alertmedic replica executes anything until release is called.
+func holdLease(t *testing.T, ns string) (release func()) {
+	t.Helper()
+	holder, secs := "a-replica-that-will-not-come-back", int32(3600)
+	now := metav1.NewMicroTime(time.Now())
+	lease := &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Name: "alertmedic", Namespace: ns},
+		Spec:       coordinationv1.LeaseSpec{HolderIdentity: &holder, LeaseDurationSeconds: &secs, AcquireTime: &now, RenewTime: &now},
+	}
+	if _, err := cluster.Client.CoordinationV1().Leases(ns).Create(t.Context(), lease, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		if err := cluster.Client.CoordinationV1().Leases(ns).Delete(t.Context(), "alertmedic", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// The bot restarted between accepting a notification and executing it: the
+// action still happens, once.
+func TestRestartBetweenAcceptAndExecute(t *testing.T) {
+	work := deployments(t, 1)
+	records := recordsNamespace(t)
+	release := holdLease(t, records)
+	rules := restartRules(t, "")
+	first := startServe(t, kubeconfig(t), "--rules", rules)
+	mustPost(t, first, notification(t, "{}:{}", crashLooping(work, "app-0", t0)))
+	recs := recordsIn(t, records)
+	if len(recs) != 1 || recs[0].Status.Phase != "" {
+		t.Fatalf("after accept: records %+v, want one not yet run", recs)
+	}
+	first.stop(t)
+	if n := restartEvents(t, work, "app-0"); n != 0 {
+		t.Fatalf("restarted %d times before any replica led", n)
+	}
+
+	release() // the old holder's Lease is gone, as if it had expired
+	second := startServe(t, kubeconfig(t), "--rules", rules)
+	waitFor(t, "the record to finish", allFinal(t, records, 1))
+	// Alertmanager re-sends to the new process: still one action.
+	mustPost(t, second, notification(t, "{}:{}", crashLooping(work, "app-0", t0)))
+	if got := byPhase(t, records); got["Succeeded/Restarted"] != 1 || len(recordsIn(t, records)) != 1 {
+		t.Errorf("records = %v, want one Succeeded", got)
+	}
+	if n := restartEvents(t, work, "app-0"); n != 1 {
+		t.Errorf("restarts = %d, want 1", n)
+	}
+}
+
+// A new episode of the same alert inside the rule's cooldown is Skipped with
+// the reason; after the cooldown it is acted on again.
+func TestCooldownAcrossEpisodes(t *testing.T) {
+	work := deployments(t, 1)
+	s := startServe(t, kubeconfig(t), "--rules", restartRules(t, "3s"))
+	records := recordsNamespace(t)
+	start := time.Now()
+	mustPost(t, s, notification(t, "{}:{}", crashLooping(work, "app-0", t0)))
+	waitFor(t, "the first episode to run", allFinal(t, records, 1))
+	mustPost(t, s, notification(t, "{}:{}", crashLooping(work, "app-0", t0.Add(time.Hour))))
+	waitFor(t, "the second episode to be decided", allFinal(t, records, 2))
+	got := byPhase(t, records)
+	if got["Succeeded/Restarted"] != 1 || got["Skipped/Cooldown"] != 1 {
+		t.Fatalf("records = %v, want one Succeeded and one Skipped/Cooldown", got)
+	}
+	for _, r := range recordsIn(t, records) {
+		if r.Status.Reason == "Cooldown" && !strings.Contains(r.Status.Message, "cooldown 3s") {
+			t.Errorf("cooldown message %q does not name the cooldown", r.Status.Message)
+		}
+	}
+	// Past the cooldown (measured from the first action's start), a third
+	// episode runs.
+	waitFor(t, "the cooldown to pass", func() bool { return time.Since(start) > 4*time.Second })
+	mustPost(t, s, notification(t, "{}:{}", crashLooping(work, "app-0", t0.Add(2*time.Hour))))
+	waitFor(t, "the third episode to run", allFinal(t, records, 3))
+	if got := byPhase(t, records); got["Succeeded/Restarted"] != 2 {
+		t.Errorf("records = %v, want two Succeeded", got)
+	}
+	if n := restartEvents(t, work, "app-0"); n != 2 {
+		t.Errorf("restarts = %d, want 2", n)
+	}
+}
+
+// A storm of 500 alerts for 500 targets: the circuit breaker lets the
+// configured number through and nothing beyond it runs.
+func TestStormTripsCircuitBreaker(t *testing.T) {
+	const targets, limit = 500, 10
+	work := deployments(t, targets)
+	s := startServe(t, kubeconfig(t), "--rules", restartRules(t, ""), "--breaker-max", fmt.Sprint(limit), "--breaker-window", "1h",
+		"--kube-api-qps", "2000", "--kube-api-burst", "2000")
+	for batch := range 5 {
+		var alerts []template.Alert
+		for i := batch * 100; i < (batch+1)*100; i++ {
+			alerts = append(alerts, crashLooping(work, fmt.Sprintf("app-%d", i), t0))
+		}
+		mustPost(t, s, notification(t, fmt.Sprintf("{}:{batch=\"%d\"}", batch), alerts...))
+	}
+	records := recordsNamespace(t)
+	waitFor(t, "500 finished records", allFinal(t, records, targets))
+	got := byPhase(t, records)
+	if got["Succeeded/Restarted"] != limit || got["Skipped/CircuitOpen"] != targets-limit {
+		t.Errorf("records = %v, want %d Succeeded and %d Skipped/CircuitOpen", got, limit, targets-limit)
+	}
+	restarted := 0
+	for _, e := range events(t, work) {
+		if e.Reason == "AlertmedicRestart" {
+			restarted++
+		}
+	}
+	if restarted != limit {
+		t.Errorf("restart events = %d, want %d", restarted, limit)
+	}
+	if v := metricValue(t, s, "alertmedic_circuit_breaker_open"); v != "1" {
+		t.Errorf("alertmedic_circuit_breaker_open = %q, want 1", v)
+	}
+}
+
+// A resolved alert never acts, and cancels its episode's pending record (here
+// one waiting for approval).
+func TestResolvedAlertCancelsPendingApproval(t *testing.T) {
+	work := deployments(t, 1)
+	s := startServe(t, kubeconfig(t), "--rules", restartRules(t, ""))
+	records := recordsNamespace(t)
+	a := firing("ErrorBudgetBurn", work, "app-0", t0)
+	mustPost(t, s, notification(t, "{}:{}", a))
+	waitFor(t, "the record to await approval", func() bool {
+		recs := recordsIn(t, records)
+		return len(recs) == 1 && recs[0].Status.Phase == v1alpha1.PhasePendingApproval
+	})
+	a.Status, a.EndsAt = "resolved", t0.Add(10*time.Minute)
+	mustPost(t, s, notification(t, "{}:{}", a))
+	recs := recordsIn(t, records)
+	if len(recs) != 1 || recs[0].Status.Phase != v1alpha1.PhaseCancelled || recs[0].Status.Reason != "AlertResolved" {
+		t.Fatalf("records = %+v, want one Cancelled/AlertResolved", recs)
+	}
+	if evs := events(t, work); len(evs) != 0 {
+		t.Errorf("events on the target = %d, want none", len(evs))
+	}
+}
+
+func TestKubeSystemIsDeniedByDefault(t *testing.T) {
+	s := startServe(t, kubeconfig(t), "--rules", restartRules(t, ""))
+	records := recordsNamespace(t)
+	mustPost(t, s, notification(t, "{}:{}", crashLooping("kube-system", "coredns", t0)))
+	waitFor(t, "the record to be decided", allFinal(t, records, 1))
+	r := recordsIn(t, records)[0]
+	if r.Status.Phase != v1alpha1.PhaseSkipped || r.Status.Reason != "NamespaceDenied" || !strings.Contains(r.Status.Message, "kube-system") {
+		t.Errorf("status = %+v, want Skipped/NamespaceDenied", r.Status)
+	}
+}

@@ -1,0 +1,134 @@
+package engine
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/alertmanager/template"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/remediations"
+	"github.com/alertmedic/alertmedic/rules"
+)
+
+// Labels alertmedic puts on every Remediation, for selection and audit.
+const (
+	LabelRule   = "alertmedic.io/rule"
+	LabelTarget = "alertmedic.io/target" // hash of Kind/namespace/name
+	LabelAlert  = "alertmedic.io/alertname"
+)
+
+// EpisodeKey identifies one firing episode of one alert acted on by one rule
+// on one target.
+func EpisodeKey(rule string, t rules.Target, a *template.Alert) string {
+	return rule + "|" + t.String() + "|" + a.Fingerprint + "|" + a.StartsAt.UTC().Format(time.RFC3339Nano)
+}
+
+// RecordName is the name of the Remediation for an episode key. It is the
+// same on every replica and after every restart, so creating the record is
+// the exactly-once gate: AlreadyExists means the episode is handled.
+func RecordName(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return "rem-" + hex.EncodeToString(sum[:10])
+}
+
+// TargetLabel is the value of LabelTarget for a target.
+func TargetLabel(kind, namespace, name string) string {
+	sum := sha256.Sum256([]byte(kind + "/" + namespace + "/" + name))
+	return hex.EncodeToString(sum[:12])
+}
+
+// labelValue makes s usable as a label value (63 characters at most, begins
+// and ends alphanumeric); rule names and alert names already are, mostly.
+func labelValue(s string) string {
+	if len(s) > 63 {
+		s = s[:63]
+	}
+	for len(s) > 0 && !isAlnum(s[len(s)-1]) {
+		s = s[:len(s)-1]
+	}
+	for len(s) > 0 && !isAlnum(s[0]) {
+		s = s[1:]
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !isAlnum(c) && c != '-' && c != '_' && c != '.' {
+			return ""
+		}
+	}
+	return s
+}
+
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+// newRecord is the Remediation planned for one rule match of one alert.
+func newRecord(namespace string, m rules.Match, a *template.Alert, dryRun bool) *v1alpha1.Remediation {
+	r := m.Rule
+	t := v1alpha1.Target{Kind: m.Target.Kind, Namespace: m.Target.Namespace, Name: m.Target.Name}
+	rec := &v1alpha1.Remediation{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      RecordName(EpisodeKey(r.Name, m.Target, a)),
+			Namespace: namespace,
+			Labels: map[string]string{
+				LabelRule:   labelValue(r.Name),
+				LabelTarget: TargetLabel(t.Kind, t.Namespace, t.Name),
+				LabelAlert:  labelValue(a.Labels["alertname"]),
+			},
+		},
+		Spec: v1alpha1.RemediationSpec{
+			Rule: r.Name, Action: string(r.Action), Target: t, TargetRef: t.String(),
+			Alert: v1alpha1.AlertRef{
+				Name: a.Labels["alertname"], Fingerprint: a.Fingerprint, StartsAt: metav1.NewTime(a.StartsAt),
+				Labels: a.Labels, Summary: a.Annotations["summary"],
+				GeneratorURL: a.GeneratorURL, RunbookURL: a.Annotations["runbook_url"],
+			},
+			DryRun: dryRun,
+		},
+	}
+	if r.Cooldown > 0 {
+		rec.Spec.Cooldown = &metav1.Duration{Duration: r.Cooldown}
+	}
+	switch r.Action {
+	case rules.ActionScale:
+		rec.Spec.Scale = &v1alpha1.ScaleParams{Op: string(r.Scale.Op), N: r.Scale.N, Min: r.Scale.Min, Max: r.Scale.Max}
+		if r.Scale.Op == rules.ScaleMultiply {
+			rec.Spec.Scale.Factor = strconv.FormatFloat(r.Scale.Factor, 'f', -1, 64)
+		}
+	case rules.ActionRollback:
+		rec.Spec.Rollback = &v1alpha1.RollbackParams{ToRevision: r.Rollback.ToRevision}
+	}
+	if r.Approval.Required {
+		rec.Spec.Approval = &v1alpha1.ApprovalSpec{
+			Channel: r.Approval.Channel, Users: r.Approval.Users, Groups: r.Approval.Groups,
+			Timeout: metav1.Duration{Duration: r.Approval.Timeout},
+		}
+	}
+	return rec
+}
+
+// Request turns a record into the remediation it plans.
+func Request(rec *v1alpha1.Remediation) remediations.Request {
+	s := rec.Spec
+	req := remediations.Request{
+		Action:      remediations.Action(s.Action),
+		Target:      remediations.Target{Kind: s.Target.Kind, Namespace: s.Target.Namespace, Name: s.Target.Name},
+		Rule:        s.Rule,
+		AlertName:   s.Alert.Name,
+		Fingerprint: s.Alert.Fingerprint,
+		DryRun:      s.DryRun,
+	}
+	if s.Scale != nil {
+		req.Scale = remediations.ScaleSpec{Op: remediations.ScaleOp(s.Scale.Op), N: s.Scale.N, Min: s.Scale.Min, Max: s.Scale.Max}
+		if s.Scale.Factor != "" {
+			req.Scale.Factor, _ = strconv.ParseFloat(s.Scale.Factor, 64)
+		}
+	}
+	if s.Rollback != nil {
+		req.Rollback = remediations.RollbackSpec{ToRevision: s.Rollback.ToRevision}
+	}
+	return req
+}

@@ -1,0 +1,475 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path"
+	"sync"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/remediations"
+)
+
+// Executor performs one remediation.
+type Executor interface {
+	Execute(ctx context.Context, req remediations.Request) (remediations.Result, error)
+}
+
+// Policy decides, when a record is about to run, whether it may. Zero
+// values take the defaults in NewRunner.
+type Policy struct {
+	// Cooldown applies when a rule sets none: no second action on the same
+	// target within it, whichever rule or alert asks. 0: no default cooldown.
+	Cooldown time.Duration
+	// BreakerMax actions within BreakerWindow, across all targets, open the
+	// circuit breaker: further actions are Skipped until the window has room.
+	BreakerMax    int           // default 20; negative: no breaker
+	BreakerWindow time.Duration // default 10m
+	// AllowNamespaces, when set, are the only namespaces acted in; patterns
+	// as path.Match ("prod-*"). DenyNamespaces are never acted in.
+	// kube-system is denied unless AllowNamespaces names it.
+	AllowNamespaces []string
+	DenyNamespaces  []string
+	// MaxAttempts bounds tries after transient API failures.
+	MaxAttempts  int           // default 5
+	RetryBackoff time.Duration // first wait, doubled each time; default 1s
+	// Retention keeps a finished record this long after its alert resolved;
+	// MaxRetention, after it finished, when no resolved notification came.
+	// A record deleted while its alert still fires lets a later re-send act
+	// again, so MaxRetention should exceed the longest alert.
+	Retention    time.Duration // default 24h
+	MaxRetention time.Duration // default 30 days
+}
+
+func (p *Policy) setDefaults() {
+	if p.BreakerMax == 0 {
+		p.BreakerMax = 20
+	}
+	if p.BreakerWindow <= 0 {
+		p.BreakerWindow = 10 * time.Minute
+	}
+	if p.MaxAttempts <= 0 {
+		p.MaxAttempts = 5
+	}
+	if p.RetryBackoff <= 0 {
+		p.RetryBackoff = time.Second
+	}
+	if p.Retention <= 0 {
+		p.Retention = 24 * time.Hour
+	}
+	if p.MaxRetention <= 0 {
+		p.MaxRetention = 30 * 24 * time.Hour
+	}
+}
+
+// RunnerOptions configures a Runner.
+type RunnerOptions struct {
+	Executor Executor
+	Policy   Policy
+	// Identity names this replica in the records it executes.
+	Identity string
+	// Workers is how many records run at once (never two for one record).
+	Workers int // default 4
+	Logger  *slog.Logger
+	Metrics *Metrics
+	Now     func() time.Time
+}
+
+// Runner executes Remediation records on the replica that holds the leader
+// Lease. A record goes Pending -> Running -> Succeeded, Failed or Skipped;
+// the move to Running is an update guarded by the record's resourceVersion,
+// so two replicas that both believe they lead cannot both run it.
+type Runner struct {
+	client client.Client // cached reads, API writes
+	reader client.Reader // API reads
+	opts   RunnerOptions
+
+	mu     sync.Mutex
+	seeded bool
+	last   map[string]time.Time // target label -> start of the last action on it
+	starts []time.Time          // starts of recent actions, for the breaker
+	open   bool                 // breaker state, for logging transitions
+}
+
+// NewRunner registers a Runner with mgr: its controller and its leader gauge
+// run only while mgr leads.
+func NewRunner(mgr manager.Manager, opts RunnerOptions) (*Runner, error) {
+	opts.Policy.setDefaults()
+	if opts.Workers <= 0 {
+		opts.Workers = 4
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = NewMetrics(nil)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	r := &Runner{client: mgr.GetClient(), reader: mgr.GetAPIReader(), opts: opts, last: map[string]time.Time{}}
+	skip := true
+	err := ctrl.NewControllerManagedBy(mgr).For(&v1alpha1.Remediation{}).Named("remediation").
+		WithOptions(controller.Options{MaxConcurrentReconciles: opts.Workers, SkipNameValidation: &skip}).
+		Complete(r)
+	if err != nil {
+		return nil, fmt.Errorf("remediation controller: %w", err)
+	}
+	err = mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		opts.Metrics.leader.Set(1)
+		opts.Logger.Info("leading: this replica executes remediations", "identity", opts.Identity)
+		<-ctx.Done()
+		opts.Metrics.leader.Set(0)
+		return nil
+	}))
+	return r, err
+}
+
+// Reconcile moves one record forward.
+func (r *Runner) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var rec v1alpha1.Remediation
+	if err := r.client.Get(ctx, req.NamespacedName, &rec); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if err := r.seed(ctx); err != nil {
+		return ctrl.Result{}, err
+	}
+	now := r.opts.Now()
+	switch p := rec.Status.Phase; {
+	case p.Final():
+		return r.collect(ctx, &rec, now)
+	case p == v1alpha1.PhaseRunning:
+		return r.takeOver(ctx, req, now)
+	case rec.Spec.Approval != nil && p != v1alpha1.PhaseApproved:
+		return r.awaitApproval(ctx, &rec, now)
+	}
+	return r.run(ctx, &rec, now, true)
+}
+
+// seed learns, once, the recent actions from the records, so that a new
+// leader keeps the cooldowns and the breaker where its predecessor left them.
+func (r *Runner) seed(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.seeded {
+		return nil
+	}
+	var list v1alpha1.RemediationList
+	if err := r.client.List(ctx, &list); err != nil {
+		return fmt.Errorf("list records: %w", err)
+	}
+	for _, rec := range list.Items {
+		st := rec.Status
+		if st.StartedAt == nil || (st.Phase != v1alpha1.PhaseRunning && st.Phase != v1alpha1.PhaseSucceeded) || rec.Spec.DryRun {
+			continue
+		}
+		t := st.StartedAt.Time
+		if k := rec.Labels[LabelTarget]; t.After(r.last[k]) {
+			r.last[k] = t
+		}
+		r.starts = append(r.starts, t)
+	}
+	r.seeded = true
+	return nil
+}
+
+// refusal says why policy refuses rec now ("" if it does not).
+func (r *Runner) refusal(rec *v1alpha1.Remediation, now time.Time) (reason, msg string) {
+	pol := r.opts.Policy
+	ns := rec.Spec.Target.Namespace
+	if !namespaceAllowed(ns, pol.AllowNamespaces, pol.DenyNamespaces) {
+		return "NamespaceDenied", fmt.Sprintf("namespace %s is not one alertmedic may act in (--allow-namespaces / --deny-namespaces; kube-system needs to be allowed by name)", ns)
+	}
+	cooldown := pol.Cooldown
+	if rec.Spec.Cooldown != nil {
+		cooldown = rec.Spec.Cooldown.Duration
+	}
+	if last, ok := r.last[rec.Labels[LabelTarget]]; ok && cooldown > 0 && now.Sub(last) < cooldown {
+		return "Cooldown", fmt.Sprintf("%s was acted on %s ago; cooldown %s", rec.Spec.TargetRef, now.Sub(last).Round(time.Second), cooldown)
+	}
+	if pol.BreakerMax > 0 {
+		kept := r.starts[:0]
+		for _, t := range r.starts {
+			if now.Sub(t) < pol.BreakerWindow {
+				kept = append(kept, t)
+			}
+		}
+		r.starts = kept
+		if len(r.starts) >= pol.BreakerMax {
+			if !r.open {
+				r.open = true
+				r.opts.Metrics.breakerOpen.Set(1)
+				r.opts.Logger.Warn("circuit breaker open: too many remediations in the window; automatic actions are skipped until it has room",
+					"max", pol.BreakerMax, "window", pol.BreakerWindow)
+			}
+			return "CircuitOpen", fmt.Sprintf("%d actions within %s already (circuit breaker); not acting automatically", len(r.starts), pol.BreakerWindow)
+		}
+		if r.open {
+			r.open = false
+			r.opts.Metrics.breakerOpen.Set(0)
+			r.opts.Logger.Info("circuit breaker closed: automatic actions resume")
+		}
+	}
+	return "", ""
+}
+
+func namespaceAllowed(ns string, allow, deny []string) bool {
+	matches := func(patterns []string) bool {
+		for _, p := range patterns {
+			if ok, _ := path.Match(p, ns); ok {
+				return true
+			}
+		}
+		return false
+	}
+	if matches(deny) {
+		return false
+	}
+	if len(allow) > 0 {
+		return matches(allow)
+	}
+	return ns != "kube-system"
+}
+
+// run executes rec if policy allows (admit) and records the outcome.
+func (r *Runner) run(ctx context.Context, rec *v1alpha1.Remediation, now time.Time, admit bool) (ctrl.Result, error) {
+	target := rec.Labels[LabelTarget]
+	r.mu.Lock()
+	if admit {
+		if reason, msg := r.refusal(rec, now); reason != "" {
+			r.mu.Unlock()
+			decision := map[string]string{"NamespaceDenied": DecisionNamespaceDenied, "Cooldown": DecisionCooldown, "CircuitOpen": DecisionCircuitOpen}[reason]
+			r.opts.Metrics.decisions.WithLabelValues(decision).Inc()
+			r.opts.Logger.Info("remediation not run", "record", rec.Name, "reason", reason, "why", msg,
+				"rule", rec.Spec.Rule, "target", rec.Spec.TargetRef, "fingerprint", rec.Spec.Alert.Fingerprint)
+			return ctrl.Result{}, r.finish(ctx, rec, v1alpha1.PhaseSkipped, reason, msg, nil, now)
+		}
+	}
+	prev, hadPrev := r.last[target]
+	if !rec.Spec.DryRun {
+		r.last[target] = now
+		r.starts = append(r.starts, now)
+	}
+	r.mu.Unlock()
+	release := func(keepBreaker bool) {
+		if rec.Spec.DryRun {
+			return
+		}
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.last[target].Equal(now) {
+			if hadPrev {
+				r.last[target] = prev
+			} else {
+				delete(r.last, target)
+			}
+		}
+		if !keepBreaker {
+			for i := len(r.starts) - 1; i >= 0; i-- {
+				if r.starts[i].Equal(now) {
+					r.starts = append(r.starts[:i], r.starts[i+1:]...)
+					break
+				}
+			}
+		}
+	}
+
+	// The guard: only one executor moves a record to Running.
+	t := metav1.NewTime(now)
+	rec.Status.Phase, rec.Status.Reason, rec.Status.Message = v1alpha1.PhaseRunning, "", ""
+	rec.Status.StartedAt, rec.Status.ExecutedBy = &t, r.opts.Identity
+	rec.Status.Attempts++
+	if err := r.client.Status().Update(ctx, rec); err != nil {
+		release(false)
+		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+			return ctrl.Result{Requeue: true}, nil // changed under us: look again
+		}
+		return ctrl.Result{}, fmt.Errorf("mark %s running: %w", rec.Name, err)
+	}
+	res, err := r.opts.Executor.Execute(ctx, Request(rec))
+	if err != nil && remediations.IsTransient(err) && int(rec.Status.Attempts) < r.opts.Policy.MaxAttempts {
+		release(false)
+		wait := r.opts.Policy.RetryBackoff << (rec.Status.Attempts - 1)
+		r.opts.Metrics.decisions.WithLabelValues(DecisionRetry).Inc()
+		r.opts.Logger.Warn("remediation failed transiently, will retry", "record", rec.Name, "attempt", rec.Status.Attempts, "in", wait, "err", err)
+		rec.Status.Phase, rec.Status.Reason, rec.Status.Message = v1alpha1.PhasePending, "Retrying", err.Error()
+		if uerr := r.client.Status().Update(ctx, rec); uerr != nil {
+			return ctrl.Result{}, fmt.Errorf("mark %s for retry: %w", rec.Name, uerr)
+		}
+		return ctrl.Result{RequeueAfter: wait}, nil
+	}
+	if res.Outcome != remediations.Succeeded {
+		release(true) // nothing changed on the target: no cooldown from it
+	}
+	phase := v1alpha1.Phase(res.Outcome)
+	r.opts.Metrics.decisions.WithLabelValues(DecisionExecuted).Inc()
+	r.opts.Metrics.latency.WithLabelValues(rec.Spec.Action, string(res.Outcome)).Observe(r.opts.Now().Sub(rec.CreationTimestamp.Time).Seconds())
+	log := r.opts.Logger.With("record", rec.Name, "rule", rec.Spec.Rule, "action", rec.Spec.Action,
+		"target", rec.Spec.TargetRef, "fingerprint", rec.Spec.Alert.Fingerprint)
+	if err != nil {
+		log.Error("remediation failed", "reason", res.Reason, "err", err)
+	} else {
+		log.Info("remediation finished", "outcome", string(res.Outcome), "reason", res.Reason,
+			"before", res.Before, "after", res.After, "dry_run", res.DryRun, "message", res.Message)
+	}
+	result := &v1alpha1.ActionResult{Outcome: string(res.Outcome), Reason: res.Reason, Before: res.Before, After: res.After}
+	return ctrl.Result{}, r.finish(ctx, rec, phase, res.Reason, res.Message, result, r.opts.Now())
+}
+
+// finish writes a final phase, re-reading the record on a conflict.
+func (r *Runner) finish(ctx context.Context, rec *v1alpha1.Remediation, phase v1alpha1.Phase, reason, msg string, result *v1alpha1.ActionResult, now time.Time) error {
+	first := true
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if !first {
+			if err := r.reader.Get(ctx, client.ObjectKeyFromObject(rec), rec); err != nil {
+				return err
+			}
+		}
+		first = false
+		t := metav1.NewTime(now)
+		rec.Status.Phase, rec.Status.Reason, rec.Status.Message = phase, reason, msg
+		rec.Status.FinishedAt, rec.Status.Result = &t, result
+		return r.client.Status().Update(ctx, rec)
+	})
+}
+
+// takeOver handles a record found Running: the replica running it stopped
+// before writing its outcome (or a stale cache says so). It is re-checked,
+// never blindly run again: a restart whose annotation is there succeeded;
+// actions that are the same when repeated (scale to N, roll back to a given
+// revision) are run again; others are Failed as Interrupted for a human to
+// check, because running them twice could act twice.
+func (r *Runner) takeOver(ctx context.Context, req ctrl.Request, now time.Time) (ctrl.Result, error) {
+	var rec v1alpha1.Remediation
+	if err := r.reader.Get(ctx, req.NamespacedName, &rec); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if rec.Status.Phase != v1alpha1.PhaseRunning {
+		return ctrl.Result{Requeue: true}, nil // the cache was behind
+	}
+	r.opts.Metrics.decisions.WithLabelValues(DecisionInterrupted).Inc()
+	log := r.opts.Logger.With("record", rec.Name, "target", rec.Spec.TargetRef, "executed_by", rec.Status.ExecutedBy)
+	s := rec.Spec
+	switch {
+	case s.Action == string(remediations.ActionRestart) && rec.Status.StartedAt != nil:
+		done, err := r.restartedSince(ctx, &rec)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if done {
+			log.Info("interrupted restart had been applied; recording it")
+			return ctrl.Result{}, r.finish(ctx, &rec, v1alpha1.PhaseSucceeded, "Restarted",
+				"the restart was applied; the replica that ran it stopped before recording it", &v1alpha1.ActionResult{Outcome: string(remediations.Succeeded), Reason: "Restarted"}, now)
+		}
+		log.Info("interrupted restart had not been applied; running it")
+		return r.run(ctx, &rec, now, false)
+	case s.Action == string(remediations.ActionScale) && s.Scale != nil && s.Scale.Op == string(remediations.ScaleTo),
+		s.Action == string(remediations.ActionRollback) && s.Rollback != nil && s.Rollback.ToRevision > 0:
+		log.Info("interrupted action is the same when repeated; running it again")
+		return r.run(ctx, &rec, now, false)
+	}
+	log.Warn("interrupted action may or may not have been applied; not repeating it")
+	return ctrl.Result{}, r.finish(ctx, &rec, v1alpha1.PhaseFailed, "Interrupted",
+		fmt.Sprintf("replica %s stopped while running this; it may or may not have been applied, and running it again could act twice: check %s", rec.Status.ExecutedBy, s.TargetRef), nil, now)
+}
+
+// restartedSince reports whether the target's restartedAt annotation is at
+// or after the record's start (whole seconds, as kubectl writes it).
+func (r *Runner) restartedSince(ctx context.Context, rec *v1alpha1.Remediation) (bool, error) {
+	key := client.ObjectKey{Namespace: rec.Spec.Target.Namespace, Name: rec.Spec.Target.Name}
+	var tmpl *corev1.PodTemplateSpec
+	switch rec.Spec.Target.Kind {
+	case remediations.KindDeployment:
+		var o appsv1.Deployment
+		tmpl = &o.Spec.Template
+		if err := r.reader.Get(ctx, key, &o); err != nil {
+			return false, client.IgnoreNotFound(err)
+		}
+	case remediations.KindStatefulSet:
+		var o appsv1.StatefulSet
+		tmpl = &o.Spec.Template
+		if err := r.reader.Get(ctx, key, &o); err != nil {
+			return false, client.IgnoreNotFound(err)
+		}
+	case remediations.KindDaemonSet:
+		var o appsv1.DaemonSet
+		tmpl = &o.Spec.Template
+		if err := r.reader.Get(ctx, key, &o); err != nil {
+			return false, client.IgnoreNotFound(err)
+		}
+	default:
+		return false, nil
+	}
+	at, err := time.Parse(time.RFC3339, tmpl.Annotations[remediations.RestartedAtAnnotation])
+	if err != nil {
+		return false, nil
+	}
+	return !at.Before(rec.Status.StartedAt.Time.Truncate(time.Second)), nil
+}
+
+// awaitApproval holds a record that needs a human: it waits as
+// PendingApproval until approved, and expires after its timeout.
+func (r *Runner) awaitApproval(ctx context.Context, rec *v1alpha1.Remediation, now time.Time) (ctrl.Result, error) {
+	deadline := rec.CreationTimestamp.Add(rec.Spec.Approval.Timeout.Duration)
+	if !now.Before(deadline) {
+		r.opts.Metrics.decisions.WithLabelValues(DecisionExpired).Inc()
+		return ctrl.Result{}, r.finish(ctx, rec, v1alpha1.PhaseExpired, "ApprovalTimeout",
+			fmt.Sprintf("nobody approved it within %s", rec.Spec.Approval.Timeout.Duration), nil, now)
+	}
+	if rec.Status.Phase != v1alpha1.PhasePendingApproval {
+		rec.Status.Phase, rec.Status.Reason = v1alpha1.PhasePendingApproval, "ApprovalRequired"
+		rec.Status.Message = fmt.Sprintf("rule %s needs a person's approval; it expires at %s", rec.Spec.Rule, deadline.UTC().Format(time.RFC3339))
+		if err := r.client.Status().Update(ctx, rec); err != nil {
+			return ctrl.Result{}, client.IgnoreNotFound(err)
+		}
+		r.opts.Metrics.decisions.WithLabelValues(DecisionAwaitApproval).Inc()
+		r.opts.Logger.Info("remediation awaits approval", "record", rec.Name, "rule", rec.Spec.Rule, "target", rec.Spec.TargetRef, "expires", deadline)
+	}
+	return ctrl.Result{RequeueAfter: deadline.Sub(now)}, nil
+}
+
+// collect deletes a finished record once its retention has passed.
+func (r *Runner) collect(ctx context.Context, rec *v1alpha1.Remediation, now time.Time) (ctrl.Result, error) {
+	pol := r.opts.Policy
+	finished := rec.CreationTimestamp.Time
+	if rec.Status.FinishedAt != nil {
+		finished = rec.Status.FinishedAt.Time
+	}
+	expiry := finished.Add(pol.MaxRetention)
+	if rec.Status.AlertResolvedAt != nil {
+		resolved := rec.Status.AlertResolvedAt.Time
+		if resolved.Before(finished) {
+			resolved = finished
+		}
+		expiry = resolved.Add(pol.Retention)
+	}
+	if now.Before(expiry) {
+		return ctrl.Result{RequeueAfter: expiry.Sub(now)}, nil
+	}
+	uid, rv := rec.UID, rec.ResourceVersion
+	err := r.client.Delete(ctx, rec, client.Preconditions{UID: &uid, ResourceVersion: &rv})
+	if err != nil {
+		if apierrors.IsNotFound(err) {
+			return ctrl.Result{}, nil
+		}
+		if apierrors.IsConflict(err) {
+			return ctrl.Result{Requeue: true}, nil
+		}
+		return ctrl.Result{}, fmt.Errorf("delete expired record %s: %w", rec.Name, err)
+	}
+	r.opts.Metrics.collected.Inc()
+	r.opts.Logger.Debug("record collected after its retention", "record", rec.Name, "phase", string(rec.Status.Phase))
+	return ctrl.Result{}, nil
+}
