@@ -100,7 +100,7 @@ func startServe(t *testing.T, kubeconfig string, args ...string) *server {
 	full := append([]string{"serve", "--listen", addr, "--kubeconfig", kubeconfig,
 		"--token-file", tokenFile, "--log-format", "text", "--shutdown-timeout", "10s",
 		"--namespace", recordsNamespace(t), "--identity", "replica-" + addr,
-		"--leader-elect-lease-duration", "3s", "--leader-elect-renew-deadline", "2s", "--leader-elect-retry-period", "200ms"}, args...)
+		"--leader-elect-retry-period", "500ms"}, args...)
 	ctx, cancel := context.WithCancel(t.Context())
 	s := &server{url: "http://" + addr, token: token, stderr: &syncBuffer{}, cancel: cancel, done: make(chan struct{})}
 	go func() { s.code = run(ctx, full, io.Discard, s.stderr); close(s.done) }()

@@ -51,6 +51,8 @@ type serveOptions struct {
 	retryPeriod     time.Duration
 	policy          engine.Policy
 	kubeQPS         float64
+	watchRules      bool
+	watchDebounce   time.Duration
 	kubeBurst       int
 	fieldManager    string
 	shutdownTimeout time.Duration
@@ -102,6 +104,8 @@ func parseServe(args []string, stderr io.Writer) (*serveOptions, error) {
 	fs.DurationVar(&o.policy.Retention, "retention", 24*time.Hour, "keep a finished record this long after its alert resolved")
 	fs.DurationVar(&o.policy.MaxRetention, "max-retention", 30*24*time.Hour, "keep a finished record this long when its alert never resolved")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "plan, log and record Events, but change no workload (server-side dry-run)")
+	fs.BoolVar(&o.watchRules, "watch-rules", true, "reload the rule files when they change on disk (as SIGHUP does)")
+	fs.DurationVar(&o.watchDebounce, "watch-debounce", time.Second, "changes to the rule files within this long of each other are one reload")
 	fs.Float64Var(&o.kubeQPS, "kube-api-qps", 50, "sustained requests per second to the Kubernetes API server")
 	fs.IntVar(&o.kubeBurst, "kube-api-burst", 100, "requests allowed in a burst above --kube-api-qps (a 100-alert notification records at once)")
 	fs.StringVar(&o.fieldManager, "field-manager", "alertmedic", "field manager name on every write")
@@ -298,6 +302,15 @@ func serve(ctx context.Context, args []string, _, stderr io.Writer) error {
 	mgrErr := make(chan error, 1)
 	go func() { mgrErr <- mgr.Start(runCtx) }()
 
+	reload := newReloader(o.rulePaths, eng.SetRules, reg, log)
+	reload.loaded(set)
+	if o.watchRules {
+		go func() {
+			if err := reload.watch(runCtx, o.watchDebounce); err != nil {
+				log.Error("cannot watch the rule files; they reload on SIGHUP only", "err", err)
+			}
+		}()
+	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -321,13 +334,7 @@ loop:
 			mgrErr <- nil
 			break loop
 		case <-hup:
-			next, err := rules.LoadFiles(o.rulePaths...)
-			if err != nil {
-				log.Error("rule reload refused; previous rules stay in force", "err", err)
-				continue
-			}
-			eng.SetRules(next)
-			log.Info("rules reloaded", "rules", next.Len())
+			reload.reload("SIGHUP")
 		}
 	}
 

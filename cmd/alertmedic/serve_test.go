@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -251,5 +252,83 @@ func TestUsageErrors(t *testing.T) {
 				t.Errorf("stderr %q lacks %q", stderr.String(), tc.want)
 			}
 		})
+	}
+}
+
+// configMapDir lays out rules as a mounted ConfigMap does: the file is a
+// symlink through '..data', itself a symlink to a timestamped folder; an
+// update writes a new folder and swaps '..data' atomically.
+type configMapDir struct {
+	t   *testing.T
+	dir string
+	n   int
+}
+
+func (c *configMapDir) write(text string) {
+	c.t.Helper()
+	c.n++
+	gen := fmt.Sprintf("..2026_11_23_%d", c.n)
+	if err := os.Mkdir(filepath.Join(c.dir, gen), 0o755); err != nil {
+		c.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(c.dir, gen, "rules.yaml"), []byte(text), 0o644); err != nil {
+		c.t.Fatal(err)
+	}
+	tmp := filepath.Join(c.dir, "..data_tmp")
+	if err := os.Symlink(gen, tmp); err != nil {
+		c.t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(c.dir, "..data")); err != nil {
+		c.t.Fatal(err)
+	}
+	if c.n == 1 {
+		if err := os.Symlink(filepath.Join("..data", "rules.yaml"), filepath.Join(c.dir, "rules.yaml")); err != nil {
+			c.t.Fatal(err)
+		}
+	}
+}
+
+const oneRule = `rules:
+  - name: restart-crashlooping
+    match: ['alertname="KubePodCrashLooping"']
+    target: {kind: Deployment, namespace: '{{ .Labels.namespace }}', name: '{{ .Labels.deployment }}'}
+    action: restart
+`
+
+// A good change of a mounted ConfigMap is applied; a broken one is refused
+// and the rules in force keep serving.
+func TestRulesReloadOnChange(t *testing.T) {
+	work := deployments(t, 1)
+	cm := &configMapDir{t: t, dir: t.TempDir()}
+	cm.write(oneRule)
+	s := startServe(t, kubeconfig(t), "--rules", cm.dir, "--watch-debounce", "100ms")
+	if v := metricValue(t, s, "alertmedic_rules"); v != "1" {
+		t.Fatalf("alertmedic_rules = %q, want 1", v)
+	}
+	cm.write(oneRule + `  - name: restart-oom
+    match: ['alertname="KubeContainerOOMKilled"']
+    target: {kind: Deployment, namespace: '{{ .Labels.namespace }}', name: '{{ .Labels.deployment }}'}
+    action: restart
+`)
+	waitFor(t, "the new rules", func() bool { return metricValue(t, s, "alertmedic_rules") == "2" })
+	records := recordsNamespace(t)
+	mustPost(t, s, notification(t, "{}:{}", firing("KubeContainerOOMKilled", work, "app-0", t0)))
+	waitFor(t, "the new rule to act", allFinal(t, records, 1))
+
+	cm.write("rules:\n  - name: broken\n    match: ['alertname=~\"(']\n")
+	waitFor(t, "the broken change to be refused", func() bool {
+		return metricValue(t, s, "alertmedic_rules_last_reload_successful") == "0"
+	})
+	if v := metricValue(t, s, "alertmedic_rules"); v != "2" {
+		t.Errorf("alertmedic_rules = %q after a refused reload, want still 2", v)
+	}
+	if !strings.Contains(s.stderr.String(), "rule reload refused") {
+		t.Errorf("the log does not say the reload was refused")
+	}
+	// The previous rules still serve: a new episode is acted on.
+	mustPost(t, s, notification(t, "{}:{}", firing("KubeContainerOOMKilled", work, "app-0", t0.Add(time.Hour))))
+	waitFor(t, "the old rules to act", allFinal(t, records, 2))
+	if code, _ := s.get(t, "/readyz"); code != 200 {
+		t.Errorf("/readyz = %d after a refused reload, want 200 (the previous rules serve)", code)
 	}
 }
