@@ -35,6 +35,7 @@ func (c *compiler) compile(rc *ruleConfig) *Rule {
 	r.Rollback = c.rollback(rc, r.Action)
 	r.Continue = rc.Continue
 	r.Cooldown = c.cooldown(rc)
+	r.Budget = c.budget(rc)
 	r.Approval = c.approval(rc)
 	if c.errors > before || rc.invalid {
 		return nil
@@ -508,6 +509,40 @@ func (c *compiler) cooldown(rc *ruleConfig) time.Duration {
 		c.errorf(rc.at("cooldown"), "cooldown %s in %s is longer than %s; use %s or less", rc.Cooldown, rc.label, humanDuration(maxCooldown), humanDuration(maxCooldown))
 	}
 	return d
+}
+
+// budget validates maxPerWindow: counts of at least 1, a window up to a day.
+func (c *compiler) budget(rc *ruleConfig) Budget {
+	b := rc.Budget
+	if b == nil || rc.bad("maxPerWindow") {
+		return Budget{}
+	}
+	out := Budget{Window: defaultBudgetWindow}
+	count := func(path string, v *int64) int {
+		if v == nil || rc.bad(path) {
+			return 0
+		}
+		if *v < 1 || *v > 1000 {
+			c.errorf(rc.at(path), "%s in %s is %d; use a count from 1 to 1000 (leave it out for no limit)", path, rc.label, *v)
+			return 0
+		}
+		return int(*v)
+	}
+	out.PerRule = count("maxPerWindow.perRule", b.PerRule)
+	out.PerTarget = count("maxPerWindow.perTarget", b.PerTarget)
+	if b.PerRule == nil && b.PerTarget == nil && !rc.typos["maxPerWindow.perRule"] && !rc.typos["maxPerWindow.perTarget"] {
+		c.errorf(rc.at("maxPerWindow"), "maxPerWindow in %s sets no limit; add perRule, perTarget or both, e.g. maxPerWindow: {perTarget: 3, window: 1h}", rc.label)
+	}
+	if rc.ok("maxPerWindow.window") {
+		if d, ok := c.duration(rc, "maxPerWindow.window", b.Window); ok {
+			if d > maxBudgetWindow {
+				c.errorf(rc.at("maxPerWindow.window"), "maxPerWindow.window %s in %s is longer than %s; use %s or less", b.Window, rc.label, humanDuration(maxBudgetWindow), humanDuration(maxBudgetWindow))
+			} else {
+				out.Window = d
+			}
+		}
+	}
+	return out
 }
 
 // humanDuration writes a limit the way the format's documentation does:

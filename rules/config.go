@@ -27,6 +27,7 @@ type ruleConfig struct {
 	Rollback *rollbackConfig `yaml:"rollback,omitempty"`
 	Continue bool            `yaml:"continue,omitempty"`
 	Cooldown string          `yaml:"cooldown,omitempty"`
+	Budget   *budgetConfig   `yaml:"maxPerWindow,omitempty"`
 	Approval *approvalConfig `yaml:"approval,omitempty"`
 
 	label   string                // how messages name the rule: `rule "x"` or `rule #2`
@@ -50,6 +51,12 @@ type scaleConfig struct {
 
 type rollbackConfig struct {
 	ToRevision *int64 `yaml:"toRevision,omitempty"`
+}
+
+type budgetConfig struct {
+	PerRule   *int64 `yaml:"perRule,omitempty"`
+	PerTarget *int64 `yaml:"perTarget,omitempty"`
+	Window    string `yaml:"window,omitempty"`
 }
 
 type approvalConfig struct {
@@ -77,6 +84,10 @@ const (
 	maxRuleName = 63 // a DNS-1123 label, so a name fits in Kubernetes names and labels
 
 	maxCooldown = 7 * 24 * time.Hour
+	// A budget's window: long enough for "3 per day", short enough that the
+	// executor's memory of recent actions stays small.
+	maxBudgetWindow     = 24 * time.Hour
+	defaultBudgetWindow = time.Hour
 
 	defaultApprovalTimeout = 30 * time.Minute
 	minApprovalTimeout     = time.Minute

@@ -61,6 +61,14 @@ type Rollback struct {
 	ToRevision int64 // 0 means the previous revision
 }
 
+// Budget bounds how often actions may run within Window: PerRule by this
+// rule on any target, PerTarget on one target by any rule. 0: no limit.
+type Budget struct {
+	PerRule   int
+	PerTarget int
+	Window    time.Duration
+}
+
 // Approval says whether a human must approve the action first.
 type Approval struct {
 	Required bool

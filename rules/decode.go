@@ -226,7 +226,7 @@ func (d *decoder) decodeRule(n *yaml.Node, index int) *ruleConfig {
 	defer func() { rc.invalid = d.errors > before }()
 	what := ruleLabel(n, index)
 	rc.label = what
-	known := []string{"name", "match", "target", "action", "scale", "rollback", "continue", "cooldown", "approval"}
+	known := []string{"name", "match", "target", "action", "scale", "rollback", "continue", "cooldown", "maxPerWindow", "approval"}
 	d.mapping(rc, "", n, what, known, func(key string, v *yaml.Node) bool {
 		var ok bool
 		switch key {
@@ -278,6 +278,21 @@ func (d *decoder) decodeRule(n *yaml.Node, index int) *ruleConfig {
 			rc.Continue, ok = d.boolean(v, "continue", what)
 		case "cooldown":
 			rc.Cooldown, ok = d.str(v, "cooldown", what, "")
+		case "maxPerWindow":
+			rc.Budget = &budgetConfig{}
+			b := rc.Budget
+			ok = d.mapping(rc, "maxPerWindow", v, what, []string{"perRule", "perTarget", "window"}, func(key string, v *yaml.Node) bool {
+				var ok bool
+				switch key {
+				case "perRule":
+					b.PerRule, ok = d.integer(v, "maxPerWindow.perRule", what)
+				case "perTarget":
+					b.PerTarget, ok = d.integer(v, "maxPerWindow.perTarget", what)
+				case "window":
+					b.Window, ok = d.str(v, "maxPerWindow.window", what, "")
+				}
+				return ok
+			})
 		case "approval":
 			rc.Approval = &approvalConfig{}
 			ok = d.approval(rc, v, what)

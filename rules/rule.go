@@ -33,6 +33,7 @@ type Rule struct {
 	Rollback *Rollback // set when Action is ActionRollback, else nil
 	Continue bool      // keep evaluating later rules after this one matched
 	Cooldown time.Duration
+	Budget   Budget   // zero: no per-rule limits beyond the global defaults
 	Approval Approval // Required false: the action runs without a human
 
 	NamespaceTemplate *Template // renders Target.Namespace

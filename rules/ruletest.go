@@ -20,9 +20,9 @@ import (
 // Rule unit tests: a YAML file names rule files and lists alerts with the
 // remediations expected for each, in the spirit of 'promtool test rules'.
 // Like rule files, test files are parsed strictly and every problem is
-// reported with its position. Cooldowns and budgets are decided by a policy
-// engine that does not exist yet, so tests cannot state expectations about
-// them.
+// reported with its position. Cooldowns and budgets are decided by the
+// executing replica from the records in the cluster, which rule tests do not
+// model, so tests cannot state expectations about them.
 //
 //	ruleFiles: [../crashloop.yaml]
 //	tests:
