@@ -58,6 +58,7 @@ rules:
     target: {kind: Deployment, namespace: '{{ .Labels.namespace }}', name: '{{ .Labels.deployment }}'}
     action: restart
     cooldown: 30m
+    maxPerWindow: {perTarget: 3, window: 2h}
   - name: scale-latency
     match: ['alertname="LatencyHigh"']
     target: {kind: StatefulSet, namespace: '{{ .Labels.namespace }}', name: '{{ .Labels.statefulset }}'}
@@ -154,6 +155,9 @@ func TestAcceptRecordsOneRemediationPerMatch(t *testing.T) {
 		restart.Spec.Alert.Summary != "KubePodCrashLooping is firing" ||
 		restart.Labels[LabelTarget] != TargetLabel("Deployment", "shop", "cart") || restart.Labels[LabelRule] != "restart-crashlooping" {
 		t.Errorf("restart record = %+v", restart)
+	}
+	if b := restart.Spec.Budget; b == nil || b.PerTarget != 3 || b.PerRule != 0 || b.Window.Duration != 2*time.Hour {
+		t.Errorf("restart budget = %+v, want perTarget 3 in 2h", b)
 	}
 	if s := got["scale-latency"].Spec.Scale; s == nil || s.Op != "multiply" || s.Factor != "1.5" || s.Max != 10 {
 		t.Errorf("scale params = %+v", s)

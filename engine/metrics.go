@@ -18,6 +18,7 @@ const (
 	DecisionExecuted        = "executed"
 	DecisionCooldown        = "cooldown"
 	DecisionCircuitOpen     = "circuit_open"
+	DecisionOverBudget      = "over_budget"
 	DecisionNamespaceDenied = "namespace_denied"
 	DecisionAwaitApproval   = "awaiting_approval"
 	DecisionExpired         = "expired"

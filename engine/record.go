@@ -92,6 +92,9 @@ func newRecord(namespace string, m rules.Match, a *template.Alert, dryRun bool) 
 	if r.Cooldown > 0 {
 		rec.Spec.Cooldown = &metav1.Duration{Duration: r.Cooldown}
 	}
+	if b := r.Budget; b.PerRule > 0 || b.PerTarget > 0 {
+		rec.Spec.Budget = &v1alpha1.BudgetSpec{PerRule: int32(b.PerRule), PerTarget: int32(b.PerTarget), Window: metav1.Duration{Duration: b.Window}}
+	}
 	switch r.Action {
 	case rules.ActionScale:
 		rec.Spec.Scale = &v1alpha1.ScaleParams{Op: string(r.Scale.Op), N: r.Scale.N, Min: r.Scale.Min, Max: r.Scale.Max}

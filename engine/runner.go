@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path"
+	"slices"
 	"sync"
 	"time"
 
@@ -37,6 +38,12 @@ type Policy struct {
 	// circuit breaker: further actions are Skipped until the window has room.
 	BreakerMax    int           // default 20; negative: no breaker
 	BreakerWindow time.Duration // default 10m
+	// PerRule and PerTarget bound actions within BudgetWindow (by one rule
+	// on any target; on one target by any rule) for rules that set no
+	// maxPerWindow; past a budget actions are Skipped. 0: no limit.
+	PerRule      int
+	PerTarget    int
+	BudgetWindow time.Duration // default 1h
 	// AllowNamespaces, when set, are the only namespaces acted in; patterns
 	// as path.Match ("prod-*"). DenyNamespaces are never acted in.
 	// kube-system is denied unless AllowNamespaces names it.
@@ -59,6 +66,9 @@ func (p *Policy) setDefaults() {
 	}
 	if p.BreakerWindow <= 0 {
 		p.BreakerWindow = 10 * time.Minute
+	}
+	if p.BudgetWindow <= 0 {
+		p.BudgetWindow = time.Hour
 	}
 	if p.MaxAttempts <= 0 {
 		p.MaxAttempts = 5
@@ -96,12 +106,24 @@ type Runner struct {
 	reader client.Reader // API reads
 	opts   RunnerOptions
 
-	mu     sync.Mutex
-	seeded bool
-	last   map[string]time.Time // target label -> start of the last action on it
-	starts []time.Time          // starts of recent actions, for the breaker
-	open   bool                 // breaker state, for logging transitions
+	mu      sync.Mutex
+	seeded  bool
+	last    map[string]time.Time // target label -> start of the last action on it
+	history []action             // recent actions, oldest first: for the breaker and the budgets
+	open    bool                 // breaker state, for logging transitions
 }
+
+// action is one execution in the runner's memory of recent ones.
+type action struct {
+	at           time.Time
+	rule, target string
+	// counted: the action changed (or may have changed) its target, so it
+	// counts against budgets; every execution counts for the breaker.
+	counted bool
+}
+
+// maxBudgetWindow bounds how far back budgets look (rules allow up to a day).
+const maxBudgetWindow = 24 * time.Hour
 
 // NewRunner registers a Runner with mgr: its controller and its leader gauge
 // run only while mgr leads.
@@ -176,11 +198,13 @@ func (r *Runner) seed(ctx context.Context) error {
 			continue
 		}
 		t := st.StartedAt.Time
-		if k := rec.Labels[LabelTarget]; t.After(r.last[k]) {
+		k := rec.Labels[LabelTarget]
+		if t.After(r.last[k]) {
 			r.last[k] = t
 		}
-		r.starts = append(r.starts, t)
+		r.history = append(r.history, action{at: t, rule: rec.Spec.Rule, target: k, counted: true})
 	}
+	slices.SortFunc(r.history, func(a, b action) int { return a.at.Compare(b.at) })
 	r.seeded = true
 	return nil
 }
@@ -199,22 +223,44 @@ func (r *Runner) refusal(rec *v1alpha1.Remediation, now time.Time) (reason, msg 
 	if last, ok := r.last[rec.Labels[LabelTarget]]; ok && cooldown > 0 && now.Sub(last) < cooldown {
 		return "Cooldown", fmt.Sprintf("%s was acted on %s ago; cooldown %s", rec.Spec.TargetRef, now.Sub(last).Round(time.Second), cooldown)
 	}
-	if pol.BreakerMax > 0 {
-		kept := r.starts[:0]
-		for _, t := range r.starts {
-			if now.Sub(t) < pol.BreakerWindow {
-				kept = append(kept, t)
+	keep := max(pol.BreakerWindow, pol.BudgetWindow, maxBudgetWindow)
+	for len(r.history) > 0 && now.Sub(r.history[0].at) >= keep {
+		r.history = r.history[1:]
+	}
+	perRule, perTarget, window := pol.PerRule, pol.PerTarget, pol.BudgetWindow
+	if b := rec.Spec.Budget; b != nil {
+		perRule, perTarget, window = int(b.PerRule), int(b.PerTarget), b.Window.Duration
+	}
+	var byRule, byTarget, recent int
+	target := rec.Labels[LabelTarget]
+	for _, a := range r.history {
+		if now.Sub(a.at) < pol.BreakerWindow {
+			recent++
+		}
+		if a.counted && now.Sub(a.at) < window {
+			if a.rule == rec.Spec.Rule {
+				byRule++
+			}
+			if a.target == target {
+				byTarget++
 			}
 		}
-		r.starts = kept
-		if len(r.starts) >= pol.BreakerMax {
+	}
+	if perRule > 0 && byRule >= perRule {
+		return "RuleBudget", fmt.Sprintf("rule %s acted %d times within %s already (maxPerWindow.perRule %d)", rec.Spec.Rule, byRule, window, perRule)
+	}
+	if perTarget > 0 && byTarget >= perTarget {
+		return "TargetBudget", fmt.Sprintf("%s was acted on %d times within %s already (maxPerWindow.perTarget %d)", rec.Spec.TargetRef, byTarget, window, perTarget)
+	}
+	if pol.BreakerMax > 0 {
+		if recent >= pol.BreakerMax {
 			if !r.open {
 				r.open = true
 				r.opts.Metrics.breakerOpen.Set(1)
 				r.opts.Logger.Warn("circuit breaker open: too many remediations in the window; automatic actions are skipped until it has room",
 					"max", pol.BreakerMax, "window", pol.BreakerWindow)
 			}
-			return "CircuitOpen", fmt.Sprintf("%d actions within %s already (circuit breaker); not acting automatically", len(r.starts), pol.BreakerWindow)
+			return "CircuitOpen", fmt.Sprintf("%d actions within %s already (circuit breaker); not acting automatically", recent, pol.BreakerWindow)
 		}
 		if r.open {
 			r.open = false
@@ -250,7 +296,8 @@ func (r *Runner) run(ctx context.Context, rec *v1alpha1.Remediation, now time.Ti
 	if admit {
 		if reason, msg := r.refusal(rec, now); reason != "" {
 			r.mu.Unlock()
-			decision := map[string]string{"NamespaceDenied": DecisionNamespaceDenied, "Cooldown": DecisionCooldown, "CircuitOpen": DecisionCircuitOpen}[reason]
+			decision := map[string]string{"NamespaceDenied": DecisionNamespaceDenied, "Cooldown": DecisionCooldown, "CircuitOpen": DecisionCircuitOpen,
+				"RuleBudget": DecisionOverBudget, "TargetBudget": DecisionOverBudget}[reason]
 			r.opts.Metrics.decisions.WithLabelValues(decision).Inc()
 			r.opts.Logger.Info("remediation not run", "record", rec.Name, "reason", reason, "why", msg,
 				"rule", rec.Spec.Rule, "target", rec.Spec.TargetRef, "fingerprint", rec.Spec.Alert.Fingerprint)
@@ -260,9 +307,11 @@ func (r *Runner) run(ctx context.Context, rec *v1alpha1.Remediation, now time.Ti
 	prev, hadPrev := r.last[target]
 	if !rec.Spec.DryRun {
 		r.last[target] = now
-		r.starts = append(r.starts, now)
+		r.history = append(r.history, action{at: now, rule: rec.Spec.Rule, target: target, counted: true})
 	}
 	r.mu.Unlock()
+	// release undoes the reservation of an action that changed nothing: no
+	// cooldown and no budget from it; keepBreaker keeps it for the breaker.
 	release := func(keepBreaker bool) {
 		if rec.Spec.DryRun {
 			return
@@ -276,12 +325,14 @@ func (r *Runner) run(ctx context.Context, rec *v1alpha1.Remediation, now time.Ti
 				delete(r.last, target)
 			}
 		}
-		if !keepBreaker {
-			for i := len(r.starts) - 1; i >= 0; i-- {
-				if r.starts[i].Equal(now) {
-					r.starts = append(r.starts[:i], r.starts[i+1:]...)
-					break
+		for i := len(r.history) - 1; i >= 0; i-- {
+			if a := r.history[i]; a.at.Equal(now) && a.rule == rec.Spec.Rule && a.target == target {
+				if keepBreaker {
+					r.history[i].counted = false
+				} else {
+					r.history = slices.Delete(r.history, i, i+1)
 				}
+				break
 			}
 		}
 	}

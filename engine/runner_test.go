@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -292,5 +294,80 @@ func TestFinishedRecordsAreCollected(t *testing.T) {
 	}
 	if n := testutil.ToFloat64(m.collected); n != 1 {
 		t.Errorf("collected = %v, want 1", n)
+	}
+}
+
+// budgetRecords puts n records of rule on target (a Deployment name), each a
+// new episode, with the rule's budget b (nil: the global defaults).
+func budgetRecords(t *testing.T, c client.Client, ns, rule, target string, n int, b *v1alpha1.BudgetSpec) []*v1alpha1.Remediation {
+	t.Helper()
+	var out []*v1alpha1.Remediation
+	for i := range n {
+		rec := restartRecord(fmt.Sprintf("rem-%s-%s-%d", rule, target, i), ns, target)
+		rec.Spec.Rule, rec.Spec.Budget = rule, b
+		out = append(out, put(t, c, ns, rec, v1alpha1.RemediationStatus{}))
+	}
+	return out
+}
+
+func phases(t *testing.T, c client.Client, recs []*v1alpha1.Remediation) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	for _, r := range recs {
+		st := get(t, c, r).Status
+		out[string(st.Phase)+"/"+st.Reason]++
+	}
+	return out
+}
+
+func allDone(t *testing.T, c client.Client, recs []*v1alpha1.Remediation) func() bool {
+	return func() bool {
+		for _, r := range recs {
+			if !get(t, c, r).Status.Phase.Final() {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+// maxPerWindow: past a rule's budget (on one target, or across its targets)
+// actions are Skipped with the reason; rules without one take the defaults.
+func TestBudgets(t *testing.T) {
+	ns := recordsNamespace(t)
+	c := newClient(t, cluster.Config)
+	exec := &flaky{}
+	m := startRunner(t, ns, exec, Policy{PerTarget: 1, BudgetWindow: time.Hour}, time.Now)
+	hour := metav1.Duration{Duration: time.Hour}
+
+	perTarget := budgetRecords(t, c, ns, "restart-a", "a", 3, &v1alpha1.BudgetSpec{PerTarget: 2, Window: hour})
+	waitFor(t, "the per-target records", allDone(t, c, perTarget))
+	if got := phases(t, c, perTarget); got["Succeeded/Restarted"] != 2 || got["Skipped/TargetBudget"] != 1 {
+		t.Errorf("perTarget 2 of 3: %v", got)
+	}
+	var perRule []*v1alpha1.Remediation
+	for _, target := range []string{"b", "c", "d"} {
+		perRule = append(perRule, budgetRecords(t, c, ns, "restart-many", target, 1, &v1alpha1.BudgetSpec{PerRule: 2, Window: hour})...)
+	}
+	waitFor(t, "the per-rule records", allDone(t, c, perRule))
+	if got := phases(t, c, perRule); got["Succeeded/Restarted"] != 2 || got["Skipped/RuleBudget"] != 1 {
+		t.Errorf("perRule 2 over 3 targets: %v", got)
+	}
+	// No maxPerWindow on the rule: the default of one per target holds.
+	defaults := budgetRecords(t, c, ns, "restart-plain", "e", 2, nil)
+	waitFor(t, "the default-budget records", allDone(t, c, defaults))
+	if got := phases(t, c, defaults); got["Succeeded/Restarted"] != 1 || got["Skipped/TargetBudget"] != 1 {
+		t.Errorf("default perTarget 1 of 2: %v", got)
+	}
+	if exec.calls != 5 {
+		t.Errorf("executions = %d, want 5", exec.calls)
+	}
+	if n := testutil.ToFloat64(m.decisions.WithLabelValues(DecisionOverBudget)); n != 3 {
+		t.Errorf("over_budget = %v, want 3", n)
+	}
+	for _, r := range append(perTarget, perRule...) {
+		if st := get(t, c, r).Status; st.Phase == v1alpha1.PhaseSkipped && !strings.Contains(st.Message, "maxPerWindow") {
+			t.Errorf("skip message %q does not name the budget", st.Message)
+		}
 	}
 }

@@ -116,6 +116,19 @@ type RemediationSpec struct {
 	// it, whichever rule or alert asks. Zero takes the global default.
 	// +optional
 	Cooldown *metav1.Duration `json:"cooldown,omitempty"`
+	// Budget is the rule's maxPerWindow; unset takes the global defaults.
+	// +optional
+	Budget *BudgetSpec `json:"budget,omitempty"`
+}
+
+// BudgetSpec bounds how many actions run within Window: PerRule by the rule
+// on any target, PerTarget on one target by any rule. 0 takes the default.
+type BudgetSpec struct {
+	// +optional
+	PerRule int32 `json:"perRule,omitempty"`
+	// +optional
+	PerTarget int32           `json:"perTarget,omitempty"`
+	Window    metav1.Duration `json:"window"`
 }
 
 // ActionResult is what the action did.
