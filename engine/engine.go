@@ -118,18 +118,25 @@ func (e *Engine) Accept(ctx context.Context, msg *amwebhook.Message) error {
 	}
 	now := e.opts.Now()
 	var creates, resolves []*v1alpha1.Remediation
-	batch := map[string]bool{}
+	var batch map[string]bool
+	dedup := e.opts.Metrics.decisions.WithLabelValues(DecisionDeduplicated)
 	for i := range msg.Alerts {
 		a := &msg.Alerts[i]
-		for _, rec := range e.plan(set, a) {
+		for _, m := range e.matches(set, a) {
+			name := RecordName(EpisodeKey(m.Rule.Name, m.Target, a))
 			switch {
 			case a.Status != "firing":
-				resolves = append(resolves, rec)
-			case batch[rec.Name] || e.seenRecently(rec.Name, now):
-				e.opts.Metrics.decisions.WithLabelValues(DecisionDeduplicated).Inc()
+				resolves = append(resolves, newRecord(e.opts.Namespace, name, m, a, e.opts.DryRun, now))
+			case batch[name] || e.seenRecently(name, now):
+				// A re-send: known without building the record or asking
+				// the API server.
+				dedup.Inc()
 			default:
-				batch[rec.Name] = true
-				creates = append(creates, rec)
+				if batch == nil {
+					batch = map[string]bool{}
+				}
+				batch[name] = true
+				creates = append(creates, newRecord(e.opts.Namespace, name, m, a, e.opts.DryRun, now))
 			}
 		}
 	}
@@ -147,9 +154,9 @@ func (e *Engine) Accept(ctx context.Context, msg *amwebhook.Message) error {
 	return nil
 }
 
-// plan returns the records one alert asks for (for a resolved alert: the
-// records its firing episode would have had).
-func (e *Engine) plan(set *rules.Set, a *template.Alert) []*v1alpha1.Remediation {
+// matches returns the rule matches of one alert that can be acted on (for a
+// resolved alert: those its firing episode had), counting the others.
+func (e *Engine) matches(set *rules.Set, a *template.Alert) []rules.Match {
 	log := e.opts.Logger
 	alertname := a.Labels["alertname"]
 	matches := set.Match(a)
@@ -159,7 +166,7 @@ func (e *Engine) plan(set *rules.Set, a *template.Alert) []*v1alpha1.Remediation
 		}
 		return nil
 	}
-	var recs []*v1alpha1.Remediation
+	ok := matches[:0]
 	for _, m := range matches {
 		if m.Err != nil {
 			if a.Status == "firing" {
@@ -172,9 +179,9 @@ func (e *Engine) plan(set *rules.Set, a *template.Alert) []*v1alpha1.Remediation
 		if a.Status == "firing" {
 			e.opts.Metrics.matched.WithLabelValues(m.Rule.Name).Inc()
 		}
-		recs = append(recs, newRecord(e.opts.Namespace, m, a, e.opts.DryRun))
+		ok = append(ok, m)
 	}
-	return recs
+	return ok
 }
 
 func (e *Engine) seenRecently(name string, now time.Time) bool {

@@ -19,6 +19,11 @@ const (
 	LabelRule   = "alertmedic.io/rule"
 	LabelTarget = "alertmedic.io/target" // hash of Kind/namespace/name
 	LabelAlert  = "alertmedic.io/alertname"
+
+	// AnnotationRecordedAt is when the record was created, to the
+	// nanosecond (creationTimestamp has whole seconds): the start of the
+	// alert-to-remediation latency.
+	AnnotationRecordedAt = "alertmedic.io/recorded-at"
 )
 
 // EpisodeKey identifies one firing episode of one alert acted on by one rule
@@ -66,13 +71,14 @@ func isAlnum(c byte) bool {
 }
 
 // newRecord is the Remediation planned for one rule match of one alert.
-func newRecord(namespace string, m rules.Match, a *template.Alert, dryRun bool) *v1alpha1.Remediation {
+func newRecord(namespace, name string, m rules.Match, a *template.Alert, dryRun bool, now time.Time) *v1alpha1.Remediation {
 	r := m.Rule
 	t := v1alpha1.Target{Kind: m.Target.Kind, Namespace: m.Target.Namespace, Name: m.Target.Name}
 	rec := &v1alpha1.Remediation{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:      RecordName(EpisodeKey(r.Name, m.Target, a)),
-			Namespace: namespace,
+			Name:        name,
+			Namespace:   namespace,
+			Annotations: map[string]string{AnnotationRecordedAt: now.UTC().Format(time.RFC3339Nano)},
 			Labels: map[string]string{
 				LabelRule:   labelValue(r.Name),
 				LabelTarget: TargetLabel(t.Kind, t.Namespace, t.Name),

@@ -366,7 +366,7 @@ func (r *Runner) run(ctx context.Context, rec *v1alpha1.Remediation, now time.Ti
 	}
 	phase := v1alpha1.Phase(res.Outcome)
 	r.opts.Metrics.decisions.WithLabelValues(DecisionExecuted).Inc()
-	r.opts.Metrics.latency.WithLabelValues(rec.Spec.Action, string(res.Outcome)).Observe(r.opts.Now().Sub(rec.CreationTimestamp.Time).Seconds())
+	r.opts.Metrics.latency.WithLabelValues(rec.Spec.Action, string(res.Outcome)).Observe(r.opts.Now().Sub(recordedAt(rec)).Seconds())
 	log := r.opts.Logger.With("record", rec.Name, "rule", rec.Spec.Rule, "action", rec.Spec.Action,
 		"target", rec.Spec.TargetRef, "fingerprint", rec.Spec.Alert.Fingerprint)
 	if err != nil {
@@ -377,6 +377,14 @@ func (r *Runner) run(ctx context.Context, rec *v1alpha1.Remediation, now time.Ti
 	}
 	result := &v1alpha1.ActionResult{Outcome: string(res.Outcome), Reason: res.Reason, Before: res.Before, After: res.After}
 	return ctrl.Result{}, r.finish(ctx, rec, phase, res.Reason, res.Message, result, r.opts.Now())
+}
+
+// recordedAt is when rec was created, as precisely as it is known.
+func recordedAt(rec *v1alpha1.Remediation) time.Time {
+	if t, err := time.Parse(time.RFC3339Nano, rec.Annotations[AnnotationRecordedAt]); err == nil {
+		return t
+	}
+	return rec.CreationTimestamp.Time
 }
 
 // finish writes a final phase, re-reading the record on a conflict.
