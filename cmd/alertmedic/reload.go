@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -50,6 +52,9 @@ func newReloader(paths []string, apply func(*rules.Set), reg prometheus.Register
 
 // loaded records a successful load of set (the first, at start, included).
 func (r *reloader) loaded(set *rules.Set) {
+	// Parsing a large rule set leaves megabytes of garbage; hand the memory
+	// back now rather than keep it resident until the runtime gets to it.
+	debug.FreeOSMemory()
 	r.success.Set(1)
 	r.successTime.SetToCurrentTime()
 	r.ruleCount.Set(float64(set.Len()))
@@ -83,18 +88,28 @@ func (r *reloader) watch(ctx context.Context, debounce time.Duration) error {
 		return err
 	}
 	defer w.Close()
-	dirs := map[string]bool{}
+	// For each watched folder: the names in it that matter ("" = any rule
+	// file, as for a --rules folder). '..data' is a ConfigMap's swap.
+	dirs := map[string]map[string]bool{}
 	for _, p := range r.paths {
-		dir := p
+		dir, name := p, ""
 		if fi, err := os.Stat(p); err != nil || !fi.IsDir() {
-			dir = filepath.Dir(p)
+			dir, name = filepath.Dir(p), filepath.Base(p)
 		}
-		if !dirs[dir] {
-			dirs[dir] = true
+		if dirs[dir] == nil {
+			dirs[dir] = map[string]bool{}
 			if err := w.Add(dir); err != nil {
 				return err
 			}
 		}
+		dirs[dir][name] = true
+	}
+	relevant := func(path string) bool {
+		names := dirs[filepath.Dir(path)]
+		base := filepath.Base(path)
+		ext := filepath.Ext(base)
+		return names != nil && (base == "..data" || names[base] ||
+			names[""] && !strings.HasPrefix(base, ".") && (ext == ".yaml" || ext == ".yml"))
 	}
 	var timer <-chan time.Time
 	for {
@@ -105,8 +120,8 @@ func (r *reloader) watch(ctx context.Context, debounce time.Duration) error {
 			if !ok {
 				return nil
 			}
-			if ev.Op == fsnotify.Chmod {
-				continue
+			if ev.Op == fsnotify.Chmod || !relevant(ev.Name) {
+				continue // e.g. another program's files next to the rules
 			}
 			timer = time.After(debounce)
 		case err, ok := <-w.Errors:

@@ -18,7 +18,7 @@ import (
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 )
 
-func events(t *testing.T, ns string) []corev1.Event {
+func events(t testing.TB, ns string) []corev1.Event {
 	t.Helper()
 	list, err := cluster.Client.CoreV1().Events(ns).List(t.Context(), metav1.ListOptions{})
 	if err != nil {
@@ -119,7 +119,7 @@ func TestServeRemediatesDemoNotification(t *testing.T) {
 }
 
 // recordsIn lists the Remediation records of a namespace.
-func recordsIn(t *testing.T, ns string) []v1alpha1.Remediation {
+func recordsIn(t testing.TB, ns string) []v1alpha1.Remediation {
 	t.Helper()
 	var list v1alpha1.RemediationList
 	if err := cluster.Records.List(t.Context(), &list, client.InNamespace(ns)); err != nil {
@@ -174,7 +174,7 @@ func TestServeDryRunChangesNothing(t *testing.T) {
 }
 
 // writeRules writes the demo rules with their namespace matcher widened to ns.
-func writeRules(t *testing.T, path, ns string) {
+func writeRules(t testing.TB, path, ns string) {
 	t.Helper()
 	b, err := os.ReadFile("../../examples/rules/demo.yaml")
 	if err != nil {
@@ -259,7 +259,7 @@ func TestUsageErrors(t *testing.T) {
 // symlink through '..data', itself a symlink to a timestamped folder; an
 // update writes a new folder and swaps '..data' atomically.
 type configMapDir struct {
-	t   *testing.T
+	t   testing.TB
 	dir string
 	n   int
 }
@@ -311,10 +311,22 @@ func TestRulesReloadOnChange(t *testing.T) {
     action: restart
 `)
 	waitFor(t, "the new rules", func() bool { return metricValue(t, s, "alertmedic_rules") == "2" })
+	reloads := strings.Count(s.stderr.String(), "rules reloaded")
+	// Files that are not rule files, next to them, do not reload anything.
+	if err := os.WriteFile(filepath.Join(cm.dir, "notes.txt"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	records := recordsNamespace(t)
 	mustPost(t, s, notification(t, "{}:{}", firing("KubeContainerOOMKilled", work, "app-0", t0)))
 	waitFor(t, "the new rule to act", allFinal(t, records, 1))
 
+	// Absence of a reload can only be seen once the debounce (100ms) has
+	// long passed.
+	quiet := time.Now().Add(time.Second)
+	waitFor(t, "the debounce window to pass", func() bool { return time.Now().After(quiet) })
+	if n := strings.Count(s.stderr.String(), "rules reloaded"); n != reloads {
+		t.Errorf("a file that is not a rule file caused %d reloads", n-reloads)
+	}
 	cm.write("rules:\n  - name: broken\n    match: ['alertname=~\"(']\n")
 	waitFor(t, "the broken change to be refused", func() bool {
 		return metricValue(t, s, "alertmedic_rules_last_reload_successful") == "0"
