@@ -23,7 +23,7 @@ import (
 
 // restartRules restarts the Deployment an alert names; cooldown as given
 // ("" for none).
-func restartRules(t *testing.T, cooldown string) string {
+func restartRules(t testing.TB, cooldown string) string {
 	t.Helper()
 	text := `rules:
   - name: restart-crashlooping
@@ -48,7 +48,7 @@ func restartRules(t *testing.T, cooldown string) string {
 }
 
 // deployments creates n Deployments app-0..app-<n-1> in a fresh namespace.
-func deployments(t *testing.T, n int) string {
+func deployments(t testing.TB, n int) string {
 	t.Helper()
 	ns := fmt.Sprintf("work-%d", time.Now().UnixNano()%1_000_000_000)
 	ctx := t.Context()
@@ -90,7 +90,7 @@ func firing(alertname, ns, deployment string, startsAt time.Time) template.Alert
 }
 
 // notification is an Alertmanager version-4 payload of alerts.
-func notification(t *testing.T, groupKey string, alerts ...template.Alert) []byte {
+func notification(t testing.TB, groupKey string, alerts ...template.Alert) []byte {
 	t.Helper()
 	status := "resolved"
 	for _, a := range alerts {
@@ -109,7 +109,7 @@ func notification(t *testing.T, groupKey string, alerts ...template.Alert) []byt
 	return b
 }
 
-func restartEvents(t *testing.T, ns, name string) int {
+func restartEvents(t testing.TB, ns, name string) int {
 	t.Helper()
 	n := 0
 	for _, e := range events(t, ns) {
@@ -121,7 +121,7 @@ func restartEvents(t *testing.T, ns, name string) int {
 }
 
 // byPhase counts the records of ns by phase and reason.
-func byPhase(t *testing.T, ns string) map[string]int {
+func byPhase(t testing.TB, ns string) map[string]int {
 	t.Helper()
 	out := map[string]int{}
 	for _, r := range recordsIn(t, ns) {
@@ -130,7 +130,7 @@ func byPhase(t *testing.T, ns string) map[string]int {
 	return out
 }
 
-func allFinal(t *testing.T, ns string, want int) func() bool {
+func allFinal(t testing.TB, ns string, want int) func() bool {
 	return func() bool {
 		recs := recordsIn(t, ns)
 		if len(recs) != want {
@@ -145,7 +145,7 @@ func allFinal(t *testing.T, ns string, want int) func() bool {
 	}
 }
 
-func mustPost(t *testing.T, s *server, body []byte) {
+func mustPost(t testing.TB, s *server, body []byte) {
 	t.Helper()
 	if code, resp := s.post(t, s.token, body); code != 200 {
 		t.Errorf("POST /webhook = %d %s, want 200", code, resp)
@@ -178,7 +178,7 @@ func TestSameAlertManyTimesActsOnce(t *testing.T) {
 var t0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 
 // metricValue reads one sample of a server's /metrics ("" if absent).
-func metricValue(t *testing.T, s *server, series string) string {
+func metricValue(t testing.TB, s *server, series string) string {
 	t.Helper()
 	_, body := s.get(t, "/metrics")
 	for line := range strings.SplitSeq(body, "\n") {
@@ -238,7 +238,7 @@ func TestTwoReplicasActOnce(t *testing.T) {
 
 // holdLease makes the leader Lease look held by another replica, so that no
 // alertmedic replica executes anything until release is called.
-func holdLease(t *testing.T, ns string) (release func()) {
+func holdLease(t testing.TB, ns string) (release func()) {
 	t.Helper()
 	holder, secs := "a-replica-that-will-not-come-back", int32(3600)
 	now := metav1.NewMicroTime(time.Now())

@@ -65,7 +65,7 @@ type server struct {
 }
 
 // stop sends the server SIGTERM (cancels its context) and waits for it.
-func (s *server) stop(t *testing.T) {
+func (s *server) stop(t testing.TB) {
 	t.Helper()
 	s.cancel()
 	select {
@@ -75,7 +75,7 @@ func (s *server) stop(t *testing.T) {
 	}
 }
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -88,7 +88,7 @@ func freePort(t *testing.T) string {
 
 // startServe runs 'alertmedic serve' with args added to a working default
 // set, and waits until /healthz answers.
-func startServe(t *testing.T, kubeconfig string, args ...string) *server {
+func startServe(t testing.TB, kubeconfig string, args ...string) *server {
 	t.Helper()
 	dir := t.TempDir()
 	token := "test-token-" + strings.ReplaceAll(t.Name(), "/", "-")
@@ -131,7 +131,7 @@ func startServe(t *testing.T, kubeconfig string, args ...string) *server {
 	return s
 }
 
-func (s *server) post(t *testing.T, token string, body []byte) (int, string) {
+func (s *server) post(t testing.TB, token string, body []byte) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, s.url+"/webhook", bytes.NewReader(body))
 	if err != nil {
@@ -150,7 +150,7 @@ func (s *server) post(t *testing.T, token string, body []byte) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-func (s *server) get(t *testing.T, path string) (int, string) {
+func (s *server) get(t testing.TB, path string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(s.url + path)
 	if err != nil {
@@ -161,7 +161,7 @@ func (s *server) get(t *testing.T, path string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
@@ -172,7 +172,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func kubeconfig(t *testing.T) string {
+func kubeconfig(t testing.TB) string {
 	t.Helper()
 	path, err := cluster.Kubeconfig(t.TempDir())
 	if err != nil {
@@ -183,7 +183,7 @@ func kubeconfig(t *testing.T) string {
 
 // recordsNamespace creates a namespace for the records of one test (once per
 // test: servers of the same test share it, as replicas do).
-func recordsNamespace(t *testing.T) string {
+func recordsNamespace(t testing.TB) string {
 	t.Helper()
 	recordsMu.Lock()
 	defer recordsMu.Unlock()
@@ -204,7 +204,7 @@ var (
 )
 
 // seedDemo creates the demo's workloads (examples/demo) in a fresh namespace.
-func seedDemo(t *testing.T, ns string) {
+func seedDemo(t testing.TB, ns string) {
 	t.Helper()
 	ctx := t.Context()
 	repl := map[string]string{"namespace: shop": "namespace: " + ns, "name: shop\n": "name: " + ns + "\n"}
@@ -222,7 +222,7 @@ func seedDemo(t *testing.T, ns string) {
 }
 
 // demoNotification is examples/demo/notification.json aimed at namespace ns.
-func demoNotification(t *testing.T, ns string) []byte {
+func demoNotification(t testing.TB, ns string) []byte {
 	t.Helper()
 	b, err := os.ReadFile("../../examples/demo/notification.json")
 	if err != nil {

@@ -1,0 +1,249 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/alertmanager/template"
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/alertmedic/alertmedic/engine"
+	"github.com/alertmedic/alertmedic/rules"
+	"github.com/alertmedic/alertmedic/webhook"
+)
+
+// rulesText is n rules; the first matches KubePodCrashLooping when
+// matching is true, none of the others matches anything sent here.
+func rulesText(n int, matching bool) string {
+	var b strings.Builder
+	b.WriteString("rules:\n")
+	for i := range n {
+		alertname := fmt.Sprintf("Other%d", i)
+		if i == 0 && matching {
+			alertname = "KubePodCrashLooping"
+		}
+		fmt.Fprintf(&b, `  - name: rule-%d
+    match: ['alertname="%s"', 'severity="critical"']
+    target: {kind: Deployment, namespace: '{{ .Labels.namespace }}', name: '{{ .Labels.deployment }}'}
+    action: restart
+`, i, alertname)
+	}
+	return b.String()
+}
+
+// payload is a notification of 100 firing alerts with the labels of
+// typical kube-state-metrics alerts.
+func payload(b testing.TB, ns string) []byte {
+	var alerts []template.Alert
+	for i := range 100 {
+		a := crashLooping(ns, fmt.Sprintf("svc-%d", i), t0.Add(time.Duration(i)*time.Second))
+		for k, v := range map[string]string{"severity": "critical", "pod": fmt.Sprintf("svc-%d-7d9f8b6c5-x2x4q", i),
+			"container": "app", "job": "kube-state-metrics", "instance": "10.0.0.1:8080", "cluster": "prod-eu-1"} {
+			a.Labels[k] = v
+		}
+		alerts = append(alerts, a)
+	}
+	return notification(b, `{}/{severity="critical"}:{alertname="KubePodCrashLooping"}`, alerts...)
+}
+
+// ingestServer is the webhook in front of an engine with the given rules,
+// as serve builds it.
+func ingestServer(b *testing.B, text string) http.Handler {
+	b.Helper()
+	set, err := rules.Parse("bench.yaml", []byte(text))
+	if err != nil {
+		b.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	eng := engine.New(engine.Options{Client: cluster.Records, Namespace: recordsNamespace(b), Rules: set,
+		Busy: webhook.ErrBusy, Metrics: engine.NewMetrics(reg)})
+	srv, err := webhook.NewServer(webhook.Options{Sink: eng, BearerToken: "t", Gatherer: reg, Registerer: reg,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return srv
+}
+
+func benchIngest(b *testing.B, h http.Handler, body []byte) {
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	rd := bytes.NewReader(nil)
+	post := func() {
+		rd.Reset(body)
+		r := httptest.NewRequest(http.MethodPost, "/webhook", rd)
+		r.ContentLength = int64(len(body))
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set("Authorization", "Bearer t")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusOK {
+			b.Fatalf("answer %d: %s", w.Code, w.Body)
+		}
+	}
+	post() // the first delivery records what matches; what follows is re-sends
+	b.ResetTimer()
+	for b.Loop() {
+		post()
+	}
+	b.ReportMetric(float64(b.N)*100/b.Elapsed().Seconds(), "alerts/s")
+}
+
+// BenchmarkIngest1000RulesNoMatch: a 100-alert notification through the
+// whole webhook and engine with 1,000 rules loaded, none matching. Compare
+// with webhook's BenchmarkBareDecode100 (docs/performance.md).
+func BenchmarkIngest1000RulesNoMatch(b *testing.B) {
+	benchIngest(b, ingestServer(b, rulesText(1000, false)), payload(b, "shop"))
+}
+
+// BenchmarkIngest1000RulesAllHandled: the same, every alert matching a rule
+// and its episode already recorded (Alertmanager re-sending the group).
+func BenchmarkIngest1000RulesAllHandled(b *testing.B) {
+	benchIngest(b, ingestServer(b, rulesText(1000, true)), payload(b, "shop"))
+}
+
+// BenchmarkAlertToPatch: from posting a one-alert notification to an
+// alertmedic serving on a local API server, to the restart's patch seen on
+// a watch of the Deployment. Reports the median and the 99th percentile.
+func BenchmarkAlertToPatch(b *testing.B) {
+	// Back to back, the iterations would otherwise measure the client-side
+	// rate limit (--kube-api-qps) instead of the latency.
+	s := startServe(b, kubeconfig(b), "--rules", restartRules(b, ""), "--breaker-max", "-1", "--log-level", "warn",
+		"--kube-api-qps", "1000", "--kube-api-burst", "1000")
+	waitFor(b, "leadership", func() bool { return metricValue(b, s, "alertmedic_leader") == "1" })
+	n := b.N
+	work := deployments(b, n)
+	w, err := cluster.Client.AppsV1().Deployments(work).Watch(b.Context(), metav1.ListOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Stop()
+	restarted := func(name string) {
+		for ev := range w.ResultChan() {
+			if ev.Type != watch.Modified {
+				continue
+			}
+			if d, ok := ev.Object.(interface {
+				GetName() string
+			}); ok && d.GetName() == name {
+				return
+			}
+		}
+		b.Fatal("watch ended")
+	}
+	bodies := make([][]byte, n)
+	for i := range n {
+		bodies[i] = notification(b, "{}:{}", crashLooping(work, fmt.Sprintf("app-%d", i), t0))
+	}
+	lat := make([]time.Duration, 0, n)
+	b.ResetTimer()
+	for i := range n {
+		start := time.Now()
+		mustPost(b, s, bodies[i])
+		restarted(fmt.Sprintf("app-%d", i))
+		lat = append(lat, time.Since(start))
+	}
+	b.StopTimer()
+	report(b, lat, "")
+	// The floor: the three durable writes exactly-once needs (create the
+	// record, mark it Running, patch the workload), made directly.
+	floor := make([]time.Duration, 0, n)
+	ctx := b.Context()
+	for i := range n {
+		start := time.Now()
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("floor-%d", i), Namespace: work}}
+		cm, err := cluster.Client.CoreV1().ConfigMaps(work).Create(ctx, cm, metav1.CreateOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		cm.Data = map[string]string{"phase": "Running"}
+		if _, err := cluster.Client.CoreV1().ConfigMaps(work).Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		patch := []byte(`{"spec":{"template":{"metadata":{"annotations":{"floor":"` + strconv.Itoa(i) + `"}}}}}`)
+		if _, err := cluster.Client.AppsV1().Deployments(work).Patch(ctx, fmt.Sprintf("app-%d", i), types.StrategicMergePatchType, patch, metav1.PatchOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		floor = append(floor, time.Since(start))
+	}
+	report(b, floor, "floor-")
+}
+
+func report(b *testing.B, lat []time.Duration, prefix string) {
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, prefix+"p50-ms")
+	b.ReportMetric(float64(lat[(len(lat)*99)/100].Microseconds())/1000, prefix+"p99-ms")
+}
+
+// BenchmarkIdleRSS: the resident memory of the alertmedic binary serving
+// 1,000 rules, idle, after it is ready and leading.
+func BenchmarkIdleRSS(b *testing.B) {
+	dir := b.TempDir()
+	bin := filepath.Join(dir, "alertmedic")
+	if out, err := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, ".").CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	rulesFile := filepath.Join(dir, "rules.yaml")
+	if err := os.WriteFile(rulesFile, []byte(rulesText(1000, true)), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	addr := freePort(b)
+	cmd := exec.Command(bin, "serve", "--listen", addr, "--rules", rulesFile, "--kubeconfig", kubeconfig(b),
+		"--insecure-no-auth", "--namespace", recordsNamespace(b), "--log-level", "warn")
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
+	s := &server{url: "http://" + addr}
+	waitFor(b, "ready and leading", func() bool {
+		resp, err := http.Get(s.url + "/metrics")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return metricValue(b, s, "alertmedic_leader") == "1"
+	})
+	idle := time.Now().Add(3 * time.Second)
+	waitFor(b, "3s of idleness", func() bool { return time.Now().After(idle) })
+	var kb float64
+	for b.Loop() {
+		kb = vmRSS(b, cmd.Process.Pid)
+	}
+	b.ReportMetric(kb/1024, "MB-rss")
+}
+
+func vmRSS(b testing.TB, pid int) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return kb
+		}
+	}
+	b.Fatal("no VmRSS")
+	return 0
+}
