@@ -38,6 +38,11 @@ type Policy struct {
 	// circuit breaker: further actions are Skipped until the window has room.
 	BreakerMax    int           // default 20; negative: no breaker
 	BreakerWindow time.Duration // default 10m
+	// BreakerHold says what becomes of an action the open breaker holds
+	// back: BreakerSkip (default) or BreakerApproval, which makes it wait
+	// for a person (PendingApproval) until ApprovalTimeout.
+	BreakerHold     string
+	ApprovalTimeout time.Duration // default 30m
 	// PerRule and PerTarget bound actions within BudgetWindow (by one rule
 	// on any target; on one target by any rule) for rules that set no
 	// maxPerWindow; past a budget actions are Skipped. 0: no limit.
@@ -67,6 +72,12 @@ func (p *Policy) setDefaults() {
 	if p.BreakerWindow <= 0 {
 		p.BreakerWindow = 10 * time.Minute
 	}
+	if p.BreakerHold == "" {
+		p.BreakerHold = BreakerSkip
+	}
+	if p.ApprovalTimeout <= 0 {
+		p.ApprovalTimeout = 30 * time.Minute
+	}
 	if p.BudgetWindow <= 0 {
 		p.BudgetWindow = time.Hour
 	}
@@ -83,6 +94,12 @@ func (p *Policy) setDefaults() {
 		p.MaxRetention = 30 * 24 * time.Hour
 	}
 }
+
+// What the open circuit breaker does with an action (Policy.BreakerHold).
+const (
+	BreakerSkip     = "skip"
+	BreakerApproval = "approval"
+)
 
 // RunnerOptions configures a Runner.
 type RunnerOptions struct {
@@ -174,7 +191,7 @@ func (r *Runner) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, 
 		return r.collect(ctx, &rec, now)
 	case p == v1alpha1.PhaseRunning:
 		return r.takeOver(ctx, req, now)
-	case rec.Spec.Approval != nil && p != v1alpha1.PhaseApproved:
+	case p == v1alpha1.PhasePendingApproval || rec.Spec.Approval != nil && p != v1alpha1.PhaseApproved:
 		return r.awaitApproval(ctx, &rec, now)
 	}
 	return r.run(ctx, &rec, now, true)
@@ -210,6 +227,8 @@ func (r *Runner) seed(ctx context.Context) error {
 }
 
 // refusal says why policy refuses rec now ("" if it does not).
+// A record a person approved is not held by the breaker (that is what the
+// approval was for), but the other limits still apply.
 func (r *Runner) refusal(rec *v1alpha1.Remediation, now time.Time) (reason, msg string) {
 	pol := r.opts.Policy
 	ns := rec.Spec.Target.Namespace
@@ -252,7 +271,7 @@ func (r *Runner) refusal(rec *v1alpha1.Remediation, now time.Time) (reason, msg 
 	if perTarget > 0 && byTarget >= perTarget {
 		return "TargetBudget", fmt.Sprintf("%s was acted on %d times within %s already (maxPerWindow.perTarget %d)", rec.Spec.TargetRef, byTarget, window, perTarget)
 	}
-	if pol.BreakerMax > 0 {
+	if pol.BreakerMax > 0 && rec.Status.Phase != v1alpha1.PhaseApproved {
 		if recent >= pol.BreakerMax {
 			if !r.open {
 				r.open = true
@@ -296,6 +315,9 @@ func (r *Runner) run(ctx context.Context, rec *v1alpha1.Remediation, now time.Ti
 	if admit {
 		if reason, msg := r.refusal(rec, now); reason != "" {
 			r.mu.Unlock()
+			if reason == "CircuitOpen" && r.opts.Policy.BreakerHold == BreakerApproval {
+				return r.holdForApproval(ctx, rec, now, msg)
+			}
 			decision := map[string]string{"NamespaceDenied": DecisionNamespaceDenied, "Cooldown": DecisionCooldown, "CircuitOpen": DecisionCircuitOpen,
 				"RuleBudget": DecisionOverBudget, "TargetBudget": DecisionOverBudget}[reason]
 			r.opts.Metrics.decisions.WithLabelValues(decision).Inc()
@@ -478,24 +500,53 @@ func (r *Runner) restartedSince(ctx context.Context, rec *v1alpha1.Remediation) 
 	return !at.Before(rec.Status.StartedAt.Time.Truncate(time.Second)), nil
 }
 
-// awaitApproval holds a record that needs a human: it waits as
-// PendingApproval until approved, and expires after its timeout.
+// awaitApproval holds a record that needs a person: it waits as
+// PendingApproval until approved ('alertmedic approve'), and expires at
+// its deadline (the rule's approval timeout, or the breaker's).
 func (r *Runner) awaitApproval(ctx context.Context, rec *v1alpha1.Remediation, now time.Time) (ctrl.Result, error) {
-	deadline := rec.CreationTimestamp.Add(rec.Spec.Approval.Timeout.Duration)
+	var deadline time.Time
+	switch {
+	case rec.Status.ApprovalExpiresAt != nil:
+		deadline = rec.Status.ApprovalExpiresAt.Time
+	case rec.Spec.Approval != nil:
+		deadline = recordedAt(rec).Add(rec.Spec.Approval.Timeout.Duration)
+	default:
+		deadline = now.Add(r.opts.Policy.ApprovalTimeout)
+	}
 	if !now.Before(deadline) {
 		r.opts.Metrics.decisions.WithLabelValues(DecisionExpired).Inc()
+		r.opts.Logger.Info("remediation expired unapproved", "record", rec.Name, "rule", rec.Spec.Rule, "target", rec.Spec.TargetRef)
 		return ctrl.Result{}, r.finish(ctx, rec, v1alpha1.PhaseExpired, "ApprovalTimeout",
-			fmt.Sprintf("nobody approved it within %s", rec.Spec.Approval.Timeout.Duration), nil, now)
+			fmt.Sprintf("nobody approved it before %s", deadline.UTC().Format(time.RFC3339)), nil, now)
 	}
 	if rec.Status.Phase != v1alpha1.PhasePendingApproval {
-		rec.Status.Phase, rec.Status.Reason = v1alpha1.PhasePendingApproval, "ApprovalRequired"
-		rec.Status.Message = fmt.Sprintf("rule %s needs a person's approval; it expires at %s", rec.Spec.Rule, deadline.UTC().Format(time.RFC3339))
-		if err := r.client.Status().Update(ctx, rec); err != nil {
-			return ctrl.Result{}, client.IgnoreNotFound(err)
-		}
-		r.opts.Metrics.decisions.WithLabelValues(DecisionAwaitApproval).Inc()
-		r.opts.Logger.Info("remediation awaits approval", "record", rec.Name, "rule", rec.Spec.Rule, "target", rec.Spec.TargetRef, "expires", deadline)
+		msg := fmt.Sprintf("rule %s needs a person's approval", rec.Spec.Rule)
+		return r.pend(ctx, rec, "ApprovalRequired", msg, deadline, now)
 	}
+	return ctrl.Result{RequeueAfter: deadline.Sub(now)}, nil
+}
+
+// holdForApproval turns an action the open breaker holds back into one
+// waiting for a person.
+func (r *Runner) holdForApproval(ctx context.Context, rec *v1alpha1.Remediation, now time.Time, why string) (ctrl.Result, error) {
+	r.opts.Metrics.decisions.WithLabelValues(DecisionCircuitOpen).Inc()
+	return r.pend(ctx, rec, "CircuitOpen", why+"; a person may approve it", now.Add(r.opts.Policy.ApprovalTimeout), now)
+}
+
+// pend writes PendingApproval with its deadline.
+func (r *Runner) pend(ctx context.Context, rec *v1alpha1.Remediation, reason, msg string, deadline, now time.Time) (ctrl.Result, error) {
+	t := metav1.NewTime(deadline)
+	rec.Status.Phase, rec.Status.Reason, rec.Status.ApprovalExpiresAt = v1alpha1.PhasePendingApproval, reason, &t
+	rec.Status.Message = fmt.Sprintf("%s; approve with 'alertmedic approve %s' before %s", msg, rec.Name, deadline.UTC().Format(time.RFC3339))
+	if err := r.client.Status().Update(ctx, rec); err != nil {
+		if apierrors.IsConflict(err) {
+			return ctrl.Result{Requeue: true}, nil
+		}
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	r.opts.Metrics.decisions.WithLabelValues(DecisionAwaitApproval).Inc()
+	r.opts.Logger.Info("remediation awaits approval", "record", rec.Name, "reason", reason, "rule", rec.Spec.Rule,
+		"target", rec.Spec.TargetRef, "expires", deadline)
 	return ctrl.Result{RequeueAfter: deadline.Sub(now)}, nil
 }
 

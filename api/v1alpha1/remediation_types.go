@@ -169,6 +169,9 @@ type RemediationStatus struct {
 	// arrived; a finished record is kept for the retention period after it.
 	// +optional
 	AlertResolvedAt *metav1.Time `json:"alertResolvedAt,omitempty"`
+	// ApprovalExpiresAt is when a record waiting for approval expires.
+	// +optional
+	ApprovalExpiresAt *metav1.Time `json:"approvalExpiresAt,omitempty"`
 }
 
 // Remediation is one planned action of alertmedic: created when a firing

@@ -20,6 +20,9 @@ Usage:
   alertmedic test FILE...      run rule unit tests (alerts in, expected remediations out)
   alertmedic explain [flags]   show, rule by rule, what the rules do with an alert
   alertmedic schema            print the JSON Schema of rule files
+  alertmedic pending           list the remediations waiting for approval
+  alertmedic approve NAME      approve one (who may is up to Kubernetes RBAC)
+  alertmedic deny NAME         deny one
   alertmedic version           print the version and build information
 
 Run 'alertmedic COMMAND -h' for the flags of a command.
@@ -52,6 +55,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = explainCmd(args[1:], stdout, stderr)
 	case "schema":
 		err = schemaCmd(args[1:], stdout, stderr)
+	case "approve", "deny":
+		err = decideCmd(ctx, args[0] == "approve", args[1:], stdout, stderr)
+	case "pending":
+		err = pendingCmd(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, versionString())
 	case "help", "-h", "--help":

@@ -98,6 +98,8 @@ func parseServe(args []string, stderr io.Writer) (*serveOptions, error) {
 	fs.DurationVar(&o.policy.Cooldown, "default-cooldown", 0, "cooldown for rules that set none: no second action on a target within it")
 	fs.IntVar(&o.policy.BreakerMax, "breaker-max", 20, "actions within --breaker-window that open the circuit breaker (-1: no breaker)")
 	fs.DurationVar(&o.policy.BreakerWindow, "breaker-window", 10*time.Minute, "the circuit breaker's window")
+	fs.StringVar(&o.policy.BreakerHold, "breaker-hold", engine.BreakerSkip, "what becomes of actions the open breaker holds back: skip, or approval (they wait for 'alertmedic approve')")
+	fs.DurationVar(&o.policy.ApprovalTimeout, "breaker-approval-timeout", 30*time.Minute, "with --breaker-hold=approval: how long a held action waits for approval")
 	fs.IntVar(&o.policy.PerRule, "max-per-rule", 0, "default budget: actions one rule may take within --budget-window (0: no limit)")
 	fs.IntVar(&o.policy.PerTarget, "max-per-target", 0, "default budget: actions on one target within --budget-window (0: no limit)")
 	fs.DurationVar(&o.policy.BudgetWindow, "budget-window", time.Hour, "window of the default budgets")
@@ -127,6 +129,10 @@ func parseServe(args []string, stderr io.Writer) (*serveOptions, error) {
 	}
 	if len(o.rulePaths) == 0 {
 		fmt.Fprintln(stderr, "serve: --rules is required (a rule file or a directory of them)")
+		return nil, errUsage
+	}
+	if o.policy.BreakerHold != engine.BreakerSkip && o.policy.BreakerHold != engine.BreakerApproval {
+		fmt.Fprintf(stderr, "serve: --breaker-hold %q: want skip or approval\n", o.policy.BreakerHold)
 		return nil, errUsage
 	}
 	if (o.tlsCert == "") != (o.tlsKey == "") {

@@ -33,7 +33,13 @@ func (c *Cluster) Stop() error { return c.env.Stop() }
 
 // Kubeconfig writes a kubeconfig for the cluster to dir and returns its path.
 func (c *Cluster) Kubeconfig(dir string) (string, error) {
-	user, err := c.env.ControlPlane.AddUser(envtest.User{Name: "alertmedic-test", Groups: []string{"system:masters"}}, nil)
+	return c.KubeconfigFor(dir, "alertmedic-test", "system:masters")
+}
+
+// KubeconfigFor writes to dir a kubeconfig of the named user in the given
+// groups (no groups: a user RBAC grants nothing) and returns its path.
+func (c *Cluster) KubeconfigFor(dir, name string, groups ...string) (string, error) {
+	user, err := c.env.ControlPlane.AddUser(envtest.User{Name: name, Groups: groups}, nil)
 	if err != nil {
 		return "", fmt.Errorf("add user: %w", err)
 	}
@@ -41,7 +47,7 @@ func (c *Cluster) Kubeconfig(dir string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("render kubeconfig: %w", err)
 	}
-	path := filepath.Join(dir, ".kubeconfig.tmp")
+	path := filepath.Join(dir, "."+name+".kubeconfig")
 	return path, os.WriteFile(path, data, 0o600)
 }
 

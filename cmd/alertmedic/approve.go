@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	authnv1 "k8s.io/api/authentication/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/engine"
+)
+
+// decideOptions are the flags of approve, deny and pending.
+type decideOptions struct {
+	namespace  string
+	kubeconfig string
+}
+
+func parseDecide(cmd string, args []string, stderr io.Writer, wantName bool) (*decideOptions, string, error) {
+	o := &decideOptions{}
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.namespace, "namespace", envOr("POD_NAMESPACE", "alertmedic"), "namespace of the Remediation records")
+	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig path (default: $KUBECONFIG, in-cluster config, ~/.kube/config)")
+	fs.Usage = func() {
+		if wantName {
+			fmt.Fprintf(stderr, "Usage: alertmedic %s NAME [flags]\n", cmd)
+		} else {
+			fmt.Fprintf(stderr, "Usage: alertmedic %s [flags]\n", cmd)
+		}
+		fs.PrintDefaults()
+	}
+	// The record name may come before or after the flags.
+	var name string
+	if wantName && len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		name, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, "", errUsage
+	}
+	rest := fs.Args()
+	if wantName && name == "" && len(rest) > 0 {
+		name, rest = rest[0], rest[1:]
+	}
+	switch {
+	case wantName && name == "":
+		fmt.Fprintf(stderr, "%s: name the remediation (see 'alertmedic pending')\n", cmd)
+		return nil, "", errUsage
+	case len(rest) > 0:
+		fmt.Fprintf(stderr, "%s: unexpected argument %q\n", cmd, rest[0])
+		return nil, "", errUsage
+	}
+	return o, name, nil
+}
+
+// recordsClient is a client for the records with the caller's kubeconfig,
+// and the caller's user name as the API server knows it.
+func recordsClient(ctx context.Context, kubeconfigPath string) (client.Client, string, error) {
+	cfg, err := kubeConfig(kubeconfigPath)
+	if err != nil {
+		return nil, "", err
+	}
+	scheme := runtime.NewScheme()
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		return nil, "", err
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, "", fmt.Errorf("kubernetes client: %w", err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, "", fmt.Errorf("kubernetes client: %w", err)
+	}
+	review, err := cs.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authnv1.SelfSubjectReview{}, metav1.CreateOptions{})
+	if err != nil {
+		return nil, "", fmt.Errorf("who am I (SelfSubjectReview): %w", err)
+	}
+	return c, review.Status.UserInfo.Username, nil
+}
+
+// decideCmd is 'alertmedic approve NAME' and 'alertmedic deny NAME': who may
+// is whoever Kubernetes RBAC lets update remediations/status.
+func decideCmd(ctx context.Context, approve bool, args []string, stdout, stderr io.Writer) error {
+	cmd := "deny"
+	if approve {
+		cmd = "approve"
+	}
+	o, name, err := parseDecide(cmd, args, stderr, true)
+	if err != nil {
+		return err
+	}
+	c, who, err := recordsClient(ctx, o.kubeconfig)
+	if err != nil {
+		return err
+	}
+	rec, err := engine.Decide(ctx, c, client.ObjectKey{Namespace: o.namespace, Name: name}, approve, "kubernetes:"+who, time.Now())
+	var decided *engine.DecidedError
+	if errors.As(err, &decided) {
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", cmd, name, err)
+	}
+	fmt.Fprintf(stdout, "%s %s: %s %s on %s (rule %s, alert %s)\n", verbPast(approve), rec.Name, rec.Spec.Action,
+		describeParams(rec), rec.Spec.TargetRef, rec.Spec.Rule, rec.Spec.Alert.Name)
+	return nil
+}
+
+func verbPast(approve bool) string {
+	if approve {
+		return "approved"
+	}
+	return "denied"
+}
+
+func describeParams(rec *v1alpha1.Remediation) string {
+	switch {
+	case rec.Spec.Scale != nil:
+		s := rec.Spec.Scale
+		return fmt.Sprintf("(%s %d%s, min %d, max %d)", s.Op, s.N, s.Factor, s.Min, s.Max)
+	case rec.Spec.Rollback != nil && rec.Spec.Rollback.ToRevision > 0:
+		return fmt.Sprintf("(to revision %d)", rec.Spec.Rollback.ToRevision)
+	}
+	return ""
+}
+
+// pendingCmd lists the records waiting for approval.
+func pendingCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, _, err := parseDecide("pending", args, stderr, false)
+	if err != nil {
+		return err
+	}
+	c, _, err := recordsClient(ctx, o.kubeconfig)
+	if err != nil {
+		return err
+	}
+	var list v1alpha1.RemediationList
+	if err := c.List(ctx, &list, client.InNamespace(o.namespace)); err != nil {
+		return fmt.Errorf("list remediations in %s: %w", o.namespace, err)
+	}
+	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "NAME\tRULE\tACTION\tTARGET\tALERT\tWHY\tEXPIRES")
+	n := 0
+	for _, r := range list.Items {
+		if r.Status.Phase != v1alpha1.PhasePendingApproval {
+			continue
+		}
+		n++
+		expires := "-"
+		if t := r.Status.ApprovalExpiresAt; t != nil {
+			expires = "in " + time.Until(t.Time).Round(time.Second).String()
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Spec.Rule, r.Spec.Action, r.Spec.TargetRef, r.Spec.Alert.Name, r.Status.Reason, expires)
+	}
+	if n == 0 {
+		fmt.Fprintf(stdout, "no remediation is waiting for approval in namespace %s\n", o.namespace)
+		return nil
+	}
+	return w.Flush()
+}

@@ -1,0 +1,71 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/alertmedic/alertmedic/api/v1alpha1"
+)
+
+// DecidedError is returned by Decide for a record that is not waiting for
+// approval (any more): it says who decided, or what became of it.
+type DecidedError struct {
+	Name      string
+	Phase     v1alpha1.Phase
+	DecidedBy string
+	DecidedAt *metav1.Time
+	Reason    string
+}
+
+func (e *DecidedError) Error() string {
+	if e.DecidedBy != "" && e.DecidedAt != nil {
+		return fmt.Sprintf("%s was already %s by %s at %s", e.Name, verb(e.Phase), e.DecidedBy, e.DecidedAt.UTC().Format(time.RFC3339))
+	}
+	return fmt.Sprintf("%s is not waiting for approval: it is %s (%s)", e.Name, e.Phase, e.Reason)
+}
+
+func verb(p v1alpha1.Phase) string {
+	if p == v1alpha1.PhaseDenied {
+		return "denied"
+	}
+	return "approved"
+}
+
+// Decide approves (or denies) a record waiting for approval, on behalf of
+// who. The update is guarded by the record's resourceVersion, so of two
+// people deciding at once exactly one succeeds; the other, like anyone
+// deciding later, gets a *DecidedError naming who decided and when. An
+// approved record is run by the leader; a denied one is final.
+func Decide(ctx context.Context, c client.Client, key client.ObjectKey, approve bool, who string, now time.Time) (*v1alpha1.Remediation, error) {
+	var rec v1alpha1.Remediation
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := c.Get(ctx, key, &rec); err != nil {
+			return err
+		}
+		if rec.Status.Phase != v1alpha1.PhasePendingApproval {
+			return &DecidedError{Name: rec.Name, Phase: rec.Status.Phase, DecidedBy: rec.Status.DecidedBy,
+				DecidedAt: rec.Status.DecidedAt, Reason: rec.Status.Reason}
+		}
+		t := metav1.NewTime(now)
+		rec.Status.DecidedBy, rec.Status.DecidedAt = who, &t
+		if approve {
+			rec.Status.Phase, rec.Status.Reason = v1alpha1.PhaseApproved, "Approved"
+			rec.Status.Message = "approved by " + who
+		} else {
+			rec.Status.Phase, rec.Status.Reason = v1alpha1.PhaseDenied, "Denied"
+			rec.Status.Message = "denied by " + who
+			rec.Status.FinishedAt = &t
+		}
+		return c.Status().Update(ctx, &rec)
+	})
+	if apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("no remediation %s in namespace %s (list them with 'alertmedic pending'): %w", key.Name, key.Namespace, err)
+	}
+	return &rec, err
+}
