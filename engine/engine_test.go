@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -38,17 +37,7 @@ func TestMain(m *testing.M) {
 	if err := v1alpha1.AddToScheme(scheme); err != nil {
 		panic(err)
 	}
-	c, err := testcluster.Start()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "FAIL: the engine tests need a real Kubernetes API server: %v\n", err)
-		os.Exit(1)
-	}
-	cluster = c
-	code := m.Run()
-	if err := c.Stop(); err != nil {
-		fmt.Fprintf(os.Stderr, "stop control plane: %v\n", err)
-	}
-	os.Exit(code)
+	testcluster.Main(m, "the engine tests", &cluster)
 }
 
 const testRules = `

@@ -3,7 +3,6 @@ package remediations_test
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -20,19 +19,7 @@ import (
 
 var cluster *testcluster.Cluster
 
-func TestMain(m *testing.M) {
-	c, err := testcluster.Start()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "FAIL: the remediations tests need a real Kubernetes API server: %v\n", err)
-		os.Exit(1)
-	}
-	cluster = c
-	code := m.Run()
-	if err := c.Stop(); err != nil {
-		fmt.Fprintf(os.Stderr, "stop control plane: %v\n", err)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testcluster.Main(m, "the remediations tests", &cluster) }
 
 var clock = time.Date(2026, 11, 23, 9, 30, 0, 0, time.UTC)
 

@@ -22,19 +22,7 @@ import (
 
 var cluster *testcluster.Cluster
 
-func TestMain(m *testing.M) {
-	c, err := testcluster.Start()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "FAIL: these tests need a real Kubernetes API server: %v\n", err)
-		os.Exit(1)
-	}
-	cluster = c
-	code := m.Run()
-	if err := c.Stop(); err != nil {
-		fmt.Fprintf(os.Stderr, "stop control plane: %v\n", err)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testcluster.Main(m, "these tests", &cluster) }
 
 // syncBuffer is a bytes.Buffer safe for a server writing while a test reads.
 type syncBuffer struct {

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"testing"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -135,4 +136,29 @@ func repoRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// Main runs a package's tests against a control plane started for them, and
+// exits; call it from TestMain:
+//
+//	func TestMain(m *testing.M) { testcluster.Main(m, "the engine tests", &cluster) }
+//
+// When no API server can be started the tests fail, saying why (they never
+// skip). cleanup, if given, runs after the tests, before the control plane
+// stops.
+func Main(m *testing.M, what string, cluster **Cluster, cleanup ...func()) {
+	c, err := Start()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: %s need a real Kubernetes API server: %v\n", what, err)
+		os.Exit(1)
+	}
+	*cluster = c
+	code := m.Run()
+	for _, f := range cleanup {
+		f()
+	}
+	if err := c.Stop(); err != nil {
+		fmt.Fprintf(os.Stderr, "stop control plane: %v\n", err)
+	}
+	os.Exit(code)
 }

@@ -2,8 +2,6 @@ package testcluster
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"testing"
 	"time"
 
@@ -14,19 +12,7 @@ import (
 
 var cluster *Cluster
 
-func TestMain(m *testing.M) {
-	c, err := Start()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "FAIL: these tests need a real Kubernetes API server: %v\n", err)
-		os.Exit(1)
-	}
-	cluster = c
-	code := m.Run()
-	if err := c.Stop(); err != nil {
-		fmt.Fprintf(os.Stderr, "stop control plane: %v\n", err)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { Main(m, "these tests", &cluster) }
 
 func TestServerVersionIsTheBuiltOne(t *testing.T) {
 	v, err := cluster.Client.Discovery().ServerVersion()
