@@ -285,6 +285,11 @@ func serve(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 
+	// Before listening: /metrics tells the rules in force from the first
+	// request on.
+	reload := newReloader(o.rulePaths, eng.SetRules, reg, log)
+	reload.loaded(set)
+
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -311,8 +316,6 @@ func serve(ctx context.Context, args []string, _, stderr io.Writer) error {
 	mgrErr := make(chan error, 1)
 	go func() { mgrErr <- mgr.Start(runCtx) }()
 
-	reload := newReloader(o.rulePaths, eng.SetRules, reg, log)
-	reload.loaded(set)
 	if o.watchRules {
 		go func() {
 			if err := reload.watch(runCtx, o.watchDebounce); err != nil {
