@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -263,9 +264,13 @@ func TestApprovalWaitsThenExpires(t *testing.T) {
 	mu.Lock()
 	offset = 31 * time.Minute
 	mu.Unlock()
-	r := get(t, c, rec)
-	r.Annotations = map[string]string{"poke": "1"}
-	if err := c.Update(t.Context(), r); err != nil {
+	// Make the runner look again (it would on its own at the deadline); the
+	// runner may be writing the status meanwhile, so retry on conflict.
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		r := get(t, c, rec)
+		r.Annotations = map[string]string{"poke": "1"}
+		return c.Update(t.Context(), r)
+	}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the record to expire", phaseIs(t, c, rec, v1alpha1.PhaseExpired))
