@@ -170,25 +170,25 @@ func kubeconfig(t testing.TB) string {
 }
 
 // recordsNamespace creates a namespace for the records of one test (once per
-// test: servers of the same test share it, as replicas do).
+// test run: servers of the same test share it, as replicas do).
 func recordsNamespace(t testing.TB) string {
 	t.Helper()
 	recordsMu.Lock()
 	defer recordsMu.Unlock()
-	if ns, ok := recordsNS[t.Name()]; ok {
+	if ns, ok := recordsNS[t]; ok {
 		return ns
 	}
 	ns := fmt.Sprintf("alertmedic-%d", time.Now().UnixNano()%1_000_000_000)
 	if _, err := cluster.Client.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	recordsNS[t.Name()] = ns
+	recordsNS[t] = ns
 	return ns
 }
 
 var (
 	recordsMu sync.Mutex
-	recordsNS = map[string]string{}
+	recordsNS = map[testing.TB]string{} // by test, not name: -count=N runs a name N times
 )
 
 // seedDemo creates the demo's workloads (examples/demo) in a fresh namespace.

@@ -31,9 +31,13 @@ func events(t testing.TB, ns string) []corev1.Event {
 // shop/cart, scale and roll back shop/checkout on a real API server; the same
 // notification sent again changes nothing.
 func TestServeRemediatesDemoNotification(t *testing.T) {
-	const ns = "shop"
+	// The demo's namespace, made unique per run (envtest never finishes
+	// deleting a namespace), with the demo rules widened to match it.
+	ns := uniqueNamespace("shop")
 	seedDemo(t, ns)
-	s := startServe(t, kubeconfig(t), "--rules", "../../examples/rules/demo.yaml")
+	rulesFile := filepath.Join(t.TempDir(), "rules.yaml")
+	writeRules(t, rulesFile, ns)
+	s := startServe(t, kubeconfig(t), "--rules", rulesFile)
 	waitFor(t, "/readyz", func() bool { code, _ := s.get(t, "/readyz"); return code == 200 })
 
 	code, body := s.post(t, s.token, demoNotification(t, ns))
@@ -143,7 +147,7 @@ func TestServeRejectsBadTokenAndChangesNothing(t *testing.T) {
 }
 
 func TestServeDryRunChangesNothing(t *testing.T) {
-	ns := "dry-run"
+	ns := uniqueNamespace("dry-run")
 	seedDemo(t, ns)
 	rulesFile := filepath.Join(t.TempDir(), "rules.yaml")
 	writeRules(t, rulesFile, ns)
@@ -171,6 +175,11 @@ func TestServeDryRunChangesNothing(t *testing.T) {
 	if v, ok := cart.Spec.Template.Annotations["kubectl.kubernetes.io/restartedAt"]; ok {
 		t.Errorf("dry run restarted cart: %q", v)
 	}
+}
+
+// uniqueNamespace is a namespace name made from prefix, new for every call.
+func uniqueNamespace(prefix string) string {
+	return fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano()%1_000_000_000)
 }
 
 // writeRules writes the demo rules with their namespace matcher widened to ns.
