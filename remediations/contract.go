@@ -63,6 +63,13 @@ type Request struct {
 	// DryRun plans and records without changing the workload (server-side
 	// dry-run where the API supports it).
 	DryRun bool
+
+	// ExpectGeneration, when set, is the target's metadata.generation the
+	// action was planned (and approved) against. If the target has changed
+	// since, the action is Skipped as TargetChanged instead of being applied
+	// to a workload nobody looked at. The write carries the resourceVersion
+	// that was checked, so a change after the check is caught too.
+	ExpectGeneration int64
 }
 
 // Outcome is how an action ended.
@@ -82,4 +89,7 @@ type Result struct {
 	Before  string // state before, e.g. "replicas=4", "revision=7"
 	After   string // state after (or planned, on dry-run)
 	DryRun  bool
+	// Generation is the target's metadata.generation as read for the
+	// action (before it changed anything); 0 when it was not read.
+	Generation int64
 }

@@ -60,6 +60,27 @@ func NewExecutor(client kubernetes.Interface, opts Options) *Executor {
 // nil error. A failure returns an error; IsTransient tells whether trying
 // again later may succeed, and nothing was changed in that case.
 func (e *Executor) Execute(ctx context.Context, req Request) (Result, error) {
+	res, w, err := e.execute(ctx, req)
+	e.opts.Metrics.outcomes.WithLabelValues(string(req.Action), req.Target.Kind, string(res.Outcome), res.Reason).Inc()
+	// A transient failure is retried; the Event waits for the final answer
+	// (and would most likely fail to be written now anyway).
+	if !IsTransient(err) {
+		e.record(ctx, req, res, w)
+	}
+	return res, err
+}
+
+// Plan works out what req would do, by a server-side dry run, without
+// changing anything: no write is persisted, no Event is recorded and no
+// outcome is counted. It is the preview shown to whoever approves req, and
+// its Generation is what req.ExpectGeneration should be set to.
+func (e *Executor) Plan(ctx context.Context, req Request) (Result, error) {
+	req.DryRun = true
+	res, _, err := e.execute(ctx, req)
+	return res, err
+}
+
+func (e *Executor) execute(ctx context.Context, req Request) (Result, *workload, error) {
 	start := time.Now()
 	var (
 		res Result
@@ -84,13 +105,20 @@ func (e *Executor) Execute(ctx context.Context, req Request) (Result, error) {
 		err = fmt.Errorf("%s %s: %w", req.Action, req.Target, err)
 		res.Outcome, res.Reason, res.Message = Failed, reason(err), err.Error()
 	}
-	e.opts.Metrics.outcomes.WithLabelValues(string(req.Action), req.Target.Kind, string(res.Outcome), res.Reason).Inc()
-	// A transient failure is retried; the Event waits for the final answer
-	// (and would most likely fail to be written now anyway).
-	if !IsTransient(err) {
-		e.record(ctx, req, res, w)
+	return res, w, err
+}
+
+// changed reports, and sets res to say so, whether the target w is no longer
+// the one req was planned against (req.ExpectGeneration).
+func changed(req Request, w *workload, res *Result) bool {
+	g := w.meta.GetGeneration()
+	if req.ExpectGeneration == 0 || g == req.ExpectGeneration {
+		return false
 	}
-	return res, err
+	res.Outcome, res.Reason = Skipped, "TargetChanged"
+	res.Message = fmt.Sprintf("%s changed after the action was planned (generation %d, now %d): not acting on a plan nobody approved for it",
+		req.Target, req.ExpectGeneration, g)
+	return true
 }
 
 func (e *Executor) patchOptions(req Request) metav1.PatchOptions {

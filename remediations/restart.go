@@ -32,7 +32,10 @@ func (e *Executor) restart(ctx context.Context, k kind, req Request) (Result, *w
 			return err
 		}
 		before := w.template.Annotations[RestartedAtAnnotation]
-		res = Result{Before: restartState(before)}
+		res = Result{Before: restartState(before), Generation: w.meta.GetGeneration()}
+		if changed(req, w, &res) {
+			return nil
+		}
 		if w.paused {
 			res.Outcome, res.Reason = Skipped, "Paused"
 			res.Message = "can't restart a paused Deployment (run 'kubectl rollout resume' first)"

@@ -57,7 +57,10 @@ func (e *Executor) rollback(ctx context.Context, k kind, req Request) (Result, *
 			return err
 		}
 		w = p.w
-		res = Result{Before: revisionState(p.from, p.fromState), After: revisionState(p.to, p.toState)}
+		res = Result{Before: revisionState(p.from, p.fromState), After: revisionState(p.to, p.toState), Generation: w.meta.GetGeneration()}
+		if changed(req, w, &res) {
+			return nil
+		}
 		switch {
 		case p.w.paused:
 			res.Outcome, res.Reason, res.After = Skipped, "Paused", res.Before

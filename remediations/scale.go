@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/util/retry"
 )
 
@@ -47,21 +49,34 @@ func (e *Executor) scale(ctx context.Context, k kind, req Request) (Result, *wor
 	if !ok {
 		return Result{}, nil, fmt.Errorf("%w: a %s has no replica count to scale", errUnsupported, req.Target.Kind)
 	}
-	// The workload itself, for the Event's reference (kubectl describe finds
-	// Events by the object's UID).
-	w, err := k.get(ctx, req.Target.Namespace, req.Target.Name)
-	if err != nil {
-		return Result{}, nil, err
-	}
-	var res Result
-	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	var (
+		res Result
+		w   *workload
+	)
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		// The workload itself: for the Event's reference (kubectl describe
+		// finds Events by the object's UID) and its generation.
+		var err error
+		w, err = k.get(ctx, req.Target.Namespace, req.Target.Name)
+		if err != nil {
+			return err
+		}
 		s, err := sc.getScale(ctx, req.Target.Namespace, req.Target.Name)
 		if err != nil {
 			return err
 		}
+		if s.ResourceVersion != w.meta.GetResourceVersion() {
+			// Changed between the two reads: read both again.
+			return apierrors.NewConflict(schema.GroupResource{Group: "apps", Resource: "scale"}, req.Target.Name,
+				fmt.Errorf("changed while being read"))
+		}
+		res = Result{Generation: w.meta.GetGeneration()}
+		if changed(req, w, &res) {
+			return nil
+		}
 		current := s.Spec.Replicas
 		want, clamp := Replicas(current, req.Scale)
-		res = Result{Before: fmt.Sprintf("replicas=%d", current), After: fmt.Sprintf("replicas=%d", want)}
+		res.Before, res.After = fmt.Sprintf("replicas=%d", current), fmt.Sprintf("replicas=%d", want)
 		bound := ""
 		if clamp != "" {
 			bound = fmt.Sprintf(" (held at the rule's %s of %d)", clamp, want)
