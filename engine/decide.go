@@ -21,11 +21,16 @@ type DecidedError struct {
 	DecidedBy string
 	DecidedAt *metav1.Time
 	Reason    string
+	// ExpiredAt is the deadline that passed, for a record that expired.
+	ExpiredAt *metav1.Time
 }
 
 func (e *DecidedError) Error() string {
 	if e.DecidedBy != "" && e.DecidedAt != nil {
 		return fmt.Sprintf("%s was already %s by %s at %s", e.Name, verb(e.Phase), e.DecidedBy, e.DecidedAt.UTC().Format(time.RFC3339))
+	}
+	if e.Phase == v1alpha1.PhaseExpired && e.ExpiredAt != nil {
+		return fmt.Sprintf("%s expired unapproved at %s", e.Name, e.ExpiredAt.UTC().Format(time.RFC3339))
 	}
 	return fmt.Sprintf("%s is not waiting for approval: it is %s (%s)", e.Name, e.Phase, e.Reason)
 }
@@ -51,6 +56,10 @@ func Decide(ctx context.Context, c client.Client, key client.ObjectKey, approve 
 		if rec.Status.Phase != v1alpha1.PhasePendingApproval {
 			return &DecidedError{Name: rec.Name, Phase: rec.Status.Phase, DecidedBy: rec.Status.DecidedBy,
 				DecidedAt: rec.Status.DecidedAt, Reason: rec.Status.Reason}
+		}
+		if exp := rec.Status.ApprovalExpiresAt; exp != nil && !now.Before(exp.Time) {
+			// Past its deadline; the leader will record it as Expired.
+			return &DecidedError{Name: rec.Name, Phase: v1alpha1.PhaseExpired, Reason: "ApprovalTimeout", ExpiredAt: exp}
 		}
 		t := metav1.NewTime(now)
 		rec.Status.DecidedBy, rec.Status.DecidedAt = who, &t

@@ -139,5 +139,9 @@ func Request(rec *v1alpha1.Remediation) remediations.Request {
 	if s.Rollback != nil {
 		req.Rollback = remediations.RollbackSpec{ToRevision: s.Rollback.ToRevision}
 	}
+	if p := rec.Status.Plan; p != nil && p.Error == "" {
+		// Approved against this plan: not to be applied to anything else.
+		req.ExpectGeneration = p.Generation
+	}
 	return req
 }

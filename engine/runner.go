@@ -23,9 +23,10 @@ import (
 	"github.com/alertmedic/alertmedic/remediations"
 )
 
-// Executor performs one remediation.
+// Executor performs one remediation, or plans it without changing anything.
 type Executor interface {
 	Execute(ctx context.Context, req remediations.Request) (remediations.Result, error)
+	Plan(ctx context.Context, req remediations.Request) (remediations.Result, error)
 }
 
 // Policy decides, when a record is about to run, whether it may. Zero
@@ -533,10 +534,20 @@ func (r *Runner) holdForApproval(ctx context.Context, rec *v1alpha1.Remediation,
 	return r.pend(ctx, rec, "CircuitOpen", why+"; a person may approve it", now.Add(r.opts.Policy.ApprovalTimeout), now)
 }
 
-// pend writes PendingApproval with its deadline.
+// pend writes PendingApproval with its deadline and the plan the approver
+// sees: a dry run of the action against the target as it is now. The action
+// later runs only if the target's generation is still the planned one.
 func (r *Runner) pend(ctx context.Context, rec *v1alpha1.Remediation, reason, msg string, deadline, now time.Time) (ctrl.Result, error) {
+	res, err := r.opts.Executor.Plan(ctx, Request(rec))
+	plan := &v1alpha1.Plan{PlannedAt: metav1.NewTime(now), Generation: res.Generation,
+		Outcome: string(res.Outcome), Reason: res.Reason, Message: res.Message, Before: res.Before, After: res.After}
+	if err != nil {
+		plan.Error = err.Error()
+		r.opts.Logger.Warn("could not plan an action waiting for approval; it is shown without a preview", "record", rec.Name, "err", err)
+	}
 	t := metav1.NewTime(deadline)
 	rec.Status.Phase, rec.Status.Reason, rec.Status.ApprovalExpiresAt = v1alpha1.PhasePendingApproval, reason, &t
+	rec.Status.Plan = plan
 	rec.Status.Message = fmt.Sprintf("%s; approve with 'alertmedic approve %s' before %s", msg, rec.Name, deadline.UTC().Format(time.RFC3339))
 	if err := r.client.Status().Update(ctx, rec); err != nil {
 		if apierrors.IsConflict(err) {

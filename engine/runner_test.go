@@ -208,6 +208,10 @@ type flaky struct {
 	calls int
 }
 
+func (f *flaky) Plan(ctx context.Context, req remediations.Request) (remediations.Result, error) {
+	return remediations.Result{Outcome: remediations.Succeeded, DryRun: true}, nil
+}
+
 func (f *flaky) Execute(ctx context.Context, req remediations.Request) (remediations.Result, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

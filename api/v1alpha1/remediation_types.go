@@ -172,6 +172,62 @@ type RemediationStatus struct {
 	// ApprovalExpiresAt is when a record waiting for approval expires.
 	// +optional
 	ApprovalExpiresAt *metav1.Time `json:"approvalExpiresAt,omitempty"`
+	// Plan is what the action would do, worked out by a server-side dry run
+	// when approval was requested. It is what the approver sees, and an
+	// approved action runs only while the target is as it was planned.
+	// +optional
+	Plan *Plan `json:"plan,omitempty"`
+	// Slack is the approval message mirroring this record in Slack.
+	// +optional
+	Slack *SlackMessage `json:"slack,omitempty"`
+}
+
+// Plan is a dry run of a record's action, frozen when approval is requested.
+type Plan struct {
+	PlannedAt metav1.Time `json:"plannedAt"`
+	// Generation is the target's metadata.generation when planned. Any
+	// change of its spec (a new image, a scale, a restart) moves it; an
+	// approved action whose target has moved on is not run.
+	// +optional
+	Generation int64 `json:"generation,omitempty"`
+	// Outcome and Reason are what the dry run said would happen
+	// (Succeeded, or Skipped with a reason such as Paused).
+	// +optional
+	Outcome string `json:"outcome,omitempty"`
+	// +optional
+	Reason string `json:"reason,omitempty"`
+	// +optional
+	Message string `json:"message,omitempty"`
+	// Before and After are the target's state now and after the action,
+	// e.g. "replicas=4" and "replicas=8".
+	// +optional
+	Before string `json:"before,omitempty"`
+	// +optional
+	After string `json:"after,omitempty"`
+	// Error says why no plan could be made (the target is missing...).
+	// +optional
+	Error string `json:"error,omitempty"`
+}
+
+// SlackMessage is where a record's approval message is in Slack and how far
+// it is up to date.
+type SlackMessage struct {
+	// +optional
+	Channel string `json:"channel,omitempty"`
+	// TS is the message's timestamp, Slack's id of the message.
+	// +optional
+	TS string `json:"ts,omitempty"`
+	// Digest identifies the content last written to Slack; the message is
+	// updated when the record renders differently.
+	// +optional
+	Digest string `json:"digest,omitempty"`
+	// Error is the last Slack API error, cleared once a call succeeds.
+	// +optional
+	Error string `json:"error,omitempty"`
+	// Failures counts Slack API calls for this message that failed after
+	// their retries.
+	// +optional
+	Failures int32 `json:"failures,omitempty"`
 }
 
 // Remediation is one planned action of alertmedic: created when a firing
