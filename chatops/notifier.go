@@ -1,0 +1,166 @@
+package chatops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/util/retry"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	"github.com/slack-go/slack"
+
+	"github.com/alertmedic/alertmedic/api/v1alpha1"
+)
+
+// Register adds the Slack mirror to mgr. Like the runner it works only on
+// the replica that leads, so that one replica posts each message.
+func (c *Chat) Register(mgr manager.Manager) error {
+	skip := true
+	return ctrl.NewControllerManagedBy(mgr).For(&v1alpha1.Remediation{}).Named("slack").
+		WithOptions(controller.Options{MaxConcurrentReconciles: 4, SkipNameValidation: &skip}).
+		Complete(&notifier{chat: c, client: mgr.GetClient()})
+}
+
+// notifier posts a record's approval message once it waits for approval,
+// and updates the message whenever the record renders differently: decided,
+// running, its outcome. The buttons go once the record is decided.
+type notifier struct {
+	chat   *Chat
+	client client.Client // cached reads, API writes
+}
+
+// errNoChannel is recorded when a record has nowhere to be posted.
+var errNoChannel = errors.New("no Slack channel: set approval.channel in the rule or --slack-channel")
+
+func (n *notifier) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	c := n.chat
+	var rec v1alpha1.Remediation
+	if err := n.client.Get(ctx, req.NamespacedName, &rec); err != nil {
+		if apierrors.IsNotFound(err) {
+			c.forget(req.String())
+		}
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	key := req.String()
+	if v, ok := c.retryAt.Load(key); ok {
+		if wait := v.(time.Time).Sub(c.opts.Now()); wait > 0 {
+			return ctrl.Result{RequeueAfter: wait}, nil // backing off after a failure
+		}
+	}
+	st := rec.Status.Slack
+	var sent sentMessage
+	if v, ok := c.sent.Load(key); ok && v.(sentMessage).uid == rec.UID {
+		sent = v.(sentMessage)
+	} else if st != nil {
+		sent = sentMessage{uid: rec.UID, channel: st.Channel, ts: st.TS, digest: st.Digest}
+	}
+	if sent.ts == "" && rec.Status.Phase != v1alpha1.PhasePendingApproval {
+		return ctrl.Result{}, nil // never asked anyone: nothing to mirror
+	}
+	msg := Render(&rec, c.opts.DefaultApprovers)
+	digest := msg.Digest()
+	if sent.ts != "" && sent.digest == digest {
+		if st == nil || st.Digest != digest || st.TS != sent.ts {
+			return ctrl.Result{}, n.save(ctx, &rec, sent, nil) // Slack is up to date; the record was not
+		}
+		return ctrl.Result{}, nil
+	}
+	opts := []slack.MsgOption{slack.MsgOptionText(msg.Text, false), slack.MsgOptionBlocks(msg.Blocks...)}
+	if sent.ts == "" {
+		channel := c.opts.DefaultChannel
+		if a := rec.Spec.Approval; a != nil && a.Channel != "" {
+			channel = a.Channel
+		}
+		if channel == "" {
+			if st == nil || st.Error != errNoChannel.Error() {
+				c.metrics.failures.WithLabelValues("post").Inc()
+				c.logger.Error("approval request not posted to Slack", "record", rec.Name, "err", errNoChannel)
+				return ctrl.Result{}, n.save(ctx, &rec, sent, errNoChannel)
+			}
+			return ctrl.Result{}, nil
+		}
+		err := c.call(ctx, "chat.postMessage", func(ctx context.Context) error {
+			ch, ts, err := c.api.PostMessageContext(ctx, channel, opts...)
+			sent = sentMessage{uid: rec.UID, channel: ch, ts: ts, digest: digest}
+			return err
+		})
+		if err != nil {
+			return n.failed(ctx, &rec, "post", err)
+		}
+		c.sent.Store(key, sent)
+		c.retryAt.Delete(key)
+		c.logger.Info("approval request posted to Slack", "record", rec.Name, "channel", sent.channel, "ts", sent.ts)
+		return ctrl.Result{}, n.save(ctx, &rec, sent, nil)
+	}
+	err := c.call(ctx, "chat.update", func(ctx context.Context) error {
+		_, _, _, err := c.api.UpdateMessageContext(ctx, sent.channel, sent.ts, opts...)
+		return err
+	})
+	if err != nil {
+		return n.failed(ctx, &rec, "update", err)
+	}
+	sent.digest = digest
+	c.sent.Store(key, sent)
+	c.retryAt.Delete(key)
+	c.logger.Debug("approval message updated in Slack", "record", rec.Name, "phase", string(rec.Status.Phase))
+	return ctrl.Result{}, n.save(ctx, &rec, sent, nil)
+}
+
+// failed records a Slack call that failed after its retries and tries
+// again later, backing off per record up to five minutes.
+func (n *notifier) failed(ctx context.Context, rec *v1alpha1.Remediation, op string, err error) (ctrl.Result, error) {
+	c := n.chat
+	c.metrics.failures.WithLabelValues(op).Inc()
+	failures := int32(1)
+	if st := rec.Status.Slack; st != nil {
+		failures = st.Failures + 1
+	}
+	hint := ""
+	var se slack.SlackErrorResponse
+	if errors.As(err, &se) && se.Err == "not_in_channel" {
+		hint = " (invite the app to the channel: /invite @alertmedic)"
+	}
+	wait := min(5*time.Second<<min(failures-1, 6), 5*time.Minute)
+	c.retryAt.Store(client.ObjectKeyFromObject(rec).String(), c.opts.Now().Add(wait))
+	c.logger.Error("slack message failed; will try again", "op", op, "record", rec.Name, "in", wait, "failures", failures, "err", err)
+	var sent sentMessage
+	if v, ok := c.sent.Load(client.ObjectKeyFromObject(rec).String()); ok && v.(sentMessage).uid == rec.UID {
+		sent = v.(sentMessage)
+	} else if st := rec.Status.Slack; st != nil {
+		sent = sentMessage{uid: rec.UID, channel: st.Channel, ts: st.TS, digest: st.Digest}
+	}
+	serr := n.save(ctx, rec, sent, fmt.Errorf("%s: %w%s", op, err, hint))
+	if serr != nil {
+		c.logger.Warn("could not record the Slack failure on the record", "record", rec.Name, "err", serr)
+	}
+	return ctrl.Result{RequeueAfter: wait}, nil
+}
+
+// save writes status.slack with a merge patch of that field alone, so it
+// never overwrites what the runner writes at the same time. The write is
+// retried for a while: a message posted but not recorded would be posted
+// again by the next leader.
+func (n *notifier) save(ctx context.Context, rec *v1alpha1.Remediation, sent sentMessage, failure error) error {
+	orig := rec.DeepCopy()
+	st := &v1alpha1.SlackMessage{Channel: sent.channel, TS: sent.ts, Digest: sent.digest}
+	if old := orig.Status.Slack; old != nil {
+		st.Failures = old.Failures
+	}
+	if failure != nil {
+		st.Error = failure.Error()
+		st.Failures++
+	}
+	rec.Status.Slack = st
+	patch := client.MergeFrom(orig)
+	backoff := retry.DefaultBackoff
+	backoff.Steps = 8
+	return retry.OnError(backoff, func(err error) bool { return !apierrors.IsNotFound(err) && ctx.Err() == nil }, func() error {
+		return n.client.Status().Patch(ctx, rec, patch)
+	})
+}

@@ -1,0 +1,312 @@
+package chatops
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/alertmedic/alertmedic/api/v1alpha1"
+)
+
+// The ids of the Approve and Deny buttons; their value is the record's name.
+const (
+	ActionApprove = "alertmedic.approve"
+	ActionDeny    = "alertmedic.deny"
+	blockDecision = "alertmedic.decision"
+)
+
+// Approvers are the Slack users and user groups whose members may decide.
+type Approvers struct {
+	Users  []string // U… or W… ids
+	Groups []string // S… ids
+}
+
+// Empty reports whether nobody may decide from Slack.
+func (a Approvers) Empty() bool { return len(a.Users) == 0 && len(a.Groups) == 0 }
+
+// mention is how Slack shows the approvers: <@U…>, <!subteam^S…>.
+func (a Approvers) mention() string {
+	parts := make([]string, 0, len(a.Users)+len(a.Groups))
+	for _, u := range a.Users {
+		parts = append(parts, "<@"+u+">")
+	}
+	for _, g := range a.Groups {
+		parts = append(parts, "<!subteam^"+g+">")
+	}
+	return strings.Join(parts, ", ")
+}
+
+// approversOf returns who may decide on rec: its rule's approvers, or the
+// defaults when the rule names none (an action the circuit breaker holds).
+func approversOf(rec *v1alpha1.Remediation, defaults Approvers) Approvers {
+	if a := rec.Spec.Approval; a != nil && (len(a.Users) > 0 || len(a.Groups) > 0) {
+		return Approvers{Users: a.Users, Groups: a.Groups}
+	}
+	return defaults
+}
+
+// Message is a rendered approval message.
+type Message struct {
+	Text   string // the notification and fallback text
+	Blocks []slack.Block
+}
+
+// Digest identifies the message's content: equal digests, same message.
+func (m Message) Digest() string {
+	b, _ := json.Marshal(struct {
+		Text   string
+		Blocks []slack.Block
+	}{m.Text, m.Blocks})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
+}
+
+// Render is the Slack message for rec in its current phase. It is a pure
+// function of the record (and the default approvers), so every replica
+// renders the same message, and the message is updated exactly when the
+// record changes in a way that shows.
+func Render(rec *v1alpha1.Remediation, defaults Approvers) Message {
+	s, st := rec.Spec, rec.Status
+	what := fmt.Sprintf("%s %s", describeAction(s), s.TargetRef)
+	icon, title := headline(st.Phase)
+	text := fmt.Sprintf("%s: %s (rule %s, alert %s)", title, what, s.Rule, s.Alert.Name)
+
+	blocks := []slack.Block{
+		slack.NewHeaderBlock(plain(truncate(icon+" "+title+": "+what, 150))),
+	}
+	alert := "`" + esc(s.Alert.Name) + "`"
+	if s.Alert.Summary != "" {
+		alert += " " + esc(truncate(s.Alert.Summary, 300))
+	}
+	blocks = append(blocks, slack.NewSectionBlock(nil, []*slack.TextBlockObject{
+		mrkdwn("*Alert*\n" + alert),
+		mrkdwn("*Rule*\n`" + esc(s.Rule) + "`"),
+		mrkdwn("*Target*\n`" + esc(s.TargetRef) + "`"),
+		mrkdwn("*Action*\n" + esc(describeAction(s))),
+	}, nil))
+	if p := preview(st.Plan); p != "" {
+		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(p), nil, nil))
+	}
+	if l := labels(s.Alert.Labels); l != "" {
+		blocks = append(blocks, slack.NewSectionBlock(mrkdwn("*Labels* "+l), nil, nil))
+	}
+	blocks = append(blocks, slack.NewSectionBlock(mrkdwn(outcome(rec)), nil, nil))
+
+	approvers := approversOf(rec, defaults)
+	var ctx []string
+	if st.Phase == v1alpha1.PhasePendingApproval {
+		if approvers.Empty() {
+			ctx = append(ctx, "No Slack approvers are configured for this: approve from a terminal with `alertmedic approve "+rec.Name+"`")
+		} else {
+			ctx = append(ctx, "May approve: "+approvers.mention()+" (or `alertmedic approve "+rec.Name+"`)")
+		}
+		if st.ApprovalExpiresAt != nil {
+			ctx = append(ctx, "Expires "+date(st.ApprovalExpiresAt.Time))
+		}
+	}
+	if s.Alert.GeneratorURL != "" {
+		ctx = append(ctx, "<"+s.Alert.GeneratorURL+"|Alert source>")
+	}
+	if s.Alert.RunbookURL != "" {
+		ctx = append(ctx, "<"+s.Alert.RunbookURL+"|Runbook>")
+	}
+	ctx = append(ctx, "Record `"+rec.Name+"`")
+	blocks = append(blocks, slack.NewContextBlock("", mrkdwn(strings.Join(ctx, " · "))))
+
+	if st.Phase == v1alpha1.PhasePendingApproval {
+		approve := slack.NewButtonBlockElement(ActionApprove, rec.Name, plain("Approve")).WithStyle(slack.StylePrimary).
+			WithConfirm(slack.NewConfirmationBlockObject(plain("Approve this action?"),
+				mrkdwn(esc(truncate(describeAction(s)+" "+s.TargetRef, 250))+" runs as soon as you confirm."),
+				plain("Approve"), plain("Cancel")))
+		deny := slack.NewButtonBlockElement(ActionDeny, rec.Name, plain("Deny")).WithStyle(slack.StyleDanger)
+		blocks = append(blocks, slack.NewActionBlock(blockDecision, approve, deny))
+	}
+	return Message{Text: text, Blocks: blocks}
+}
+
+func plain(s string) *slack.TextBlockObject {
+	return slack.NewTextBlockObject(slack.PlainTextType, s, true, false)
+}
+func mrkdwn(s string) *slack.TextBlockObject {
+	return slack.NewTextBlockObject(slack.MarkdownType, s, false, false)
+}
+
+// esc escapes the characters Slack's mrkdwn gives meaning to.
+func esc(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+func truncate(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
+}
+
+// date renders t in each reader's time zone, with UTC as the fallback.
+func date(t time.Time) string {
+	return fmt.Sprintf("<!date^%d^{date_short_pretty} {time}|%s>", t.Unix(), t.UTC().Format("2006-01-02 15:04 UTC"))
+}
+
+// who renders DecidedBy: a Slack user as a mention, anyone else as written.
+func who(s string) string {
+	if id, ok := strings.CutPrefix(s, "slack:"); ok {
+		id, _, _ = strings.Cut(id, " ")
+		return "<@" + id + ">"
+	}
+	return "`" + esc(s) + "`"
+}
+
+func headline(p v1alpha1.Phase) (icon, title string) {
+	switch p {
+	case v1alpha1.PhasePendingApproval:
+		return ":warning:", "Approval needed"
+	case v1alpha1.PhaseApproved, v1alpha1.PhasePending:
+		return ":hourglass_flowing_sand:", "Approved"
+	case v1alpha1.PhaseRunning:
+		return ":gear:", "Running"
+	case v1alpha1.PhaseSucceeded:
+		return ":white_check_mark:", "Done"
+	case v1alpha1.PhaseFailed:
+		return ":x:", "Failed"
+	case v1alpha1.PhaseDenied:
+		return ":no_entry_sign:", "Denied"
+	case v1alpha1.PhaseExpired:
+		return ":alarm_clock:", "Expired"
+	case v1alpha1.PhaseCancelled:
+		return ":leftwards_arrow_with_hook:", "Cancelled"
+	case v1alpha1.PhaseSkipped:
+		return ":fast_forward:", "Skipped"
+	}
+	return ":grey_question:", string(p)
+}
+
+// describeAction says what the action does, with its parameters.
+func describeAction(s v1alpha1.RemediationSpec) string {
+	var d string
+	switch s.Action {
+	case "restart":
+		d = "rollout restart"
+	case "scale":
+		if s.Scale == nil {
+			d = "scale"
+			break
+		}
+		switch s.Scale.Op {
+		case "to":
+			d = fmt.Sprintf("scale to %d", s.Scale.N)
+		case "by":
+			d = fmt.Sprintf("scale by %+d", s.Scale.N)
+		case "multiply":
+			d = "scale ×" + s.Scale.Factor
+		}
+		var bounds []string
+		if s.Scale.Min > 0 {
+			bounds = append(bounds, fmt.Sprintf("min %d", s.Scale.Min))
+		}
+		if s.Scale.Max > 0 {
+			bounds = append(bounds, fmt.Sprintf("max %d", s.Scale.Max))
+		}
+		if len(bounds) > 0 {
+			d += " (" + strings.Join(bounds, ", ") + ")"
+		}
+	case "rollback":
+		d = "roll back to the previous revision"
+		if s.Rollback != nil && s.Rollback.ToRevision > 0 {
+			d = fmt.Sprintf("roll back to revision %d", s.Rollback.ToRevision)
+		}
+	default:
+		d = s.Action
+	}
+	if s.DryRun {
+		d += " (dry run)"
+	}
+	return d
+}
+
+// preview is the plan as the approver reads it.
+func preview(p *v1alpha1.Plan) string {
+	switch {
+	case p == nil:
+		return ""
+	case p.Error != "":
+		return "*Preview* not available: " + esc(truncate(p.Error, 500))
+	case p.Outcome != "" && p.Outcome != "Succeeded":
+		return fmt.Sprintf("*Preview* (dry run, %s): would be %s (%s): %s", date(p.PlannedAt.Time),
+			strings.ToLower(p.Outcome), esc(p.Reason), esc(truncate(p.Message, 500)))
+	}
+	return fmt.Sprintf("*Preview* (dry run, %s): `%s` → `%s`", date(p.PlannedAt.Time), esc(p.Before), esc(p.After))
+}
+
+// labels lists the alert's labels other than alertname, sorted, at most 12.
+func labels(l map[string]string) string {
+	keys := slices.Sorted(maps.Keys(l))
+	keys = slices.DeleteFunc(keys, func(k string) bool { return k == "alertname" })
+	var parts []string
+	for i, k := range keys {
+		if i == 12 {
+			parts = append(parts, fmt.Sprintf("and %d more", len(keys)-i))
+			break
+		}
+		parts = append(parts, "`"+esc(k)+"="+esc(truncate(l[k], 80))+"`")
+	}
+	return strings.Join(parts, " ")
+}
+
+// outcome is the line saying where the record stands and who did what.
+func outcome(rec *v1alpha1.Remediation) string {
+	st := rec.Status
+	decided := ""
+	if st.DecidedBy != "" && st.DecidedAt != nil {
+		decided = " by " + who(st.DecidedBy) + " " + date(st.DecidedAt.Time)
+	}
+	msg := esc(truncate(st.Message, 1500))
+	switch st.Phase {
+	case v1alpha1.PhasePendingApproval:
+		if st.Reason == "CircuitOpen" {
+			return "*Waiting for approval*: held back by the circuit breaker (too many actions recently); a person may let it run."
+		}
+		return "*Waiting for approval*: nothing happens until someone approves."
+	case v1alpha1.PhaseApproved, v1alpha1.PhasePending:
+		return "*Approved*" + decided + "; about to run."
+	case v1alpha1.PhaseRunning:
+		return "*Approved*" + decided + "; running now."
+	case v1alpha1.PhaseSucceeded:
+		s := "*Approved*" + decided + ". *Succeeded*"
+		if r := st.Result; r != nil && r.Before != "" {
+			s += fmt.Sprintf(": `%s` → `%s`", esc(r.Before), esc(r.After))
+		}
+		if msg != "" {
+			s += "\n" + msg
+		}
+		return s
+	case v1alpha1.PhaseFailed:
+		return "*Approved*" + decided + ". *Failed* (" + esc(st.Reason) + "): " + msg
+	case v1alpha1.PhaseDenied:
+		return "*Denied*" + decided + ". Nothing was done."
+	case v1alpha1.PhaseExpired:
+		return "*Expired*: nobody approved it in time. Nothing was done."
+	case v1alpha1.PhaseCancelled:
+		if st.Reason == "AlertResolved" {
+			return "*Cancelled*: the alert resolved before anyone approved. Nothing was done."
+		}
+		return "*Cancelled* (" + esc(st.Reason) + "): " + msg
+	case v1alpha1.PhaseSkipped:
+		s := "*Skipped* (" + esc(st.Reason) + ")"
+		if decided != "" {
+			s = "*Approved*" + decided + ", then *skipped* (" + esc(st.Reason) + ")"
+		}
+		if st.Reason == "TargetChanged" {
+			return s + ": the target changed after the plan was made, so the approved plan was not applied. Nothing was done.\n" + msg
+		}
+		return s + ": " + msg
+	}
+	return "*" + string(st.Phase) + "* " + msg
+}
