@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -58,6 +59,7 @@ type serveOptions struct {
 	shutdownTimeout time.Duration
 	logLevel        string
 	logFormat       string
+	slack           slackOptions
 }
 
 // stringList is a repeatable, comma-separated flag.
@@ -115,6 +117,7 @@ func parseServe(args []string, stderr io.Writer) (*serveOptions, error) {
 	fs.IntVar(&o.kubeBurst, "kube-api-burst", 100, "requests allowed in a burst above --kube-api-qps (a 100-alert notification records at once)")
 	fs.StringVar(&o.fieldManager, "field-manager", "alertmedic", "field manager name on every write")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for running remediations")
+	addSlackFlags(fs, &o.slack)
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "json", "json or text")
 	if err := fs.Parse(args); err != nil {
@@ -267,6 +270,15 @@ func serve(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}); err != nil {
 		return err
 	}
+	sl, err := setupSlack(o, records, reg, log, stderr)
+	if err != nil {
+		return err
+	}
+	if sl.chat != nil {
+		if err := sl.chat.Register(mgr); err != nil {
+			return fmt.Errorf("slack: %w", err)
+		}
+	}
 	srv, err := webhook.NewServer(webhook.Options{
 		Sink:         eng,
 		BearerToken:  token,
@@ -283,6 +295,10 @@ func serve(ctx context.Context, args []string, _, stderr io.Writer) error {
 	})
 	if err != nil {
 		return err
+	}
+
+	if sl.http {
+		srv.POST("/slack/interactions", echo.WrapHandler(sl.chat))
 	}
 
 	// Before listening: /metrics tells the rules in force from the first
@@ -316,6 +332,13 @@ func serve(ctx context.Context, args []string, _, stderr io.Writer) error {
 	mgrErr := make(chan error, 1)
 	go func() { mgrErr <- mgr.Start(runCtx) }()
 
+	if sl.socket != nil {
+		go func() {
+			if err := sl.chat.RunSocketMode(runCtx, sl.socket); err != nil {
+				log.Error("slack socket mode stopped; clicks are not received", "err", err)
+			}
+		}()
+	}
 	if o.watchRules {
 		go func() {
 			if err := reload.watch(runCtx, o.watchDebounce); err != nil {
@@ -328,7 +351,7 @@ func serve(ctx context.Context, args []string, _, stderr io.Writer) error {
 	defer signal.Stop(hup)
 
 	log.Info("alertmedic serving", "addr", ln.Addr().String(), "rules", set.Len(), "dry_run", o.dryRun,
-		"auth", token != "", "tls", o.tlsCert != "", "version", version)
+		"auth", token != "", "tls", o.tlsCert != "", "slack", sl.chat != nil, "slack_socket_mode", sl.socket != nil, "version", version)
 
 	var runErr error
 loop:
@@ -356,6 +379,11 @@ loop:
 	// Stop taking webhooks first (in-flight requests complete), then drain.
 	if err := httpSrv.Shutdown(shutCtx); err != nil {
 		log.Warn("http shutdown", "err", err)
+	}
+	if sl.chat != nil {
+		if err := sl.chat.Wait(shutCtx); err != nil {
+			log.Warn("slack clicks still being handled at shutdown", "err", err)
+		}
 	}
 	stopRun()
 	select {

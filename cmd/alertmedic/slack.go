@@ -1,0 +1,142 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/socketmode"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/alertmedic/alertmedic/chatops"
+)
+
+// Where Slack's secrets come from when no file is given.
+const (
+	slackBotTokenEnv      = "ALERTMEDIC_SLACK_BOT_TOKEN"
+	slackSigningSecretEnv = "ALERTMEDIC_SLACK_SIGNING_SECRET"
+	slackAppTokenEnv      = "ALERTMEDIC_SLACK_APP_TOKEN"
+)
+
+// slackOptions are the Slack flags of 'alertmedic serve'.
+type slackOptions struct {
+	botTokenFile      string
+	signingSecretFile string
+	appTokenFile      string
+	channel           string
+	approvers         stringList
+	groupTTL          time.Duration
+	apiURL            string
+}
+
+func addSlackFlags(fs *flag.FlagSet, o *slackOptions) {
+	fs.StringVar(&o.botTokenFile, "slack-bot-token-file", "", "file holding the Slack bot token (xoxb-…); enables Slack approvals (default: $"+slackBotTokenEnv+")")
+	fs.StringVar(&o.signingSecretFile, "slack-signing-secret-file", "", "file holding the Slack app's signing secret; serves POST /slack/interactions (default: $"+slackSigningSecretEnv+")")
+	fs.StringVar(&o.appTokenFile, "slack-app-token-file", "", "file holding an app-level token (xapp-…); receives clicks over Socket Mode instead of HTTP (default: $"+slackAppTokenEnv+")")
+	fs.StringVar(&o.channel, "slack-channel", "", "channel id for approval requests whose rule names none (and for actions the breaker holds)")
+	fs.Var(&o.approvers, "slack-approvers", "Slack user (U…, W…) and user group (S…) ids who may approve when a rule names none (comma-separated)")
+	fs.DurationVar(&o.groupTTL, "slack-group-cache-ttl", time.Minute, "how long the members of a Slack user group are cached")
+	fs.StringVar(&o.apiURL, "slack-api-url", slack.APIURL, "Slack Web API base URL (for a proxy)")
+}
+
+// secret reads a secret from file, or else from the environment variable.
+func secret(file, env, flagName string) (string, error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("read --%s: %w", flagName, err)
+		}
+		s := strings.TrimSpace(string(b))
+		if s == "" {
+			return "", fmt.Errorf("--%s %s is empty", flagName, file)
+		}
+		return s, nil
+	}
+	return strings.TrimSpace(os.Getenv(env)), nil
+}
+
+// slackSetup is Slack as configured: nil chat when Slack is off.
+type slackSetup struct {
+	chat   *chatops.Chat
+	socket *socketmode.Client // nil: clicks come over HTTP
+	http   bool               // serve POST /slack/interactions
+}
+
+// setupSlack builds the Slack side from the flags, or nothing if no bot
+// token is configured.
+func setupSlack(o *serveOptions, records client.Client, reg prometheus.Registerer, log *slog.Logger, stderr io.Writer) (*slackSetup, error) {
+	so := o.slack
+	bot, err := secret(so.botTokenFile, slackBotTokenEnv, "slack-bot-token-file")
+	if err != nil {
+		return nil, err
+	}
+	signing, err := secret(so.signingSecretFile, slackSigningSecretEnv, "slack-signing-secret-file")
+	if err != nil {
+		return nil, err
+	}
+	app, err := secret(so.appTokenFile, slackAppTokenEnv, "slack-app-token-file")
+	if err != nil {
+		return nil, err
+	}
+	var approvers chatops.Approvers
+	for _, id := range so.approvers {
+		switch {
+		case strings.HasPrefix(id, "U"), strings.HasPrefix(id, "W"):
+			approvers.Users = append(approvers.Users, id)
+		case strings.HasPrefix(id, "S"):
+			approvers.Groups = append(approvers.Groups, id)
+		default:
+			fmt.Fprintf(stderr, "serve: --slack-approvers %q: want Slack user ids (U…, W…) or user group ids (S…), not names\n", id)
+			return nil, errUsage
+		}
+	}
+	if bot == "" {
+		if signing != "" || app != "" || so.channel != "" || len(so.approvers) > 0 {
+			fmt.Fprintf(stderr, "serve: Slack is configured but has no bot token: set --slack-bot-token-file or $%s\n", slackBotTokenEnv)
+			return nil, errUsage
+		}
+		return &slackSetup{}, nil
+	}
+	if signing == "" && app == "" {
+		fmt.Fprintln(stderr, "serve: Slack buttons need a way back in: --slack-signing-secret-file (HTTP, Slack posts to /slack/interactions) or --slack-app-token-file (Socket Mode)")
+		return nil, errUsage
+	}
+	apiURL := so.apiURL
+	if !strings.HasSuffix(apiURL, "/") {
+		apiURL += "/"
+	}
+	opts := []slack.Option{slack.OptionAPIURL(apiURL)}
+	if app != "" {
+		opts = append(opts, slack.OptionAppLevelToken(app))
+	}
+	api := slack.New(bot, opts...)
+	chat, err := chatops.New(chatops.Options{
+		API:              api,
+		Records:          records,
+		Namespace:        o.namespace,
+		DefaultChannel:   so.channel,
+		DefaultApprovers: approvers,
+		SigningSecret:    signing,
+		GroupTTL:         so.groupTTL,
+		Logger:           log.With("component", "slack"),
+		Metrics:          chatops.NewMetrics(reg),
+	})
+	if err != nil {
+		return nil, err
+	}
+	s := &slackSetup{chat: chat, http: signing != ""}
+	if app != "" {
+		s.socket = socketmode.New(api)
+	}
+	if so.channel == "" {
+		log.Warn("no --slack-channel: approval requests of rules that name no channel are not posted")
+	}
+	return s, nil
+}
+
