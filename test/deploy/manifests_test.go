@@ -64,7 +64,7 @@ var builds = []struct {
 			"ServiceAccount alertmedic", "ClusterRole alertmedic-remediate",
 			"ClusterRoleBinding alertmedic-remediate", "Role alertmedic", "RoleBinding alertmedic",
 			"ConfigMap alertmedic-rules", "Deployment alertmedic", "Service alertmedic",
-			"PodDisruptionBudget alertmedic", "NetworkPolicy alertmedic",
+			"PodDisruptionBudget alertmedic", "NetworkPolicy alertmedic", "NetworkPolicy alertmedic-slack",
 			"ServiceMonitor alertmedic", "PrometheusRule alertmedic",
 		},
 	},

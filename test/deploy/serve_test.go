@@ -84,13 +84,16 @@ func projectVolume(t *testing.T, dir string, files map[string]string, mode os.Fi
 
 // podRoot lays out, in root, the files the kubelet would give the
 // Deployment's container: its volumes (the rules ConfigMap from the build,
-// the webhook token Secret the user created, the optional Slack Secret not
-// created, emptyDirs) and the ServiceAccount token mount.
+// the webhook token and Slack Secrets the install guide has the user create,
+// emptyDirs) and the ServiceAccount token mount.
 func podRoot(t *testing.T, root string, objs []*unstructured.Unstructured, dep *appsv1.Deployment, webhookToken, saToken string, gid int) {
 	t.Helper()
 	pod := dep.Spec.Template.Spec
 	c := pod.Containers[0]
-	userSecrets := map[string]map[string]string{"alertmedic-webhook": {"token": webhookToken}}
+	userSecrets := map[string]map[string]string{
+		"alertmedic-webhook": {"token": webhookToken},
+		"alertmedic-slack":   {"bot-token": "xoxb-from-the-alertmedic-slack-secret", "signing-secret": "signing-secret-from-the-alertmedic-slack-secret"},
+	}
 	for _, m := range c.VolumeMounts {
 		var v *corev1.Volume
 		for i := range pod.Volumes {
