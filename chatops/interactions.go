@@ -66,18 +66,27 @@ func (c *Chat) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.refuse(w, r, http.StatusUnauthorized, "bad_signature", "invalid Slack signature")
 		return
 	}
-	form, err := url.ParseQuery(string(body))
-	if err != nil || form.Get("payload") == "" {
-		c.refuse(w, r, http.StatusBadRequest, "malformed", "no payload form field")
-		return
-	}
-	var cb slack.InteractionCallback
-	if err := json.Unmarshal([]byte(form.Get("payload")), &cb); err != nil {
-		c.refuse(w, r, http.StatusBadRequest, "malformed", "payload is not an interaction")
+	cb, err := ParseInteraction(body)
+	if err != nil {
+		c.refuse(w, r, http.StatusBadRequest, "malformed", err.Error())
 		return
 	}
 	c.handleWithin(r.Context(), cb)
 	w.WriteHeader(http.StatusOK)
+}
+
+// ParseInteraction decodes the body of a (verified) interaction request: a
+// form whose payload field is the interaction as JSON.
+func ParseInteraction(body []byte) (slack.InteractionCallback, error) {
+	var cb slack.InteractionCallback
+	form, err := url.ParseQuery(string(body))
+	if err != nil || form.Get("payload") == "" {
+		return cb, errors.New("no payload form field")
+	}
+	if err := json.Unmarshal([]byte(form.Get("payload")), &cb); err != nil {
+		return cb, errors.New("payload is not an interaction")
+	}
+	return cb, nil
 }
 
 // refuse answers a request that is not acted on. What is logged names the
