@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/policy"
 	"github.com/alertmedic/alertmedic/remediations"
 	"github.com/alertmedic/alertmedic/rules"
 )
@@ -27,9 +28,9 @@ const (
 )
 
 // EpisodeKey identifies one firing episode of one alert acted on by one rule
-// on one target.
+// on one target (policy.EpisodeKey, which 'alertmedic test' uses too).
 func EpisodeKey(rule string, t rules.Target, a *template.Alert) string {
-	return rule + "|" + t.String() + "|" + a.Fingerprint + "|" + a.StartsAt.UTC().Format(time.RFC3339Nano)
+	return policy.EpisodeKey(rule, t.String(), a.Fingerprint, a.StartsAt)
 }
 
 // RecordName is the name of the Remediation for an episode key. It is the

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"path"
-	"slices"
 	"sync"
 	"time"
 
@@ -20,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/policy"
 	"github.com/alertmedic/alertmedic/remediations"
 )
 
@@ -30,7 +29,8 @@ type Executor interface {
 }
 
 // Policy decides, when a record is about to run, whether it may. Zero
-// values take the defaults in NewRunner.
+// values take the defaults in NewRunner. The decision itself is the policy
+// package's, from the fields that make up policy.Limits.
 type Policy struct {
 	// Cooldown applies when a rule sets none: no second action on the same
 	// target within it, whichever rule or alert asks. 0: no default cooldown.
@@ -67,20 +67,14 @@ type Policy struct {
 }
 
 func (p *Policy) setDefaults() {
-	if p.BreakerMax == 0 {
-		p.BreakerMax = 20
-	}
-	if p.BreakerWindow <= 0 {
-		p.BreakerWindow = 10 * time.Minute
-	}
+	l := p.limits()
+	l.SetDefaults()
+	p.BreakerMax, p.BreakerWindow, p.BudgetWindow = l.BreakerMax, l.BreakerWindow, l.BudgetWindow
 	if p.BreakerHold == "" {
 		p.BreakerHold = BreakerSkip
 	}
 	if p.ApprovalTimeout <= 0 {
 		p.ApprovalTimeout = 30 * time.Minute
-	}
-	if p.BudgetWindow <= 0 {
-		p.BudgetWindow = time.Hour
 	}
 	if p.MaxAttempts <= 0 {
 		p.MaxAttempts = 5
@@ -93,6 +87,16 @@ func (p *Policy) setDefaults() {
 	}
 	if p.MaxRetention <= 0 {
 		p.MaxRetention = 30 * 24 * time.Hour
+	}
+}
+
+// limits is what of p the policy package decides by.
+func (p *Policy) limits() policy.Limits {
+	return policy.Limits{
+		Cooldown:   p.Cooldown,
+		BreakerMax: p.BreakerMax, BreakerWindow: p.BreakerWindow,
+		PerRule: p.PerRule, PerTarget: p.PerTarget, BudgetWindow: p.BudgetWindow,
+		AllowNamespaces: p.AllowNamespaces, DenyNamespaces: p.DenyNamespaces,
 	}
 }
 
@@ -124,24 +128,10 @@ type Runner struct {
 	reader client.Reader // API reads
 	opts   RunnerOptions
 
-	mu      sync.Mutex
-	seeded  bool
-	last    map[string]time.Time // target label -> start of the last action on it
-	history []action             // recent actions, oldest first: for the breaker and the budgets
-	open    bool                 // breaker state, for logging transitions
+	mu     sync.Mutex
+	seeded bool
+	book   *policy.Book // recent actions, by target label; guarded by mu
 }
-
-// action is one execution in the runner's memory of recent ones.
-type action struct {
-	at           time.Time
-	rule, target string
-	// counted: the action changed (or may have changed) its target, so it
-	// counts against budgets; every execution counts for the breaker.
-	counted bool
-}
-
-// maxBudgetWindow bounds how far back budgets look (rules allow up to a day).
-const maxBudgetWindow = 24 * time.Hour
 
 // NewRunner registers a Runner with mgr: its controller and its leader gauge
 // run only while mgr leads.
@@ -159,7 +149,7 @@ func NewRunner(mgr manager.Manager, opts RunnerOptions) (*Runner, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	r := &Runner{client: mgr.GetClient(), reader: mgr.GetAPIReader(), opts: opts, last: map[string]time.Time{}}
+	r := &Runner{client: mgr.GetClient(), reader: mgr.GetAPIReader(), opts: opts, book: policy.NewBook(opts.Policy.limits())}
 	skip := true
 	err := ctrl.NewControllerManagedBy(mgr).For(&v1alpha1.Remediation{}).Named("remediation").
 		WithOptions(controller.Options{MaxConcurrentReconciles: opts.Workers, SkipNameValidation: &skip}).
@@ -215,14 +205,8 @@ func (r *Runner) seed(ctx context.Context) error {
 		if st.StartedAt == nil || (st.Phase != v1alpha1.PhaseRunning && st.Phase != v1alpha1.PhaseSucceeded) || rec.Spec.DryRun {
 			continue
 		}
-		t := st.StartedAt.Time
-		k := rec.Labels[LabelTarget]
-		if t.After(r.last[k]) {
-			r.last[k] = t
-		}
-		r.history = append(r.history, action{at: t, rule: rec.Spec.Rule, target: k, counted: true})
+		r.book.Record(rec.Spec.Rule, rec.Labels[LabelTarget], st.StartedAt.Time)
 	}
-	slices.SortFunc(r.history, func(a, b action) int { return a.at.Compare(b.at) })
 	r.seeded = true
 	return nil
 }
@@ -231,87 +215,36 @@ func (r *Runner) seed(ctx context.Context) error {
 // A record a person approved is not held by the breaker (that is what the
 // approval was for), but the other limits still apply.
 func (r *Runner) refusal(rec *v1alpha1.Remediation, now time.Time) (reason, msg string) {
-	pol := r.opts.Policy
-	ns := rec.Spec.Target.Namespace
-	if !namespaceAllowed(ns, pol.AllowNamespaces, pol.DenyNamespaces) {
-		return "NamespaceDenied", fmt.Sprintf("namespace %s is not one alertmedic may act in (--allow-namespaces / --deny-namespaces; kube-system needs to be allowed by name)", ns)
+	d := r.book.Check(policyAction(rec), now)
+	switch d.Breaker {
+	case policy.BreakerOpened:
+		r.opts.Metrics.breakerOpen.Set(1)
+		r.opts.Logger.Warn("circuit breaker open: too many remediations in the window; automatic actions are skipped until it has room",
+			"max", r.opts.Policy.BreakerMax, "window", r.opts.Policy.BreakerWindow)
+	case policy.BreakerClosed:
+		r.opts.Metrics.breakerOpen.Set(0)
+		r.opts.Logger.Info("circuit breaker closed: automatic actions resume")
 	}
-	cooldown := pol.Cooldown
-	if rec.Spec.Cooldown != nil {
-		cooldown = rec.Spec.Cooldown.Duration
-	}
-	if last, ok := r.last[rec.Labels[LabelTarget]]; ok && cooldown > 0 && now.Sub(last) < cooldown {
-		return "Cooldown", fmt.Sprintf("%s was acted on %s ago; cooldown %s", rec.Spec.TargetRef, now.Sub(last).Round(time.Second), cooldown)
-	}
-	keep := max(pol.BreakerWindow, pol.BudgetWindow, maxBudgetWindow)
-	for len(r.history) > 0 && now.Sub(r.history[0].at) >= keep {
-		r.history = r.history[1:]
-	}
-	perRule, perTarget, window := pol.PerRule, pol.PerTarget, pol.BudgetWindow
-	if b := rec.Spec.Budget; b != nil {
-		perRule, perTarget, window = int(b.PerRule), int(b.PerTarget), b.Window.Duration
-	}
-	var byRule, byTarget, recent int
-	target := rec.Labels[LabelTarget]
-	for _, a := range r.history {
-		if now.Sub(a.at) < pol.BreakerWindow {
-			recent++
-		}
-		if a.counted && now.Sub(a.at) < window {
-			if a.rule == rec.Spec.Rule {
-				byRule++
-			}
-			if a.target == target {
-				byTarget++
-			}
-		}
-	}
-	if perRule > 0 && byRule >= perRule {
-		return "RuleBudget", fmt.Sprintf("rule %s acted %d times within %s already (maxPerWindow.perRule %d)", rec.Spec.Rule, byRule, window, perRule)
-	}
-	if perTarget > 0 && byTarget >= perTarget {
-		return "TargetBudget", fmt.Sprintf("%s was acted on %d times within %s already (maxPerWindow.perTarget %d)", rec.Spec.TargetRef, byTarget, window, perTarget)
-	}
-	if pol.BreakerMax > 0 && rec.Status.Phase != v1alpha1.PhaseApproved {
-		if recent >= pol.BreakerMax {
-			if !r.open {
-				r.open = true
-				r.opts.Metrics.breakerOpen.Set(1)
-				r.opts.Logger.Warn("circuit breaker open: too many remediations in the window; automatic actions are skipped until it has room",
-					"max", pol.BreakerMax, "window", pol.BreakerWindow)
-			}
-			return "CircuitOpen", fmt.Sprintf("%d actions within %s already (circuit breaker); not acting automatically", recent, pol.BreakerWindow)
-		}
-		if r.open {
-			r.open = false
-			r.opts.Metrics.breakerOpen.Set(0)
-			r.opts.Logger.Info("circuit breaker closed: automatic actions resume")
-		}
-	}
-	return "", ""
+	return string(d.Reason), d.Message
 }
 
-func namespaceAllowed(ns string, allow, deny []string) bool {
-	matches := func(patterns []string) bool {
-		for _, p := range patterns {
-			if ok, _ := path.Match(p, ns); ok {
-				return true
-			}
-		}
-		return false
+// policyAction is what policy is asked about rec.
+func policyAction(rec *v1alpha1.Remediation) policy.Action {
+	a := policy.Action{
+		Rule: rec.Spec.Rule, Target: rec.Labels[LabelTarget], TargetRef: rec.Spec.TargetRef,
+		Namespace: rec.Spec.Target.Namespace, Approved: rec.Status.Phase == v1alpha1.PhaseApproved,
 	}
-	if matches(deny) {
-		return false
+	if rec.Spec.Cooldown != nil {
+		a.Cooldown = rec.Spec.Cooldown.Duration
 	}
-	if len(allow) > 0 {
-		return matches(allow)
+	if b := rec.Spec.Budget; b != nil {
+		a.Budget = &policy.Budget{PerRule: int(b.PerRule), PerTarget: int(b.PerTarget), Window: b.Window.Duration}
 	}
-	return ns != "kube-system"
+	return a
 }
 
 // run executes rec if policy allows (admit) and records the outcome.
 func (r *Runner) run(ctx context.Context, rec *v1alpha1.Remediation, now time.Time, admit bool) (ctrl.Result, error) {
-	target := rec.Labels[LabelTarget]
 	r.mu.Lock()
 	if admit {
 		if reason, msg := r.refusal(rec, now); reason != "" {
@@ -327,37 +260,20 @@ func (r *Runner) run(ctx context.Context, rec *v1alpha1.Remediation, now time.Ti
 			return ctrl.Result{}, r.finish(ctx, rec, v1alpha1.PhaseSkipped, reason, msg, nil, now)
 		}
 	}
-	prev, hadPrev := r.last[target]
+	var booked *policy.Reservation
 	if !rec.Spec.DryRun {
-		r.last[target] = now
-		r.history = append(r.history, action{at: now, rule: rec.Spec.Rule, target: target, counted: true})
+		booked = r.book.Reserve(policyAction(rec), now)
 	}
 	r.mu.Unlock()
 	// release undoes the reservation of an action that changed nothing: no
 	// cooldown and no budget from it; keepBreaker keeps it for the breaker.
 	release := func(keepBreaker bool) {
-		if rec.Spec.DryRun {
+		if booked == nil {
 			return
 		}
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		if r.last[target].Equal(now) {
-			if hadPrev {
-				r.last[target] = prev
-			} else {
-				delete(r.last, target)
-			}
-		}
-		for i := len(r.history) - 1; i >= 0; i-- {
-			if a := r.history[i]; a.at.Equal(now) && a.rule == rec.Spec.Rule && a.target == target {
-				if keepBreaker {
-					r.history[i].counted = false
-				} else {
-					r.history = slices.Delete(r.history, i, i+1)
-				}
-				break
-			}
-		}
+		booked.Release(keepBreaker)
 	}
 
 	// The guard: only one executor moves a record to Running.

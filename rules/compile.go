@@ -41,6 +41,9 @@ func (c *compiler) compile(rc *ruleConfig) *Rule {
 		return nil
 	}
 	explicitNo := rc.ok("approval.required") && !r.Approval.Required
+	r.approvalDeclined = explicitNo
+	n := rc.at("target.namespace")
+	r.namespaceAt = position{line: n.Line, column: n.Column}
 	if risk := riskyWithoutApproval(r, explicitNo); risk != "" {
 		c.warnf(rc.at("action"), "%s %s; %s", rc.label, risk, approvalHint)
 	}

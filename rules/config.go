@@ -5,6 +5,8 @@ import (
 
 	"github.com/prometheus/common/model"
 	"gopkg.in/yaml.v3"
+
+	"github.com/alertmedic/alertmedic/policy"
 )
 
 // The YAML shapes of a rule file (format v1). They mirror the file as written;
@@ -85,8 +87,8 @@ const (
 
 	maxCooldown = 7 * 24 * time.Hour
 	// A budget's window: long enough for "3 per day", short enough that the
-	// executor's memory of recent actions stays small.
-	maxBudgetWindow     = 24 * time.Hour
+	// executor's memory of recent actions stays small (policy.Book keeps it).
+	maxBudgetWindow     = policy.MaxBudgetWindow
 	defaultBudgetWindow = time.Hour
 
 	defaultApprovalTimeout = 30 * time.Minute

@@ -38,6 +38,9 @@ type Rule struct {
 
 	NamespaceTemplate *Template // renders Target.Namespace
 	NameTemplate      *Template // renders Target.Name
+
+	namespaceAt      position // of target.namespace in File, for warnings
+	approvalDeclined bool     // approval: {required: false}: the risk is accepted
 }
 
 // Matches reports whether every matcher of the rule matches the labels.

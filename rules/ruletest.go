@@ -15,14 +15,14 @@ import (
 	"github.com/prometheus/alertmanager/template"
 	"github.com/prometheus/common/model"
 	"gopkg.in/yaml.v3"
+
+	"github.com/alertmedic/alertmedic/policy"
 )
 
 // Rule unit tests: a YAML file names rule files and lists alerts with the
 // remediations expected for each, in the spirit of 'promtool test rules'.
 // Like rule files, test files are parsed strictly and every problem is
-// reported with its position. Cooldowns and budgets are decided by the
-// executing replica from the records in the cluster, which rule tests do not
-// model, so tests cannot state expectations about them.
+// reported with its position.
 //
 //	ruleFiles: [../crashloop.yaml]
 //	tests:
@@ -33,6 +33,28 @@ import (
 //	      - rule: restart-crashlooping
 //	        action: restart
 //	        target: {kind: Deployment, namespace: shop, name: cart}
+//
+// A test may instead give notifications over time, each with the decision
+// expected for every remediation: whether it runs, or why not (a re-sent
+// episode, an approval to wait for, or what policy refuses: cooldowns,
+// budgets, the circuit breaker, namespaces). Policy decides with the
+// policy package, as the executing replica does, under the deployment's
+// limits (alertmedic test's flags, the file's policy and the test's).
+//
+//	  - name: a second OOM kill within the cooldown does not restart again
+//	    policy: {defaultCooldown: 30m}
+//	    notifications:
+//	      - at: 0m
+//	        alert: {labels: {alertname: OOMKilled, namespace: shop, deployment: cart}}
+//	        expect:
+//	          - {rule: restart-oom, action: restart, target: {kind: Deployment, namespace: shop, name: cart}, decision: Run}
+//	      - at: 5m
+//	        alert: {labels: {alertname: OOMKilled, namespace: shop, deployment: cart}, status: resolved}
+//	        expect: []
+//	      - at: 10m
+//	        alert: {labels: {alertname: OOMKilled, namespace: shop, deployment: cart}}
+//	        expect:
+//	          - {rule: restart-oom, action: restart, target: {kind: Deployment, namespace: shop, name: cart}, decision: Cooldown}
 
 // TestFile is a decoded, validated rule test file.
 type TestFile struct {
@@ -41,12 +63,66 @@ type TestFile struct {
 	Cases     []*TestCase
 }
 
-// TestCase is one test: an alert and the remediations expected for it.
+// TestCase is one test: an alert and the remediations expected for it, or
+// a sequence of notifications and the remediations, with policy's
+// decisions, expected for each.
 type TestCase struct {
 	Name         string
 	Line, Column int // of the test in its file
 	Alert        *template.Alert
 	Expect       []Expectation
+	// Notifications, when set (and Alert nil), are the test's sequence.
+	Notifications []*Notification
+	// policies are the policy blocks of the file and of the test, applied
+	// in this order over the limits the test runs with.
+	policies []*policyConfig
+}
+
+// Notification is one notification of a sequence test: alerts that
+// Alertmanager sends At after the test started, and the remediations
+// expected, in alert order then rule order.
+type Notification struct {
+	At           time.Duration
+	Line, Column int // of the notification in its file
+	Alerts       []*template.Alert
+	Expect       []Expectation
+	// startsAt[i] is set when the test gives Alerts[i].StartsAt; otherwise
+	// it is filled in as Alertmanager would (see TestCase.Run).
+	startsAt []bool
+}
+
+// Limits returns the policy limits the test runs with: base (the
+// deployment's, from alertmedic test's flags) under the file's policy block
+// and then the test's.
+func (c *TestCase) Limits(base policy.Limits) policy.Limits {
+	for _, p := range c.policies {
+		p.apply(&base)
+	}
+	return base
+}
+
+// Decision is what becomes of a remediation in a sequence test.
+type Decision string
+
+// Decisions besides policy's refusals (policy.Reasons).
+const (
+	// DecisionRun: the action runs (and is taken to succeed).
+	DecisionRun Decision = "Run"
+	// DecisionDuplicate: the alert episode (fingerprint and startsAt) was
+	// recorded already; a re-send is not acted on twice.
+	DecisionDuplicate Decision = "Duplicate"
+	// DecisionPendingApproval: the rule needs a person's approval; the
+	// action waits for it, and policy decides when it is approved.
+	DecisionPendingApproval Decision = "PendingApproval"
+)
+
+// decisionNames lists every decision a test can expect.
+func decisionNames() []string {
+	out := []string{string(DecisionRun), string(DecisionDuplicate), string(DecisionPendingApproval)}
+	for _, r := range policy.Reasons() {
+		out = append(out, string(r))
+	}
+	return out
 }
 
 // Expectation is one remediation a test expects, in rule order.
@@ -60,6 +136,9 @@ type Expectation struct {
 	Scale       *Scale    // with ActionScale
 	Rollback    *Rollback // with ActionRollback; nil means the previous revision
 	Approval    bool      // a person must approve the action
+	// Decision is what becomes of the action, in a notification of a
+	// sequence test; "" elsewhere and for a target that cannot render.
+	Decision Decision
 }
 
 // The YAML shapes of a test file. target, scale and rollback are those of
@@ -67,15 +146,50 @@ type Expectation struct {
 type testFileConfig struct {
 	RuleFiles []string
 	Tests     []*testCaseConfig
+	Policy    *policyConfig
 	at        map[string]*yaml.Node // field -> value node
 }
 
 type testCaseConfig struct {
-	Name   string
-	Alert  *alertConfig
-	Expect []*expectConfig
-	node   *yaml.Node
-	at     map[string]*yaml.Node
+	Name          string
+	Alert         *alertConfig
+	Expect        []*expectConfig
+	Notifications []*notificationConfig
+	Policy        *policyConfig
+	node          *yaml.Node
+	at            map[string]*yaml.Node
+}
+
+type notificationConfig struct {
+	At        string
+	Alerts    []*alertConfig // from alert or alerts
+	alertWhat []string       // how messages name each of Alerts
+	Expect    []*expectConfig
+	node      *yaml.Node
+	at        map[string]*yaml.Node
+}
+
+// policyConfig is a policy block: the deployment's limits, named as the
+// flags of alertmedic serve are. Only the fields present are applied.
+type policyConfig struct {
+	DefaultCooldown, BreakerWindow, BudgetWindow string
+	BreakerMax, MaxPerRule, MaxPerTarget         *int64
+	AllowNamespaces, DenyNamespaces              []string
+	what                                         string // how messages name the block
+	at                                           map[string]*yaml.Node
+	apply                                        func(*policy.Limits) // set by compilePolicy
+}
+
+// policyFields are the fields of a policy block, each with its flag.
+var policyFields = []struct{ field, flag string }{
+	{"defaultCooldown", "--default-cooldown"},
+	{"maxPerRule", "--max-per-rule"},
+	{"maxPerTarget", "--max-per-target"},
+	{"budgetWindow", "--budget-window"},
+	{"breakerMax", "--breaker-max"},
+	{"breakerWindow", "--breaker-window"},
+	{"allowNamespaces", "--allow-namespaces"},
+	{"denyNamespaces", "--deny-namespaces"},
 }
 
 type alertConfig struct {
@@ -85,13 +199,13 @@ type alertConfig struct {
 }
 
 type expectConfig struct {
-	Rule, Action, TargetError string
-	Target                    *targetConfig
-	Scale                     *scaleConfig
-	Rollback                  *rollbackConfig
-	Approval                  bool
-	node                      *yaml.Node
-	at                        map[string]*yaml.Node // "target.kind" too
+	Rule, Action, TargetError, Decision string
+	Target                              *targetConfig
+	Scale                               *scaleConfig
+	Rollback                            *rollbackConfig
+	Approval                            bool
+	node                                *yaml.Node
+	at                                  map[string]*yaml.Node // "target.kind" too
 }
 
 // LoadTestFile reads and parses one rule test file. The error, if any, is
@@ -141,7 +255,7 @@ func (d *testDecoder) fields(v *yaml.Node, where, prefix string, at map[string]*
 	}
 	for _, p := range d.pairs(v, where, 0) {
 		if !slices.Contains(known, p.key) {
-			if hint := policyHint(p.key); hint != "" {
+			if hint := policyHint(p.key, where); hint != "" {
 				d.errorf(p.k, "unknown field %q in %s; %s", p.key, where, hint)
 				continue
 			}
@@ -155,13 +269,36 @@ func (d *testDecoder) fields(v *yaml.Node, where, prefix string, at map[string]*
 	return true
 }
 
-// policyHint explains why a test cannot expect what policy decides.
-func policyHint(key string) string {
-	switch strings.ToLower(key) {
-	case "cooldown", "budget", "budgets", "policy", "decision":
-		return "cooldowns and budgets are decided by alertmedic's policy engine, which rule tests do not model yet; test only which rules match and what they would do"
+// policyHint says where a test states what policy decides, for a field
+// that is not known where it was written.
+func policyHint(key, where string) string {
+	k := strings.ToLower(key)
+	expect := strings.Contains(where, "expect[")
+	sequence := strings.Contains(where, "notifications[")
+	switch k {
+	case "cooldown", "budget", "budgets", "maxperwindow", "reason", "refused", "decision", "policy":
+	default:
+		return ""
 	}
-	return ""
+	switch {
+	case strings.HasPrefix(where, "the policy of") && k == "cooldown":
+		return "the deployment's default cooldown is defaultCooldown (a rule's own is in its rule file)"
+	case strings.HasPrefix(where, "the policy of"):
+		return ""
+	case k == "policy" && (expect || sequence):
+		return "a policy block goes at the top of the test file or in a test, not in " + map[bool]string{true: "an expectation", false: "a notification"}[expect]
+	case expect && sequence:
+		return "expect what becomes of the action as decision: " + strings.Join(decisionNames(), ", ") + "; cooldowns and budgets come from the rule, or from a policy block (the deployment's defaults)"
+	case expect && k == "decision":
+		return "decisions are expected in the notifications of a test, where policy decides over time; give the test notifications, each with at, alert and expect"
+	case expect:
+		return "what policy decides (cooldowns, budgets, the circuit breaker, namespaces) is tested with notifications over time: give the test notifications, each with at, alert and expect, and expect decision: Cooldown"
+	case sequence && k == "decision":
+		return "a decision goes in each item of expect, beside the rule it is about"
+	case k == "decision" || k == "reason" || k == "refused":
+		return ""
+	}
+	return "the deployment's defaults go in a policy block (policy: {defaultCooldown: 30m, maxPerTarget: 3}); a rule's own are in its rule file"
 }
 
 func (d *testDecoder) file(data []byte) *testFileConfig {
@@ -196,8 +333,12 @@ func (d *testDecoder) file(data []byte) *testFileConfig {
 		d.errorf(top, "this looks like a rule file, not a rule test file: check it with alertmedic check, and name it under ruleFiles of a test file")
 		return nil
 	}
-	d.fields(top, "the top level of the test file", "", fc.at, []string{"ruleFiles", "tests"}, func(key string, v *yaml.Node) bool {
+	d.fields(top, "the top level of the test file", "", fc.at, []string{"ruleFiles", "tests", "policy"}, func(key string, v *yaml.Node) bool {
 		switch key {
+		case "policy":
+			var ok bool
+			fc.Policy, ok = d.policy(v, "the policy of the test file")
+			return ok
 		case "ruleFiles":
 			var ok bool
 			fc.RuleFiles, ok = d.strings(v, "ruleFiles")
@@ -249,7 +390,7 @@ func (d *testDecoder) testCase(n *yaml.Node, index int) *testCaseConfig {
 		return nil
 	}
 	tc := &testCaseConfig{node: n, at: map[string]*yaml.Node{}}
-	d.fields(n, what, "", tc.at, []string{"name", "alert", "expect"}, func(key string, v *yaml.Node) bool {
+	d.fields(n, what, "", tc.at, []string{"name", "alert", "expect", "notifications", "policy"}, func(key string, v *yaml.Node) bool {
 		var ok bool
 		switch key {
 		case "name":
@@ -257,9 +398,17 @@ func (d *testDecoder) testCase(n *yaml.Node, index int) *testCaseConfig {
 		case "alert":
 			tc.Alert, ok = d.alert(v, what+".alert")
 		case "expect":
+			tc.Expect, ok = d.expectList(v, what)
+		case "policy":
+			tc.Policy, ok = d.policy(v, "the policy of "+what)
+		case "notifications":
 			v = d.resolve(v)
 			if v.Kind != yaml.SequenceNode {
-				d.errorf(v, "%s.expect must be a list of expected remediations (write expect: [] when nothing should happen), got %s", what, kindName(v))
+				d.errorf(v, "%s.notifications must be a list of notifications (items starting with '- ', each with at, alert and expect), got %s", what, kindName(v))
+				return false
+			}
+			if len(v.Content) == 0 {
+				d.errorf(v, "%s.notifications is empty; list the notifications, each with at, alert and expect", what)
 				return false
 			}
 			ok = true
@@ -267,8 +416,8 @@ func (d *testDecoder) testCase(n *yaml.Node, index int) *testCaseConfig {
 				if d.tired(item) {
 					break
 				}
-				if e := d.expect(item, fmt.Sprintf("%s.expect[%d]", what, i)); e != nil {
-					tc.Expect = append(tc.Expect, e)
+				if nc := d.notification(item, fmt.Sprintf("%s.notifications[%d]", what, i)); nc != nil {
+					tc.Notifications = append(tc.Notifications, nc)
 				} else {
 					ok = false
 				}
@@ -276,16 +425,175 @@ func (d *testDecoder) testCase(n *yaml.Node, index int) *testCaseConfig {
 		}
 		return ok
 	})
-	for _, f := range []struct{ field, hint string }{
-		{"name", "give the test a name that says what it checks"},
-		{"alert", "add alert: {labels: {alertname: ..., ...}}"},
-		{"expect", "list the expected remediations, or write expect: [] when nothing should happen"},
-	} {
-		if !d.hasKey(n, f.field) && !d.typo(n, f.field) {
-			d.errorf(n, "missing required field %q in %s; %s", f.field, what, f.hint)
+	has := func(field string) bool { return d.hasKey(n, field) || d.typo(n, field) }
+	if !has("name") {
+		d.errorf(n, "missing required field %q in %s; %s", "name", what, "give the test a name that says what it checks")
+	}
+	switch {
+	case d.hasKey(n, "notifications"):
+		if d.hasKey(n, "alert") {
+			d.errorf(d.keyNode(n, "alert", n), "%s has both alert and notifications; give one alert with expect, or a sequence of notifications each with its own alert and expect", what)
+		}
+		if d.hasKey(n, "expect") {
+			d.errorf(d.keyNode(n, "expect", n), "expect of %s goes in each of its notifications; move it there", what)
+		}
+	case !has("alert"):
+		d.errorf(n, "missing required field %q in %s; %s", "alert", what, "add alert: {labels: {alertname: ..., ...}} (or notifications: for a sequence over time)")
+	default:
+		if !has("expect") {
+			d.errorf(n, "missing required field %q in %s; %s", "expect", what, "list the expected remediations, or write expect: [] when nothing should happen")
+		}
+		if d.hasKey(n, "policy") {
+			d.errorf(d.keyNode(n, "policy", n), "policy of %s changes nothing: a test with one alert states which rules act, not what policy decides; give the test notifications to test policy's decisions", what)
 		}
 	}
 	return tc
+}
+
+// expectList decodes the expect list of what.
+func (d *testDecoder) expectList(v *yaml.Node, what string) ([]*expectConfig, bool) {
+	v = d.resolve(v)
+	if v.Kind != yaml.SequenceNode {
+		d.errorf(v, "%s.expect must be a list of expected remediations (write expect: [] when nothing should happen), got %s", what, kindName(v))
+		return nil, false
+	}
+	var out []*expectConfig
+	ok := true
+	for i, item := range v.Content {
+		if d.tired(item) {
+			break
+		}
+		if e := d.expect(item, fmt.Sprintf("%s.expect[%d]", what, i)); e != nil {
+			out = append(out, e)
+		} else {
+			ok = false
+		}
+	}
+	return out, ok
+}
+
+// notification decodes one item of a test's notifications.
+func (d *testDecoder) notification(n *yaml.Node, what string) *notificationConfig {
+	n = d.resolve(n)
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n, "%s must be a mapping with at, alert and expect, got %s", what, kindName(n))
+		return nil
+	}
+	nc := &notificationConfig{node: n, at: map[string]*yaml.Node{}}
+	ok := d.fields(n, what, "", nc.at, []string{"at", "alert", "alerts", "expect"}, func(key string, v *yaml.Node) bool {
+		var ok bool
+		switch key {
+		case "at":
+			nc.At, ok = d.str(v, "at", what, "")
+		case "alert":
+			var a *alertConfig
+			if a, ok = d.alert(v, what+".alert"); ok {
+				nc.Alerts, nc.alertWhat = append(nc.Alerts, a), append(nc.alertWhat, what+".alert")
+			}
+		case "alerts":
+			v = d.resolve(v)
+			if v.Kind != yaml.SequenceNode || len(v.Content) == 0 {
+				d.errorf(v, "%s.alerts must be a non-empty list of alerts (each with labels), got %s", what, kindName(v))
+				return false
+			}
+			ok = true
+			for i, item := range v.Content {
+				if d.tired(item) {
+					break
+				}
+				awhat := fmt.Sprintf("%s.alerts[%d]", what, i)
+				a, good := d.alert(item, awhat)
+				if good {
+					nc.Alerts, nc.alertWhat = append(nc.Alerts, a), append(nc.alertWhat, awhat)
+				}
+				ok = ok && good
+			}
+		case "expect":
+			nc.Expect, ok = d.expectList(v, what)
+		}
+		return ok
+	})
+	has := func(field string) bool { return d.hasKey(n, field) || d.typo(n, field) }
+	if !has("at") {
+		d.errorf(n, "missing required field \"at\" in %s; say when Alertmanager sends it, as a duration since the test started, such as at: 0m or at: 10m", what)
+	}
+	switch {
+	case d.hasKey(n, "alert") && d.hasKey(n, "alerts"):
+		d.errorf(d.keyNode(n, "alerts", n), "%s has both alert and alerts; use alerts: [...] for several alerts in one notification", what)
+	case !has("alert") && !has("alerts"):
+		d.errorf(n, "missing required field \"alert\" in %s; add alert: {labels: {alertname: ..., ...}}, or alerts: [...] for several in one notification", what)
+	}
+	if !has("expect") {
+		d.errorf(n, "missing required field \"expect\" in %s; list the expected remediations with their decisions, or write expect: [] when nothing should happen", what)
+	}
+	if !ok {
+		return nil
+	}
+	return nc
+}
+
+// policy decodes a policy block.
+func (d *testDecoder) policy(v *yaml.Node, what string) (*policyConfig, bool) {
+	pc := &policyConfig{what: what, at: map[string]*yaml.Node{}}
+	known := make([]string, len(policyFields))
+	for i, f := range policyFields {
+		known[i] = f.field
+	}
+	ok := d.fields(v, what, "", pc.at, known, func(key string, v *yaml.Node) bool {
+		var ok bool
+		switch key {
+		case "defaultCooldown":
+			pc.DefaultCooldown, ok = d.str(v, key, what, "")
+		case "breakerWindow":
+			pc.BreakerWindow, ok = d.str(v, key, what, "")
+		case "budgetWindow":
+			pc.BudgetWindow, ok = d.str(v, key, what, "")
+		case "breakerMax":
+			pc.BreakerMax, ok = d.integer(v, key, what)
+		case "maxPerRule":
+			pc.MaxPerRule, ok = d.integer(v, key, what)
+		case "maxPerTarget":
+			pc.MaxPerTarget, ok = d.integer(v, key, what)
+		case "allowNamespaces", "denyNamespaces":
+			var list []string
+			if list, ok = d.namespaces(v, key, what); ok {
+				if key == "allowNamespaces" {
+					pc.AllowNamespaces = list
+				} else {
+					pc.DenyNamespaces = list
+				}
+			}
+		}
+		return ok
+	})
+	return pc, ok
+}
+
+// namespaces decodes a list of namespace patterns (it may be empty).
+func (d *testDecoder) namespaces(v *yaml.Node, field, what string) ([]string, bool) {
+	v = d.resolve(v)
+	if v.Kind != yaml.SequenceNode {
+		hint := ""
+		if v.Kind == yaml.ScalarNode && v.Tag != "!!null" {
+			hint = fmt.Sprintf("; write it as a list: %s: [%s]", field, yamlString(v.Value))
+		}
+		d.errorf(v, "%s in %s must be a list of namespace patterns, got %s%s", field, what, kindName(v), hint)
+		return nil, false
+	}
+	out := []string{}
+	ok := true
+	for i, item := range v.Content {
+		s, good := d.str(item, fmt.Sprintf("%s[%d]", field, i), what, "")
+		if good {
+			if err := policy.CheckPattern(s); err != nil {
+				d.errorf(d.resolve(item), "%s[%d] in %s: %v", field, i, what, err)
+				good = false
+			}
+		}
+		ok = ok && good
+		out = append(out, s)
+	}
+	return out, ok
 }
 
 // hasKey reports whether mapping n has key, whatever its value.
@@ -362,9 +670,14 @@ func (d *testDecoder) expect(v *yaml.Node, what string) *expectConfig {
 	v = d.resolve(v)
 	e := &expectConfig{node: v, at: map[string]*yaml.Node{}}
 	known := []string{"rule", "action", "target", "targetError", "scale", "rollback", "approval"}
+	if strings.Contains(what, "notifications[") {
+		known = append(known, "decision")
+	}
 	ok := d.fields(v, what, "", e.at, known, func(key string, v *yaml.Node) bool {
 		var ok bool
 		switch key {
+		case "decision":
+			e.Decision, ok = d.str(v, "decision", what, "")
 		case "rule":
 			e.Rule, ok = d.str(v, "rule", what, "")
 		case "action":
@@ -455,10 +768,14 @@ func (d *testDecoder) compile(fc *testFileConfig, tf *TestFile) {
 		}
 		tf.RuleFiles = append(tf.RuleFiles, f)
 	}
+	var filePolicy []*policyConfig
+	if fc.Policy != nil && d.compilePolicy(fc.Policy) {
+		filePolicy = append(filePolicy, fc.Policy)
+	}
 	names := map[string]*yaml.Node{}
 	for i, tc := range fc.Tests {
 		what := fmt.Sprintf("tests[%d]", i)
-		c := &TestCase{Name: tc.Name, Line: tc.node.Line, Column: tc.node.Column}
+		c := &TestCase{Name: tc.Name, Line: tc.node.Line, Column: tc.node.Column, policies: filePolicy}
 		if n, ok := tc.at["name"]; ok {
 			switch first, dup := names[tc.Name]; {
 			case strings.TrimSpace(tc.Name) == "":
@@ -469,11 +786,17 @@ func (d *testDecoder) compile(fc *testFileConfig, tf *TestFile) {
 				names[tc.Name] = n
 			}
 		}
+		if len(tc.Notifications) > 0 {
+			d.compileSequence(tc, c, what)
+			tf.Cases = append(tf.Cases, c)
+			continue
+		}
+		c.policies = nil // a test with one alert runs no policy
 		if tc.Alert != nil {
-			c.Alert = d.compileAlert(tc.Alert, what+".alert")
+			c.Alert, _ = d.compileAlert(tc.Alert, what+".alert", false)
 		}
 		for j, e := range tc.Expect {
-			if x, ok := d.compileExpect(e, fmt.Sprintf("%s.expect[%d]", what, j)); ok {
+			if x, ok := d.compileExpect(e, fmt.Sprintf("%s.expect[%d]", what, j), false); ok {
 				c.Expect = append(c.Expect, x)
 			}
 		}
@@ -481,8 +804,111 @@ func (d *testDecoder) compile(fc *testFileConfig, tf *TestFile) {
 	}
 }
 
-func (d *testDecoder) compileAlert(ac *alertConfig, what string) *template.Alert {
-	a := &template.Alert{
+// compileSequence validates the notifications and the policy of tc into c.
+func (d *testDecoder) compileSequence(tc *testCaseConfig, c *TestCase, what string) {
+	if tc.Policy != nil && d.compilePolicy(tc.Policy) {
+		c.policies = append(slices.Clip(c.policies), tc.Policy)
+	}
+	var prev *Notification
+	for j, nc := range tc.Notifications {
+		nwhat := fmt.Sprintf("%s.notifications[%d]", what, j)
+		n := &Notification{Line: nc.node.Line, Column: nc.node.Column}
+		if an, ok := nc.at["at"]; ok {
+			at, err := model.ParseDuration(strings.TrimSpace(nc.At))
+			switch {
+			case err != nil:
+				d.errorf(an, "%s.at %q is not a duration; write the time since the test started, such as 0m, 90s or 1h30m", nwhat, nc.At)
+			case prev != nil && time.Duration(at) < prev.At:
+				d.errorf(an, "%s.at %s is before the notification above it (at %s); list notifications in the order Alertmanager sends them", nwhat, nc.At, offset(prev.At))
+			default:
+				n.At = time.Duration(at)
+			}
+		}
+		for k, ac := range nc.Alerts {
+			a, given := d.compileAlert(ac, nc.alertWhat[k], true)
+			n.Alerts = append(n.Alerts, a)
+			n.startsAt = append(n.startsAt, given)
+		}
+		for k, e := range nc.Expect {
+			if x, ok := d.compileExpect(e, fmt.Sprintf("%s.expect[%d]", nwhat, k), true); ok {
+				n.Expect = append(n.Expect, x)
+			}
+		}
+		c.Notifications = append(c.Notifications, n)
+		prev = n
+	}
+}
+
+// compilePolicy validates a policy block and sets its apply function. It
+// returns false when the block has errors (reported).
+func (d *testDecoder) compilePolicy(pc *policyConfig) bool {
+	what := pc.what
+	ok := true
+	var sets []func(*policy.Limits)
+	duration := func(field, text string, positive bool, to func(*policy.Limits, time.Duration)) {
+		n, has := pc.at[field]
+		if !has {
+			return
+		}
+		v, err := model.ParseDuration(strings.TrimSpace(text))
+		switch {
+		case err != nil:
+			d.errorf(n, "%s %q in %s is not a duration; use a duration with a unit, such as 30s, 10m, 2h or 1d", field, text, what)
+		case positive && v == 0:
+			d.errorf(n, "%s in %s must be longer than 0", field, what)
+		case field == "budgetWindow" && time.Duration(v) > policy.MaxBudgetWindow:
+			d.errorf(n, "%s %s in %s is longer than %s; use %s or less", field, text, what, humanDuration(policy.MaxBudgetWindow), humanDuration(policy.MaxBudgetWindow))
+		default:
+			sets = append(sets, func(l *policy.Limits) { to(l, time.Duration(v)) })
+			return
+		}
+		ok = false
+	}
+	count := func(field string, v *int64, min int64, hint string, to func(*policy.Limits, int)) {
+		n, has := pc.at[field]
+		if !has || v == nil {
+			return
+		}
+		if *v < min || field == "breakerMax" && *v == 0 {
+			d.errorf(n, "%s (%d) in %s %s", field, *v, what, hint)
+			ok = false
+			return
+		}
+		sets = append(sets, func(l *policy.Limits) { to(l, int(*v)) })
+	}
+	duration("defaultCooldown", pc.DefaultCooldown, false, func(l *policy.Limits, v time.Duration) { l.Cooldown = v })
+	count("maxPerRule", pc.MaxPerRule, 0, "must be 0 (no limit) or more", func(l *policy.Limits, v int) { l.PerRule = v })
+	count("maxPerTarget", pc.MaxPerTarget, 0, "must be 0 (no limit) or more", func(l *policy.Limits, v int) { l.PerTarget = v })
+	duration("budgetWindow", pc.BudgetWindow, true, func(l *policy.Limits, v time.Duration) { l.BudgetWindow = v })
+	count("breakerMax", pc.BreakerMax, -1, "must be 1 or more, or -1 for no circuit breaker", func(l *policy.Limits, v int) { l.BreakerMax = v })
+	duration("breakerWindow", pc.BreakerWindow, true, func(l *policy.Limits, v time.Duration) { l.BreakerWindow = v })
+	if _, has := pc.at["allowNamespaces"]; has {
+		allow := pc.AllowNamespaces
+		sets = append(sets, func(l *policy.Limits) { l.AllowNamespaces = allow })
+	}
+	if _, has := pc.at["denyNamespaces"]; has {
+		deny := pc.DenyNamespaces
+		sets = append(sets, func(l *policy.Limits) { l.DenyNamespaces = deny })
+	}
+	pc.apply = func(l *policy.Limits) {
+		for _, set := range sets {
+			set(l)
+		}
+	}
+	return ok
+}
+
+// testStart is when every sequence test starts: notifications' at and
+// startsAt given as durations count from it.
+func testStart() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }
+
+// offset writes a duration since the test started as a test file does.
+func offset(d time.Duration) string { return model.Duration(d).String() }
+
+// compileAlert validates an alert. In a sequence, startsAt may also be a
+// duration since the test started; given reports whether it is set.
+func (d *testDecoder) compileAlert(ac *alertConfig, what string, sequence bool) (a *template.Alert, given bool) {
+	a = &template.Alert{
 		Status:       "firing",
 		Labels:       template.KV(ac.Labels),
 		Annotations:  template.KV(ac.Annotations),
@@ -515,12 +941,23 @@ func (d *testDecoder) compileAlert(ac *alertConfig, what string) *template.Alert
 		if !ok {
 			continue
 		}
+		if sequence && t.field == "startsAt" {
+			if since, err := model.ParseDuration(strings.TrimSpace(t.text)); err == nil {
+				*t.to, given = testStart().Add(time.Duration(since)), true
+				continue
+			}
+		}
 		ts, err := time.Parse(time.RFC3339, t.text)
 		if err != nil {
-			d.errorf(n, "%s.%s %q is not a time; write it as RFC 3339, such as 2026-01-02T15:04:05Z", what, t.field, t.text)
+			hint := ""
+			if sequence && t.field == "startsAt" {
+				hint = ", or as a duration since the test started, such as 10m"
+			}
+			d.errorf(n, "%s.%s %q is not a time; write it as RFC 3339, such as 2026-01-02T15:04:05Z%s", what, t.field, t.text, hint)
 			continue
 		}
 		*t.to = ts
+		given = given || t.field == "startsAt"
 	}
 	if a.Fingerprint == "" {
 		// As Alertmanager computes it.
@@ -530,10 +967,12 @@ func (d *testDecoder) compileAlert(ac *alertConfig, what string) *template.Alert
 		}
 		a.Fingerprint = ls.Fingerprint().String()
 	}
-	return a
+	return a, given
 }
 
-func (d *testDecoder) compileExpect(e *expectConfig, what string) (Expectation, bool) {
+// compileExpect validates one expected remediation; in a sequence it says
+// what becomes of it (decision).
+func (d *testDecoder) compileExpect(e *expectConfig, what string, sequence bool) (Expectation, bool) {
 	x := Expectation{Rule: e.Rule, TargetError: e.TargetError, Approval: e.Approval}
 	ok := true
 	fail := func(n *yaml.Node, format string, args ...any) {
@@ -582,6 +1021,19 @@ func (d *testDecoder) compileExpect(e *expectConfig, what string) (Expectation, 
 	}
 	if n, has := e.at["rollback"]; has && x.Action != "" && x.Action != ActionRollback {
 		fail(d.keyNode(e.node, "rollback", n), "rollback in %s is only for action: rollback; remove it", what)
+	}
+	if sequence {
+		n, has := e.at["decision"]
+		switch {
+		case has && hasErr:
+			fail(d.keyNode(e.node, "decision", n), "%s expects a targetError, and a target that cannot be rendered is never acted on; remove decision", what)
+		case has && !slices.Contains(decisionNames(), e.Decision):
+			fail(n, "unknown decision %q in %s%s; use %s", e.Decision, what, didYouMean(e.Decision, decisionNames()), strings.Join(decisionNames(), ", "))
+		case has:
+			x.Decision = Decision(e.Decision)
+		case !hasErr && !d.hasKey(e.node, "decision") && !d.typo(e.node, "decision"):
+			fail(e.node, "missing required field \"decision\" in %s; say what becomes of the action: Run, or why not (%s)", what, strings.Join(decisionNames()[1:], ", "))
+		}
 	}
 	if x.Action == ActionScale {
 		x.Scale = d.compileScale(e, what, fail)

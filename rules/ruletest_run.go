@@ -5,6 +5,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/prometheus/alertmanager/template"
+
+	"github.com/alertmedic/alertmedic/policy"
 )
 
 // TestResult is the outcome of one TestCase.
@@ -16,20 +21,57 @@ type TestResult struct {
 	// Note explains an outcome that is not obvious, such as nothing
 	// happening for a resolved alert.
 	Note string
+	// Steps are the outcomes of the notifications of a sequence test, in
+	// order, and Limits the policy limits they ran under (defaults filled
+	// in). A test with one alert has neither.
+	Steps  []StepResult
+	Limits policy.Limits
 }
 
-// Passed reports whether the remediations were the expected ones.
-func (r *TestResult) Passed() bool { return slices.Equal(r.Want, r.Got) }
+// StepResult is the outcome of one notification of a sequence test.
+type StepResult struct {
+	Notification *Notification
+	// Alerts are the notification's alerts as sent, StartsAt filled in.
+	Alerts []*template.Alert
+	// Want and Got are as in TestResult, with the decisions.
+	Want, Got []string
+	// Notes say why each remediation that does not run does not, and that
+	// resolved alerts are not acted on.
+	Notes []string
+}
+
+// Passed reports whether the remediations, and in a sequence test their
+// decisions, were the expected ones.
+func (r *TestResult) Passed() bool {
+	if !slices.Equal(r.Want, r.Got) {
+		return false
+	}
+	for i := range r.Steps {
+		if !r.Steps[i].Passed() {
+			return false
+		}
+	}
+	return true
+}
 
 // Diff is Want against Got, line by line: "- " for a line only expected,
 // "+ " for a line only got, "  " for a line in both.
 func (r *TestResult) Diff() []string { return lineDiff(r.Want, r.Got) }
 
-// Run runs every test of the file against set, in order.
-func (tf *TestFile) Run(set *Set) []TestResult {
+// Passed reports whether the notification led to the expected remediations
+// and decisions.
+func (s *StepResult) Passed() bool { return slices.Equal(s.Want, s.Got) }
+
+// Diff is Want against Got, as TestResult.Diff.
+func (s *StepResult) Diff() []string { return lineDiff(s.Want, s.Got) }
+
+// Run runs every test of the file against set, in order; limits are the
+// deployment's policy (the flags of alertmedic serve), under which the file's
+// and each test's policy blocks apply.
+func (tf *TestFile) Run(set *Set, limits policy.Limits) []TestResult {
 	out := make([]TestResult, 0, len(tf.Cases))
 	for _, c := range tf.Cases {
-		out = append(out, c.Run(set))
+		out = append(out, c.Run(set, limits))
 	}
 	return out
 }
@@ -37,7 +79,21 @@ func (tf *TestFile) Run(set *Set) []TestResult {
 // Run matches the test's alert against set as alertmedic does and compares
 // the remediations with the expected ones. As alertmedic acts on firing
 // alerts only, nothing happens for a resolved alert.
-func (c *TestCase) Run(set *Set) TestResult {
+//
+// A sequence test plays its notifications in order, as alertmedic would
+// receive them, starting with no action in memory. Every match of a firing
+// alert is one alert episode (rule, target, fingerprint, startsAt) acted on
+// at most once: a re-send is a Duplicate. A rule that needs approval leaves
+// its action PendingApproval. Any other action is put to policy (c.Limits
+// of limits) at the notification's time, with the policy package the
+// executing replica uses, and runs (and is taken to succeed) or is refused
+// with policy's reason. An alert whose startsAt the test does not give has
+// the one Alertmanager would send: the time of the notification in which
+// it started firing, kept until a notification says it resolved.
+func (c *TestCase) Run(set *Set, limits policy.Limits) TestResult {
+	if len(c.Notifications) > 0 {
+		return c.runSequence(set, limits)
+	}
 	res := TestResult{Case: c}
 	var got []Expectation
 	if c.Alert.Status == "firing" {
@@ -47,17 +103,116 @@ func (c *TestCase) Run(set *Set) TestResult {
 	} else {
 		res.Note = "the alert is resolved, and alertmedic acts on firing alerts only"
 	}
-	// An expected targetError is a part of the error: when the actual
-	// error holds it, show it as expected.
-	for i := range got {
-		if i < len(c.Expect) && got[i].TargetError != "" && c.Expect[i].TargetError != "" &&
-			strings.Contains(got[i].TargetError, c.Expect[i].TargetError) {
-			got[i].TargetError = c.Expect[i].TargetError
-		}
-	}
+	matchTargetErrors(got, c.Expect)
 	res.Want = writeExpectations(c.Expect)
 	res.Got = writeExpectations(got)
 	return res
+}
+
+// matchTargetErrors shows an actual render error as the expected one when it
+// holds it: an expected targetError is a part of the error.
+func matchTargetErrors(got, want []Expectation) {
+	for i := range got {
+		if i < len(want) && got[i].TargetError != "" && want[i].TargetError != "" &&
+			strings.Contains(got[i].TargetError, want[i].TargetError) {
+			got[i].TargetError = want[i].TargetError
+		}
+	}
+}
+
+// runSequence plays the notifications of c (see Run).
+func (c *TestCase) runSequence(set *Set, limits policy.Limits) TestResult {
+	book := policy.NewBook(c.Limits(limits))
+	res := TestResult{Case: c, Limits: book.Limits()}
+	recorded := map[string]time.Duration{} // episode key -> when it was recorded
+	firing := map[string]time.Time{}       // fingerprint -> startsAt of its firing episode
+	for _, n := range c.Notifications {
+		now := testStart().Add(n.At)
+		step := StepResult{Notification: n}
+		var got []Expectation
+		for i, sent := range n.Alerts {
+			a := *sent
+			if !n.startsAt[i] {
+				a.StartsAt = now
+				if start, ok := firing[a.Fingerprint]; ok {
+					a.StartsAt = start
+				}
+			}
+			step.Alerts = append(step.Alerts, &a)
+			if a.Status != "firing" {
+				delete(firing, a.Fingerprint)
+				step.Notes = append(step.Notes, fmt.Sprintf("%s is resolved, and alertmedic acts on firing alerts only", alertName(&a)))
+				continue
+			}
+			firing[a.Fingerprint] = a.StartsAt
+			for _, m := range set.Match(&a) {
+				e := expectationOf(m)
+				if m.Err != nil {
+					got = append(got, e)
+					continue
+				}
+				key := policy.EpisodeKey(m.Rule.Name, m.Target.String(), a.Fingerprint, a.StartsAt)
+				if at, dup := recorded[key]; dup {
+					e.Decision = DecisionDuplicate
+					step.Notes = append(step.Notes, fmt.Sprintf("%s: Duplicate: %s, firing since %s, was recorded at %s already; alertmedic acts once per episode (fingerprint and startsAt), and the alert fires again as a new episode only after it resolved",
+						m.Rule.Name, alertName(&a), TestTime(a.StartsAt), offset(at)))
+					got = append(got, e)
+					continue
+				}
+				recorded[key] = n.At
+				if m.Rule.Approval.Required {
+					e.Decision = DecisionPendingApproval
+					step.Notes = append(step.Notes, m.Rule.Name+": PendingApproval: the rule needs a person's approval; policy decides when the action is approved")
+					got = append(got, e)
+					continue
+				}
+				act := policyAction(m)
+				if d := book.Check(act, now); !d.Allowed() {
+					e.Decision = Decision(d.Reason)
+					step.Notes = append(step.Notes, fmt.Sprintf("%s: %s: %s", m.Rule.Name, d.Reason, d.Message))
+				} else {
+					book.Reserve(act, now)
+					e.Decision = DecisionRun
+				}
+				got = append(got, e)
+			}
+		}
+		matchTargetErrors(got, n.Expect)
+		step.Want = writeExpectations(n.Expect)
+		step.Got = writeExpectations(got)
+		res.Steps = append(res.Steps, step)
+	}
+	return res
+}
+
+// policyAction is what policy is asked about a match, as the executing
+// replica asks it of the match's record: the rule's cooldown and
+// maxPerWindow when it sets them, else the deployment's.
+func policyAction(m Match) policy.Action {
+	r := m.Rule
+	a := policy.Action{
+		Rule: r.Name, Target: m.Target.String(), TargetRef: m.Target.String(),
+		Namespace: m.Target.Namespace, Cooldown: r.Cooldown,
+	}
+	if b := r.Budget; b.PerRule > 0 || b.PerTarget > 0 {
+		a.Budget = &policy.Budget{PerRule: b.PerRule, PerTarget: b.PerTarget, Window: b.Window}
+	}
+	return a
+}
+
+// alertName names an alert in notes: its alertname and fingerprint.
+func alertName(a *template.Alert) string {
+	return fmt.Sprintf("alert %s (fingerprint %s)", a.Labels["alertname"], a.Fingerprint)
+}
+
+// TestTime writes a time of a sequence test (such as an alert's startsAt)
+// as a test file can: a duration since the test started, or in RFC 3339
+// when it is before the start.
+func TestTime(t time.Time) string {
+	if d := t.Sub(testStart()); d >= 0 {
+		return offset(d)
+	}
+	return t.UTC().Format(time.RFC3339)
 }
 
 // expectationOf states what a match does, as a test would expect it.
@@ -107,6 +262,9 @@ func writeExpectations(es []Expectation) []string {
 		}
 		if e.Approval {
 			lines = append(lines, "    approval: true")
+		}
+		if e.Decision != "" {
+			lines = append(lines, "    decision: "+string(e.Decision))
 		}
 	}
 	return lines

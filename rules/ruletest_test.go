@@ -2,6 +2,7 @@ package rules
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/alertmedic/alertmedic/policy"
 )
 
 func mustLoadTestFile(t *testing.T, path string) (*TestFile, *Set) {
@@ -30,7 +33,7 @@ func TestTestFilePasses(t *testing.T) {
 	if want := []string{filepath.Join("testdata", "ruletest", "rules.yaml")}; !reflect.DeepEqual(tf.RuleFiles, want) {
 		t.Errorf("rule files: got %v, want %v (relative to the test file)", tf.RuleFiles, want)
 	}
-	results := tf.Run(set)
+	results := tf.Run(set, policy.Limits{})
 	if len(results) != 5 {
 		t.Fatalf("got %d results, want 5", len(results))
 	}
@@ -57,7 +60,7 @@ func TestTestFilePasses(t *testing.T) {
 func TestRunFailures(t *testing.T) {
 	tf, set := mustLoadTestFile(t, "testdata/ruletest/fail.yaml")
 	var b strings.Builder
-	for _, r := range tf.Run(set) {
+	for _, r := range tf.Run(set, policy.Limits{}) {
 		if r.Passed() {
 			t.Errorf("%s passed; every test in fail.yaml must fail", r.Case.Name)
 		}
@@ -74,7 +77,7 @@ func TestRunFailures(t *testing.T) {
 // the test pass when pasted in.
 func TestGotPastesBack(t *testing.T) {
 	tf, set := mustLoadTestFile(t, "testdata/ruletest/fail.yaml")
-	for _, r := range tf.Run(set) {
+	for _, r := range tf.Run(set, policy.Limits{}) {
 		if r.Case.Alert.Status != "firing" {
 			continue
 		}
@@ -90,7 +93,7 @@ func TestGotPastesBack(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: got does not parse back:\n%s\n%v", r.Case.Name, src, err)
 		}
-		if res := pasted.Run(set); !res[0].Passed() {
+		if res := pasted.Run(set, policy.Limits{}); !res[0].Passed() {
 			t.Errorf("%s: pasted got fails:\n%s", r.Case.Name, strings.Join(res[0].Diff(), "\n"))
 		}
 	}
@@ -191,11 +194,174 @@ func FuzzParseTestFile(f *testing.F) {
 			return
 		}
 		for _, c := range tf.Cases {
-			if c.Alert == nil {
-				t.Fatalf("test %q has no alert", c.Name)
+			if (c.Alert == nil) == (len(c.Notifications) == 0) {
+				t.Fatalf("test %q has no alert, or both an alert and notifications", c.Name)
 			}
-			r := c.Run(set)
+			for _, n := range c.Notifications {
+				if len(n.Alerts) == 0 {
+					t.Fatalf("test %q has a notification without alerts", c.Name)
+				}
+			}
+			r := c.Run(set, policy.Limits{})
 			r.Diff()
 		}
 	})
+}
+
+// TestSequencePasses plays the sequence tests of sequence.yaml, which
+// between them expect every decision there is.
+func TestSequencePasses(t *testing.T) {
+	tf, set := mustLoadTestFile(t, "testdata/ruletest/sequence.yaml")
+	results := tf.Run(set, policy.Limits{})
+	if len(results) != 9 {
+		t.Fatalf("got %d results, want 9", len(results))
+	}
+	seen := map[string]bool{}
+	for _, r := range results {
+		if !r.Passed() {
+			for i, st := range r.Steps {
+				t.Errorf("%s: notifications[%d]:\n%s\n%s", r.Case.Name, i, strings.Join(st.Notes, "\n"), strings.Join(st.Diff(), "\n"))
+			}
+		}
+		if len(r.Steps) != len(r.Case.Notifications) || r.Case.Alert != nil {
+			t.Errorf("%s: %d steps for %d notifications", r.Case.Name, len(r.Steps), len(r.Case.Notifications))
+		}
+		for _, st := range r.Steps {
+			for _, l := range st.Got {
+				if d, ok := strings.CutPrefix(l, "    decision: "); ok {
+					seen[d] = true
+				}
+			}
+		}
+	}
+	for _, d := range decisionNames() {
+		if !seen[d] {
+			t.Errorf("no test in sequence.yaml ends in decision %s", d)
+		}
+	}
+
+	// Decoding: times, alerts and the startsAt Alertmanager would send.
+	first := tf.Cases[0]
+	if n := first.Notifications[3]; n.At != 10*time.Minute || n.Line != 24 || n.Column != 9 || len(n.Alerts) != 1 || n.startsAt[0] {
+		t.Errorf("notifications[3] decoded as %+v", n)
+	}
+	steps := results[0].Steps
+	for i, want := range []time.Duration{0, 0, 0, 10 * time.Minute, 10 * time.Minute, 10 * time.Minute, 45 * time.Minute} {
+		if got := steps[i].Alerts[0].StartsAt; !got.Equal(testStart().Add(want)) {
+			t.Errorf("notifications[%d]: startsAt %s, want %s", i, TestTime(got), offset(want))
+		}
+	}
+	if n := tf.Cases[3].Notifications[1]; !n.startsAt[0] || !n.Alerts[0].StartsAt.Equal(testStart().Add(10*time.Minute)) {
+		t.Errorf("startsAt: 10m decoded as %v (given %v)", n.Alerts[0].StartsAt, n.startsAt[0])
+	}
+	if a := tf.Cases[4].Notifications[0].Alerts[0]; TestTime(a.StartsAt) != "2025-12-31T23:00:00Z" {
+		t.Errorf("an RFC 3339 startsAt before the test reads back as %s", TestTime(a.StartsAt))
+	}
+	if l := results[6].Limits; l.BreakerMax != 2 || l.BreakerWindow != 10*time.Minute || l.BudgetWindow != policy.DefaultBudgetWindow {
+		t.Errorf("breaker test ran under %+v", l)
+	}
+	if !strings.Contains(strings.Join(results[1].Steps[0].Notes, "\n"), "restart-oom: Cooldown: Deployment/shop/cart was acted on 0s ago; cooldown 30m0s") {
+		t.Errorf("notes of the second pod: %q", results[1].Steps[0].Notes)
+	}
+}
+
+// TestSequenceFailures: each failing notification, with the notes on why
+// actions did not run and the diff, in testdata/ruletest/sequence-fail.golden.
+func TestSequenceFailures(t *testing.T) {
+	tf, set := mustLoadTestFile(t, "testdata/ruletest/sequence-fail.yaml")
+	var b strings.Builder
+	for _, r := range tf.Run(set, policy.Limits{}) {
+		if r.Passed() {
+			t.Errorf("%s passed; every test in sequence-fail.yaml must fail", r.Case.Name)
+		}
+		b.WriteString("# " + r.Case.Name + "\n")
+		for i, st := range r.Steps {
+			if st.Passed() {
+				continue
+			}
+			fmt.Fprintf(&b, "## notifications[%d] at %s\n", i, offset(st.Notification.At))
+			for _, n := range st.Notes {
+				b.WriteString("# note: " + n + "\n")
+			}
+			b.WriteString(strings.Join(st.Diff(), "\n") + "\n")
+		}
+	}
+	golden(t, "ruletest/sequence-fail", b.String())
+}
+
+// What a failing sequence test prints as got, pasted into the test, makes
+// it pass: the decisions read back as they are written.
+func TestSequenceGotPastesBack(t *testing.T) {
+	for _, file := range []string{"sequence-fail.yaml", "sequence.yaml"} {
+		tf, set := mustLoadTestFile(t, "testdata/ruletest/"+file)
+		for _, r := range tf.Run(set, policy.Limits{}) {
+			var src strings.Builder
+			src.WriteString("ruleFiles: [policy-rules.yaml]\ntests:\n  - name: pasted\n    notifications:\n")
+			for _, st := range r.Steps {
+				fmt.Fprintf(&src, "      - at: %s\n        alerts:\n", offset(st.Notification.At))
+				for _, a := range st.Alerts {
+					var labels []string
+					for k, v := range a.Labels {
+						labels = append(labels, k+": "+yamlString(v))
+					}
+					fmt.Fprintf(&src, "          - {labels: {%s}, status: %s, startsAt: %s}\n", strings.Join(labels, ", "), a.Status, yamlString(TestTime(a.StartsAt)))
+				}
+				for _, l := range st.Got {
+					src.WriteString("        " + l + "\n")
+				}
+			}
+			// The limits the test ran under, written out in full.
+			l := r.Limits
+			quoted := func(ps []string) string {
+				out := make([]string, len(ps))
+				for i, p := range ps {
+					out[i] = yamlString(p)
+				}
+				return strings.Join(out, ", ")
+			}
+			fmt.Fprintf(&src, "    policy: {defaultCooldown: %s, maxPerRule: %d, maxPerTarget: %d, budgetWindow: %s, breakerMax: %d, breakerWindow: %s, allowNamespaces: [%s], denyNamespaces: [%s]}\n",
+				offset(l.Cooldown), l.PerRule, l.PerTarget, offset(l.BudgetWindow), l.BreakerMax, offset(l.BreakerWindow), quoted(l.AllowNamespaces), quoted(l.DenyNamespaces))
+			pasted, err := ParseTestFile("testdata/ruletest/pasted.yaml", []byte(src.String()))
+			if err != nil {
+				t.Fatalf("%s: got does not parse back:\n%s\n%v", r.Case.Name, src.String(), err)
+			}
+			if res := pasted.Run(set, policy.Limits{}); !res[0].Passed() {
+				t.Errorf("%s: pasted got fails:\n%s", r.Case.Name, src.String())
+			}
+		}
+	}
+}
+
+// The limits a sequence test runs with: the deployment's (base), then the
+// file's policy block, then the test's, field by field.
+func TestSequenceLimits(t *testing.T) {
+	src := `ruleFiles: [policy-rules.yaml]
+policy: {maxPerRule: 3, denyNamespaces: [], budgetWindow: 2h}
+tests:
+  - name: file and test
+    policy: {maxPerRule: 5, allowNamespaces: ['prod-*'], breakerMax: -1}
+    notifications: [{at: 0m, alert: {labels: {alertname: A}}, expect: []}]
+  - name: file only
+    notifications: [{at: 0m, alert: {labels: {alertname: A}}, expect: []}]
+  - name: one alert
+    alert: {labels: {alertname: A}}
+    expect: []
+`
+	tf, err := ParseTestFile("testdata/ruletest/limits.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := policy.Limits{Cooldown: time.Hour, PerRule: 1, PerTarget: 2, DenyNamespaces: []string{"payments"}, BreakerMax: 20}
+	for i, want := range []policy.Limits{
+		{Cooldown: time.Hour, PerRule: 5, PerTarget: 2, BudgetWindow: 2 * time.Hour, DenyNamespaces: []string{}, AllowNamespaces: []string{"prod-*"}, BreakerMax: -1},
+		{Cooldown: time.Hour, PerRule: 3, PerTarget: 2, BudgetWindow: 2 * time.Hour, DenyNamespaces: []string{}, BreakerMax: 20},
+		base,
+	} {
+		if got := tf.Cases[i].Limits(base); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: limits\ngot  %+v\nwant %+v", tf.Cases[i].Name, got, want)
+		}
+	}
+	if len(base.DenyNamespaces) != 1 {
+		t.Errorf("Limits changed its base: %+v", base)
+	}
 }

@@ -20,6 +20,7 @@ import (
 type Set struct {
 	rules    []*Rule
 	warnings []Problem
+	order    map[string]int // file -> load order, to sort problems
 
 	// Each rule is filed under one of its equality matchers (alertname when
 	// it has one), or in fallback when it has none. A rule can only match
@@ -183,7 +184,9 @@ func build(sources []source, problems []Problem, order map[string]int) (*Set, er
 	if hasErrors(problems) {
 		return nil, &LoadError{Problems: problems}
 	}
-	return newSet(rules, warningsOf(problems)), nil
+	s := newSet(rules, warningsOf(problems))
+	s.order = order
+	return s, nil
 }
 
 // shadowWarnings reports the rules that can never act because an earlier

@@ -8,16 +8,19 @@ import (
 	"io"
 	"strings"
 
+	"github.com/alertmedic/alertmedic/policy"
 	"github.com/alertmedic/alertmedic/rules"
 )
 
-const checkUsage = `Usage: alertmedic check [--format text|json|github] [--strict] FILE|DIR...
+const checkUsage = `Usage: alertmedic check [--format text|json|github] [--strict] [--production-namespaces PATTERNS] FILE|DIR...
 
 Parses rule files strictly, as 'alertmedic serve' loads them (a directory
 means its *.yaml and *.yml files, together), and reports every problem as
 file:line:col: message. Warnings (a shadowed rule, a rule that can never
 match, a risky action without approval, ...) do not fail the check unless
---strict is given.
+--strict is given. With --production-namespaces, any action without
+approval whose namespace is, or through a label its matchers allow may be,
+a production namespace is a risky action too.
 
 Exit status: 0 no problems (or only warnings), 1 errors (or warnings with
 --strict), 2 usage error.
@@ -27,9 +30,10 @@ Flags:
 
 // checkOptions are the flags and arguments of 'alertmedic check'.
 type checkOptions struct {
-	format string
-	strict bool
-	paths  []string
+	format     string
+	strict     bool
+	production stringList // namespace patterns
+	paths      []string
 }
 
 func parseCheck(args []string, stderr io.Writer) (*checkOptions, error) {
@@ -39,9 +43,16 @@ func parseCheck(args []string, stderr io.Writer) (*checkOptions, error) {
 	fs.Usage = func() { fmt.Fprint(stderr, checkUsage); fs.PrintDefaults() }
 	fs.StringVar(&o.format, "format", "text", "output: text (file:line:col: message), json, or github (workflow annotations)")
 	fs.BoolVar(&o.strict, "strict", false, "fail on warnings too")
+	fs.Var(&o.production, "production-namespaces", "namespaces the policy calls production (patterns like prod-*; comma-separated): warn of any action in them without approval")
 	paths, err := parseInterspersed(fs, args)
 	if err != nil {
 		return nil, err
+	}
+	for _, p := range o.production {
+		if err := policy.CheckPattern(p); err != nil {
+			fmt.Fprintf(stderr, "check: --production-namespaces: %v\n", err)
+			return nil, errUsage
+		}
 	}
 	switch o.format {
 	case "text", "json", "github":
@@ -115,7 +126,7 @@ func checkCmd(args []string, stdout, stderr io.Writer) error {
 	case err != nil:
 		return fmt.Errorf("check: %w", err)
 	default:
-		problems = set.Warnings()
+		problems = set.Lint(rules.LintOptions{ProductionNamespaces: o.production})
 	}
 	report := checkReport{Problems: []checkProblem{}, Rules: set.Len()}
 	for _, p := range problems {

@@ -153,3 +153,46 @@ func TestGithubAnnotation(t *testing.T) {
 		t.Errorf("message escape: %q", got)
 	}
 }
+
+// check --production-namespaces warns of actions without approval in the
+// namespaces the policy calls production, at their target.namespace; the
+// output is in testdata/check/production.golden.
+func TestCheckProductionNamespaces(t *testing.T) {
+	dir := rulesTestdata + "production/"
+	code, stdout, stderr := cli(t, "check", "--production-namespaces", "prod-*,payments", dir)
+	if code != 0 {
+		t.Errorf("exit %d, want 0: warnings do not fail without --strict", code)
+	}
+	goldenFile(t, "testdata/check/production.golden", stdout+"stderr: "+stderr)
+
+	// The flag repeats, and comes after the paths too.
+	if _, again, _ := cli(t, "check", dir, "--production-namespaces", "prod-*", "--production-namespaces", "payments"); again != stdout {
+		t.Errorf("repeated flag:\n%s\nwant\n%s", again, stdout)
+	}
+	if code, _, stderr := cli(t, "check", "--strict", "--production-namespaces", "prod-*,payments", dir); code != 1 || !strings.Contains(stderr, "12 rules, 7 warnings (--strict fails on warnings)") {
+		t.Errorf("--strict: exit %d, stderr %q; want 1 and 7 warnings", code, stderr)
+	}
+	// Without the flag, only the rollback warning remains.
+	code, stdout, stderr = cli(t, "check", dir)
+	if code != 0 || strings.Count(stdout, "\n") != 1 || strings.Contains(stdout, "production namespace") || !strings.Contains(stderr, "1 warning") {
+		t.Errorf("without --production-namespaces: exit %d\n%s%s", code, stdout, stderr)
+	}
+	code, stdout, _ = cli(t, "check", "--format", "json", "--production-namespaces", "payments", dir)
+	var r checkReport
+	if err := json.Unmarshal([]byte(stdout), &r); err != nil || code != 0 {
+		t.Fatalf("json: exit %d, %v", code, err)
+	}
+	var prod []checkProblem
+	for _, p := range r.Problems {
+		if strings.Contains(p.Message, "production namespace") {
+			prod = append(prod, p)
+		}
+	}
+	if len(prod) != 2 || prod[0].Line != 6 || prod[0].Column != 43 || prod[1].Line != 15 || prod[1].Severity != "warning" {
+		t.Errorf("--production-namespaces payments: %+v, want restart-ledger (6:43) and restart-listed (15:43)", prod)
+	}
+	if code, _, stderr := cli(t, "check", "--production-namespaces", "prod-[eu", dir); code != 2 ||
+		!strings.Contains(stderr, `check: --production-namespaces: namespace pattern "prod-[eu": syntax error in pattern`) {
+		t.Errorf("bad pattern: exit %d, stderr %q", code, stderr)
+	}
+}

@@ -27,7 +27,8 @@ Shows, rule by rule, how alertmedic treats an alert: which matchers hold and
 which fail, the target it renders, the action and its parameters, and
 whether a person must approve it. Nothing is done and no cluster is needed.
 --payload reads an Alertmanager webhook notification (JSON, version 4) and
-explains each of its alerts. Cooldowns and budgets are not evaluated.
+explains each of its alerts. Cooldowns and budgets are not evaluated
+here; a rule test with notifications over time evaluates them.
 
 Flags:
 `
@@ -291,7 +292,7 @@ func writeExplanation(w io.Writer, set *rules.Set, a *template.Alert) {
 			}
 		}
 	}
-	fmt.Fprintln(w, "note: cooldowns and budgets are not evaluated by explain")
+	fmt.Fprintln(w, "note: cooldowns and budgets are not evaluated by explain; a rule test with notifications over time does (alertmedic test)")
 }
 
 func writeVerdict(w io.Writer, v *rules.Verdict, n, total int) {

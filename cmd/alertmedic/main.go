@@ -17,7 +17,7 @@ const usage = `alertmedic remediates Kubernetes workloads when Alertmanager says
 Usage:
   alertmedic serve [flags]     run the webhook server and the remediation engine
   alertmedic check PATH...     check rule files, reporting every problem as file:line:col
-  alertmedic test FILE...      run rule unit tests (alerts in, expected remediations out)
+  alertmedic test FILE...      run rule unit tests (alerts in, remediations and policy's decisions out)
   alertmedic explain [flags]   show, rule by rule, what the rules do with an alert
   alertmedic schema            print the JSON Schema of rule files
   alertmedic pending           list the remediations waiting for approval

@@ -10,17 +10,26 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/prometheus/common/model"
+
+	"github.com/alertmedic/alertmedic/policy"
 	"github.com/alertmedic/alertmedic/rules"
 )
 
-const testUsage = `Usage: alertmedic test [--run REGEXP] FILE|DIR...
+const testUsage = `Usage: alertmedic test [--run REGEXP] [policy flags] FILE|DIR...
 
 Runs rule unit tests: each test gives an alert and the remediations expected
-for it (rule, target, action and parameters, approval). A directory means
-its *.yaml and *.yml files. A failing test prints a diff: lines starting
-with - are expected, lines starting with + are what the rules do, written
-so that they can be pasted into the test. No cluster is needed. Cooldowns
-and budgets are not modelled.
+for it (rule, target, action and parameters, approval), or notifications
+over time and, for each, the remediations with what policy decides of them
+(Run, Duplicate, PendingApproval, Cooldown, RuleBudget, TargetBudget,
+NamespaceDenied, CircuitOpen). A directory means its *.yaml and *.yml
+files. A failing test prints a diff: lines starting with - are expected,
+lines starting with + are what the rules do, written so that they can be
+pasted into the test. No cluster is needed.
+
+The policy flags are those of 'alertmedic serve': give the deployment's,
+so that tests decide as it will. A policy block in a test file, or in a
+test, overrides them field by field.
 
 Exit status: 0 all tests pass, 1 a test fails or a file does not load,
 2 usage error.
@@ -30,8 +39,9 @@ Flags:
 
 // testOptions are the flags and arguments of 'alertmedic test'.
 type testOptions struct {
-	run   *regexp.Regexp
-	paths []string
+	run    *regexp.Regexp
+	limits policy.Limits
+	paths  []string
 }
 
 func parseTest(args []string, stderr io.Writer) (*testOptions, error) {
@@ -41,8 +51,12 @@ func parseTest(args []string, stderr io.Writer) (*testOptions, error) {
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, testUsage); fs.PrintDefaults() }
 	fs.StringVar(&run, "run", "", "run only the tests whose name matches this regular expression")
+	policyFlags(fs, &o.limits)
 	paths, err := parseInterspersed(fs, args)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkPolicyFlags(stderr, "test", o.limits); err != nil {
 		return nil, err
 	}
 	if run != "" {
@@ -75,7 +89,7 @@ func testCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	var passed, failed, broken int
 	for _, path := range files {
-		p, f, ok := runTestFile(stdout, path, o.run)
+		p, f, ok := runTestFile(stdout, path, o.run, o.limits)
 		passed += p
 		failed += f
 		if !ok {
@@ -141,9 +155,9 @@ func pathErr(err error) error {
 	return err
 }
 
-// runTestFile runs the tests of one file and prints failures and a
-// summary line. ok is false when the file or its rules did not load.
-func runTestFile(w io.Writer, path string, run *regexp.Regexp) (passed, failed int, ok bool) {
+// runTestFile runs the tests of one file under limits and prints failures
+// and a summary line. ok is false when the file or its rules did not load.
+func runTestFile(w io.Writer, path string, run *regexp.Regexp, limits policy.Limits) (passed, failed int, ok bool) {
 	tf, err := rules.LoadTestFile(path)
 	if err != nil {
 		fmt.Fprintf(w, "%v\n%s: FAIL: the test file does not load\n", err, path)
@@ -158,13 +172,17 @@ func runTestFile(w io.Writer, path string, run *regexp.Regexp) (passed, failed i
 		if run != nil && !run.MatchString(c.Name) {
 			continue
 		}
-		res := c.Run(set)
+		res := c.Run(set, limits)
 		if res.Passed() {
 			passed++
 			continue
 		}
 		failed++
 		fmt.Fprintf(w, "--- FAIL: %s:%d:%d: %s\n", path, c.Line, c.Column, c.Name)
+		if len(res.Steps) > 0 {
+			printSteps(w, res)
+			continue
+		}
 		fmt.Fprintf(w, "    alert: %s (%s)\n", labelString(c.Alert.Labels), c.Alert.Status)
 		if res.Note != "" {
 			fmt.Fprintf(w, "    note: %s\n", res.Note)
@@ -180,4 +198,28 @@ func runTestFile(w io.Writer, path string, run *regexp.Regexp) (passed, failed i
 	}
 	fmt.Fprintf(w, "%s: %s: %d passed, %d failed\n", path, status, passed, failed)
 	return passed, failed, true
+}
+
+// printSteps prints the policy a sequence test ran under and, for each
+// notification that did not go as expected, its alerts, why actions did
+// not run, and the diff.
+func printSteps(w io.Writer, res rules.TestResult) {
+	fmt.Fprintf(w, "    policy: %s\n", limitsString(res.Limits))
+	for i, st := range res.Steps {
+		if st.Passed() {
+			continue
+		}
+		n := st.Notification
+		fmt.Fprintf(w, "    notifications[%d] at %s (line %d):\n", i, model.Duration(n.At), n.Line)
+		for _, a := range st.Alerts {
+			fmt.Fprintf(w, "      alert: %s (%s, startsAt %s)\n", labelString(a.Labels), a.Status, rules.TestTime(a.StartsAt))
+		}
+		for _, note := range st.Notes {
+			fmt.Fprintf(w, "      note: %s\n", note)
+		}
+		fmt.Fprintln(w, "      (- expected, + got)")
+		for _, l := range st.Diff() {
+			fmt.Fprintf(w, "      %s\n", l)
+		}
+	}
 }

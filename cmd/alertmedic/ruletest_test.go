@@ -26,6 +26,14 @@ func TestTestCommand(t *testing.T) {
 		{"fail", []string{ruleTests + "fail.yaml"}, 1},
 		{"run-filter", []string{"--run", "^wrong", ruleTests + "fail.yaml", ruleTests + "ok.yaml"}, 1},
 		{"bad-file", []string{ruleTests + "bad-fields.yaml", ruleTests + "ok.yaml"}, 1},
+		{"sequence-pass", []string{ruleTests + "sequence.yaml"}, 0},
+		{"sequence-fail", []string{ruleTests + "sequence-fail.yaml"}, 1},
+		{"bad-sequence", []string{ruleTests + "bad-sequence.yaml"}, 1},
+		// The deployment's policy as flags, which the file's and the tests'
+		// policy blocks override: the same file passes with the flags and
+		// fails without them.
+		{"policy-flags", []string{"--default-cooldown", "1h", ruleTests + "policy-layers.yaml", "--deny-namespaces", "payments,kube-system"}, 0},
+		{"policy-no-flags", []string{ruleTests + "policy-layers.yaml"}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, stdout, stderr := cli(t, append([]string{"test"}, tc.args...)...)
@@ -55,6 +63,8 @@ func TestTestCommandErrors(t *testing.T) {
 		{"empty directory", []string{t.TempDir()}, 1, "no test files (*.yaml, *.yml) in this directory", "1 file did not load"},
 		{"rules do not load", []string{brokenRules}, 1, `unknown action "restrat"`, "1 file did not load"},
 		{"run matches nothing", []string{"--run", "nothing-like-this", ruleTests + "ok.yaml"}, 1, "0 passed, 0 failed\n", "no test ran"},
+		{"bad namespace pattern", []string{"--deny-namespaces", "shop,[prod", ruleTests + "ok.yaml"}, 2, "", `test: --deny-namespaces: namespace pattern "[prod": syntax error in pattern`},
+		{"bad policy flag", []string{"--max-per-rule", "many", ruleTests + "ok.yaml"}, 2, "", `invalid value "many" for flag -max-per-rule`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, stdout, stderr := cli(t, append([]string{"test"}, tc.args...)...)
@@ -86,6 +96,15 @@ func TestStarterLibrary(t *testing.T) {
 	code, stdout, stderr = cli(t, "test", tests)
 	if code != 0 || !strings.HasSuffix(stdout, " passed, 0 failed\n") || strings.HasPrefix(stdout, "0 passed") {
 		t.Errorf("test %s: exit %d\n%s%s", tests, code, stdout, stderr)
+	}
+	testFiles, err := filepath.Glob(tests + "/*.yaml")
+	if err != nil || len(testFiles) < 6 {
+		t.Fatalf("test files of the starter library: %v, %v", testFiles, err)
+	}
+	for _, f := range testFiles {
+		if !strings.Contains(stdout, f+": ok: ") {
+			t.Errorf("test %s: %s did not pass:\n%s", tests, f, stdout)
+		}
 	}
 
 	var prom struct {

@@ -28,6 +28,7 @@ import (
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/engine"
+	"github.com/alertmedic/alertmedic/policy"
 	"github.com/alertmedic/alertmedic/remediations"
 	"github.com/alertmedic/alertmedic/rules"
 	"github.com/alertmedic/alertmedic/webhook"
@@ -97,16 +98,10 @@ func parseServe(args []string, stderr io.Writer) (*serveOptions, error) {
 	fs.DurationVar(&o.leaseDuration, "leader-elect-lease-duration", 15*time.Second, "how long a Lease holder is trusted without renewing")
 	fs.DurationVar(&o.renewDeadline, "leader-elect-renew-deadline", 10*time.Second, "how long the leader tries to renew before giving up")
 	fs.DurationVar(&o.retryPeriod, "leader-elect-retry-period", 2*time.Second, "how often replicas try to acquire or renew the Lease")
-	fs.DurationVar(&o.policy.Cooldown, "default-cooldown", 0, "cooldown for rules that set none: no second action on a target within it")
-	fs.IntVar(&o.policy.BreakerMax, "breaker-max", 20, "actions within --breaker-window that open the circuit breaker (-1: no breaker)")
-	fs.DurationVar(&o.policy.BreakerWindow, "breaker-window", 10*time.Minute, "the circuit breaker's window")
+	var limits policy.Limits
+	policyFlags(fs, &limits)
 	fs.StringVar(&o.policy.BreakerHold, "breaker-hold", engine.BreakerSkip, "what becomes of actions the open breaker holds back: skip, or approval (they wait for 'alertmedic approve')")
 	fs.DurationVar(&o.policy.ApprovalTimeout, "breaker-approval-timeout", 30*time.Minute, "with --breaker-hold=approval: how long a held action waits for approval")
-	fs.IntVar(&o.policy.PerRule, "max-per-rule", 0, "default budget: actions one rule may take within --budget-window (0: no limit)")
-	fs.IntVar(&o.policy.PerTarget, "max-per-target", 0, "default budget: actions on one target within --budget-window (0: no limit)")
-	fs.DurationVar(&o.policy.BudgetWindow, "budget-window", time.Hour, "window of the default budgets")
-	fs.Var((*stringList)(&o.policy.AllowNamespaces), "allow-namespaces", "only act in these namespaces (patterns like prod-*; comma-separated)")
-	fs.Var((*stringList)(&o.policy.DenyNamespaces), "deny-namespaces", "never act in these namespaces (kube-system is denied unless allowed by name)")
 	fs.IntVar(&o.policy.MaxAttempts, "max-attempts", 5, "tries of an action that fails because the API server is unavailable")
 	fs.DurationVar(&o.policy.Retention, "retention", 24*time.Hour, "keep a finished record this long after its alert resolved")
 	fs.DurationVar(&o.policy.MaxRetention, "max-retention", 30*24*time.Hour, "keep a finished record this long when its alert never resolved")
@@ -130,6 +125,10 @@ func parseServe(args []string, stderr io.Writer) (*serveOptions, error) {
 		fmt.Fprintf(stderr, "serve: unexpected argument %q\n", fs.Arg(0))
 		return nil, errUsage
 	}
+	if err := checkPolicyFlags(stderr, "serve", limits); err != nil {
+		return nil, err
+	}
+	o.policy = withLimits(o.policy, limits)
 	if len(o.rulePaths) == 0 {
 		fmt.Fprintln(stderr, "serve: --rules is required (a rule file or a directory of them)")
 		return nil, errUsage

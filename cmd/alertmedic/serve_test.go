@@ -251,6 +251,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
 		{[]string{"serve"}, "--rules is required"},
 		{[]string{"serve", "--rules", "x", "--tls-cert-file", "c"}, "go together"},
+		{[]string{"serve", "--rules", "x", "--deny-namespaces", "shop,[prod"}, `serve: --deny-namespaces: namespace pattern "[prod": syntax error in pattern`},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			var stderr syncBuffer

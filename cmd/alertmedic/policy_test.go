@@ -1,0 +1,72 @@
+package main
+
+import (
+	"io"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/alertmedic/alertmedic/engine"
+	"github.com/alertmedic/alertmedic/policy"
+)
+
+// serve and test take the deployment's policy from the same flags, so that
+// a test run with serve's flags decides as the deployment does.
+func TestPolicyFlags(t *testing.T) {
+	flags := []string{"--default-cooldown", "5m", "--max-per-rule", "4", "--max-per-target", "2", "--budget-window", "2h",
+		"--breaker-max", "-1", "--breaker-window", "1m", "--allow-namespaces", "shop,prod-*", "--deny-namespaces", "prod-payments"}
+	want := policy.Limits{Cooldown: 5 * time.Minute, PerRule: 4, PerTarget: 2, BudgetWindow: 2 * time.Hour,
+		BreakerMax: -1, BreakerWindow: time.Minute, AllowNamespaces: []string{"shop", "prod-*"}, DenyNamespaces: []string{"prod-payments"}}
+
+	so, err := parseServe(append([]string{"--rules", "r.yaml"}, flags...), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := withLimits(engine.Policy{}, want)
+	got.BreakerHold, got.ApprovalTimeout, got.MaxAttempts, got.Retention, got.MaxRetention =
+		so.policy.BreakerHold, so.policy.ApprovalTimeout, so.policy.MaxAttempts, so.policy.Retention, so.policy.MaxRetention
+	if !reflect.DeepEqual(so.policy, got) {
+		t.Errorf("serve: policy\ngot  %+v\nwant %+v", so.policy, got)
+	}
+	to, err := parseTest(append(flags, "tests/"), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(to.limits, want) {
+		t.Errorf("test: limits\ngot  %+v\nwant %+v", to.limits, want)
+	}
+
+	// Unset, both take the same defaults.
+	so, err = parseServe([]string{"--rules", "r.yaml"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	to, err = parseTest([]string{"tests/"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defaults := policy.Limits{BreakerMax: policy.DefaultBreakerMax, BreakerWindow: policy.DefaultBreakerWindow, BudgetWindow: policy.DefaultBudgetWindow}
+	if !reflect.DeepEqual(to.limits, defaults) {
+		t.Errorf("test: defaults %+v, want %+v", to.limits, defaults)
+	}
+	if p := so.policy; !reflect.DeepEqual(withLimits(p, defaults), p) {
+		t.Errorf("serve: defaults %+v, want those of %+v", p, defaults)
+	}
+}
+
+func TestLimitsString(t *testing.T) {
+	l := policy.Limits{Cooldown: 90 * time.Minute, PerTarget: 3, BudgetWindow: time.Hour, BreakerMax: 20, BreakerWindow: 10 * time.Minute,
+		AllowNamespaces: []string{"shop", "prod-*"}}
+	want := "--default-cooldown=1h30m --max-per-rule=0 --max-per-target=3 --budget-window=1h --breaker-max=20 --breaker-window=10m --allow-namespaces=shop,prod-*"
+	if got := limitsString(l); got != want {
+		t.Errorf("limitsString = %s\nwant            %s", got, want)
+	}
+	for d, want := range map[time.Duration]string{0: "0s", 90 * time.Second: "1m30s", 2 * time.Hour: "2h", 24 * time.Hour: "24h", time.Hour + time.Second: "1h0m1s"} {
+		if got := shortDuration(d); got != want {
+			t.Errorf("shortDuration(%v) = %s, want %s", d, got, want)
+		}
+		if back, err := time.ParseDuration(shortDuration(d)); err != nil || back != d {
+			t.Errorf("shortDuration(%v) = %s reads back as %v, %v", d, shortDuration(d), back, err)
+		}
+	}
+}
