@@ -139,4 +139,3 @@ func setupSlack(o *serveOptions, records client.Client, reg prometheus.Registere
 	}
 	return s, nil
 }
-
