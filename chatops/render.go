@@ -270,8 +270,11 @@ func outcome(rec *v1alpha1.Remediation) string {
 	msg := esc(truncate(st.Message, 1500))
 	switch st.Phase {
 	case v1alpha1.PhasePendingApproval:
-		if st.Reason == "CircuitOpen" {
+		switch st.Reason {
+		case "CircuitOpen":
 			return "*Waiting for approval*: held back by the circuit breaker (too many actions recently); a person may let it run."
+		case "PolicyRequiresApproval":
+			return "*Waiting for approval*: alertmedic's policy requires a person's approval for this (`--require-approval`); nothing happens until someone approves."
 		}
 		return "*Waiting for approval*: nothing happens until someone approves."
 	case v1alpha1.PhaseApproved, v1alpha1.PhasePending:

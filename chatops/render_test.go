@@ -69,6 +69,10 @@ func TestRenderGolden(t *testing.T) {
 			r.Status.Reason = "CircuitOpen"
 			r.Status.Plan = &v1alpha1.Plan{PlannedAt: *at(0), Generation: 7, Outcome: "Succeeded", Before: "replicas=4", After: "replicas=8"}
 		}},
+		{"pending-policy", func(r *v1alpha1.Remediation) {
+			r.Spec.Approval = nil
+			r.Status.Reason = "PolicyRequiresApproval"
+		}},
 		{"pending-no-preview", func(r *v1alpha1.Remediation) {
 			r.Status.Plan = &v1alpha1.Plan{PlannedAt: *at(0), Error: `rollback Deployment/shop/checkout: deployments.apps "checkout" not found`}
 		}},

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -92,5 +93,66 @@ func TestDecideAfterDeadlineIsRefused(t *testing.T) {
 	}
 	if got := get(t, c, rec); got.ResourceVersion != rv || got.Status.DecidedBy != "" {
 		t.Errorf("the record changed: %+v", got.Status)
+	}
+}
+
+// The deployment's policy (--require-approval) holds actions its rules let
+// run: by action, by scaling down (worked out from the replicas there for a
+// scale to N), and by namespace. Other actions run.
+func TestPolicyRequiresApproval(t *testing.T) {
+	ns := recordsNamespace(t)
+	c := newClient(t, cluster.Config)
+	prod := "prod-" + ns
+	if _, err := cluster.Client.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: prod}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	workload(t, ns, "web", nil) // 2 replicas
+	workload(t, prod, "web", nil)
+	scale := func(name string, p v1alpha1.ScaleParams) *v1alpha1.Remediation {
+		return &v1alpha1.Remediation{ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: v1alpha1.RemediationSpec{Rule: "scale-" + name, Action: "scale", Scale: &p,
+				Target: v1alpha1.Target{Kind: "Deployment", Namespace: ns, Name: "web"}}}
+	}
+	rollback := restartRecord("rem-rollback", ns, "web")
+	rollback.Spec.Rule, rollback.Spec.Action, rollback.Spec.Rollback = "rollback-it", "rollback", &v1alpha1.RollbackParams{}
+	held := []*v1alpha1.Remediation{
+		put(t, c, ns, rollback, v1alpha1.RemediationStatus{}),
+		put(t, c, ns, scale("rem-scale-to-1", v1alpha1.ScaleParams{Op: "to", N: 1}), v1alpha1.RemediationStatus{}),
+		put(t, c, ns, scale("rem-scale-by-minus", v1alpha1.ScaleParams{Op: "by", N: -1}), v1alpha1.RemediationStatus{}),
+		put(t, c, ns, restartRecord("rem-restart-prod", prod, "web"), v1alpha1.RemediationStatus{}),
+	}
+	runs := put(t, c, ns, scale("rem-scale-to-4", v1alpha1.ScaleParams{Op: "to", N: 4}), v1alpha1.RemediationStatus{})
+	startRunner(t, ns, remediations.NewExecutor(cluster.Client, remediations.Options{}),
+		Policy{RequireApproval: []string{"rollback", "scale-down", "namespace=prod-*"}, BreakerMax: -1}, time.Now)
+
+	waitFor(t, "the scale up to run", phaseIs(t, c, runs, v1alpha1.PhaseSucceeded))
+	for _, rec := range held {
+		waitFor(t, rec.Name+" to wait for approval", phaseIs(t, c, rec, v1alpha1.PhasePendingApproval))
+		st := get(t, c, rec).Status
+		if st.Reason != "PolicyRequiresApproval" || !strings.Contains(st.Message, "--require-approval") ||
+			st.ApprovalExpiresAt == nil || st.Plan == nil {
+			t.Errorf("%s: status = %+v", rec.Name, st)
+		}
+	}
+	if d, err := cluster.Client.AppsV1().Deployments(ns).Get(t.Context(), "web", metav1.GetOptions{}); err != nil || *d.Spec.Replicas != 4 {
+		t.Fatalf("replicas = %v, %v; want 4 from the scale up alone", d.Spec.Replicas, err)
+	}
+	// Approved, a held action runs.
+	if _, err := Decide(t.Context(), c, client.ObjectKeyFromObject(held[3]), true, "kubernetes:alice", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the approved restart", phaseIs(t, c, held[3], v1alpha1.PhaseSucceeded))
+}
+
+func TestValidRequireApproval(t *testing.T) {
+	for _, v := range []string{"restart", "scale", "scale-down", "rollback", "namespace=prod-*", "namespace=payments"} {
+		if err := ValidRequireApproval(v); err != nil {
+			t.Errorf("%q: %v", v, err)
+		}
+	}
+	for _, v := range []string{"", "delete", "namespace=", "namespace=[", "Rollback"} {
+		if err := ValidRequireApproval(v); err == nil {
+			t.Errorf("%q accepted", v)
+		}
 	}
 }

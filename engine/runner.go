@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"path"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -44,6 +47,12 @@ type Policy struct {
 	// for a person (PendingApproval) until ApprovalTimeout.
 	BreakerHold     string
 	ApprovalTimeout time.Duration // default 30m
+	// RequireApproval makes actions wait for a person whatever their rule
+	// says: "restart", "scale", "scale-down", "rollback", or
+	// "namespace=PATTERN" (path.Match, e.g. namespace=prod-*). They wait
+	// until RequiredApprovalTimeout, decided by the default approvers.
+	RequireApproval         []string
+	RequiredApprovalTimeout time.Duration // default 30m
 	// PerRule and PerTarget bound actions within BudgetWindow (by one rule
 	// on any target; on one target by any rule) for rules that set no
 	// maxPerWindow; past a budget actions are Skipped. 0: no limit.
@@ -75,6 +84,9 @@ func (p *Policy) setDefaults() {
 	}
 	if p.ApprovalTimeout <= 0 {
 		p.ApprovalTimeout = 30 * time.Minute
+	}
+	if p.RequiredApprovalTimeout <= 0 {
+		p.RequiredApprovalTimeout = 30 * time.Minute
 	}
 	if p.MaxAttempts <= 0 {
 		p.MaxAttempts = 5
@@ -184,8 +196,67 @@ func (r *Runner) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, 
 		return r.takeOver(ctx, req, now)
 	case p == v1alpha1.PhasePendingApproval || rec.Spec.Approval != nil && p != v1alpha1.PhaseApproved:
 		return r.awaitApproval(ctx, &rec, now)
+	case p == v1alpha1.PhaseNew && len(r.opts.Policy.RequireApproval) > 0:
+		if why := r.approvalRequired(ctx, &rec); why != "" {
+			return r.pend(ctx, &rec, "PolicyRequiresApproval", why, now.Add(r.opts.Policy.RequiredApprovalTimeout), now)
+		}
 	}
 	return r.run(ctx, &rec, now, true)
+}
+
+// ValidRequireApproval checks one --require-approval value.
+func ValidRequireApproval(v string) error {
+	switch v {
+	case "restart", "scale", "scale-down", "rollback":
+		return nil
+	}
+	if p, ok := strings.CutPrefix(v, "namespace="); ok && p != "" {
+		if _, err := path.Match(p, ""); err != nil {
+			return fmt.Errorf("%q: bad pattern: %w", v, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("%q: want restart, scale, scale-down, rollback or namespace=PATTERN", v)
+}
+
+// approvalRequired says why the deployment's policy (RequireApproval)
+// makes rec wait for a person, or "" if it does not. Whether a scale to N
+// goes down depends on the replicas now: a dry run tells, and when it
+// cannot, the scale waits for a person rather than risk it.
+func (r *Runner) approvalRequired(ctx context.Context, rec *v1alpha1.Remediation) string {
+	s := rec.Spec
+	for _, req := range r.opts.Policy.RequireApproval {
+		why := fmt.Sprintf("the deployment's policy requires approval for %s (--require-approval %s)", req, req)
+		switch {
+		case req == s.Action:
+			return why
+		case req == "scale-down" && s.Action == "scale" && s.Scale != nil:
+			if r.scalesDown(ctx, rec) {
+				return why
+			}
+		case strings.HasPrefix(req, "namespace="):
+			if ok, _ := path.Match(strings.TrimPrefix(req, "namespace="), s.Target.Namespace); ok {
+				return fmt.Sprintf("the deployment's policy requires approval for anything in namespace %s (--require-approval %s)", s.Target.Namespace, req)
+			}
+		}
+	}
+	return ""
+}
+
+func (r *Runner) scalesDown(ctx context.Context, rec *v1alpha1.Remediation) bool {
+	sc := rec.Spec.Scale
+	switch sc.Op {
+	case "by":
+		return sc.N < 0
+	case "multiply":
+		f, err := strconv.ParseFloat(sc.Factor, 64)
+		return err != nil || f < 1
+	}
+	res, err := r.opts.Executor.Plan(ctx, Request(rec))
+	var before, after int
+	_, e1 := fmt.Sscanf(res.Before, "replicas=%d", &before)
+	_, e2 := fmt.Sscanf(res.After, "replicas=%d", &after)
+	return err != nil || e1 != nil || e2 != nil || after < before
 }
 
 // seed learns, once, the recent actions from the records, so that a new

@@ -137,6 +137,12 @@ func parseServe(args []string, stderr io.Writer) (*serveOptions, error) {
 		fmt.Fprintf(stderr, "serve: --breaker-hold %q: want skip or approval\n", o.policy.BreakerHold)
 		return nil, errUsage
 	}
+	for _, v := range o.policy.RequireApproval {
+		if err := engine.ValidRequireApproval(v); err != nil {
+			fmt.Fprintf(stderr, "serve: --require-approval %v\n", err)
+			return nil, errUsage
+		}
+	}
 	if (o.tlsCert == "") != (o.tlsKey == "") {
 		fmt.Fprintln(stderr, "serve: --tls-cert-file and --tls-key-file go together")
 		return nil, errUsage
