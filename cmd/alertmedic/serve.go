@@ -102,6 +102,8 @@ func parseServe(args []string, stderr io.Writer) (*serveOptions, error) {
 	policyFlags(fs, &limits)
 	fs.StringVar(&o.policy.BreakerHold, "breaker-hold", engine.BreakerSkip, "what becomes of actions the open breaker holds back: skip, or approval (they wait for 'alertmedic approve')")
 	fs.DurationVar(&o.policy.ApprovalTimeout, "breaker-approval-timeout", 30*time.Minute, "with --breaker-hold=approval: how long a held action waits for approval")
+	fs.Var((*stringList)(&o.policy.RequireApproval), "require-approval", "actions that wait for a person whatever their rule says: restart, scale, scale-down, rollback, namespace=PATTERN (comma-separated)")
+	fs.DurationVar(&o.policy.RequiredApprovalTimeout, "approval-timeout", 30*time.Minute, "how long an action --require-approval holds waits for approval")
 	fs.IntVar(&o.policy.MaxAttempts, "max-attempts", 5, "tries of an action that fails because the API server is unavailable")
 	fs.DurationVar(&o.policy.Retention, "retention", 24*time.Hour, "keep a finished record this long after its alert resolved")
 	fs.DurationVar(&o.policy.MaxRetention, "max-retention", 30*24*time.Hour, "keep a finished record this long when its alert never resolved")
