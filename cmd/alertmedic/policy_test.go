@@ -23,8 +23,10 @@ func TestPolicyFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := withLimits(engine.Policy{}, want)
+	// What rule tests do not model is serve's alone.
 	got.BreakerHold, got.ApprovalTimeout, got.MaxAttempts, got.Retention, got.MaxRetention =
 		so.policy.BreakerHold, so.policy.ApprovalTimeout, so.policy.MaxAttempts, so.policy.Retention, so.policy.MaxRetention
+	got.RequireApproval, got.RequiredApprovalTimeout = so.policy.RequireApproval, so.policy.RequiredApprovalTimeout
 	if !reflect.DeepEqual(so.policy, got) {
 		t.Errorf("serve: policy\ngot  %+v\nwant %+v", so.policy, got)
 	}
