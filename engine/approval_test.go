@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/policy"
 	"github.com/alertmedic/alertmedic/remediations"
 )
 
@@ -123,7 +124,7 @@ func TestPolicyRequiresApproval(t *testing.T) {
 	}
 	runs := put(t, c, ns, scale("rem-scale-to-4", v1alpha1.ScaleParams{Op: "to", N: 4}), v1alpha1.RemediationStatus{})
 	startRunner(t, ns, remediations.NewExecutor(cluster.Client, remediations.Options{}),
-		Policy{RequireApproval: []string{"rollback", "scale-down", "namespace=prod-*"}, BreakerMax: -1}, time.Now)
+		Policy{RequireApproval: []string{"rollback", "scale-down", "namespace=prod-*"}, Limits: policy.Limits{BreakerMax: -1}}, time.Now)
 
 	waitFor(t, "the scale up to run", phaseIs(t, c, runs, v1alpha1.PhaseSucceeded))
 	for _, rec := range held {

@@ -32,16 +32,11 @@ type Executor interface {
 }
 
 // Policy decides, when a record is about to run, whether it may. Zero
-// values take the defaults in NewRunner. The decision itself is the policy
-// package's, from the fields that make up policy.Limits.
+// values take the defaults in NewRunner. The cooldown, budget, breaker and
+// namespace limits are the policy package's, which decides by them; the
+// rest is what only the running bot does.
 type Policy struct {
-	// Cooldown applies when a rule sets none: no second action on the same
-	// target within it, whichever rule or alert asks. 0: no default cooldown.
-	Cooldown time.Duration
-	// BreakerMax actions within BreakerWindow, across all targets, open the
-	// circuit breaker: further actions are Skipped until the window has room.
-	BreakerMax    int           // default 20; negative: no breaker
-	BreakerWindow time.Duration // default 10m
+	policy.Limits
 	// BreakerHold says what becomes of an action the open breaker holds
 	// back: BreakerSkip (default) or BreakerApproval, which makes it wait
 	// for a person (PendingApproval) until ApprovalTimeout.
@@ -53,17 +48,6 @@ type Policy struct {
 	// until RequiredApprovalTimeout, decided by the default approvers.
 	RequireApproval         []string
 	RequiredApprovalTimeout time.Duration // default 30m
-	// PerRule and PerTarget bound actions within BudgetWindow (by one rule
-	// on any target; on one target by any rule) for rules that set no
-	// maxPerWindow; past a budget actions are Skipped. 0: no limit.
-	PerRule      int
-	PerTarget    int
-	BudgetWindow time.Duration // default 1h
-	// AllowNamespaces, when set, are the only namespaces acted in; patterns
-	// as path.Match ("prod-*"). DenyNamespaces are never acted in.
-	// kube-system is denied unless AllowNamespaces names it.
-	AllowNamespaces []string
-	DenyNamespaces  []string
 	// MaxAttempts bounds tries after transient API failures.
 	MaxAttempts  int           // default 5
 	RetryBackoff time.Duration // first wait, doubled each time; default 1s
@@ -76,9 +60,7 @@ type Policy struct {
 }
 
 func (p *Policy) setDefaults() {
-	l := p.limits()
-	l.SetDefaults()
-	p.BreakerMax, p.BreakerWindow, p.BudgetWindow = l.BreakerMax, l.BreakerWindow, l.BudgetWindow
+	p.Limits.SetDefaults()
 	if p.BreakerHold == "" {
 		p.BreakerHold = BreakerSkip
 	}
@@ -99,16 +81,6 @@ func (p *Policy) setDefaults() {
 	}
 	if p.MaxRetention <= 0 {
 		p.MaxRetention = 30 * 24 * time.Hour
-	}
-}
-
-// limits is what of p the policy package decides by.
-func (p *Policy) limits() policy.Limits {
-	return policy.Limits{
-		Cooldown:   p.Cooldown,
-		BreakerMax: p.BreakerMax, BreakerWindow: p.BreakerWindow,
-		PerRule: p.PerRule, PerTarget: p.PerTarget, BudgetWindow: p.BudgetWindow,
-		AllowNamespaces: p.AllowNamespaces, DenyNamespaces: p.DenyNamespaces,
 	}
 }
 
@@ -161,7 +133,7 @@ func NewRunner(mgr manager.Manager, opts RunnerOptions) (*Runner, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	r := &Runner{client: mgr.GetClient(), reader: mgr.GetAPIReader(), opts: opts, book: policy.NewBook(opts.Policy.limits())}
+	r := &Runner{client: mgr.GetClient(), reader: mgr.GetAPIReader(), opts: opts, book: policy.NewBook(opts.Policy.Limits)}
 	skip := true
 	err := ctrl.NewControllerManagedBy(mgr).For(&v1alpha1.Remediation{}).Named("remediation").
 		WithOptions(controller.Options{MaxConcurrentReconciles: opts.Workers, SkipNameValidation: &skip}).

@@ -20,6 +20,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/policy"
 	"github.com/alertmedic/alertmedic/remediations"
 )
 
@@ -346,7 +347,7 @@ func TestBudgets(t *testing.T) {
 	ns := recordsNamespace(t)
 	c := newClient(t, cluster.Config)
 	exec := &flaky{}
-	m := startRunner(t, ns, exec, Policy{PerTarget: 1, BudgetWindow: time.Hour}, time.Now)
+	m := startRunner(t, ns, exec, Policy{Limits: policy.Limits{PerTarget: 1, BudgetWindow: time.Hour}}, time.Now)
 	hour := metav1.Duration{Duration: time.Hour}
 
 	perTarget := budgetRecords(t, c, ns, "restart-a", "a", 3, &v1alpha1.BudgetSpec{PerTarget: 2, Window: hour})

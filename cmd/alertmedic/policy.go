@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/alertmedic/alertmedic/engine"
 	"github.com/alertmedic/alertmedic/policy"
 )
 
@@ -40,15 +39,6 @@ func checkPolicyFlags(stderr io.Writer, cmd string, l policy.Limits) error {
 		}
 	}
 	return nil
-}
-
-// withLimits returns p with the limits l set.
-func withLimits(p engine.Policy, l policy.Limits) engine.Policy {
-	p.Cooldown = l.Cooldown
-	p.BreakerMax, p.BreakerWindow = l.BreakerMax, l.BreakerWindow
-	p.PerRule, p.PerTarget, p.BudgetWindow = l.PerRule, l.PerTarget, l.BudgetWindow
-	p.AllowNamespaces, p.DenyNamespaces = l.AllowNamespaces, l.DenyNamespaces
-	return p
 }
 
 // limitsString writes l as the flags that set it.

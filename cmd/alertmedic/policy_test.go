@@ -22,7 +22,7 @@ func TestPolicyFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := withLimits(engine.Policy{}, want)
+	got := engine.Policy{Limits: want}
 	// What rule tests do not model is serve's alone.
 	got.BreakerHold, got.ApprovalTimeout, got.MaxAttempts, got.Retention, got.MaxRetention =
 		so.policy.BreakerHold, so.policy.ApprovalTimeout, so.policy.MaxAttempts, so.policy.Retention, so.policy.MaxRetention
@@ -51,7 +51,7 @@ func TestPolicyFlags(t *testing.T) {
 	if !reflect.DeepEqual(to.limits, defaults) {
 		t.Errorf("test: defaults %+v, want %+v", to.limits, defaults)
 	}
-	if p := so.policy; !reflect.DeepEqual(withLimits(p, defaults), p) {
+	if p := so.policy; !reflect.DeepEqual(p.Limits, defaults) {
 		t.Errorf("serve: defaults %+v, want those of %+v", p, defaults)
 	}
 }

@@ -28,7 +28,6 @@ import (
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/engine"
-	"github.com/alertmedic/alertmedic/policy"
 	"github.com/alertmedic/alertmedic/remediations"
 	"github.com/alertmedic/alertmedic/rules"
 	"github.com/alertmedic/alertmedic/webhook"
@@ -98,8 +97,7 @@ func parseServe(args []string, stderr io.Writer) (*serveOptions, error) {
 	fs.DurationVar(&o.leaseDuration, "leader-elect-lease-duration", 15*time.Second, "how long a Lease holder is trusted without renewing")
 	fs.DurationVar(&o.renewDeadline, "leader-elect-renew-deadline", 10*time.Second, "how long the leader tries to renew before giving up")
 	fs.DurationVar(&o.retryPeriod, "leader-elect-retry-period", 2*time.Second, "how often replicas try to acquire or renew the Lease")
-	var limits policy.Limits
-	policyFlags(fs, &limits)
+	policyFlags(fs, &o.policy.Limits)
 	fs.StringVar(&o.policy.BreakerHold, "breaker-hold", engine.BreakerSkip, "what becomes of actions the open breaker holds back: skip, or approval (they wait for 'alertmedic approve')")
 	fs.DurationVar(&o.policy.ApprovalTimeout, "breaker-approval-timeout", 30*time.Minute, "with --breaker-hold=approval: how long a held action waits for approval")
 	fs.Var((*stringList)(&o.policy.RequireApproval), "require-approval", "actions that wait for a person whatever their rule says: restart, scale, scale-down, rollback, namespace=PATTERN (comma-separated)")
@@ -127,10 +125,9 @@ func parseServe(args []string, stderr io.Writer) (*serveOptions, error) {
 		fmt.Fprintf(stderr, "serve: unexpected argument %q\n", fs.Arg(0))
 		return nil, errUsage
 	}
-	if err := checkPolicyFlags(stderr, "serve", limits); err != nil {
+	if err := checkPolicyFlags(stderr, "serve", o.policy.Limits); err != nil {
 		return nil, err
 	}
-	o.policy = withLimits(o.policy, limits)
 	if len(o.rulePaths) == 0 {
 		fmt.Fprintln(stderr, "serve: --rules is required (a rule file or a directory of them)")
 		return nil, errUsage
