@@ -164,24 +164,28 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	return nil, fmt.Errorf("%w: --log-format %q: want json or text", errUsage, format)
 }
 
+// secret reads a secret from file (trimmed; empty is an error), or else
+// from the environment variable env. Secrets never come from flags.
+func secret(file, env, flagName string) (string, error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("read --%s: %w", flagName, err)
+		}
+		s := strings.TrimSpace(string(b))
+		if s == "" {
+			return "", fmt.Errorf("--%s %s is empty", flagName, file)
+		}
+		return s, nil
+	}
+	return strings.TrimSpace(os.Getenv(env)), nil
+}
+
 // readToken returns the webhook token from --token-file or the environment.
 func readToken(o *serveOptions) (string, error) {
-	if o.tokenFile != "" {
-		b, err := os.ReadFile(o.tokenFile)
-		if err != nil {
-			return "", fmt.Errorf("read --token-file: %w", err)
-		}
-		tok := strings.TrimSpace(string(b))
-		if tok == "" {
-			return "", fmt.Errorf("--token-file %s is empty", o.tokenFile)
-		}
-		return tok, nil
-	}
-	if tok := strings.TrimSpace(os.Getenv(tokenEnv)); tok != "" {
-		return tok, nil
-	}
-	if o.insecureNoAuth {
-		return "", nil
+	tok, err := secret(o.tokenFile, tokenEnv, "token-file")
+	if err != nil || tok != "" || o.insecureNoAuth {
+		return tok, err
 	}
 	return "", fmt.Errorf("no webhook token: set --token-file or $%s (or --insecure-no-auth for local testing)", tokenEnv)
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"time"
 
@@ -43,22 +42,6 @@ func addSlackFlags(fs *flag.FlagSet, o *slackOptions) {
 	fs.Var(&o.approvers, "slack-approvers", "Slack user (U…, W…) and user group (S…) ids who may approve when a rule names none (comma-separated)")
 	fs.DurationVar(&o.groupTTL, "slack-group-cache-ttl", time.Minute, "how long the members of a Slack user group are cached")
 	fs.StringVar(&o.apiURL, "slack-api-url", slack.APIURL, "Slack Web API base URL (for a proxy)")
-}
-
-// secret reads a secret from file, or else from the environment variable.
-func secret(file, env, flagName string) (string, error) {
-	if file != "" {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return "", fmt.Errorf("read --%s: %w", flagName, err)
-		}
-		s := strings.TrimSpace(string(b))
-		if s == "" {
-			return "", fmt.Errorf("--%s %s is empty", flagName, file)
-		}
-		return s, nil
-	}
-	return strings.TrimSpace(os.Getenv(env)), nil
 }
 
 // slackSetup is Slack as configured: nil chat when Slack is off.
