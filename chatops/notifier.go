@@ -54,12 +54,7 @@ func (n *notifier) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result
 		}
 	}
 	st := rec.Status.Slack
-	var sent sentMessage
-	if v, ok := c.sent.Load(key); ok && v.(sentMessage).uid == rec.UID {
-		sent = v.(sentMessage)
-	} else if st != nil {
-		sent = sentMessage{uid: rec.UID, channel: st.Channel, ts: st.TS, digest: st.Digest}
-	}
+	sent := c.lastSent(&rec)
 	if sent.ts == "" && rec.Status.Phase != v1alpha1.PhasePendingApproval {
 		return ctrl.Result{}, nil // never asked anyone: nothing to mirror
 	}
@@ -129,17 +124,23 @@ func (n *notifier) failed(ctx context.Context, rec *v1alpha1.Remediation, op str
 	wait := min(5*time.Second<<min(failures-1, 6), 5*time.Minute)
 	c.retryAt.Store(client.ObjectKeyFromObject(rec).String(), c.opts.Now().Add(wait))
 	c.logger.Error("slack message failed; will try again", "op", op, "record", rec.Name, "in", wait, "failures", failures, "err", err)
-	var sent sentMessage
-	if v, ok := c.sent.Load(client.ObjectKeyFromObject(rec).String()); ok && v.(sentMessage).uid == rec.UID {
-		sent = v.(sentMessage)
-	} else if st := rec.Status.Slack; st != nil {
-		sent = sentMessage{uid: rec.UID, channel: st.Channel, ts: st.TS, digest: st.Digest}
-	}
-	serr := n.save(ctx, rec, sent, fmt.Errorf("%s: %w%s", op, err, hint))
+	serr := n.save(ctx, rec, c.lastSent(rec), fmt.Errorf("%s: %w%s", op, err, hint))
 	if serr != nil {
 		c.logger.Warn("could not record the Slack failure on the record", "record", rec.Name, "err", serr)
 	}
 	return ctrl.Result{RequeueAfter: wait}, nil
+}
+
+// lastSent is what was last written to Slack for rec: as this replica
+// remembers it, ahead of the record's status, or else as the status says.
+func (c *Chat) lastSent(rec *v1alpha1.Remediation) sentMessage {
+	if v, ok := c.sent.Load(client.ObjectKeyFromObject(rec).String()); ok && v.(sentMessage).uid == rec.UID {
+		return v.(sentMessage)
+	}
+	if st := rec.Status.Slack; st != nil {
+		return sentMessage{uid: rec.UID, channel: st.Channel, ts: st.TS, digest: st.Digest}
+	}
+	return sentMessage{}
 }
 
 // save writes status.slack with a merge patch of that field alone, so it
