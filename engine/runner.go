@@ -169,8 +169,8 @@ func (r *Runner) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, 
 	case p == v1alpha1.PhasePendingApproval || rec.Spec.Approval != nil && p != v1alpha1.PhaseApproved:
 		return r.awaitApproval(ctx, &rec, now)
 	case p == v1alpha1.PhaseNew && len(r.opts.Policy.RequireApproval) > 0:
-		if why := r.approvalRequired(ctx, &rec); why != "" {
-			return r.pend(ctx, &rec, "PolicyRequiresApproval", why, now.Add(r.opts.Policy.RequiredApprovalTimeout), now)
+		if why, plan := r.approvalRequired(ctx, &rec, now); why != "" {
+			return r.pend(ctx, &rec, "PolicyRequiresApproval", why, plan, now.Add(r.opts.Policy.RequiredApprovalTimeout), now)
 		}
 	}
 	return r.run(ctx, &rec, now, true)
@@ -194,41 +194,44 @@ func ValidRequireApproval(v string) error {
 // approvalRequired says why the deployment's policy (RequireApproval)
 // makes rec wait for a person, or "" if it does not. Whether a scale to N
 // goes down depends on the replicas now: a dry run tells, and when it
-// cannot, the scale waits for a person rather than risk it.
-func (r *Runner) approvalRequired(ctx context.Context, rec *v1alpha1.Remediation) string {
+// cannot, the scale waits for a person rather than risk it; that dry run is
+// returned as the plan to show, so it is not made twice.
+func (r *Runner) approvalRequired(ctx context.Context, rec *v1alpha1.Remediation, now time.Time) (string, *v1alpha1.Plan) {
 	s := rec.Spec
 	for _, req := range r.opts.Policy.RequireApproval {
 		why := fmt.Sprintf("the deployment's policy requires approval for %s (--require-approval %s)", req, req)
 		switch {
 		case req == s.Action:
-			return why
+			return why, nil
 		case req == "scale-down" && s.Action == "scale" && s.Scale != nil:
-			if r.scalesDown(ctx, rec) {
-				return why
+			if down, plan := r.scalesDown(ctx, rec, now); down {
+				return why, plan
 			}
 		case strings.HasPrefix(req, "namespace="):
 			if ok, _ := path.Match(strings.TrimPrefix(req, "namespace="), s.Target.Namespace); ok {
-				return fmt.Sprintf("the deployment's policy requires approval for anything in namespace %s (--require-approval %s)", s.Target.Namespace, req)
+				return fmt.Sprintf("the deployment's policy requires approval for anything in namespace %s (--require-approval %s)", s.Target.Namespace, req), nil
 			}
 		}
 	}
-	return ""
+	return "", nil
 }
 
-func (r *Runner) scalesDown(ctx context.Context, rec *v1alpha1.Remediation) bool {
+// scalesDown reports whether rec's scale lowers the replica count, with
+// the dry run that told, if one was needed.
+func (r *Runner) scalesDown(ctx context.Context, rec *v1alpha1.Remediation, now time.Time) (bool, *v1alpha1.Plan) {
 	sc := rec.Spec.Scale
 	switch sc.Op {
 	case "by":
-		return sc.N < 0
+		return sc.N < 0, nil
 	case "multiply":
 		f, err := strconv.ParseFloat(sc.Factor, 64)
-		return err != nil || f < 1
+		return err != nil || f < 1, nil
 	}
-	res, err := r.opts.Executor.Plan(ctx, Request(rec))
+	plan := r.plan(ctx, rec, now)
 	var before, after int
-	_, e1 := fmt.Sscanf(res.Before, "replicas=%d", &before)
-	_, e2 := fmt.Sscanf(res.After, "replicas=%d", &after)
-	return err != nil || e1 != nil || e2 != nil || after < before
+	_, e1 := fmt.Sscanf(plan.Before, "replicas=%d", &before)
+	_, e2 := fmt.Sscanf(plan.After, "replicas=%d", &after)
+	return plan.Error != "" || e1 != nil || e2 != nil || after < before, plan
 }
 
 // seed learns, once, the recent actions from the records, so that a new
@@ -481,7 +484,7 @@ func (r *Runner) awaitApproval(ctx context.Context, rec *v1alpha1.Remediation, n
 	}
 	if rec.Status.Phase != v1alpha1.PhasePendingApproval {
 		msg := fmt.Sprintf("rule %s needs a person's approval", rec.Spec.Rule)
-		return r.pend(ctx, rec, "ApprovalRequired", msg, deadline, now)
+		return r.pend(ctx, rec, "ApprovalRequired", msg, nil, deadline, now)
 	}
 	return ctrl.Result{RequeueAfter: deadline.Sub(now)}, nil
 }
@@ -490,19 +493,28 @@ func (r *Runner) awaitApproval(ctx context.Context, rec *v1alpha1.Remediation, n
 // waiting for a person.
 func (r *Runner) holdForApproval(ctx context.Context, rec *v1alpha1.Remediation, now time.Time, why string) (ctrl.Result, error) {
 	r.opts.Metrics.decisions.WithLabelValues(DecisionCircuitOpen).Inc()
-	return r.pend(ctx, rec, "CircuitOpen", why+"; a person may approve it", now.Add(r.opts.Policy.ApprovalTimeout), now)
+	return r.pend(ctx, rec, "CircuitOpen", why+"; a person may approve it", nil, now.Add(r.opts.Policy.ApprovalTimeout), now)
 }
 
-// pend writes PendingApproval with its deadline and the plan the approver
-// sees: a dry run of the action against the target as it is now. The action
-// later runs only if the target's generation is still the planned one.
-func (r *Runner) pend(ctx context.Context, rec *v1alpha1.Remediation, reason, msg string, deadline, now time.Time) (ctrl.Result, error) {
+// plan is a dry run of rec's action against its target as it is now.
+func (r *Runner) plan(ctx context.Context, rec *v1alpha1.Remediation, now time.Time) *v1alpha1.Plan {
 	res, err := r.opts.Executor.Plan(ctx, Request(rec))
 	plan := &v1alpha1.Plan{PlannedAt: metav1.NewTime(now), Generation: res.Generation,
 		Outcome: string(res.Outcome), Reason: res.Reason, Message: res.Message, Before: res.Before, After: res.After}
 	if err != nil {
 		plan.Error = err.Error()
 		r.opts.Logger.Warn("could not plan an action waiting for approval; it is shown without a preview", "record", rec.Name, "err", err)
+	}
+	return plan
+}
+
+// pend writes PendingApproval with its deadline and the plan the approver
+// sees: a dry run of the action against the target as it is now. The action
+// later runs only if the target's generation is still the planned one.
+// A plan already made for the decision to pend is passed in; nil makes one.
+func (r *Runner) pend(ctx context.Context, rec *v1alpha1.Remediation, reason, msg string, plan *v1alpha1.Plan, deadline, now time.Time) (ctrl.Result, error) {
+	if plan == nil {
+		plan = r.plan(ctx, rec, now)
 	}
 	t := metav1.NewTime(deadline)
 	rec.Status.Phase, rec.Status.Reason, rec.Status.ApprovalExpiresAt = v1alpha1.PhasePendingApproval, reason, &t
