@@ -128,6 +128,17 @@ func (e *env) start(change ...func(*Options)) *bot {
 	return &bot{chat: chat, metrics: m, url: srv.URL + "/slack/interactions", stop: stop}
 }
 
+// pendingRestart starts a bot over a Deployment "web" whose restart waits
+// for approval, and returns the approval message once it is posted.
+func pendingRestart(t *testing.T, approval v1alpha1.ApprovalSpec, change ...func(*Options)) (*env, *bot, *v1alpha1.Remediation, testslack.Message) {
+	t.Helper()
+	e := newEnv(t)
+	e.workload("web")
+	b := e.start(change...)
+	rec := e.restartNeedingApproval("web", approval)
+	return e, b, rec, e.posted(rec)
+}
+
 // workload creates Deployment name with 2 replicas.
 func (e *env) workload(name string) {
 	e.t.Helper()

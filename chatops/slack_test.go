@@ -22,11 +22,7 @@ var alice = v1alpha1.ApprovalSpec{Channel: "C0SHOP", Users: []string{"U0ALICE"}}
 // Approve, the action runs once, and the message ends up saying so, without
 // buttons.
 func TestApproveInSlack(t *testing.T) {
-	e := newEnv(t)
-	e.workload("web")
-	b := e.start()
-	rec := e.restartNeedingApproval("web", alice)
-	msg := e.posted(rec)
+	e, b, rec, msg := pendingRestart(t, alice)
 	if msg.Channel != "C0SHOP" || !strings.Contains(string(msg.Blocks), "restartedAt=never") || !strings.Contains(string(msg.Blocks), ActionApprove) {
 		t.Fatalf("approval message = %+v; want it in C0SHOP with the preview and the buttons", msg)
 	}
@@ -56,11 +52,7 @@ func TestApproveInSlack(t *testing.T) {
 }
 
 func TestDenyInSlack(t *testing.T) {
-	e := newEnv(t)
-	e.workload("web")
-	b := e.start()
-	rec := e.restartNeedingApproval("web", alice)
-	msg := e.posted(rec)
+	e, b, rec, msg := pendingRestart(t, alice)
 	c := approveBy("U0ALICE", msg, rec)
 	c.ActionID = ActionDeny
 	if code := e.click(b, c); code != http.StatusOK {
@@ -85,11 +77,7 @@ func TestDenyInSlack(t *testing.T) {
 // Requests not signed by Slack with the app's secret, or signed too long
 // ago, get 401 and change nothing; nothing about them reaches the record.
 func TestForgedRequestsAreRefused(t *testing.T) {
-	e := newEnv(t)
-	e.workload("web")
-	b := e.start()
-	rec := e.restartNeedingApproval("web", alice)
-	msg := e.posted(rec)
+	e, b, rec, msg := pendingRestart(t, alice)
 	body := approveBy("U0ALICE", msg, rec).Body()
 	now := time.Now()
 	for _, tc := range []struct {
@@ -137,11 +125,7 @@ func TestForgedRequestsAreRefused(t *testing.T) {
 // Slack's signature is still valid when a captured request is sent again
 // within five minutes; the approval is consumed once all the same.
 func TestReplayedApprovalActsOnce(t *testing.T) {
-	e := newEnv(t)
-	e.workload("web")
-	b := e.start()
-	rec := e.restartNeedingApproval("web", alice)
-	msg := e.posted(rec)
+	e, b, rec, msg := pendingRestart(t, alice)
 	body := approveBy("U0ALICE", msg, rec).Body()
 	signedAt := time.Now()
 	for range 3 {
@@ -249,11 +233,7 @@ func TestFiftyConcurrentApprovalsActOnce(t *testing.T) {
 }
 
 func TestClickAfterExpiryChangesNothing(t *testing.T) {
-	e := newEnv(t)
-	e.workload("web")
-	b := e.start()
-	rec := e.restartNeedingApproval("web", v1alpha1.ApprovalSpec{Channel: "C0SHOP", Users: []string{"U0ALICE"}, Timeout: metav1.Duration{Duration: 3 * time.Second}})
-	msg := e.posted(rec)
+	e, b, rec, msg := pendingRestart(t, v1alpha1.ApprovalSpec{Channel: "C0SHOP", Users: []string{"U0ALICE"}, Timeout: metav1.Duration{Duration: 3 * time.Second}})
 	waitFor(t, "the request to expire", phaseIs(e, rec, v1alpha1.PhaseExpired))
 	waitFor(t, "the message to say it expired", func() bool {
 		m := string(e.message(rec).Blocks)
@@ -272,11 +252,7 @@ func TestClickAfterExpiryChangesNothing(t *testing.T) {
 // The target changes between the request and the approval: the approved
 // plan is stale and is not applied, and the message says why.
 func TestTargetChangedWhilePending(t *testing.T) {
-	e := newEnv(t)
-	e.workload("web")
-	b := e.start()
-	rec := e.restartNeedingApproval("web", alice)
-	msg := e.posted(rec)
+	e, b, rec, msg := pendingRestart(t, alice)
 	d, err := cluster.Client.AppsV1().Deployments(e.ns).Get(t.Context(), "web", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -397,11 +373,7 @@ func TestUnpostableMessageIsRecorded(t *testing.T) {
 // An action the circuit breaker holds has no rule approvers: it goes to
 // the default channel, and the default approvers decide.
 func TestDefaultChannelAndApprovers(t *testing.T) {
-	e := newEnv(t)
-	e.workload("web")
-	b := e.start(func(o *Options) { o.DefaultApprovers = Approvers{Users: []string{"U0DEFAULT"}} })
-	rec := e.restartNeedingApproval("web", v1alpha1.ApprovalSpec{})
-	msg := e.posted(rec)
+	e, b, rec, msg := pendingRestart(t, v1alpha1.ApprovalSpec{}, func(o *Options) { o.DefaultApprovers = Approvers{Users: []string{"U0DEFAULT"}} })
 	if msg.Channel != "C0OPS" {
 		t.Errorf("posted in %s, want the default C0OPS", msg.Channel)
 	}
