@@ -13,8 +13,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -27,18 +25,9 @@ import (
 	"github.com/alertmedic/alertmedic/remediations"
 )
 
-var (
-	cluster *testcluster.Cluster
-	scheme  = runtime.NewScheme()
-)
+var cluster *testcluster.Cluster
 
 func TestMain(m *testing.M) {
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		panic(err)
-	}
-	if err := v1alpha1.AddToScheme(scheme); err != nil {
-		panic(err)
-	}
 	testcluster.Main(m, "the chatops tests", &cluster)
 }
 
@@ -67,7 +56,7 @@ func newEnv(t *testing.T) *env {
 	if _, err := cluster.Client.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	c, err := client.New(cluster.Config, client.Options{Scheme: scheme})
+	c, err := client.New(cluster.Config, client.Options{Scheme: cluster.Scheme})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +81,7 @@ func (e *env) start(change ...func(*Options)) *bot {
 		t.Fatal(err)
 	}
 	mgr, err := ctrl.NewManager(cluster.Config, ctrl.Options{
-		Scheme:                 scheme,
+		Scheme:                 cluster.Scheme,
 		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{e.ns: {}}},
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
@@ -197,16 +186,7 @@ func (e *env) get(rec *v1alpha1.Remediation) *v1alpha1.Remediation {
 	return &out
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+var waitFor = testcluster.WaitFor
 
 // posted waits for the approval message of rec and returns it.
 func (e *env) posted(rec *v1alpha1.Remediation) testslack.Message {

@@ -15,8 +15,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -25,18 +23,9 @@ import (
 	"github.com/alertmedic/alertmedic/rules"
 )
 
-var (
-	cluster *testcluster.Cluster
-	scheme  = runtime.NewScheme()
-)
+var cluster *testcluster.Cluster
 
 func TestMain(m *testing.M) {
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		panic(err)
-	}
-	if err := v1alpha1.AddToScheme(scheme); err != nil {
-		panic(err)
-	}
 	testcluster.Main(m, "the engine tests", &cluster)
 }
 
@@ -71,7 +60,7 @@ func mustRules(t *testing.T, text string) *rules.Set {
 
 func newClient(t *testing.T, cfg *rest.Config) client.Client {
 	t.Helper()
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	c, err := client.New(cfg, client.Options{Scheme: cluster.Scheme})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +266,7 @@ func newClientLazy(t *testing.T, cfg *rest.Config) client.Client {
 	}
 	mapper := meta.NewDefaultRESTMapper(nil)
 	mapper.Add(v1alpha1.GroupVersion.WithKind("Remediation"), meta.RESTScopeNamespace)
-	c, err := client.New(cfg, client.Options{Scheme: scheme, HTTPClient: httpClient, Mapper: mapper})
+	c, err := client.New(cfg, client.Options{Scheme: cluster.Scheme, HTTPClient: httpClient, Mapper: mapper})
 	if err != nil {
 		t.Fatal(err)
 	}

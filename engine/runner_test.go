@@ -20,6 +20,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/internal/testcluster"
 	"github.com/alertmedic/alertmedic/policy"
 	"github.com/alertmedic/alertmedic/remediations"
 )
@@ -29,7 +30,7 @@ import (
 func startRunner(t *testing.T, ns string, exec Executor, pol Policy, now func() time.Time) *Metrics {
 	t.Helper()
 	mgr, err := ctrl.NewManager(cluster.Config, ctrl.Options{
-		Scheme:                 scheme,
+		Scheme:                 cluster.Scheme,
 		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
@@ -53,16 +54,7 @@ func startRunner(t *testing.T, ns string, exec Executor, pol Policy, now func() 
 	return m
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+var waitFor = testcluster.WaitFor
 
 // put creates rec in ns with the given status, as a replica would have left it.
 func put(t *testing.T, c client.Client, ns string, rec *v1alpha1.Remediation, st v1alpha1.RemediationStatus) *v1alpha1.Remediation {

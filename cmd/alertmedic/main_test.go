@@ -149,16 +149,7 @@ func (s *server) get(t testing.TB, path string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+var waitFor = testcluster.WaitFor
 
 func kubeconfig(t testing.TB) string {
 	t.Helper()

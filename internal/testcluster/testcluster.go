@@ -26,7 +26,10 @@ type Cluster struct {
 	Client kubernetes.Interface
 	// Records reads and writes alertmedic's own objects (and any built-in).
 	Records client.Client
-	env     *envtest.Environment
+	// Scheme knows the built-in kinds and alertmedic's, for clients and
+	// managers the tests build themselves.
+	Scheme *runtime.Scheme
+	env    *envtest.Environment
 }
 
 // Stop shuts the control plane down.
@@ -97,7 +100,7 @@ func Start() (*Cluster, error) {
 		_ = env.Stop()
 		return nil, fmt.Errorf("records client: %w", err)
 	}
-	return &Cluster{Config: cfg, Client: clientset, Records: records, env: env}, nil
+	return &Cluster{Config: cfg, Client: clientset, Records: records, Scheme: scheme, env: env}, nil
 }
 
 // Assets returns the folder holding kube-apiserver and etcd: KUBEBUILDER_ASSETS
@@ -135,6 +138,19 @@ func repoRoot() (string, error) {
 			return "", fmt.Errorf("no go.mod above the working directory")
 		}
 		dir = parent
+	}
+}
+
+// WaitFor waits up to 30 seconds for cond to hold, polling it, and fails
+// the test naming what it waited for if it never does.
+func WaitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
