@@ -154,7 +154,7 @@ func (e *env) restartNeedingApproval(target string, approval v1alpha1.ApprovalSp
 	if approval.Timeout.Duration == 0 {
 		approval.Timeout.Duration = time.Hour
 	}
-	startsAt := metav1.NewTime(time.Now().Add(-time.Minute).Truncate(time.Second))
+	startsAt := metav1.NewMicroTime(time.Now().Add(-time.Minute).Truncate(time.Second))
 	fp := fmt.Sprintf("%016x", time.Now().UnixNano())
 	rec := &v1alpha1.Remediation{
 		ObjectMeta: metav1.ObjectMeta{

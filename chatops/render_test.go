@@ -33,7 +33,7 @@ func rollbackRecord() *v1alpha1.Remediation {
 			TargetRef: "Deployment/shop/checkout",
 			Rollback:  &v1alpha1.RollbackParams{},
 			Alert: v1alpha1.AlertRef{
-				Name: "ErrorBudgetBurn", Fingerprint: "5f0a1b2c3d4e5f60", StartsAt: metav1.NewTime(t0.Add(-5 * time.Minute)),
+				Name: "ErrorBudgetBurn", Fingerprint: "5f0a1b2c3d4e5f60", StartsAt: metav1.NewMicroTime(t0.Add(-5 * time.Minute)),
 				Labels:       map[string]string{"alertname": "ErrorBudgetBurn", "severity": "critical", "namespace": "shop", "deployment": "checkout"},
 				Summary:      "checkout is burning its error budget 14x too fast (5xx > 2% for 5m) <after deploy>",
 				GeneratorURL: "http://prometheus.example:9090/graph?g0.expr=slo%3Aerror_budget_burn",

@@ -51,6 +51,11 @@ func TestApprovedStalePlanIsNotRun(t *testing.T) {
 	if st.Phase != v1alpha1.PhaseSkipped || st.Reason != "TargetChanged" || st.DecidedBy != "slack:U0123" {
 		t.Fatalf("status = %+v, want Skipped TargetChanged, approved by slack:U0123", st)
 	}
+	// It never ran: the record (and so its Slack message) never showed
+	// Running for an action that was not going to run.
+	if st.Attempts != 0 || st.StartedAt != nil || st.ExecutedBy != "" {
+		t.Errorf("status = %+v, want no attempt: the stale plan was refused before anything was sent", st)
+	}
 	d, err = cluster.Client.AppsV1().Deployments(ns).Get(t.Context(), "web", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -140,8 +140,8 @@ func TestAcceptRecordsOneRemediationPerMatch(t *testing.T) {
 	if s := got["scale-latency"].Spec.Scale; s == nil || s.Op != "multiply" || s.Factor != "1.5" || s.Max != 10 {
 		t.Errorf("scale params = %+v", s)
 	}
-	if req := Request(ptr(got["scale-latency"])); req.Scale.Factor != 1.5 || req.Target.Kind != "StatefulSet" {
-		t.Errorf("scale request = %+v", req)
+	if req, err := Request(ptr(got["scale-latency"])); err != nil || req.Scale.Factor != 1.5 || req.Target.Kind != "StatefulSet" {
+		t.Errorf("scale request = %+v, %v", req, err)
 	}
 	if ap := got["rollback-needs-approval"].Spec.Approval; ap == nil || ap.Channel != "C1" || ap.Timeout.Duration != 5*time.Minute {
 		t.Errorf("approval = %+v", ap)
@@ -280,5 +280,28 @@ func TestGateRefusesWithBusy(t *testing.T) {
 	err := e.Accept(t.Context(), message(alert("firing", "KubePodCrashLooping", map[string]string{"namespace": "a", "deployment": "x"}, t0)))
 	if !errors.Is(err, busy) || !strings.Contains(err.Error(), "api down") {
 		t.Fatalf("Accept with a failing gate = %v, want busy naming the cause", err)
+	}
+}
+
+// Two episodes of one alert that start within the same second are two
+// records, and each keeps its startsAt as Alertmanager sent it
+// (Prometheus' timestamps carry milliseconds).
+func TestEpisodesWithinOneSecondAreKeptApart(t *testing.T) {
+	ns := recordsNamespace(t)
+	c := newClient(t, cluster.Config)
+	e := New(Options{Client: c, Namespace: ns, Rules: mustRules(t, testRules)})
+	labels := map[string]string{"namespace": "shop", "deployment": "cart"}
+	first, second := t0.Add(120*time.Millisecond), t0.Add(870*time.Millisecond)
+	for _, at := range []time.Time{first, second} {
+		if err := e.Accept(t.Context(), message(alert("firing", "KubePodCrashLooping", labels, at))); err != nil {
+			t.Fatalf("Accept: %v", err)
+		}
+	}
+	var starts []time.Time
+	for _, r := range records(t, c, ns) {
+		starts = append(starts, r.Spec.Alert.StartsAt.Time)
+	}
+	if len(starts) != 2 || !(starts[0].Equal(first) && starts[1].Equal(second) || starts[0].Equal(second) && starts[1].Equal(first)) {
+		t.Errorf("records' startsAt = %v, want %v and %v", starts, first, second)
 	}
 }

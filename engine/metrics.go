@@ -24,6 +24,7 @@ const (
 	DecisionExpired         = "expired"
 	DecisionInterrupted     = "interrupted" // found Running after a leader change
 	DecisionRetry           = "retry"       // transient failure, tried again
+	DecisionInvalid         = "invalid"     // parameters that do not parse: Failed, nothing done
 )
 
 // Metrics are the engine's Prometheus metrics.
@@ -32,7 +33,12 @@ type Metrics struct {
 	matched     *prometheus.CounterVec
 	breakerOpen prometheus.Gauge
 	leader      prometheus.Gauge
-	latency     *prometheus.HistogramVec
+	// acceptToDone is from the record's creation (the notification
+	// accepted) to the end of the action; alertToDone from the alert's
+	// startsAt, which includes the rule's "for", Alertmanager's
+	// group_wait and any wait for approval.
+	acceptToDone *prometheus.HistogramVec
+	alertToDone  *prometheus.HistogramVec
 	collected   prometheus.Counter
 }
 
@@ -56,10 +62,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "alertmedic_leader",
 			Help: "1 on the replica that executes remediations.",
 		}),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "alertmedic_alert_to_remediation_seconds",
-			Help:    "Time from recording a remediation to the end of its execution, by action and outcome.",
-			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		acceptToDone: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "alertmedic_accepted_to_done_seconds",
+			Help:    "Time from accepting the notification (the record created) to the end of the action, by action and outcome.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 1800},
+		}, []string{"action", "outcome"}),
+		alertToDone: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "alertmedic_alert_to_done_seconds",
+			Help:    "Time from the alert's startsAt to the end of its action, by action and outcome: includes the alert rule's for, Alertmanager's group_wait and any wait for approval.",
+			Buckets: []float64{1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200},
 		}, []string{"action", "outcome"}),
 		collected: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "alertmedic_records_collected_total",
@@ -67,7 +78,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.decisions, m.matched, m.breakerOpen, m.leader, m.latency, m.collected)
+		reg.MustRegister(m.decisions, m.matched, m.breakerOpen, m.leader, m.acceptToDone, m.alertToDone, m.collected)
 	}
 	return m
 }

@@ -3,6 +3,8 @@ package engine
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"math"
 	"strconv"
 	"time"
 
@@ -89,7 +91,7 @@ func newRecord(namespace, name string, m rules.Match, a *template.Alert, dryRun 
 		Spec: v1alpha1.RemediationSpec{
 			Rule: r.Name, Action: string(r.Action), Target: t, TargetRef: t.String(),
 			Alert: v1alpha1.AlertRef{
-				Name: a.Labels["alertname"], Fingerprint: a.Fingerprint, StartsAt: metav1.NewTime(a.StartsAt),
+				Name: a.Labels["alertname"], Fingerprint: a.Fingerprint, StartsAt: metav1.NewMicroTime(a.StartsAt),
 				Labels: a.Labels, Summary: a.Annotations["summary"],
 				GeneratorURL: a.GeneratorURL, RunbookURL: a.Annotations["runbook_url"],
 			},
@@ -120,8 +122,11 @@ func newRecord(namespace, name string, m rules.Match, a *template.Alert, dryRun 
 	return rec
 }
 
-// Request turns a record into the remediation it plans.
-func Request(rec *v1alpha1.Remediation) remediations.Request {
+// Request turns a record into the remediation it plans. It fails, rather
+// than guess, when a parameter does not parse or is out of range: the
+// record's spec is whatever was written to the API, not only what rules
+// compile to.
+func Request(rec *v1alpha1.Remediation) (remediations.Request, error) {
 	s := rec.Spec
 	req := remediations.Request{
 		Action:      remediations.Action(s.Action),
@@ -131,18 +136,55 @@ func Request(rec *v1alpha1.Remediation) remediations.Request {
 		Fingerprint: s.Alert.Fingerprint,
 		DryRun:      s.DryRun,
 	}
-	if s.Scale != nil {
-		req.Scale = remediations.ScaleSpec{Op: remediations.ScaleOp(s.Scale.Op), N: s.Scale.N, Min: s.Scale.Min, Max: s.Scale.Max}
-		if s.Scale.Factor != "" {
-			req.Scale.Factor, _ = strconv.ParseFloat(s.Scale.Factor, 64)
+	switch req.Action {
+	case remediations.ActionRestart:
+	case remediations.ActionScale:
+		sc, err := scaleSpec(s.Scale)
+		if err != nil {
+			return req, err
 		}
-	}
-	if s.Rollback != nil {
-		req.Rollback = remediations.RollbackSpec{ToRevision: s.Rollback.ToRevision}
+		req.Scale = sc
+	case remediations.ActionRollback:
+		if s.Rollback != nil {
+			if s.Rollback.ToRevision < 0 {
+				return req, fmt.Errorf("rollback toRevision %d: want 0 (the previous revision) or a revision number", s.Rollback.ToRevision)
+			}
+			req.Rollback = remediations.RollbackSpec{ToRevision: s.Rollback.ToRevision}
+		}
+	default:
+		return req, fmt.Errorf("action %q: want restart, scale or rollback", s.Action)
 	}
 	if p := rec.Status.Plan; p != nil && p.Error == "" {
 		// Approved against this plan: not to be applied to anything else.
-		req.ExpectGeneration = p.Generation
+		req.ExpectGeneration, req.ExpectUID = p.Generation, p.UID
 	}
-	return req
+	return req, nil
+}
+
+// scaleSpec checks a record's scale parameters and turns them into the
+// executor's.
+func scaleSpec(p *v1alpha1.ScaleParams) (remediations.ScaleSpec, error) {
+	if p == nil {
+		return remediations.ScaleSpec{}, fmt.Errorf("scale without parameters: want op to, by or multiply")
+	}
+	sc := remediations.ScaleSpec{Op: remediations.ScaleOp(p.Op), N: p.N, Min: p.Min, Max: p.Max}
+	if p.Min < 0 || p.Max < 0 || p.Max > 0 && p.Min > p.Max {
+		return sc, fmt.Errorf("scale bounds min %d, max %d: want 0 <= min <= max (max 0: none)", p.Min, p.Max)
+	}
+	switch sc.Op {
+	case remediations.ScaleTo:
+		if p.N < 0 {
+			return sc, fmt.Errorf("scale to %d: want a replica count of 0 or more", p.N)
+		}
+	case remediations.ScaleBy:
+	case remediations.ScaleMultiply:
+		f, err := strconv.ParseFloat(p.Factor, 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f <= 0 {
+			return sc, fmt.Errorf("scale factor %q: want a number greater than 0, such as 1.5", p.Factor)
+		}
+		sc.Factor = f
+	default:
+		return sc, fmt.Errorf("scale op %q: want to, by or multiply", p.Op)
+	}
+	return sc, nil
 }

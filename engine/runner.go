@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path"
@@ -50,7 +51,10 @@ type Policy struct {
 	RequiredApprovalTimeout time.Duration // default 30m
 	// MaxAttempts bounds tries after transient API failures.
 	MaxAttempts  int           // default 5
-	RetryBackoff time.Duration // first wait, doubled each time; default 1s
+	RetryBackoff time.Duration // first wait, doubled each time (at most 1h); default 5s
+	// ActionTimeout bounds one attempt, which runs to its end even when
+	// the replica is stopping; keep it under the shutdown timeout.
+	ActionTimeout time.Duration // default 20s
 	// Retention keeps a finished record this long after its alert resolved;
 	// MaxRetention, after it finished, when no resolved notification came.
 	// A record deleted while its alert still fires lets a later re-send act
@@ -74,7 +78,10 @@ func (p *Policy) setDefaults() {
 		p.MaxAttempts = 5
 	}
 	if p.RetryBackoff <= 0 {
-		p.RetryBackoff = time.Second
+		p.RetryBackoff = 5 * time.Second
+	}
+	if p.ActionTimeout <= 0 {
+		p.ActionTimeout = 20 * time.Second
 	}
 	if p.Retention <= 0 {
 		p.Retention = 24 * time.Hour
@@ -151,7 +158,8 @@ func NewRunner(mgr manager.Manager, opts RunnerOptions) (*Runner, error) {
 	return r, err
 }
 
-// Reconcile moves one record forward.
+// Reconcile moves one record forward: it reads the record, asks nextStep
+// what to do, and does it.
 func (r *Runner) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	var rec v1alpha1.Remediation
 	if err := r.client.Get(ctx, req.NamespacedName, &rec); err != nil {
@@ -161,19 +169,28 @@ func (r *Runner) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, 
 		return ctrl.Result{}, err
 	}
 	now := r.opts.Now()
-	switch p := rec.Status.Phase; {
-	case p.Final():
-		return r.collect(ctx, &rec, now)
-	case p == v1alpha1.PhaseRunning:
+	s := nextStep(&rec, now, r.opts.Policy)
+	switch s.Kind {
+	case stepWait:
+		return ctrl.Result{RequeueAfter: s.After}, nil
+	case stepCollect:
+		return r.collect(ctx, &rec)
+	case stepResume:
 		return r.takeOver(ctx, req, now)
-	case p == v1alpha1.PhasePendingApproval || rec.Spec.Approval != nil && p != v1alpha1.PhaseApproved:
-		return r.awaitApproval(ctx, &rec, now)
-	case p == v1alpha1.PhaseNew && len(r.opts.Policy.RequireApproval) > 0:
+	case stepExpire:
+		r.opts.Metrics.decisions.WithLabelValues(DecisionExpired).Inc()
+		r.opts.Logger.Info("remediation expired unapproved", "record", rec.Name, "rule", rec.Spec.Rule, "target", rec.Spec.TargetRef)
+		return ctrl.Result{}, r.finish(ctx, &rec, refused(rec.Status, v1alpha1.PhaseExpired, "ApprovalTimeout",
+			fmt.Sprintf("nobody approved it before %s", s.Deadline.UTC().Format(time.RFC3339)), now))
+	case stepAsk:
+		return r.pend(ctx, &rec, "ApprovalRequired", fmt.Sprintf("rule %s needs a person's approval", rec.Spec.Rule), nil, s.Deadline, now)
+	}
+	if s.CheckRequired {
 		if why, plan := r.approvalRequired(ctx, &rec, now); why != "" {
 			return r.pend(ctx, &rec, "PolicyRequiresApproval", why, plan, now.Add(r.opts.Policy.RequiredApprovalTimeout), now)
 		}
 	}
-	return r.run(ctx, &rec, now, true)
+	return r.run(ctx, &rec, now, s.Admit)
 }
 
 // ValidRequireApproval checks one --require-approval value.
@@ -289,10 +306,21 @@ func policyAction(rec *v1alpha1.Remediation) policy.Action {
 	return a
 }
 
-// run executes rec if policy allows (admit) and records the outcome.
+// run executes rec if policy allows (admit) and records the outcome. A
+// record that is resumed (admit false) was admitted before and is not asked
+// again: what it may have done is settled first.
 func (r *Runner) run(ctx context.Context, rec *v1alpha1.Remediation, now time.Time, admit bool) (ctrl.Result, error) {
-	r.mu.Lock()
+	req, perr := Request(rec)
+	if perr != nil {
+		// Fail closed: a parameter that does not parse never becomes a
+		// default that acts.
+		r.opts.Metrics.decisions.WithLabelValues(DecisionInvalid).Inc()
+		r.opts.Logger.Error("remediation not run: its parameters are invalid", "record", rec.Name, "rule", rec.Spec.Rule, "err", perr)
+		return ctrl.Result{}, r.finish(ctx, rec, refused(rec.Status, v1alpha1.PhaseFailed, "InvalidParameters", perr.Error()+"; nothing was changed", now))
+	}
+	var booked *policy.Reservation
 	if admit {
+		r.mu.Lock()
 		if reason, msg := r.refusal(rec, now); reason != "" {
 			r.mu.Unlock()
 			if reason == "CircuitOpen" && r.opts.Policy.BreakerHold == BreakerApproval {
@@ -303,14 +331,13 @@ func (r *Runner) run(ctx context.Context, rec *v1alpha1.Remediation, now time.Ti
 			r.opts.Metrics.decisions.WithLabelValues(decision).Inc()
 			r.opts.Logger.Info("remediation not run", "record", rec.Name, "reason", reason, "why", msg,
 				"rule", rec.Spec.Rule, "target", rec.Spec.TargetRef, "fingerprint", rec.Spec.Alert.Fingerprint)
-			return ctrl.Result{}, r.finish(ctx, rec, v1alpha1.PhaseSkipped, reason, msg, nil, now)
+			return ctrl.Result{}, r.finish(ctx, rec, refused(rec.Status, v1alpha1.PhaseSkipped, reason, msg, now))
 		}
+		if !rec.Spec.DryRun {
+			booked = r.book.Reserve(policyAction(rec), now)
+		}
+		r.mu.Unlock()
 	}
-	var booked *policy.Reservation
-	if !rec.Spec.DryRun {
-		booked = r.book.Reserve(policyAction(rec), now)
-	}
-	r.mu.Unlock()
 	// release undoes the reservation of an action that changed nothing: no
 	// cooldown and no budget from it; keepBreaker keeps it for the breaker.
 	release := func(keepBreaker bool) {
@@ -322,26 +349,47 @@ func (r *Runner) run(ctx context.Context, rec *v1alpha1.Remediation, now time.Ti
 		booked.Release(keepBreaker)
 	}
 
-	// The guard: only one executor moves a record to Running.
-	t := metav1.NewTime(now)
-	rec.Status.Phase, rec.Status.Reason, rec.Status.Message = v1alpha1.PhaseRunning, "", ""
-	rec.Status.StartedAt, rec.Status.ExecutedBy = &t, r.opts.Identity
-	rec.Status.Attempts++
-	if err := r.client.Status().Update(ctx, rec); err != nil {
+	// The action runs to its end even when the manager stops (SIGTERM, or
+	// the Lease lost): an action cut in the middle is one whose outcome
+	// the next leader has to work out.
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.Policy.ActionTimeout)
+	defer cancel()
+	// The guard: the change is recorded in the record, moved to Running by
+	// an update conditional on its resourceVersion, before it is sent; so
+	// only one replica sends it, and whoever finds the record Running
+	// knows what may have been applied.
+	req.Prior = rec.Status.Write
+	first := true
+	req.BeforeWrite = func(ctx context.Context, w *v1alpha1.Write) error {
+		prev := rec.Status
+		rec.Status = running(rec.Status, w, r.opts.Identity, first, r.opts.Now())
+		if err := r.client.Status().Update(ctx, rec); err != nil {
+			rec.Status = prev
+			return err
+		}
+		first = false
+		return nil
+	}
+	res, err := r.opts.Executor.Execute(actx, req)
+	if errors.Is(err, remediations.ErrNotSent) {
 		release(false)
 		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
 			return ctrl.Result{Requeue: true}, nil // changed under us: look again
 		}
 		return ctrl.Result{}, fmt.Errorf("mark %s running: %w", rec.Name, err)
 	}
-	res, err := r.opts.Executor.Execute(ctx, Request(rec))
-	if err != nil && remediations.IsTransient(err) && int(rec.Status.Attempts) < r.opts.Policy.MaxAttempts {
-		release(false)
-		wait := r.opts.Policy.RetryBackoff << (rec.Status.Attempts - 1)
+	done := r.opts.Now()
+	st, wait := afterAttempt(rec.Status, res, err, done, r.opts.Policy)
+	if wait > 0 {
+		if st.Write == nil {
+			release(false) // certainly not applied
+		}
 		r.opts.Metrics.decisions.WithLabelValues(DecisionRetry).Inc()
-		r.opts.Logger.Warn("remediation failed transiently, will retry", "record", rec.Name, "attempt", rec.Status.Attempts, "in", wait, "err", err)
-		rec.Status.Phase, rec.Status.Reason, rec.Status.Message = v1alpha1.PhasePending, "Retrying", err.Error()
-		if uerr := r.client.Status().Update(ctx, rec); uerr != nil {
+		r.opts.Logger.Warn("remediation failed transiently, will retry", "record", rec.Name, "attempt", rec.Status.Attempts,
+			"at", st.NextAttemptAt.Time, "may_have_applied", st.Write != nil, "err", err)
+		if uerr := r.finish(actx, rec, st); uerr != nil {
+			// Still Running with its change recorded: whoever looks next
+			// settles it from the target.
 			return ctrl.Result{}, fmt.Errorf("mark %s for retry: %w", rec.Name, uerr)
 		}
 		return ctrl.Result{RequeueAfter: wait}, nil
@@ -349,19 +397,18 @@ func (r *Runner) run(ctx context.Context, rec *v1alpha1.Remediation, now time.Ti
 	if res.Outcome != remediations.Succeeded {
 		release(true) // nothing changed on the target: no cooldown from it
 	}
-	phase := v1alpha1.Phase(res.Outcome)
 	r.opts.Metrics.decisions.WithLabelValues(DecisionExecuted).Inc()
-	r.opts.Metrics.latency.WithLabelValues(rec.Spec.Action, string(res.Outcome)).Observe(r.opts.Now().Sub(recordedAt(rec)).Seconds())
+	r.opts.Metrics.acceptToDone.WithLabelValues(rec.Spec.Action, string(res.Outcome)).Observe(done.Sub(recordedAt(rec)).Seconds())
+	r.opts.Metrics.alertToDone.WithLabelValues(rec.Spec.Action, string(res.Outcome)).Observe(done.Sub(rec.Spec.Alert.StartsAt.Time).Seconds())
 	log := r.opts.Logger.With("record", rec.Name, "rule", rec.Spec.Rule, "action", rec.Spec.Action,
 		"target", rec.Spec.TargetRef, "fingerprint", rec.Spec.Alert.Fingerprint)
 	if err != nil {
-		log.Error("remediation failed", "reason", res.Reason, "err", err)
+		log.Error("remediation failed", "reason", res.Reason, "attempts", rec.Status.Attempts, "err", err)
 	} else {
 		log.Info("remediation finished", "outcome", string(res.Outcome), "reason", res.Reason,
 			"before", res.Before, "after", res.After, "dry_run", res.DryRun, "message", res.Message)
 	}
-	result := &v1alpha1.ActionResult{Outcome: string(res.Outcome), Reason: res.Reason, Before: res.Before, After: res.After}
-	return ctrl.Result{}, r.finish(ctx, rec, phase, res.Reason, res.Message, result, r.opts.Now())
+	return ctrl.Result{}, r.finish(actx, rec, st)
 }
 
 // recordedAt is when rec was created, as precisely as it is known.
@@ -372,29 +419,42 @@ func recordedAt(rec *v1alpha1.Remediation) time.Time {
 	return rec.CreationTimestamp.Time
 }
 
-// finish writes a final phase, re-reading the record on a conflict.
-func (r *Runner) finish(ctx context.Context, rec *v1alpha1.Remediation, phase v1alpha1.Phase, reason, msg string, result *v1alpha1.ActionResult, now time.Time) error {
+// finish writes st as rec's status. On a conflict (another writer, such as
+// the Slack mirror, updated the record) it re-reads the record and writes
+// st's phase and outcome over the fresh one, unless the record meanwhile
+// became final: then someone else decided it, and that stands.
+func (r *Runner) finish(ctx context.Context, rec *v1alpha1.Remediation, st v1alpha1.RemediationStatus) error {
+	want := st
 	first := true
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		if !first {
 			if err := r.reader.Get(ctx, client.ObjectKeyFromObject(rec), rec); err != nil {
 				return err
 			}
+			if rec.Status.Phase.Final() {
+				return nil
+			}
+			st = rec.Status
+			st.Phase, st.Reason, st.Message, st.Result = want.Phase, want.Reason, want.Message, want.Result
+			st.StartedAt, st.FinishedAt, st.ExecutedBy, st.Attempts = want.StartedAt, want.FinishedAt, want.ExecutedBy, want.Attempts
+			st.NextAttemptAt, st.Write = want.NextAttemptAt, want.Write
 		}
 		first = false
-		t := metav1.NewTime(now)
-		rec.Status.Phase, rec.Status.Reason, rec.Status.Message = phase, reason, msg
-		rec.Status.FinishedAt, rec.Status.Result = &t, result
+		rec.Status = st
 		return r.client.Status().Update(ctx, rec)
 	})
 }
 
-// takeOver handles a record found Running: the replica running it stopped
-// before writing its outcome (or a stale cache says so). It is re-checked,
-// never blindly run again: a restart whose annotation is there succeeded;
-// actions that are the same when repeated (scale to N, roll back to a given
-// revision) are run again; others are Failed as Interrupted for a human to
-// check, because running them twice could act twice.
+// takeOver handles a record found Running: the attempt that set it stopped
+// before writing its outcome (a replica stopped, or the outcome could not be
+// written), or a stale cache says so. It is never blindly run again: the
+// change the attempt recorded before sending it is settled from the target
+// (applied: Succeeded with its Event; not applied: sent again, the very same
+// change; the target replaced or changed by someone else: not acted on).
+// A record Running without a recorded change (left by an older version)
+// is checked as before: a restart whose annotation is there succeeded;
+// actions that are the same when repeated are run again; others are Failed
+// as Interrupted for a person to check.
 func (r *Runner) takeOver(ctx context.Context, req ctrl.Request, now time.Time) (ctrl.Result, error) {
 	var rec v1alpha1.Remediation
 	if err := r.reader.Get(ctx, req.NamespacedName, &rec); err != nil {
@@ -405,6 +465,10 @@ func (r *Runner) takeOver(ctx context.Context, req ctrl.Request, now time.Time) 
 	}
 	r.opts.Metrics.decisions.WithLabelValues(DecisionInterrupted).Inc()
 	log := r.opts.Logger.With("record", rec.Name, "target", rec.Spec.TargetRef, "executed_by", rec.Status.ExecutedBy)
+	if w := rec.Status.Write; w != nil {
+		log.Info("interrupted attempt had recorded its change; settling it from the target", "attempt", w.Attempt, "change", w.Before+" -> "+w.After)
+		return r.run(ctx, &rec, now, false)
+	}
 	s := rec.Spec
 	switch {
 	case s.Action == string(remediations.ActionRestart) && rec.Status.StartedAt != nil:
@@ -414,8 +478,9 @@ func (r *Runner) takeOver(ctx context.Context, req ctrl.Request, now time.Time) 
 		}
 		if done {
 			log.Info("interrupted restart had been applied; recording it")
-			return ctrl.Result{}, r.finish(ctx, &rec, v1alpha1.PhaseSucceeded, "Restarted",
-				"the restart was applied; the replica that ran it stopped before recording it", &v1alpha1.ActionResult{Outcome: string(remediations.Succeeded), Reason: "Restarted"}, now)
+			st := refused(rec.Status, v1alpha1.PhaseSucceeded, "Restarted", "the restart was applied; the replica that ran it stopped before recording it", now)
+			st.Result = &v1alpha1.ActionResult{Outcome: string(remediations.Succeeded), Reason: "Restarted"}
+			return ctrl.Result{}, r.finish(ctx, &rec, st)
 		}
 		log.Info("interrupted restart had not been applied; running it")
 		return r.run(ctx, &rec, now, false)
@@ -425,8 +490,8 @@ func (r *Runner) takeOver(ctx context.Context, req ctrl.Request, now time.Time) 
 		return r.run(ctx, &rec, now, false)
 	}
 	log.Warn("interrupted action may or may not have been applied; not repeating it")
-	return ctrl.Result{}, r.finish(ctx, &rec, v1alpha1.PhaseFailed, "Interrupted",
-		fmt.Sprintf("replica %s stopped while running this; it may or may not have been applied, and running it again could act twice: check %s", rec.Status.ExecutedBy, s.TargetRef), nil, now)
+	return ctrl.Result{}, r.finish(ctx, &rec, refused(rec.Status, v1alpha1.PhaseFailed, "Interrupted",
+		fmt.Sprintf("replica %s stopped while running this; it may or may not have been applied, and running it again could act twice: check %s", rec.Status.ExecutedBy, s.TargetRef), now))
 }
 
 // restartedSince reports whether the target's restartedAt annotation is at
@@ -463,32 +528,6 @@ func (r *Runner) restartedSince(ctx context.Context, rec *v1alpha1.Remediation) 
 	return !at.Before(rec.Status.StartedAt.Time.Truncate(time.Second)), nil
 }
 
-// awaitApproval holds a record that needs a person: it waits as
-// PendingApproval until approved ('alertmedic approve'), and expires at
-// its deadline (the rule's approval timeout, or the breaker's).
-func (r *Runner) awaitApproval(ctx context.Context, rec *v1alpha1.Remediation, now time.Time) (ctrl.Result, error) {
-	var deadline time.Time
-	switch {
-	case rec.Status.ApprovalExpiresAt != nil:
-		deadline = rec.Status.ApprovalExpiresAt.Time
-	case rec.Spec.Approval != nil:
-		deadline = recordedAt(rec).Add(rec.Spec.Approval.Timeout.Duration)
-	default:
-		deadline = now.Add(r.opts.Policy.ApprovalTimeout)
-	}
-	if !now.Before(deadline) {
-		r.opts.Metrics.decisions.WithLabelValues(DecisionExpired).Inc()
-		r.opts.Logger.Info("remediation expired unapproved", "record", rec.Name, "rule", rec.Spec.Rule, "target", rec.Spec.TargetRef)
-		return ctrl.Result{}, r.finish(ctx, rec, v1alpha1.PhaseExpired, "ApprovalTimeout",
-			fmt.Sprintf("nobody approved it before %s", deadline.UTC().Format(time.RFC3339)), nil, now)
-	}
-	if rec.Status.Phase != v1alpha1.PhasePendingApproval {
-		msg := fmt.Sprintf("rule %s needs a person's approval", rec.Spec.Rule)
-		return r.pend(ctx, rec, "ApprovalRequired", msg, nil, deadline, now)
-	}
-	return ctrl.Result{RequeueAfter: deadline.Sub(now)}, nil
-}
-
 // holdForApproval turns an action the open breaker holds back into one
 // waiting for a person.
 func (r *Runner) holdForApproval(ctx context.Context, rec *v1alpha1.Remediation, now time.Time, why string) (ctrl.Result, error) {
@@ -498,8 +537,12 @@ func (r *Runner) holdForApproval(ctx context.Context, rec *v1alpha1.Remediation,
 
 // plan is a dry run of rec's action against its target as it is now.
 func (r *Runner) plan(ctx context.Context, rec *v1alpha1.Remediation, now time.Time) *v1alpha1.Plan {
-	res, err := r.opts.Executor.Plan(ctx, Request(rec))
-	plan := &v1alpha1.Plan{PlannedAt: metav1.NewTime(now), Generation: res.Generation,
+	req, err := Request(rec)
+	if err != nil {
+		return &v1alpha1.Plan{PlannedAt: metav1.NewTime(now), Error: err.Error()}
+	}
+	res, err := r.opts.Executor.Plan(ctx, req)
+	plan := &v1alpha1.Plan{PlannedAt: metav1.NewTime(now), Generation: res.Generation, UID: res.UID,
 		Outcome: string(res.Outcome), Reason: res.Reason, Message: res.Message, Before: res.Before, After: res.After}
 	if err != nil {
 		plan.Error = err.Error()
@@ -532,24 +575,8 @@ func (r *Runner) pend(ctx context.Context, rec *v1alpha1.Remediation, reason, ms
 	return ctrl.Result{RequeueAfter: deadline.Sub(now)}, nil
 }
 
-// collect deletes a finished record once its retention has passed.
-func (r *Runner) collect(ctx context.Context, rec *v1alpha1.Remediation, now time.Time) (ctrl.Result, error) {
-	pol := r.opts.Policy
-	finished := rec.CreationTimestamp.Time
-	if rec.Status.FinishedAt != nil {
-		finished = rec.Status.FinishedAt.Time
-	}
-	expiry := finished.Add(pol.MaxRetention)
-	if rec.Status.AlertResolvedAt != nil {
-		resolved := rec.Status.AlertResolvedAt.Time
-		if resolved.Before(finished) {
-			resolved = finished
-		}
-		expiry = resolved.Add(pol.Retention)
-	}
-	if now.Before(expiry) {
-		return ctrl.Result{RequeueAfter: expiry.Sub(now)}, nil
-	}
+// collect deletes a finished record whose retention has passed.
+func (r *Runner) collect(ctx context.Context, rec *v1alpha1.Remediation) (ctrl.Result, error) {
 	uid, rv := rec.UID, rec.ResourceVersion
 	err := r.client.Delete(ctx, rec, client.Preconditions{UID: &uid, ResourceVersion: &rv})
 	if err != nil {

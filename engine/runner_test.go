@@ -66,7 +66,7 @@ func put(t *testing.T, c client.Client, ns string, rec *v1alpha1.Remediation, st
 	rec.Labels[LabelTarget] = TargetLabel(rec.Spec.Target.Kind, rec.Spec.Target.Namespace, rec.Spec.Target.Name)
 	rec.Spec.TargetRef = rec.Spec.Target.String()
 	if rec.Spec.Alert.Name == "" {
-		rec.Spec.Alert = v1alpha1.AlertRef{Name: "KubePodCrashLooping", Fingerprint: "0123456789abcdef", StartsAt: metav1.NewTime(t0)}
+		rec.Spec.Alert = v1alpha1.AlertRef{Name: "KubePodCrashLooping", Fingerprint: "0123456789abcdef", StartsAt: metav1.NewMicroTime(t0)}
 	}
 	if err := c.Create(t.Context(), rec); err != nil {
 		t.Fatal(err)
@@ -205,7 +205,14 @@ func (f *flaky) Plan(ctx context.Context, req remediations.Request) (remediation
 	return remediations.Result{Outcome: remediations.Succeeded, DryRun: true}, nil
 }
 
+// Execute records its change through req.BeforeWrite, as the real
+// executor does, then fails or succeeds.
 func (f *flaky) Execute(ctx context.Context, req remediations.Request) (remediations.Result, error) {
+	if req.BeforeWrite != nil {
+		if err := req.BeforeWrite(ctx, &v1alpha1.Write{UID: "test", Generation: 1, Before: "restartedAt=never", After: "restartedAt=now"}); err != nil {
+			return remediations.Result{}, fmt.Errorf("%w: %w", remediations.ErrNotSent, err)
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
@@ -213,6 +220,12 @@ func (f *flaky) Execute(ctx context.Context, req remediations.Request) (remediat
 		return remediations.Result{Outcome: remediations.Failed}, apierrors.NewServiceUnavailable("apiserver restarting")
 	}
 	return remediations.Result{Outcome: remediations.Succeeded, Reason: "Restarted"}, nil
+}
+
+func (f *flaky) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls
 }
 
 func TestTransientFailureIsRetried(t *testing.T) {
@@ -371,5 +384,91 @@ func TestBudgets(t *testing.T) {
 		if st := get(t, c, r).Status; st.Phase == v1alpha1.PhaseSkipped && !strings.Contains(st.Message, "maxPerWindow") {
 			t.Errorf("skip message %q does not name the budget", st.Message)
 		}
+	}
+}
+
+// A leader that stopped after sending its change and before recording the
+// outcome left the record Running with the change: the next leader settles
+// it from the target, acting at most once, and the action gets its Event.
+func TestTakeOverSettlesTheRecordedChange(t *testing.T) {
+	scaleBy2 := func(name, ns string) *v1alpha1.Remediation {
+		return &v1alpha1.Remediation{ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: v1alpha1.RemediationSpec{Rule: "scale-on-latency", Action: "scale", Scale: &v1alpha1.ScaleParams{Op: "by", N: 2},
+				Target: v1alpha1.Target{Kind: "Deployment", Namespace: ns, Name: "web"}}}
+	}
+	for _, tc := range []struct {
+		name    string
+		rec     func(ns string) *v1alpha1.Remediation
+		write   v1alpha1.Write
+		applied bool
+		check   func(t *testing.T, d *appsv1.Deployment)
+	}{
+		{name: "restart applied", rec: func(ns string) *v1alpha1.Remediation { return restartRecord("rem-restart", ns, "web") },
+			write: v1alpha1.Write{RestartedAt: "2026-11-27T09:00:00Z", Before: "restartedAt=never", After: "restartedAt=2026-11-27T09:00:00Z"}, applied: true,
+			check: func(t *testing.T, d *appsv1.Deployment) {
+				if got := d.Spec.Template.Annotations[remediations.RestartedAtAnnotation]; got != "2026-11-27T09:00:00Z" {
+					t.Errorf("restartedAt = %q, want the stopped leader's, not a second restart", got)
+				}
+			}},
+		{name: "scale by +2 applied", rec: func(ns string) *v1alpha1.Remediation { return scaleBy2("rem-scale-applied", ns) },
+			write: v1alpha1.Write{Replicas: new(int32(4)), Before: "replicas=2", After: "replicas=4"}, applied: true,
+			check: func(t *testing.T, d *appsv1.Deployment) {
+				if *d.Spec.Replicas != 4 {
+					t.Errorf("replicas = %d, want 4 (not 6)", *d.Spec.Replicas)
+				}
+			}},
+		{name: "scale by +2 not applied", rec: func(ns string) *v1alpha1.Remediation { return scaleBy2("rem-scale-not-applied", ns) },
+			write: v1alpha1.Write{Replicas: new(int32(4)), Before: "replicas=2", After: "replicas=4"}, applied: false,
+			check: func(t *testing.T, d *appsv1.Deployment) {
+				if *d.Spec.Replicas != 4 {
+					t.Errorf("replicas = %d, want 4 (sent once, by the new leader)", *d.Spec.Replicas)
+				}
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ns := recordsNamespace(t)
+			c := newClient(t, cluster.Config)
+			workload(t, ns, "web", nil)
+			apps := cluster.Client.AppsV1().Deployments(ns)
+			d, err := apps.Get(t.Context(), "web", metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := tc.write
+			w.Attempt, w.UID, w.Generation = 1, string(d.UID), d.Generation
+			if tc.applied { // what the stopped leader's write did
+				if w.RestartedAt != "" {
+					d.Spec.Template.Annotations = map[string]string{remediations.RestartedAtAnnotation: w.RestartedAt}
+				} else {
+					d.Spec.Replicas = w.Replicas
+				}
+				if _, err := apps.Update(t.Context(), d, metav1.UpdateOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rec := put(t, c, ns, tc.rec(ns), v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseRunning,
+				StartedAt: &metav1.Time{Time: time.Now().Add(-time.Minute)}, ExecutedBy: "old-leader", Attempts: 1, Write: &w})
+			startRunner(t, ns, remediations.NewExecutor(cluster.Client, remediations.Options{}), Policy{}, time.Now)
+			waitFor(t, "the record to finish", func() bool { return get(t, c, rec).Status.Phase.Final() })
+			st := get(t, c, rec).Status
+			if st.Phase != v1alpha1.PhaseSucceeded || st.Write != nil {
+				t.Errorf("status = %+v, want Succeeded with nothing left to settle", st)
+			}
+			if tc.applied && !strings.Contains(st.Message, "applied by attempt 1") {
+				t.Errorf("message %q does not say the stopped leader's attempt applied it", st.Message)
+			}
+			d, err = apps.Get(t.Context(), "web", metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, d)
+			evs, err := cluster.Client.CoreV1().Events(ns).List(t.Context(), metav1.ListOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(evs.Items) != 1 || evs.Items[0].Type != corev1.EventTypeNormal {
+				t.Errorf("events = %d, want exactly one for the action", len(evs.Items))
+			}
+		})
 	}
 }

@@ -19,6 +19,10 @@ DIR="$CACHE/envtest/kube-${KUBE_VERSION}-etcd-${ETCD_VERSION}"
 log() { echo "envtest-assets: $*" >&2; }
 
 mkdir -p "$DIR"
+# One build at a time: test packages started in parallel all ask for the
+# assets; the first builds them, the others wait and reuse them.
+exec 9>"$DIR/.lock"
+flock 9
 
 if [[ ! -x "$DIR/etcd" ]]; then
   log "building etcd $ETCD_VERSION (about 30s)"

@@ -1,5 +1,11 @@
 package remediations
 
+import (
+	"context"
+
+	"github.com/alertmedic/alertmedic/api/v1alpha1"
+)
+
 // Action is what to do to a workload.
 type Action string
 
@@ -70,6 +76,24 @@ type Request struct {
 	// to a workload nobody looked at. The write carries the resourceVersion
 	// that was checked, so a change after the check is caught too.
 	ExpectGeneration int64
+	// ExpectUID, when set, is the target's UID the action was planned
+	// against: an object deleted and created again under the same name
+	// (its generation starts at 1 again) is not the one that was approved.
+	ExpectUID string
+
+	// Prior is a change an earlier attempt sent whose answer was lost (a
+	// timeout, a 504, a cut connection, a replica that stopped): it may or
+	// may not have been applied. The target is read first and the outcome
+	// decided from it: applied (the target's generation moved and it shows
+	// the state Prior sets) is Succeeded without sending anything; not
+	// applied (the generation has not moved) sends exactly Prior again;
+	// anything else (replaced, or changed by someone else) acts no further.
+	Prior *v1alpha1.Write
+	// BeforeWrite, when set, is called with the change about to be sent,
+	// before it is sent; an error stops the action with nothing sent
+	// (ErrNotSent). The caller records the change there, so that whoever
+	// looks next can tell whether it was applied.
+	BeforeWrite func(ctx context.Context, w *v1alpha1.Write) error
 }
 
 // Outcome is how an action ended.
@@ -89,7 +113,11 @@ type Result struct {
 	Before  string // state before, e.g. "replicas=4", "revision=7"
 	After   string // state after (or planned, on dry-run)
 	DryRun  bool
-	// Generation is the target's metadata.generation as read for the
-	// action (before it changed anything); 0 when it was not read.
+	// Generation and UID are the target's as read for the action (before
+	// it changed anything); zero when it was not read.
 	Generation int64
+	UID        string
+	// Write is the change sent when the action failed after sending it: it
+	// may have been applied, and is the next attempt's Request.Prior.
+	Write *v1alpha1.Write
 }

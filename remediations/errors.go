@@ -8,6 +8,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 )
 
+// ErrNotSent is returned by Execute when Request.BeforeWrite refused the
+// change: nothing was sent to the target.
+var ErrNotSent = errors.New("change not sent")
+
 var (
 	errUnsupported      = errors.New("unsupported")
 	errRevisionNotFound = errors.New("revision not found")
@@ -16,7 +20,10 @@ var (
 
 // IsTransient reports whether err may go away if the same action is tried
 // again later: the API server unreachable, overloaded, timing out or failing
-// internally. Nothing was changed when an action fails this way.
+// internally. It does not say that nothing was changed: a timeout, a 504 or
+// a connection cut after the request was sent may come after the change was
+// applied. Result.Write says what was sent; the next attempt passes it as
+// Request.Prior and decides from the target whether it was applied.
 func IsTransient(err error) bool {
 	if err == nil {
 		return false
@@ -25,7 +32,7 @@ func IsTransient(err error) bool {
 		apierrors.IsTooManyRequests(err) || apierrors.IsInternalError(err) || apierrors.IsUnexpectedServerError(err) {
 		return true
 	}
-	if errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return true
 	}
 	var netErr net.Error

@@ -2,6 +2,7 @@ package remediations
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -9,8 +10,11 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/alertmedic/alertmedic/api/v1alpha1"
 )
 
 // Component is the name alertmedic reports Events and writes under.
@@ -61,6 +65,9 @@ func NewExecutor(client kubernetes.Interface, opts Options) *Executor {
 // again later may succeed, and nothing was changed in that case.
 func (e *Executor) Execute(ctx context.Context, req Request) (Result, error) {
 	res, w, err := e.execute(ctx, req)
+	if errors.Is(err, ErrNotSent) {
+		return res, err // not an outcome: whoever refused it acts instead
+	}
 	e.opts.Metrics.outcomes.WithLabelValues(string(req.Action), req.Target.Kind, string(res.Outcome), res.Reason).Inc()
 	// A transient failure is retried; the Event waits for the final answer
 	// (and would most likely fail to be written now anyway).
@@ -75,7 +82,7 @@ func (e *Executor) Execute(ctx context.Context, req Request) (Result, error) {
 // outcome is counted. It is the preview shown to whoever approves req, and
 // its Generation is what req.ExpectGeneration should be set to.
 func (e *Executor) Plan(ctx context.Context, req Request) (Result, error) {
-	req.DryRun = true
+	req.DryRun, req.Prior, req.BeforeWrite = true, nil, nil
 	res, _, err := e.execute(ctx, req)
 	return res, err
 }
@@ -104,14 +111,23 @@ func (e *Executor) execute(ctx context.Context, req Request) (Result, *workload,
 	if err != nil {
 		err = fmt.Errorf("%s %s: %w", req.Action, req.Target, err)
 		res.Outcome, res.Reason, res.Message = Failed, reason(err), err.Error()
+		if res.Write != nil {
+			res.Message += fmt.Sprintf(" (after sending %s -> %s, which may have been applied)", res.Write.Before, res.Write.After)
+		}
 	}
 	return res, w, err
 }
 
 // changed reports, and sets res to say so, whether the target w is no longer
-// the one req was planned against (req.ExpectGeneration).
+// the one req was planned against (req.ExpectUID, req.ExpectGeneration).
 func changed(req Request, w *workload, res *Result) bool {
 	g := w.meta.GetGeneration()
+	if uid := string(w.meta.GetUID()); req.ExpectUID != "" && uid != req.ExpectUID {
+		res.Outcome, res.Reason = Skipped, "TargetChanged"
+		res.Message = fmt.Sprintf("%s was deleted and created again after the action was planned (uid %s, now %s): not acting on an object nobody approved it for",
+			req.Target, req.ExpectUID, uid)
+		return true
+	}
 	if req.ExpectGeneration == 0 || g == req.ExpectGeneration {
 		return false
 	}
@@ -119,6 +135,56 @@ func changed(req Request, w *workload, res *Result) bool {
 	res.Message = fmt.Sprintf("%s changed after the action was planned (generation %d, now %d): not acting on a plan nobody approved for it",
 		req.Target, req.ExpectGeneration, g)
 	return true
+}
+
+// settle decides what became of req.Prior, a change an earlier attempt sent
+// whose answer was lost, from the target w as read now. It returns true with
+// res set when the outcome is known: applied (the generation moved past the
+// one the change was sent against, and applied() sees the state it sets) is
+// Succeeded with reason; a target deleted and created again is Skipped; a
+// target changed by someone else is Failed as OutcomeUnknown, because acting
+// again could act twice. It returns false when the change was certainly not
+// applied (the generation has not moved: every change alertmedic sends
+// moves it), and the caller sends exactly req.Prior again.
+func settle(req Request, w *workload, applied func() bool, reason string, res *Result) bool {
+	p := req.Prior
+	uid, g := string(w.meta.GetUID()), w.meta.GetGeneration()
+	res.UID, res.Generation = uid, g
+	switch {
+	case uid != p.UID:
+		res.Outcome, res.Reason = Skipped, "TargetChanged"
+		res.Message = fmt.Sprintf("%s was deleted and created again after attempt %d sent its change (uid %s, now %s): not acting on the new object",
+			req.Target, p.Attempt, p.UID, uid)
+	case g == p.Generation:
+		return false
+	case applied():
+		res.Outcome, res.Reason, res.Before, res.After = Succeeded, reason, p.Before, p.After
+		res.Message = fmt.Sprintf("%s -> %s, applied by attempt %d, whose answer was lost", p.Before, p.After, p.Attempt)
+	default:
+		res.Outcome, res.Reason, res.Before = Failed, "OutcomeUnknown", p.Before
+		res.Message = fmt.Sprintf("%s changed (generation %d, now %d) and does not show %s: attempt %d's change may or may not have been applied before someone else changed it; not acting again: check %s",
+			req.Target, p.Generation, g, p.After, p.Attempt, req.Target)
+	}
+	return true
+}
+
+// send hands the change w to req.BeforeWrite, then sends it with write.
+// After an error from write, other than a conflict (which the API server
+// answers only when nothing was applied), res.Write holds w: it may have
+// been applied.
+func send(ctx context.Context, req Request, w *v1alpha1.Write, res *Result, write func() error) error {
+	if req.BeforeWrite != nil {
+		if err := req.BeforeWrite(ctx, w); err != nil {
+			return fmt.Errorf("%w: %w", ErrNotSent, err)
+		}
+	}
+	if err := write(); err != nil {
+		if !apierrors.IsConflict(err) {
+			res.Write = w
+		}
+		return err
+	}
+	return nil
 }
 
 func (e *Executor) patchOptions(req Request) metav1.PatchOptions {

@@ -26,6 +26,10 @@ func TestPlanPreviewsWithoutChangingOrRecording(t *testing.T) {
 	deploymentWithHistory(t, ns)
 	x := executor(t, cluster.Client)
 	rv, gen := resourceVersion(t, ns, "web"), generationOf(t, ns, "web")
+	d, err := cluster.Client.AppsV1().Deployments(ns).Get(t.Context(), "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		req           remediations.Request
 		before, after string
@@ -39,7 +43,7 @@ func TestPlanPreviewsWithoutChangingOrRecording(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := remediations.Result{Outcome: remediations.Succeeded, Before: tc.before, After: tc.after, DryRun: true, Generation: gen}
+			want := remediations.Result{Outcome: remediations.Succeeded, Before: tc.before, After: tc.after, DryRun: true, Generation: gen, UID: string(d.UID)}
 			res.Reason, res.Message = "", ""
 			if res != want {
 				t.Errorf("plan = %+v\nwant   %+v", res, want)

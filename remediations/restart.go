@@ -8,6 +8,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
+
+	"github.com/alertmedic/alertmedic/api/v1alpha1"
 )
 
 // RestartedAtAnnotation is the pod template annotation 'kubectl rollout
@@ -32,21 +34,28 @@ func (e *Executor) restart(ctx context.Context, k kind, req Request) (Result, *w
 			return err
 		}
 		before := w.template.Annotations[RestartedAtAnnotation]
-		res = Result{Before: restartState(before), Generation: w.meta.GetGeneration()}
-		if changed(req, w, &res) {
-			return nil
-		}
-		if w.paused {
-			res.Outcome, res.Reason = Skipped, "Paused"
-			res.Message = "can't restart a paused Deployment (run 'kubectl rollout resume' first)"
-			return nil
-		}
+		res = Result{Before: restartState(before), Generation: w.meta.GetGeneration(), UID: string(w.meta.GetUID())}
 		now := e.opts.Now().Format(time.RFC3339)
-		if before == now {
-			res.Outcome, res.Reason = Skipped, "AlreadyRestarted"
-			res.Message = "restarted less than a second ago; a second restart now would change nothing"
-			res.After = res.Before
-			return nil
+		if p := req.Prior; p != nil {
+			if settle(req, w, func() bool { return before == p.RestartedAt }, "Restarted", &res) {
+				return nil
+			}
+			now = p.RestartedAt // not applied: send the very same change again
+		} else {
+			if changed(req, w, &res) {
+				return nil
+			}
+			if w.paused {
+				res.Outcome, res.Reason = Skipped, "Paused"
+				res.Message = "can't restart a paused Deployment (run 'kubectl rollout resume' first)"
+				return nil
+			}
+			if before == now {
+				res.Outcome, res.Reason = Skipped, "AlreadyRestarted"
+				res.Message = "restarted less than a second ago; a second restart now would change nothing"
+				res.After = res.Before
+				return nil
+			}
 		}
 		patch, err := json.Marshal(map[string]any{
 			"metadata": map[string]any{"resourceVersion": w.meta.GetResourceVersion()},
@@ -57,11 +66,17 @@ func (e *Executor) restart(ctx context.Context, k kind, req Request) (Result, *w
 		if err != nil {
 			return err
 		}
-		obj, err := k.patch(ctx, req.Target.Namespace, req.Target.Name, types.StrategicMergePatchType, patch, e.patchOptions(req))
+		change := &v1alpha1.Write{UID: res.UID, Generation: res.Generation, RestartedAt: now, Before: res.Before, After: restartState(now)}
+		err = send(ctx, req, change, &res, func() error {
+			obj, err := k.patch(ctx, req.Target.Namespace, req.Target.Name, types.StrategicMergePatchType, patch, e.patchOptions(req))
+			if err == nil {
+				w.ref.ResourceVersion = obj.GetResourceVersion()
+			}
+			return err
+		})
 		if err != nil {
 			return err
 		}
-		w.ref.ResourceVersion = obj.GetResourceVersion()
 		res.Outcome, res.Reason, res.After = Succeeded, "Restarted", restartState(now)
 		res.Message = fmt.Sprintf("rollout restart: pod template annotated %s=%s", RestartedAtAnnotation, now)
 		return nil

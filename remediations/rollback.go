@@ -16,6 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	appsclient "k8s.io/client-go/kubernetes/typed/apps/v1"
 	"k8s.io/client-go/util/retry"
+
+	"github.com/alertmedic/alertmedic/api/v1alpha1"
 )
 
 // Annotations the deployment controller keeps on a Deployment and its
@@ -52,30 +54,47 @@ func (e *Executor) rollback(ctx context.Context, k kind, req Request) (Result, *
 		w   *workload
 	)
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		p, err := rb.planRollback(ctx, req.Target.Namespace, req.Target.Name, req.Rollback.ToRevision)
+		to := req.Rollback.ToRevision
+		if req.Prior != nil {
+			to = req.Prior.Revision // settle the change sent: that revision, not "the previous one" now
+		}
+		p, err := rb.planRollback(ctx, req.Target.Namespace, req.Target.Name, to)
 		if err != nil {
 			return err
 		}
 		w = p.w
-		res = Result{Before: revisionState(p.from, p.fromState), After: revisionState(p.to, p.toState), Generation: w.meta.GetGeneration()}
-		if changed(req, w, &res) {
-			return nil
+		res = Result{Before: revisionState(p.from, p.fromState), After: revisionState(p.to, p.toState),
+			Generation: w.meta.GetGeneration(), UID: string(w.meta.GetUID())}
+		if req.Prior != nil {
+			if settle(req, w, func() bool { return p.same }, "RolledBack", &res) {
+				return nil
+			}
+		} else {
+			if changed(req, w, &res) {
+				return nil
+			}
+			switch {
+			case p.w.paused:
+				res.Outcome, res.Reason, res.After = Skipped, "Paused", res.Before
+				res.Message = "can't roll back a paused Deployment (run 'kubectl rollout resume' first)"
+				return nil
+			case p.same:
+				res.Outcome, res.Reason, res.After = Skipped, "AlreadyAtRevision", res.Before
+				res.Message = fmt.Sprintf("current template already matches revision %d", p.to)
+				return nil
+			}
 		}
-		switch {
-		case p.w.paused:
-			res.Outcome, res.Reason, res.After = Skipped, "Paused", res.Before
-			res.Message = "can't roll back a paused Deployment (run 'kubectl rollout resume' first)"
-			return nil
-		case p.same:
-			res.Outcome, res.Reason, res.After = Skipped, "AlreadyAtRevision", res.Before
-			res.Message = fmt.Sprintf("current template already matches revision %d", p.to)
-			return nil
-		}
-		obj, err := k.patch(ctx, req.Target.Namespace, req.Target.Name, p.patchType, p.patch, e.patchOptions(req))
+		change := &v1alpha1.Write{UID: res.UID, Generation: res.Generation, Revision: p.to, Before: res.Before, After: res.After}
+		err = send(ctx, req, change, &res, func() error {
+			obj, err := k.patch(ctx, req.Target.Namespace, req.Target.Name, p.patchType, p.patch, e.patchOptions(req))
+			if err == nil {
+				w.ref.ResourceVersion = obj.GetResourceVersion()
+			}
+			return err
+		})
 		if err != nil {
 			return err
 		}
-		w.ref.ResourceVersion = obj.GetResourceVersion()
 		res.Outcome, res.Reason = Succeeded, "RolledBack"
 		res.Message = fmt.Sprintf("rolled back to revision %d (%s)", p.to, p.toState)
 		if p.from > 0 {

@@ -8,6 +8,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/util/retry"
+
+	"github.com/alertmedic/alertmedic/api/v1alpha1"
 )
 
 // Replicas computes the replica count a scale spec asks for from the current
@@ -70,29 +72,47 @@ func (e *Executor) scale(ctx context.Context, k kind, req Request) (Result, *wor
 			return apierrors.NewConflict(schema.GroupResource{Group: "apps", Resource: "scale"}, req.Target.Name,
 				fmt.Errorf("changed while being read"))
 		}
-		res = Result{Generation: w.meta.GetGeneration()}
-		if changed(req, w, &res) {
-			return nil
-		}
+		res = Result{Generation: w.meta.GetGeneration(), UID: string(w.meta.GetUID())}
 		current := s.Spec.Replicas
-		want, clamp := Replicas(current, req.Scale)
-		res.Before, res.After = fmt.Sprintf("replicas=%d", current), fmt.Sprintf("replicas=%d", want)
+		var want int32
 		bound := ""
-		if clamp != "" {
-			bound = fmt.Sprintf(" (held at the rule's %s of %d)", clamp, want)
-		}
-		if want == current {
-			res.Outcome, res.Reason = Skipped, "AlreadyAtReplicas"
-			if clamp == "max" {
-				res.Reason = "AtMaximum"
-			} else if clamp == "min" {
-				res.Reason = "AtMinimum"
+		if p := req.Prior; p != nil {
+			if p.Replicas == nil {
+				return fmt.Errorf("%w: the change to settle sets no replica count", errUnsupported)
 			}
-			res.Message = fmt.Sprintf("already at %d replicas%s", current, bound)
-			return nil
+			if settle(req, w, func() bool { return current == *p.Replicas }, "Scaled", &res) {
+				return nil
+			}
+			want = *p.Replicas // not applied: send the very same change again
+		} else {
+			if changed(req, w, &res) {
+				return nil
+			}
+			var clamp string
+			want, clamp = Replicas(current, req.Scale)
+			if clamp != "" {
+				bound = fmt.Sprintf(" (held at the rule's %s of %d)", clamp, want)
+			}
+			if want == current {
+				res.Before, res.After = fmt.Sprintf("replicas=%d", current), fmt.Sprintf("replicas=%d", want)
+				res.Outcome, res.Reason = Skipped, "AlreadyAtReplicas"
+				if clamp == "max" {
+					res.Reason = "AtMaximum"
+				} else if clamp == "min" {
+					res.Reason = "AtMinimum"
+				}
+				res.Message = fmt.Sprintf("already at %d replicas%s", current, bound)
+				return nil
+			}
 		}
+		res.Before, res.After = fmt.Sprintf("replicas=%d", current), fmt.Sprintf("replicas=%d", want)
 		s.Spec.Replicas = want
-		if _, err := sc.updateScale(ctx, req.Target.Namespace, req.Target.Name, s, e.updateOptions(req)); err != nil {
+		change := &v1alpha1.Write{UID: res.UID, Generation: res.Generation, Replicas: &want, Before: res.Before, After: res.After}
+		err = send(ctx, req, change, &res, func() error {
+			_, err := sc.updateScale(ctx, req.Target.Namespace, req.Target.Name, s, e.updateOptions(req))
+			return err
+		})
+		if err != nil {
 			return err
 		}
 		res.Outcome, res.Reason = Succeeded, "Scaled"

@@ -75,11 +75,15 @@ type RollbackParams struct {
 
 // AlertRef is the alert episode a Remediation answers.
 type AlertRef struct {
-	Name        string            `json:"name"`
-	Fingerprint string            `json:"fingerprint"`
-	StartsAt    metav1.Time       `json:"startsAt"`
-	Labels      map[string]string `json:"labels,omitempty"`
-	Summary     string            `json:"summary,omitempty"`
+	Name        string `json:"name"`
+	Fingerprint string `json:"fingerprint"`
+	// StartsAt is when the episode started, kept to the microsecond
+	// (Alertmanager's timestamps carry milliseconds): the episode is
+	// (fingerprint, startsAt), so whole seconds would not tell two
+	// episodes of one second apart.
+	StartsAt metav1.MicroTime  `json:"startsAt"`
+	Labels   map[string]string `json:"labels,omitempty"`
+	Summary  string            `json:"summary,omitempty"`
 	// +optional
 	GeneratorURL string `json:"generatorURL,omitempty"`
 	// +optional
@@ -169,6 +173,17 @@ type RemediationStatus struct {
 	// arrived; a finished record is kept for the retention period after it.
 	// +optional
 	AlertResolvedAt *metav1.Time `json:"alertResolvedAt,omitempty"`
+	// NextAttemptAt is when the next attempt is due after a transient
+	// failure; nothing is tried before it.
+	// +optional
+	NextAttemptAt *metav1.Time `json:"nextAttemptAt,omitempty"`
+	// Write is the change to the target that the last attempt sent. While
+	// the record is Running, or after an attempt whose answer was lost (a
+	// timeout, a 504, a cut connection), it may or may not have been
+	// applied: the next attempt reads the target and decides which before
+	// it sends anything again.
+	// +optional
+	Write *Write `json:"write,omitempty"`
 	// ApprovalExpiresAt is when a record waiting for approval expires.
 	// +optional
 	ApprovalExpiresAt *metav1.Time `json:"approvalExpiresAt,omitempty"`
@@ -182,9 +197,39 @@ type RemediationStatus struct {
 	Slack *SlackMessage `json:"slack,omitempty"`
 }
 
+// Write is one change alertmedic sends to a target, recorded before it is
+// sent. The change moves the target's spec, so its metadata.generation;
+// whether it was applied is decided from the target itself: the same UID, a
+// generation past Generation, and the state the write sets.
+type Write struct {
+	// Attempt is the attempt that sent it.
+	Attempt int32 `json:"attempt"`
+	// UID and Generation are the target's as read for the write.
+	UID        string `json:"uid"`
+	Generation int64  `json:"generation"`
+	// RestartedAt is the restartedAt annotation a restart sets.
+	// +optional
+	RestartedAt string `json:"restartedAt,omitempty"`
+	// Replicas is the count a scale sets.
+	// +optional
+	Replicas *int32 `json:"replicas,omitempty"`
+	// Revision is the revision a rollback goes back to.
+	// +optional
+	Revision int64 `json:"revision,omitempty"`
+	// Before and After are the target's state before and after the write.
+	// +optional
+	Before string `json:"before,omitempty"`
+	// +optional
+	After string `json:"after,omitempty"`
+}
+
 // Plan is a dry run of a record's action, frozen when approval is requested.
 type Plan struct {
 	PlannedAt metav1.Time `json:"plannedAt"`
+	// UID is the target's: an approved plan is never applied to an object
+	// deleted and created again under the same name.
+	// +optional
+	UID string `json:"uid,omitempty"`
 	// Generation is the target's metadata.generation when planned. Any
 	// change of its spec (a new image, a scale, a restart) moves it; an
 	// approved action whose target has moved on is not run.

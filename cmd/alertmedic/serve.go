@@ -103,6 +103,7 @@ func parseServe(args []string, stderr io.Writer) (*serveOptions, error) {
 	fs.Var((*stringList)(&o.policy.RequireApproval), "require-approval", "actions that wait for a person whatever their rule says: restart, scale, scale-down, rollback, namespace=PATTERN (comma-separated)")
 	fs.DurationVar(&o.policy.RequiredApprovalTimeout, "approval-timeout", 30*time.Minute, "how long an action --require-approval holds waits for approval")
 	fs.IntVar(&o.policy.MaxAttempts, "max-attempts", 5, "tries of an action that fails because the API server is unavailable")
+	fs.DurationVar(&o.policy.RetryBackoff, "retry-backoff", 5*time.Second, "wait before the second try of an action after a transient failure, doubled for each try after it (at most 1h)")
 	fs.DurationVar(&o.policy.Retention, "retention", 24*time.Hour, "keep a finished record this long after its alert resolved")
 	fs.DurationVar(&o.policy.MaxRetention, "max-retention", 30*24*time.Hour, "keep a finished record this long when its alert never resolved")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "plan, log and record Events, but change no workload (server-side dry-run)")

@@ -1,0 +1,183 @@
+package engine
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/remediations"
+)
+
+// clock is a test clock the runner reads; it counts its readings, so a
+// test can tell that the runner has looked at a record since some point.
+type clock struct {
+	mu    sync.Mutex
+	at    time.Time
+	reads int
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.reads++
+	return c.at
+}
+
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.at = c.at.Add(d)
+}
+
+func (c *clock) readings() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reads
+}
+
+// poke makes the runner look at rec again, as any change of it would, and
+// waits until it has (the runner reads the clock on every look).
+func poke(t *testing.T, c client.Client, rec *v1alpha1.Remediation, clk *clock) {
+	t.Helper()
+	before := clk.readings()
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		r := get(t, c, rec)
+		if r.Annotations == nil {
+			r.Annotations = map[string]string{}
+		}
+		r.Annotations["poke"] = time.Now().Format(time.RFC3339Nano)
+		return c.Update(t.Context(), r)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the runner to look at the record again", func() bool { return clk.readings() > before })
+}
+
+// After a transient failure the next attempt waits for the backoff: the
+// status write that records the retry wakes the runner at once, and a poke
+// does too, but nothing is tried before NextAttemptAt.
+func TestRetryWaitsForItsBackoff(t *testing.T) {
+	ns := recordsNamespace(t)
+	c := newClient(t, cluster.Config)
+	clk := &clock{at: time.Now()}
+	exec := &flaky{n: 1}
+	const backoff = 20 * time.Second
+	m := startRunner(t, ns, exec, Policy{RetryBackoff: backoff}, clk.Now)
+	rec := put(t, c, ns, restartRecord("rem-backoff", ns, "web"), v1alpha1.RemediationStatus{})
+	waitFor(t, "the first attempt to fail", func() bool { st := get(t, c, rec).Status; return st.Reason == "Retrying" || st.Phase.Final() })
+	st := get(t, c, rec).Status
+	if st.Phase != v1alpha1.PhasePending || st.NextAttemptAt == nil || st.NextAttemptAt.Sub(clk.Now()) < backoff-time.Second || st.Attempts != 1 {
+		t.Fatalf("status after a transient failure = %+v, want Pending with the next attempt %v from now", st, backoff)
+	}
+	poke(t, c, rec, clk)
+	poke(t, c, rec, clk)
+	if n := exec.count(); n != 1 {
+		t.Fatalf("attempts before the backoff passed = %d, want 1", n)
+	}
+	clk.advance(backoff)
+	poke(t, c, rec, clk)
+	waitFor(t, "the second attempt to succeed", phaseIs(t, c, rec, v1alpha1.PhaseSucceeded))
+	if n, st := exec.count(), get(t, c, rec).Status; n != 2 || st.Attempts != 2 || st.NextAttemptAt != nil {
+		t.Errorf("calls = %d, status = %+v, want 2 attempts and no retry pending", n, st)
+	}
+	if n := testutil.ToFloat64(m.decisions.WithLabelValues(DecisionRetry)); n != 1 {
+		t.Errorf("retries = %v, want 1", n)
+	}
+}
+
+// A person's approval survives a transient failure: the record is retried
+// as Approved and runs, never asks again, and does not expire.
+func TestApprovalSurvivesATransientFailure(t *testing.T) {
+	ns := recordsNamespace(t)
+	c := newClient(t, cluster.Config)
+	clk := &clock{at: time.Now()}
+	exec := &flaky{n: 1}
+	rec := restartRecord("rem-approved-retry", ns, "web")
+	rec.Spec.Approval = &v1alpha1.ApprovalSpec{Users: []string{"U1"}, Timeout: metav1.Duration{Duration: 30 * time.Minute}}
+	rec = put(t, c, ns, rec, v1alpha1.RemediationStatus{})
+	m := startRunner(t, ns, exec, Policy{RetryBackoff: time.Minute}, clk.Now)
+	waitFor(t, "the record to await approval", phaseIs(t, c, rec, v1alpha1.PhasePendingApproval))
+	if _, err := Decide(t.Context(), c, client.ObjectKeyFromObject(rec), true, "slack:U1", clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the approved action to fail once", func() bool { st := get(t, c, rec).Status; return st.Reason == "Retrying" || st.Phase.Final() })
+	if st := get(t, c, rec).Status; st.Phase != v1alpha1.PhaseApproved || st.DecidedBy != "slack:U1" {
+		t.Fatalf("status after the failure = %+v, want still Approved by slack:U1", st)
+	}
+	// Past the approval's own deadline too: an approved action does not
+	// expire while it is retried.
+	clk.advance(31 * time.Minute)
+	poke(t, c, rec, clk)
+	waitFor(t, "the retry to succeed", phaseIs(t, c, rec, v1alpha1.PhaseSucceeded))
+	if n := testutil.ToFloat64(m.decisions.WithLabelValues(DecisionAwaitApproval)); n != 1 {
+		t.Errorf("asked for approval %v times, want 1", n)
+	}
+	if n := exec.count(); n != 2 {
+		t.Errorf("calls = %d, want 2", n)
+	}
+}
+
+// A record whose parameters do not parse fails, naming them, and nothing
+// is done: a scale factor of 0 does not become a scale to the minimum.
+func TestInvalidParametersFailClosed(t *testing.T) {
+	ns := recordsNamespace(t)
+	c := newClient(t, cluster.Config)
+	workload(t, ns, "web", nil)
+	rec := &v1alpha1.Remediation{
+		ObjectMeta: metav1.ObjectMeta{Name: "rem-factor-zero"},
+		Spec: v1alpha1.RemediationSpec{Rule: "scale-up", Action: "scale", Scale: &v1alpha1.ScaleParams{Op: "multiply", Factor: "0"},
+			Target: v1alpha1.Target{Kind: "Deployment", Namespace: ns, Name: "web"}},
+	}
+	rec = put(t, c, ns, rec, v1alpha1.RemediationStatus{})
+	startRunner(t, ns, remediations.NewExecutor(cluster.Client, remediations.Options{}), Policy{}, time.Now)
+	waitFor(t, "the record to fail", phaseIs(t, c, rec, v1alpha1.PhaseFailed))
+	if st := get(t, c, rec).Status; st.Reason != "InvalidParameters" || st.Attempts != 0 {
+		t.Errorf("status = %+v, want InvalidParameters with no attempt", st)
+	}
+	d, err := cluster.Client.AppsV1().Deployments(ns).Get(t.Context(), "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *d.Spec.Replicas != 2 {
+		t.Errorf("replicas = %d, want 2 (untouched)", *d.Spec.Replicas)
+	}
+}
+
+func TestRequestRejectsWhatDoesNotParse(t *testing.T) {
+	for _, sc := range []*v1alpha1.ScaleParams{
+		nil,
+		{Op: "multiply", Factor: "abc"},
+		{Op: "multiply", Factor: ""},
+		{Op: "multiply", Factor: "0"},
+		{Op: "multiply", Factor: "-2"},
+		{Op: "multiply", Factor: "NaN"},
+		{Op: "multiply", Factor: "Inf"},
+		{Op: "to", N: -1},
+		{Op: "double"},
+		{Op: "to", N: 3, Min: 5, Max: 2},
+		{Op: "by", N: 1, Min: -1},
+	} {
+		rec := &v1alpha1.Remediation{Spec: v1alpha1.RemediationSpec{Action: "scale", Scale: sc}}
+		if _, err := Request(rec); err == nil {
+			t.Errorf("Request(scale %+v) = nil error, want one", sc)
+		}
+	}
+	for _, spec := range []v1alpha1.RemediationSpec{
+		{Action: "delete"},
+		{Action: "rollback", Rollback: &v1alpha1.RollbackParams{ToRevision: -1}},
+	} {
+		if _, err := Request(&v1alpha1.Remediation{Spec: spec}); err == nil {
+			t.Errorf("Request(%+v) = nil error, want one", spec)
+		}
+	}
+	ok := &v1alpha1.Remediation{Spec: v1alpha1.RemediationSpec{Action: "scale", Scale: &v1alpha1.ScaleParams{Op: "multiply", Factor: "1.5", Max: 10}}}
+	if req, err := Request(ok); err != nil || req.Scale.Factor != 1.5 || req.Scale.Max != 10 {
+		t.Errorf("Request(factor 1.5) = %+v, %v", req.Scale, err)
+	}
+}
