@@ -39,7 +39,7 @@ type Metrics struct {
 	// group_wait and any wait for approval.
 	acceptToDone *prometheus.HistogramVec
 	alertToDone  *prometheus.HistogramVec
-	collected   prometheus.Counter
+	collected    prometheus.Counter
 }
 
 // NewMetrics builds the engine's metrics and registers them with reg (nil:
