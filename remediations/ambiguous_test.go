@@ -310,3 +310,25 @@ func TestPlanPinsTheTargetsIdentity(t *testing.T) {
 		t.Errorf("replicas = %d, want 5 (the new object untouched)", n)
 	}
 }
+
+// A target deleted after the action was planned (and approved) is not
+// there to act on: Skipped as NotFound, not a failure.
+func TestTargetDeletedAfterThePlanIsSkipped(t *testing.T) {
+	ns := namespace(t)
+	dep := remediations.KindDeployment
+	createDeployment(t, ns, "web", 2, "web:v1")
+	x := executor(t, cluster.Client)
+	req := restartReq(dep, ns, "web")
+	plan, err := x.Plan(t.Context(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cluster.Client.AppsV1().Deployments(ns).Delete(t.Context(), "web", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	req.ExpectGeneration, req.ExpectUID = plan.Generation, plan.UID
+	res, err := x.Execute(t.Context(), req)
+	if err != nil || res.Outcome != remediations.Skipped || res.Reason != "NotFound" {
+		t.Fatalf("execute = %+v, %v; want Skipped NotFound", res, err)
+	}
+}

@@ -108,6 +108,13 @@ func (e *Executor) execute(ctx context.Context, req Request) (Result, *workload,
 	}
 	e.opts.Metrics.duration.WithLabelValues(string(req.Action)).Observe(time.Since(start).Seconds())
 	res.DryRun = req.DryRun
+	if err != nil && apierrors.IsNotFound(err) && !req.DryRun && (req.ExpectUID != "" || req.Prior != nil) {
+		// Planned (or sent to) an object that is gone now: nothing to act
+		// on any more, which is not a failure of the action.
+		res.Outcome, res.Reason = Skipped, "NotFound"
+		res.Message = fmt.Sprintf("%s was deleted after the action was planned: nothing to act on", req.Target)
+		return res, w, nil
+	}
 	if err != nil {
 		err = fmt.Errorf("%s %s: %w", req.Action, req.Target, err)
 		res.Outcome, res.Reason, res.Message = Failed, reason(err), err.Error()
