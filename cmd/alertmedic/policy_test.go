@@ -27,6 +27,7 @@ func TestPolicyFlags(t *testing.T) {
 	got.BreakerHold, got.ApprovalTimeout, got.MaxAttempts, got.Retention, got.MaxRetention =
 		so.policy.BreakerHold, so.policy.ApprovalTimeout, so.policy.MaxAttempts, so.policy.Retention, so.policy.MaxRetention
 	got.RequireApproval, got.RequiredApprovalTimeout = so.policy.RequireApproval, so.policy.RequiredApprovalTimeout
+	got.RetryBackoff, got.ActionTimeout = so.policy.RetryBackoff, so.policy.ActionTimeout
 	if !reflect.DeepEqual(so.policy, got) {
 		t.Errorf("serve: policy\ngot  %+v\nwant %+v", so.policy, got)
 	}
