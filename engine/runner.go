@@ -378,6 +378,9 @@ func (r *Runner) run(ctx context.Context, rec *v1alpha1.Remediation, now time.Ti
 		}
 		return ctrl.Result{}, fmt.Errorf("mark %s running: %w", rec.Name, err)
 	}
+	if first {
+		rec.Status.Attempts++ // an attempt that sent nothing counts too
+	}
 	done := r.opts.Now()
 	st, wait := afterAttempt(rec.Status, res, err, done, r.opts.Policy)
 	if wait > 0 {
