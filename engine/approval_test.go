@@ -162,3 +162,30 @@ func TestValidRequireApproval(t *testing.T) {
 		}
 	}
 }
+
+// The target is deleted while its action waits for approval: approved
+// later, the action is Skipped as NotFound and nothing is created or
+// changed.
+func TestApprovedTargetDeletedIsSkipped(t *testing.T) {
+	ns := recordsNamespace(t)
+	c := newClient(t, cluster.Config)
+	workload(t, ns, "web", nil)
+	rec := restartRecord("rem-deleted", ns, "web")
+	rec.Spec.Approval = &v1alpha1.ApprovalSpec{Users: []string{"U0123"}, Timeout: metav1.Duration{Duration: time.Hour}}
+	rec = put(t, c, ns, rec, v1alpha1.RemediationStatus{})
+	startRunner(t, ns, remediations.NewExecutor(cluster.Client, remediations.Options{}), Policy{}, time.Now)
+	waitFor(t, "the record to wait for approval", phaseIs(t, c, rec, v1alpha1.PhasePendingApproval))
+	if p := get(t, c, rec).Status.Plan; p == nil || p.UID == "" {
+		t.Fatalf("plan = %+v, want it to pin the target's UID", p)
+	}
+	if err := cluster.Client.AppsV1().Deployments(ns).Delete(t.Context(), "web", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Decide(t.Context(), c, client.ObjectKeyFromObject(rec), true, "slack:U0123", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the approved record to finish", func() bool { return get(t, c, rec).Status.Phase.Final() })
+	if st := get(t, c, rec).Status; st.Phase != v1alpha1.PhaseSkipped || st.Reason != "NotFound" || st.StartedAt != nil {
+		t.Errorf("status = %+v, want Skipped NotFound without running", st)
+	}
+}

@@ -148,7 +148,7 @@ func afterAttempt(st v1alpha1.RemediationStatus, res remediations.Result, err er
 	attempts := max(st.Attempts, 1)
 	if err != nil && remediations.IsTransient(err) && int(attempts) < pol.MaxAttempts {
 		wait := retryWait(pol.RetryBackoff, attempts)
-		next := metav1.NewTime(now.Add(wait))
+		next := metav1.NewMicroTime(now.Add(wait))
 		phase := v1alpha1.PhasePending
 		if approved(st) {
 			phase = v1alpha1.PhaseApproved

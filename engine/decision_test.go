@@ -18,6 +18,8 @@ var tNow = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
 func mt(d time.Duration) *metav1.Time { t := metav1.NewTime(tNow.Add(d)); return &t }
 
+func mmt(d time.Duration) *metav1.MicroTime { t := metav1.NewMicroTime(tNow.Add(d)); return &t }
+
 func testPolicy() Policy {
 	p := Policy{RetryBackoff: 20 * time.Second, MaxAttempts: 4, Retention: time.Hour, MaxRetention: 48 * time.Hour}
 	p.setDefaults()
@@ -44,13 +46,13 @@ func TestNextStep(t *testing.T) {
 			st:  v1alpha1.RemediationStatus{Phase: v1alpha1.PhasePending, Attempts: 1},
 			pol: func(p *Policy) { p.RequireApproval = []string{"rollback"} }, want: step{Kind: stepRun, Admit: true}},
 		{name: "retry not yet due waits for it, whatever woke the runner",
-			st:   v1alpha1.RemediationStatus{Phase: v1alpha1.PhasePending, Reason: "Retrying", Attempts: 1, NextAttemptAt: mt(20 * time.Second)},
+			st:   v1alpha1.RemediationStatus{Phase: v1alpha1.PhasePending, Reason: "Retrying", Attempts: 1, NextAttemptAt: mmt(20 * time.Second)},
 			want: step{Kind: stepWait, After: 20 * time.Second}},
 		{name: "retry due runs",
-			st:   v1alpha1.RemediationStatus{Phase: v1alpha1.PhasePending, Reason: "Retrying", Attempts: 1, NextAttemptAt: mt(-time.Second)},
+			st:   v1alpha1.RemediationStatus{Phase: v1alpha1.PhasePending, Reason: "Retrying", Attempts: 1, NextAttemptAt: mmt(-time.Second)},
 			want: step{Kind: stepRun, Admit: true}},
 		{name: "retry due after a change that may have applied is settled, not admitted again",
-			st:   v1alpha1.RemediationStatus{Phase: v1alpha1.PhasePending, Reason: "Retrying", Attempts: 1, NextAttemptAt: mt(-time.Second), Write: sent},
+			st:   v1alpha1.RemediationStatus{Phase: v1alpha1.PhasePending, Reason: "Retrying", Attempts: 1, NextAttemptAt: mmt(-time.Second), Write: sent},
 			want: step{Kind: stepRun}},
 		{name: "rule approval: asked for", approval: approval, want: step{Kind: stepAsk, Deadline: created.Add(30 * time.Minute)}},
 		{name: "rule approval past its timeout expires unasked", approval: &v1alpha1.ApprovalSpec{Timeout: metav1.Duration{Duration: time.Minute}},
@@ -66,18 +68,18 @@ func TestNextStep(t *testing.T) {
 			want: step{Kind: stepRun, Admit: true}},
 		{name: "approved, retry not yet due: waits, never asks again", approval: approval,
 			st: v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseApproved, Reason: "Retrying", DecidedBy: "slack:U1", DecidedAt: mt(-time.Minute),
-				Attempts: 1, NextAttemptAt: mt(time.Minute)},
+				Attempts: 1, NextAttemptAt: mmt(time.Minute)},
 			want: step{Kind: stepWait, After: time.Minute}},
 		{name: "approved, retry due: runs, never asks again", approval: approval,
 			st: v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseApproved, Reason: "Retrying", DecidedBy: "slack:U1", DecidedAt: mt(-time.Minute),
-				Attempts: 1, NextAttemptAt: mt(-time.Second), Write: sent},
+				Attempts: 1, NextAttemptAt: mmt(-time.Second), Write: sent},
 			want: step{Kind: stepRun}},
 		{name: "approved record left Pending by an older version still counts as approved", approval: approval,
 			st:   v1alpha1.RemediationStatus{Phase: v1alpha1.PhasePending, DecidedBy: "kubernetes:alice", DecidedAt: mt(-time.Minute), Attempts: 1},
 			want: step{Kind: stepRun, Admit: true}},
 		{name: "running is resumed", st: v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseRunning, Write: sent},
 			want: step{Kind: stepResume}},
-		{name: "running is resumed even with a retry time", st: v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseRunning, NextAttemptAt: mt(time.Hour)},
+		{name: "running is resumed even with a retry time", st: v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseRunning, NextAttemptAt: mmt(time.Hour)},
 			want: step{Kind: stepResume}},
 	}
 	for _, p := range []v1alpha1.Phase{v1alpha1.PhaseSucceeded, v1alpha1.PhaseFailed, v1alpha1.PhaseSkipped, v1alpha1.PhaseDenied,
@@ -90,7 +92,7 @@ func TestNextStep(t *testing.T) {
 				pol      func(*Policy)
 				want     step
 			}{name: string(p) + " is kept for its retention", approval: approval,
-				st:   v1alpha1.RemediationStatus{Phase: p, FinishedAt: mt(-time.Hour), DecidedAt: mt(-2 * time.Hour), NextAttemptAt: mt(-time.Hour)},
+				st:   v1alpha1.RemediationStatus{Phase: p, FinishedAt: mt(-time.Hour), DecidedAt: mt(-2 * time.Hour), NextAttemptAt: mmt(-time.Hour)},
 				want: step{Kind: stepWait, After: 47 * time.Hour}},
 			struct {
 				name     string
@@ -212,7 +214,7 @@ func TestRetryWaitIsBounded(t *testing.T) {
 // second change of the same attempt (after a conflict) is not another
 // attempt.
 func TestRunning(t *testing.T) {
-	st := v1alpha1.RemediationStatus{Phase: v1alpha1.PhasePending, Reason: "Retrying", Attempts: 1, NextAttemptAt: mt(-time.Second)}
+	st := v1alpha1.RemediationStatus{Phase: v1alpha1.PhasePending, Reason: "Retrying", Attempts: 1, NextAttemptAt: mmt(-time.Second)}
 	w := &v1alpha1.Write{UID: "u", Generation: 2, RestartedAt: "2026-11-27T12:00:00Z"}
 	got := running(st, w, "replica-a", true, tNow)
 	if got.Phase != v1alpha1.PhaseRunning || got.Attempts != 2 || w.Attempt != 2 || got.Write != w || got.NextAttemptAt != nil || got.ExecutedBy != "replica-a" {

@@ -174,9 +174,10 @@ type RemediationStatus struct {
 	// +optional
 	AlertResolvedAt *metav1.Time `json:"alertResolvedAt,omitempty"`
 	// NextAttemptAt is when the next attempt is due after a transient
-	// failure; nothing is tried before it.
+	// failure; nothing is tried before it. Kept to the microsecond, so that
+	// a wait is never cut short by rounding.
 	// +optional
-	NextAttemptAt *metav1.Time `json:"nextAttemptAt,omitempty"`
+	NextAttemptAt *metav1.MicroTime `json:"nextAttemptAt,omitempty"`
 	// Write is the change to the target that the last attempt sent. While
 	// the record is Running, or after an attempt whose answer was lost (a
 	// timeout, a 504, a cut connection), it may or may not have been
