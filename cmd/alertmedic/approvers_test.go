@@ -42,9 +42,7 @@ func TestRuleApproversFollowTheLoadedRules(t *testing.T) {
 `), chatops.Approvers{Users: []string{"U0ALICE"}, Groups: []string{"S0SRE"}}, true},
 		{"alice replaced by carol", parse(head + `    approval: {approvers: {users: [U0CAROL]}}
 `), chatops.Approvers{Users: []string{"U0CAROL"}}, true},
-		{"approval required, nobody named: the defaults decide", parse(head + `    approval: {required: true}
-`), chatops.Approvers{}, true},
-		{"approval dropped from the rule", parse(head + `    approval: {required: false}
+		{"approval dropped from the rule: the defaults decide", parse(head + `    approval: {required: false}
 `), chatops.Approvers{}, true},
 		{"the rule removed", parse(`rules:
   - name: restart-web
