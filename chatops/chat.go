@@ -27,6 +27,13 @@ type Options struct {
 	DefaultChannel string
 	// DefaultApprovers may decide on records whose rule names none.
 	DefaultApprovers Approvers
+	// RuleApprovers says who may decide the actions of the named rule in
+	// the rules loaded now: the approvers it names (none: DefaultApprovers
+	// decide), and false when no rule of that name is loaded (then nobody
+	// may decide from Slack). A click is checked against it, so a rule
+	// change applies to requests already waiting. Nil: no rule set is
+	// known, and the approvers copied into the record decide.
+	RuleApprovers func(rule string) (Approvers, bool)
 	// SigningSecret verifies the requests Slack sends to the interactions
 	// endpoint. Required for ServeHTTP; Socket Mode does not use it.
 	SigningSecret string

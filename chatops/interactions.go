@@ -161,7 +161,13 @@ func (c *Chat) decide(ctx context.Context, cb slack.InteractionCallback, name st
 		c.tell(ctx, cb, "Could not read this remediation from Kubernetes, so your click was not recorded. Nothing was changed; please try again.")
 		return
 	}
-	approvers := approversOf(&rec, c.opts.DefaultApprovers)
+	approvers, loaded := c.approvers(&rec)
+	if !loaded {
+		c.metrics.interactions.WithLabelValues("unauthorized").Inc()
+		log.Warn("slack click on a remediation whose rule is no longer loaded", "rule", rec.Spec.Rule)
+		c.tell(ctx, cb, "Rule `"+rec.Spec.Rule+"`, which asked for this approval, is no longer in the loaded rules, so nobody may approve or deny it from Slack. Nothing was changed. It expires unless decided with `alertmedic approve "+name+"` (or `deny`) from a terminal.")
+		return
+	}
 	ok, err := c.allowed(ctx, user, approvers)
 	if err != nil {
 		c.metrics.interactions.WithLabelValues("error").Inc()
@@ -176,7 +182,7 @@ func (c *Chat) decide(ctx context.Context, cb slack.InteractionCallback, name st
 		if !approvers.Empty() {
 			who = approvers.mention()
 		}
-		c.tell(ctx, cb, "You are not allowed to approve or deny this remediation; it may be decided by "+who+". Nothing was changed.")
+		c.tell(ctx, cb, "You are not allowed to approve or deny this remediation under the rules in force now; it may be decided by "+who+". Nothing was changed.")
 		return
 	}
 	by := "slack:" + user
@@ -201,6 +207,26 @@ func (c *Chat) decide(ctx context.Context, cb slack.InteractionCallback, name st
 		c.metrics.interactions.WithLabelValues("denied").Inc()
 		log.Info("remediation denied in slack", "target", rec.Spec.TargetRef)
 	}
+}
+
+// approvers returns who may decide rec at this moment: the approvers its
+// rule names in the rules loaded now, or the default approvers when that
+// rule names none. The approvers copied into the record when it was made
+// decide only when no rule set is known (Options.RuleApprovers is nil).
+// loaded is false when the record's rule is no longer loaded: nobody may
+// decide it from Slack.
+func (c *Chat) approvers(rec *v1alpha1.Remediation) (a Approvers, loaded bool) {
+	if c.opts.RuleApprovers == nil {
+		return approversOf(rec, c.opts.DefaultApprovers), true
+	}
+	a, loaded = c.opts.RuleApprovers(rec.Spec.Rule)
+	if !loaded {
+		return Approvers{}, false
+	}
+	if a.Empty() {
+		return c.opts.DefaultApprovers, true
+	}
+	return a, true
 }
 
 // alreadyDecided tells a late clicker who decided and when.

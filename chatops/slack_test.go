@@ -154,7 +154,7 @@ func TestUnauthorizedUserChangesNothing(t *testing.T) {
 	waitFor(t, "the clicker to be told", func() bool { return len(e.ws.Ephemerals()) == 1 })
 	eph := e.ws.Ephemerals()[0]
 	if eph.User != "U0MALLORY" || eph.Channel != "C0SHOP" ||
-		eph.Text != "You are not allowed to approve or deny this remediation; it may be decided by <@U0ALICE>, <!subteam^S0SRE>. Nothing was changed." {
+		eph.Text != "You are not allowed to approve or deny this remediation under the rules in force now; it may be decided by <@U0ALICE>, <!subteam^S0SRE>. Nothing was changed." {
 		t.Errorf("ephemeral = %+v", eph)
 	}
 	if st := e.get(rec).Status; st.Phase != v1alpha1.PhasePendingApproval || st.DecidedBy != "" {

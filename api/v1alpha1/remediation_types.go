@@ -47,29 +47,50 @@ func (p Phase) Final() bool {
 // Target names the workload to act on.
 type Target struct {
 	// +kubebuilder:validation:Enum=Deployment;StatefulSet;DaemonSet
-	Kind      string `json:"kind"`
+	Kind string `json:"kind"`
+	// Namespace is a DNS-1123 label, as every namespace is.
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	Namespace string `json:"namespace"`
-	Name      string `json:"name"`
+	// Name is a DNS-1123 subdomain, as every workload's name is.
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	Name string `json:"name"`
 }
 
 // String is Kind/namespace/name.
 func (t Target) String() string { return t.Kind + "/" + t.Namespace + "/" + t.Name }
 
-// ScaleParams are a scale action's parameters.
+// ScaleParams are a scale action's parameters. The API server refuses a
+// record whose parameters could be read more than one way: a "multiply"
+// without a positive factor, a negative count for "to", min above max.
+//
+// +kubebuilder:validation:XValidation:rule="self.op != 'multiply' || has(self.factor)",message="scale.factor is required for op multiply"
+// +kubebuilder:validation:XValidation:rule="self.op == 'multiply' || !has(self.factor)",message="scale.factor is only for op multiply"
+// +kubebuilder:validation:XValidation:rule="!has(self.factor) || double(self.factor) > 0.0",message="scale.factor must be greater than 0"
+// +kubebuilder:validation:XValidation:rule="self.op != 'to' || !has(self.n) || self.n >= 0",message="scale.n must be 0 or more for op to"
+// +kubebuilder:validation:XValidation:rule="!has(self.min) || !has(self.max) || self.min <= self.max",message="scale.min must not be above scale.max"
 type ScaleParams struct {
 	// +kubebuilder:validation:Enum=to;by;multiply
 	Op string `json:"op"`
 	// N is the count for "to" and the delta for "by".
 	N int32 `json:"n,omitempty"`
 	// Factor is the multiplier for "multiply", as a decimal string ("1.5").
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^[0-9]+(\.[0-9]+)?$`
 	Factor string `json:"factor,omitempty"`
-	Min    int32  `json:"min,omitempty"`
-	Max    int32  `json:"max,omitempty"`
+	// Min is the lower bound of the result; 0 is none.
+	// +kubebuilder:validation:Minimum=0
+	Min int32 `json:"min,omitempty"`
+	// Max is the upper bound of the result; 0 is none.
+	// +kubebuilder:validation:Minimum=0
+	Max int32 `json:"max,omitempty"`
 }
 
 // RollbackParams are a rollback action's parameters.
 type RollbackParams struct {
 	// ToRevision is the revision to go back to; 0 is the previous one.
+	// +kubebuilder:validation:Minimum=0
 	ToRevision int64 `json:"toRevision,omitempty"`
 }
 
@@ -98,8 +119,17 @@ type ApprovalSpec struct {
 	Timeout metav1.Duration `json:"timeout"`
 }
 
-// RemediationSpec is the planned action; it does not change once created.
+// RemediationSpec is the planned action; it does not change once created:
+// the API server refuses any update of it, so what was approved is what runs.
+//
+// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec is immutable: a Remediation's planned action cannot be changed once created"
+// +kubebuilder:validation:XValidation:rule="self.action != 'scale' || has(self.scale)",message="action scale needs spec.scale"
+// +kubebuilder:validation:XValidation:rule="self.action == 'scale' || !has(self.scale)",message="spec.scale is only for action scale"
+// +kubebuilder:validation:XValidation:rule="self.action == 'rollback' || !has(self.rollback)",message="spec.rollback is only for action rollback"
 type RemediationSpec struct {
+	// Rule is the name of the rule that planned the action.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
 	Rule string `json:"rule"`
 	// +kubebuilder:validation:Enum=restart;scale;rollback
 	Action string `json:"action"`
@@ -129,8 +159,10 @@ type RemediationSpec struct {
 // on any target, PerTarget on one target by any rule. 0 takes the default.
 type BudgetSpec struct {
 	// +optional
+	// +kubebuilder:validation:Minimum=0
 	PerRule int32 `json:"perRule,omitempty"`
 	// +optional
+	// +kubebuilder:validation:Minimum=0
 	PerTarget int32           `json:"perTarget,omitempty"`
 	Window    metav1.Duration `json:"window"`
 }

@@ -279,7 +279,7 @@ func serve(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}); err != nil {
 		return err
 	}
-	sl, err := setupSlack(o, records, reg, log, stderr)
+	sl, err := setupSlack(o, records, eng.Rules, reg, log, stderr)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/chatops"
+	"github.com/alertmedic/alertmedic/rules"
 )
 
 // Where Slack's secrets come from when no file is given.
@@ -52,8 +53,9 @@ type slackSetup struct {
 }
 
 // setupSlack builds the Slack side from the flags, or nothing if no bot
-// token is configured.
-func setupSlack(o *serveOptions, records client.Client, reg prometheus.Registerer, log *slog.Logger, stderr io.Writer) (*slackSetup, error) {
+// token is configured. loaded returns the rules in force; a click is
+// checked against the approvers they name at the time of the click.
+func setupSlack(o *serveOptions, records client.Client, loaded func() *rules.Set, reg prometheus.Registerer, log *slog.Logger, stderr io.Writer) (*slackSetup, error) {
 	so := o.slack
 	bot, err := secret(so.botTokenFile, slackBotTokenEnv, "slack-bot-token-file")
 	if err != nil {
@@ -105,6 +107,7 @@ func setupSlack(o *serveOptions, records client.Client, reg prometheus.Registere
 		Namespace:        o.namespace,
 		DefaultChannel:   so.channel,
 		DefaultApprovers: approvers,
+		RuleApprovers:    ruleApprovers(loaded),
 		SigningSecret:    signing,
 		GroupTTL:         so.groupTTL,
 		Logger:           log.With("component", "slack"),
@@ -121,4 +124,22 @@ func setupSlack(o *serveOptions, records client.Client, reg prometheus.Registere
 		log.Warn("no --slack-channel: approval requests of rules that name no channel are not posted")
 	}
 	return s, nil
+}
+
+// ruleApprovers answers, from the rules loaded at the moment of asking, who
+// may decide the actions of a rule: the Slack approvers it names (none when
+// it requires no approval or names nobody), and whether it is loaded at all.
+func ruleApprovers(loaded func() *rules.Set) func(string) (chatops.Approvers, bool) {
+	return func(name string) (chatops.Approvers, bool) {
+		for _, r := range loaded().Rules() {
+			if r.Name != name {
+				continue
+			}
+			if !r.Approval.Required {
+				return chatops.Approvers{}, true
+			}
+			return chatops.Approvers{Users: r.Approval.Users, Groups: r.Approval.Groups}, true
+		}
+		return chatops.Approvers{}, false
+	}
 }

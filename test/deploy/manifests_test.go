@@ -41,6 +41,7 @@ var builds = []struct {
 			"Namespace alertmedic", "CustomResourceDefinition remediations.alertmedic.io",
 			"ServiceAccount alertmedic", "ClusterRole alertmedic-remediate",
 			"ClusterRoleBinding alertmedic-remediate", "Role alertmedic", "RoleBinding alertmedic",
+			"ValidatingAdmissionPolicy alertmedic-decisions", "ValidatingAdmissionPolicyBinding alertmedic-decisions",
 			"ConfigMap alertmedic-rules", "Deployment alertmedic", "Service alertmedic",
 			"PodDisruptionBudget alertmedic", "NetworkPolicy alertmedic",
 		},
@@ -53,6 +54,7 @@ var builds = []struct {
 			"ServiceAccount alertmedic", "ClusterRole alertmedic-remediate",
 			"RoleBinding alertmedic-remediate", "RoleBinding alertmedic-remediate", // shop, payments
 			"Role alertmedic", "RoleBinding alertmedic",
+			"ValidatingAdmissionPolicy alertmedic-decisions", "ValidatingAdmissionPolicyBinding alertmedic-decisions",
 			"ConfigMap alertmedic-rules", "Deployment alertmedic", "Service alertmedic",
 			"PodDisruptionBudget alertmedic", "NetworkPolicy alertmedic",
 		},
@@ -63,6 +65,7 @@ var builds = []struct {
 			"Namespace alertmedic", "CustomResourceDefinition remediations.alertmedic.io",
 			"ServiceAccount alertmedic", "ClusterRole alertmedic-remediate",
 			"ClusterRoleBinding alertmedic-remediate", "Role alertmedic", "RoleBinding alertmedic",
+			"ValidatingAdmissionPolicy alertmedic-decisions", "ValidatingAdmissionPolicyBinding alertmedic-decisions",
 			"ConfigMap alertmedic-rules", "Deployment alertmedic", "Service alertmedic",
 			"PodDisruptionBudget alertmedic", "NetworkPolicy alertmedic", "NetworkPolicy alertmedic-slack",
 			"ServiceMonitor alertmedic", "PrometheusRule alertmedic",
