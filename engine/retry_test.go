@@ -1,17 +1,18 @@
 package engine
 
 import (
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
-	"github.com/alertmedic/alertmedic/remediations"
 )
 
 // clock is a test clock the runner reads; it counts its readings, so a
@@ -123,29 +124,26 @@ func TestApprovalSurvivesATransientFailure(t *testing.T) {
 	}
 }
 
-// A record whose parameters do not parse fails, naming them, and nothing
-// is done: a scale factor of 0 does not become a scale to the minimum.
-func TestInvalidParametersFailClosed(t *testing.T) {
+// A record whose parameters do not parse is refused twice over: the API
+// server does not take it (the CRD's validation), and one that is there
+// all the same (written before that validation existed) fails as
+// InvalidParameters in Request without acting: a scale factor of 0 never
+// becomes a scale to the minimum.
+func TestInvalidParametersAreRefusedByTheAPIServer(t *testing.T) {
 	ns := recordsNamespace(t)
 	c := newClient(t, cluster.Config)
-	workload(t, ns, "web", nil)
 	rec := &v1alpha1.Remediation{
-		ObjectMeta: metav1.ObjectMeta{Name: "rem-factor-zero"},
+		ObjectMeta: metav1.ObjectMeta{Name: "rem-factor-zero", Namespace: ns},
 		Spec: v1alpha1.RemediationSpec{Rule: "scale-up", Action: "scale", Scale: &v1alpha1.ScaleParams{Op: "multiply", Factor: "0"},
-			Target: v1alpha1.Target{Kind: "Deployment", Namespace: ns, Name: "web"}},
+			Target: v1alpha1.Target{Kind: "Deployment", Namespace: ns, Name: "web"}, TargetRef: "Deployment/" + ns + "/web",
+			Alert: v1alpha1.AlertRef{Name: "LatencyHigh", Fingerprint: "0123456789abcdef", StartsAt: metav1.NewMicroTime(t0)}},
 	}
-	rec = put(t, c, ns, rec, v1alpha1.RemediationStatus{})
-	startRunner(t, ns, remediations.NewExecutor(cluster.Client, remediations.Options{}), Policy{}, time.Now)
-	waitFor(t, "the record to fail", phaseIs(t, c, rec, v1alpha1.PhaseFailed))
-	if st := get(t, c, rec).Status; st.Reason != "InvalidParameters" || st.Attempts != 0 {
-		t.Errorf("status = %+v, want InvalidParameters with no attempt", st)
+	err := c.Create(t.Context(), rec)
+	if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "factor") {
+		t.Fatalf("create with factor 0: %v, want Invalid naming the factor", err)
 	}
-	d, err := cluster.Client.AppsV1().Deployments(ns).Get(t.Context(), "web", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if *d.Spec.Replicas != 2 {
-		t.Errorf("replicas = %d, want 2 (untouched)", *d.Spec.Replicas)
+	if _, err := Request(rec); err == nil || !strings.Contains(err.Error(), "factor") {
+		t.Errorf("Request(factor 0) = %v, want an error naming the factor", err)
 	}
 }
 
