@@ -287,7 +287,7 @@ func TestReleaseAfterForgetting(t *testing.T) {
 	b.Reserve(act("r", "cart"), at(0))
 	r := b.Reserve(act("r", "cart"), at(MaxCooldown-time.Second))
 	b.Check(act("r", "web"), at(MaxCooldown)) // forgets the first action's stamp
-	r.Release(false)                           // restores it as cart's last action
+	r.Release(false)                          // restores it as cart's last action
 	b.Check(act("r", "web"), at(2*MaxCooldown))
 	if len(b.last) != 0 || len(b.stamps) != 0 {
 		t.Errorf("remembered %v, stamps %v; want nothing", b.last, b.stamps)
