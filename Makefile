@@ -8,7 +8,7 @@ BIN       := bin/alertmedic
 ASSETS     = $(shell hack/envtest-assets.sh)
 GOTESTFLAGS ?= -race -count=1 -timeout 25m
 
-.PHONY: all build test lint verify-generated generate bench demo envtest clean
+.PHONY: all build test lint verify-generated generate bench soak demo envtest clean
 
 all: build
 
@@ -42,6 +42,12 @@ lint:
 ## bench: the Go benchmarks (see docs/performance.md for the targets).
 bench:
 	KUBEBUILDER_ASSETS="$(ASSETS)" $(GO) test -run '^$$' -bench . -benchmem ./...
+
+## soak: alertmedic for SOAKFLAGS (default 10 minutes) through the fault
+## proxy, every episode counted; not part of make test (docs/performance.md).
+SOAKFLAGS ?=
+soak: build
+	KUBEBUILDER_ASSETS="$(ASSETS)" $(GO) run ./test/soak -bin $(BIN) $(SOAKFLAGS)
 
 demo:
 	hack/demo.sh

@@ -24,6 +24,10 @@ import (
 // It wraps the sentinel the webhook answers 503 for, given in Options.Busy.
 var ErrBusy = errors.New("engine busy")
 
+// DefaultSeenSize is how many recently recorded episodes an Engine
+// remembers unless Options.SeenSize says otherwise.
+const DefaultSeenSize = 100_000
+
 // Options configures an Engine. Zero values take the defaults in New.
 type Options struct {
 	// Client writes the records. It must read from the API server, not from
@@ -45,9 +49,13 @@ type Options struct {
 	// SeenTTL is how long this replica remembers, without asking the API
 	// server, an episode it has recorded. Re-sends within it cost no API call.
 	SeenTTL time.Duration // default 1h
-	Logger  *slog.Logger
-	Metrics *Metrics
-	Now     func() time.Time
+	// SeenSize bounds how many episodes are remembered so: beyond it the
+	// one seen longest ago is forgotten (its next re-send costs one create
+	// answered AlreadyExists, never a second action). About 100 bytes each.
+	SeenSize int // default 100,000
+	Logger   *slog.Logger
+	Metrics  *Metrics
+	Now      func() time.Time
 }
 
 func (o *Options) setDefaults() {
@@ -59,6 +67,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.SeenTTL <= 0 {
 		o.SeenTTL = time.Hour
+	}
+	if o.SeenSize <= 0 {
+		o.SeenSize = DefaultSeenSize
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -78,15 +89,13 @@ func (o *Options) setDefaults() {
 type Engine struct {
 	opts  Options
 	rules atomic.Pointer[rules.Set]
-
-	mu   sync.Mutex
-	seen map[string]time.Time // record name -> when this replica saw it exist
+	seen  *seenCache // record names this replica saw exist
 }
 
 // New returns an Engine.
 func New(opts Options) *Engine {
 	opts.setDefaults()
-	e := &Engine{opts: opts, seen: make(map[string]time.Time)}
+	e := &Engine{opts: opts, seen: newSeenCache(opts.SeenTTL, opts.SeenSize)}
 	if opts.Rules != nil {
 		e.rules.Store(opts.Rules)
 	}
@@ -184,25 +193,9 @@ func (e *Engine) matches(set *rules.Set, a *template.Alert) []rules.Match {
 	return ok
 }
 
-func (e *Engine) seenRecently(name string, now time.Time) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	t, ok := e.seen[name]
-	return ok && now.Sub(t) < e.opts.SeenTTL
-}
+func (e *Engine) seenRecently(name string, now time.Time) bool { return e.seen.contains(name, now) }
 
-func (e *Engine) remember(name string, now time.Time) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if len(e.seen) >= 65536 { // amortised sweep
-		for k, t := range e.seen {
-			if now.Sub(t) >= e.opts.SeenTTL {
-				delete(e.seen, k)
-			}
-		}
-	}
-	e.seen[name] = now
-}
+func (e *Engine) remember(name string, now time.Time) { e.seen.add(name, now) }
 
 // parallel runs fn for each record, Options.Parallel at a time, and returns
 // the errors.

@@ -49,7 +49,7 @@ rules:
     approval: {required: true, channel: C1, approvers: {users: [U1]}, timeout: 5m}
 `
 
-func mustRules(t *testing.T, text string) *rules.Set {
+func mustRules(t testing.TB, text string) *rules.Set {
 	t.Helper()
 	set, err := rules.Parse("test.yaml", []byte(text))
 	if err != nil {

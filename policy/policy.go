@@ -38,8 +38,11 @@ const (
 	DefaultBreakerWindow = 10 * time.Minute
 	DefaultBudgetWindow  = time.Hour
 	// MaxBudgetWindow is the longest budget window a rule may set, and so
-	// how far back the book must remember.
+	// how far back the book must remember actions for the budgets.
 	MaxBudgetWindow = 24 * time.Hour
+	// MaxCooldown is the longest cooldown a rule may set, and so how far back
+	// the book must remember when each target was last acted on.
+	MaxCooldown = 7 * 24 * time.Hour
 )
 
 // SetDefaults fills in what l leaves at zero. It is the only place the
@@ -122,12 +125,27 @@ const (
 
 // Book is the memory of recent actions that policy decides from: when each
 // target was last acted on, and which rule acted on which target when. It
-// is not safe for concurrent use.
+// forgets what no limit can look at any more: actions older than the longest
+// budget or breaker window, targets last acted on longer ago than the
+// longest cooldown (MaxCooldown, or a longer one given in Limits or seen in
+// an Action), at an amortised O(1) cost per call. It is not safe for
+// concurrent use.
 type Book struct {
 	limits  Limits
 	last    map[string]time.Time // target -> start of the last action on it
+	stamps  []stamp              // the times in last, oldest first, to forget them in order
 	history []entry              // recent actions, oldest first: for the breaker and the budgets
 	open    bool                 // breaker state, to report its changes
+	// The longest cooldown and budget window asked about so far, when
+	// longer than the defaults': the book remembers as far back.
+	cooldown, window time.Duration
+}
+
+// stamp is a time a target was acted on; it is stale once the target has a
+// later one.
+type stamp struct {
+	at     time.Time
+	target string
 }
 
 // entry is one action in the book.
@@ -159,12 +177,9 @@ func (b *Book) Check(a Action, now time.Time) Decision {
 	if a.Cooldown > 0 {
 		cooldown = a.Cooldown
 	}
+	b.prune(a, now)
 	if last, ok := b.last[a.Target]; ok && cooldown > 0 && now.Sub(last) < cooldown {
 		return Decision{Reason: Cooldown, Message: fmt.Sprintf("%s was acted on %s ago; cooldown %s", a.TargetRef, now.Sub(last).Round(time.Second), cooldown)}
-	}
-	keep := max(l.BreakerWindow, l.BudgetWindow, MaxBudgetWindow)
-	for len(b.history) > 0 && now.Sub(b.history[0].at) >= keep {
-		b.history = b.history[1:]
 	}
 	perRule, perTarget, window := l.PerRule, l.PerTarget, l.BudgetWindow
 	if bu := a.Budget; bu != nil {
@@ -211,9 +226,43 @@ func (b *Book) Check(a Action, now time.Time) Decision {
 // one learnt from the records a previous leader left).
 func (b *Book) Record(rule, target string, at time.Time) {
 	if at.After(b.last[target]) {
-		b.last[target] = at
+		b.setLast(target, at)
 	}
 	b.insert(entry{at: at, rule: rule, target: target, counted: true})
+}
+
+// setLast notes at as the target's last action.
+func (b *Book) setLast(target string, at time.Time) {
+	b.last[target] = at
+	i := len(b.stamps)
+	for i > 0 && b.stamps[i-1].at.After(at) {
+		i--
+	}
+	b.stamps = slices.Insert(b.stamps, i, stamp{at: at, target: target})
+}
+
+// prune forgets what no limit can look at any more. Each action is
+// forgotten once: O(1) amortised.
+func (b *Book) prune(a Action, now time.Time) {
+	l := b.limits
+	if a.Budget != nil {
+		b.window = max(b.window, a.Budget.Window)
+	}
+	b.cooldown = max(b.cooldown, a.Cooldown)
+	keep := max(l.BreakerWindow, l.BudgetWindow, MaxBudgetWindow, b.window)
+	n := 0
+	for n < len(b.history) && now.Sub(b.history[n].at) >= keep {
+		n++
+	}
+	b.history = b.history[n:] // the array is let go when append outgrows it
+	cooldown := max(l.Cooldown, MaxCooldown, b.cooldown)
+	n = 0
+	for ; n < len(b.stamps) && now.Sub(b.stamps[n].at) >= cooldown; n++ {
+		if s := b.stamps[n]; !b.last[s.target].After(s.at) {
+			delete(b.last, s.target)
+		}
+	}
+	b.stamps = b.stamps[n:]
 }
 
 // insert adds e to the history, keeping it oldest first.
@@ -237,9 +286,10 @@ type Reservation struct {
 // Reserve books a as starting now: it starts a's cooldown and counts for
 // the budgets and the breaker.
 func (b *Book) Reserve(a Action, now time.Time) *Reservation {
+	b.prune(a, now)
 	r := &Reservation{book: b, at: now, rule: a.Rule, target: a.Target}
 	r.prev, r.hadPrev = b.last[a.Target]
-	b.last[a.Target] = now
+	b.setLast(a.Target, now)
 	b.insert(entry{at: now, rule: a.Rule, target: a.Target, counted: true})
 	return r
 }
@@ -255,7 +305,7 @@ func (r *Reservation) Release(keepBreaker bool) {
 	r.book = nil
 	if b.last[r.target].Equal(r.at) {
 		if r.hadPrev {
-			b.last[r.target] = r.prev
+			b.last[r.target] = r.prev // forgotten in time through this reservation's later stamp
 		} else {
 			delete(b.last, r.target)
 		}

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -228,5 +229,67 @@ func TestEpisodeKey(t *testing.T) {
 	got := EpisodeKey("restart-cart", "Deployment/shop/cart", "0123456789abcdef", time.Date(2026, 1, 2, 16, 4, 5, 5, time.FixedZone("CET", 3600)))
 	if want := "restart-cart|Deployment/shop/cart|0123456789abcdef|2026-01-02T15:04:05.000000005Z"; got != want {
 		t.Errorf("EpisodeKey = %q, want %q", got, want)
+	}
+}
+
+// The book forgets targets last acted on longer ago than any cooldown can
+// reach, and still enforces every cooldown within that horizon.
+func TestBookForgets(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		limits   Limits
+		cooldown time.Duration // the rule's, asked with the first check
+		horizon  time.Duration // how long a target is remembered
+	}{
+		{"rule cooldowns up to MaxCooldown", Limits{}, MaxCooldown, MaxCooldown},
+		{"a longer default cooldown", Limits{Cooldown: 10 * 24 * time.Hour}, 0, 10 * 24 * time.Hour},
+		{"a longer cooldown asked about", Limits{}, 9 * 24 * time.Hour, 9 * 24 * time.Hour},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := NewBook(tc.limits)
+			long := act("r", "long")
+			long.Cooldown = tc.cooldown
+			b.Check(long, at(0))
+			b.Reserve(long, at(0))
+			const n = 1000
+			for i := range n {
+				a := act("storm", fmt.Sprint("t", i))
+				if d := b.Check(a, at(time.Duration(i)*time.Second)); d.Reason == NamespaceDenied {
+					t.Fatal(d)
+				}
+				b.Reserve(a, at(time.Duration(i)*time.Second))
+			}
+			// Within the horizon: the cooldown holds, every target is kept.
+			if d := b.Check(long, at(tc.horizon-time.Second)); d.Reason != Cooldown {
+				t.Errorf("just inside the horizon: %+v, want Cooldown", d)
+			}
+			if len(b.last) != n+1 {
+				t.Errorf("targets remembered inside the horizon = %d, want %d", len(b.last), n+1)
+			}
+			// Past it, one call forgets the older ones; more calls the rest.
+			b.Check(long, at(tc.horizon+n/2*time.Second))
+			if got := len(b.last); got >= n/2+2 || got == 0 {
+				t.Errorf("targets remembered halfway past the horizon = %d, want about %d", got, n/2)
+			}
+			b.Reserve(act("r", "other"), at(tc.horizon+n*time.Second))
+			if len(b.last) != 1 || len(b.stamps) != 1 || len(b.history) != 1 {
+				t.Errorf("past the horizon: %d targets, %d stamps, %d actions remembered; want only the last action's target",
+					len(b.last), len(b.stamps), len(b.history))
+			}
+		})
+	}
+}
+
+// A reservation released after its previous action was forgotten leaves
+// nothing behind that is never forgotten.
+func TestReleaseAfterForgetting(t *testing.T) {
+	b := NewBook(Limits{})
+	b.Reserve(act("r", "cart"), at(0))
+	r := b.Reserve(act("r", "cart"), at(MaxCooldown-time.Second))
+	b.Check(act("r", "web"), at(MaxCooldown)) // forgets the first action's stamp
+	r.Release(false)                          // restores it as cart's last action
+	b.Check(act("r", "web"), at(2*MaxCooldown))
+	if len(b.last) != 0 || len(b.stamps) != 0 {
+		t.Errorf("remembered %v, stamps %v; want nothing", b.last, b.stamps)
 	}
 }
