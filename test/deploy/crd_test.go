@@ -25,7 +25,7 @@ func scaleRecord(name string) *v1alpha1.Remediation {
 			TargetRef: "Deployment/shop/web",
 			Scale:     &v1alpha1.ScaleParams{Op: "multiply", Factor: "1.5", Min: 2, Max: 10},
 			Alert: v1alpha1.AlertRef{Name: "HighLatency", Fingerprint: "5e7b2c0a1f3d9e41",
-				StartsAt: metav1.NewTime(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))},
+				StartsAt: metav1.NewMicroTime(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))},
 		},
 	}
 }
