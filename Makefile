@@ -34,10 +34,12 @@ verify-generated:
 	  diff "$$tmp/api/v1alpha1/zz_generated.deepcopy.go" api/v1alpha1/zz_generated.deepcopy.go || \
 	  { echo "generated files are stale: run make generate"; rm -rf "$$tmp"; exit 1; }; rm -rf "$$tmp"
 
+## lint: gofmt, go vet and staticcheck (built once into ~/.cache/alertmedic/bin).
 lint:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
 	  if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	hack/staticcheck.sh ./...
 
 ## bench: the Go benchmarks (see docs/performance.md for the targets).
 bench:

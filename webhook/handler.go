@@ -2,10 +2,12 @@ package webhook
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"reflect"
 	"runtime/debug"
@@ -25,24 +27,29 @@ const maxPooledBuffer = 1 << 20
 // handler serves POST /webhook. It is a plain http.Handler so that the hot
 // path is one decode plus a loop over the alerts, whatever router serves it.
 type handler struct {
-	sink       Sink
-	creds      *credentials
-	maxBody    int64
-	retryAfter string
-	log        *slog.Logger
-	metrics    *Metrics
-	bufs       sync.Pool
+	sink          Sink
+	creds         *credentials
+	maxBody       int64
+	acceptTimeout time.Duration
+	retryAfter    string
+	log           *slog.Logger
+	metrics       *Metrics
+	bufs          sync.Pool
 }
+
+// errAcceptTimeout is the cause of an Accept cut short by Options.AcceptTimeout.
+var errAcceptTimeout = errors.New("accept deadline passed")
 
 func newHandler(o Options, m *Metrics) *handler {
 	return &handler{
-		sink:       o.Sink,
-		creds:      newCredentials(o),
-		maxBody:    o.MaxBodyBytes,
-		retryAfter: strconv.Itoa(int((o.RetryAfter + time.Second - 1) / time.Second)),
-		log:        o.Logger,
-		metrics:    m,
-		bufs:       sync.Pool{New: func() any { return new(bytes.Buffer) }},
+		sink:          o.Sink,
+		creds:         newCredentials(o),
+		maxBody:       o.MaxBodyBytes,
+		acceptTimeout: o.AcceptTimeout,
+		retryAfter:    strconv.Itoa(int((o.RetryAfter + time.Second - 1) / time.Second)),
+		log:           o.Logger,
+		metrics:       m,
+		bufs:          sync.Pool{New: func() any { return new(bytes.Buffer) }},
 	}
 }
 
@@ -65,25 +72,30 @@ func (h *handler) ingest(w http.ResponseWriter, r *http.Request) (code int) {
 		}
 	}()
 
+	// Everything decided from the headers alone is answered before a byte
+	// of the body is read, on a connection that is then closed: a sender
+	// with the wrong token, or trickling a body it may not send, gets its
+	// answer at once and holds nothing.
 	if h.creds != nil {
 		if reason := h.creds.check(r); reason != "" {
 			w.Header()["Www-Authenticate"] = slices.Clone(h.creds.challenges)
-			return h.reject(w, r, http.StatusUnauthorized, reason, "")
+			return h.refuseUnread(w, r, http.StatusUnauthorized, reason)
 		}
 	}
 	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
-		return h.reject(w, r, http.StatusUnsupportedMediaType,
-			fmt.Sprintf("unsupported Content-Encoding %q: send the payload uncompressed", clip(ce)), "")
+		return h.refuseUnread(w, r, http.StatusUnsupportedMediaType,
+			fmt.Sprintf("unsupported Content-Encoding %q: send the payload uncompressed", clip(ce)))
 	}
 	if ct := r.Header.Get("Content-Type"); !isJSON(ct) {
 		msg := fmt.Sprintf("unsupported Content-Type %q: send application/json, as Alertmanager's webhook_configs does", clip(ct))
 		if ct == "" {
 			msg = "missing Content-Type: send application/json, as Alertmanager's webhook_configs does"
 		}
-		return h.reject(w, r, http.StatusUnsupportedMediaType, msg, "")
+		return h.refuseUnread(w, r, http.StatusUnsupportedMediaType, msg)
 	}
 	if r.ContentLength > h.maxBody {
-		return h.reject(w, r, http.StatusRequestEntityTooLarge, h.tooLarge(fmt.Sprintf("request body is %d bytes", r.ContentLength)), "")
+		return h.refuseUnread(w, r, http.StatusRequestEntityTooLarge,
+			h.tooLarge(fmt.Sprintf("request body is %d bytes, more", r.ContentLength)))
 	}
 
 	buf := h.bufs.Get().(*bytes.Buffer)
@@ -98,7 +110,17 @@ func (h *handler) ingest(w http.ResponseWriter, r *http.Request) (code int) {
 	}
 	if _, err := buf.ReadFrom(http.MaxBytesReader(unwrap(w), r.Body, h.maxBody)); err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return h.reject(w, r, http.StatusRequestEntityTooLarge, h.tooLarge("request body is larger"), "")
+			return h.reject(w, r, http.StatusRequestEntityTooLarge, h.tooLarge("request body is more"), "")
+		}
+		if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+			// The server's read timeout cut a body that came too slowly.
+			// Alertmanager on a congested link retries a 5xx; a hostile
+			// sender is cut off either way.
+			h.log.Warn("request body not received in time", "remote_addr", r.RemoteAddr, "user_agent", r.UserAgent(), "err", err)
+			w.Header().Set("Connection", "close")
+			w.Header().Set("Retry-After", h.retryAfter)
+			writeError(w, http.StatusServiceUnavailable, "the request body did not arrive within alertmedic's read timeout; Alertmanager will retry")
+			return http.StatusServiceUnavailable
 		}
 		return h.reject(w, r, http.StatusBadRequest, "reading request body: "+err.Error(), "")
 	}
@@ -120,7 +142,19 @@ func (h *handler) ingest(w http.ResponseWriter, r *http.Request) (code int) {
 			"truncated_alerts", msg.TruncatedAlerts, "alerts", len(msg.Alerts))
 	}
 
-	if err := h.sink.Accept(r.Context(), &msg); err != nil {
+	ctx, cancel := context.WithTimeoutCause(r.Context(), h.acceptTimeout, errAcceptTimeout)
+	err = h.sink.Accept(ctx, &msg)
+	timedOut := context.Cause(ctx) == errAcceptTimeout
+	cancel()
+	if err != nil {
+		if timedOut {
+			w.Header().Set("Retry-After", h.retryAfter)
+			h.log.Warn("notification not accepted in time", "group_key", msg.GroupKey, "alerts", len(msg.Alerts),
+				"accept_timeout", h.acceptTimeout, "err", err)
+			writeError(w, http.StatusServiceUnavailable, fmt.Sprintf(
+				"alertmedic could not record the notification within %s (the Kubernetes API server is slow or unreachable), Alertmanager will retry", h.acceptTimeout))
+			return http.StatusServiceUnavailable
+		}
 		if errors.Is(err, ErrBusy) {
 			w.Header().Set("Retry-After", h.retryAfter)
 			h.log.Warn("notification deferred", "group_key", msg.GroupKey, "alerts", len(msg.Alerts), "err", err)
@@ -142,6 +176,15 @@ func (h *handler) ingest(w http.ResponseWriter, r *http.Request) (code int) {
 	b = append(b, "}\n"...)
 	_, _ = w.Write(b)
 	return http.StatusOK
+}
+
+// refuseUnread rejects a request whose body has not been read, and closes
+// the connection after the answer rather than reading the rest of the body
+// (net/http would otherwise read up to 256 KiB of it, at the sender's pace,
+// before answering).
+func (h *handler) refuseUnread(w http.ResponseWriter, r *http.Request, code int, reason string) int {
+	w.Header().Set("Connection", "close")
+	return h.reject(w, r, code, reason, "")
 }
 
 // reject answers a request that is refused for good (4xx) and logs why.
@@ -208,6 +251,9 @@ func decodeError(body []byte, err error) string {
 	}
 	if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
 		field := strings.TrimPrefix(te.Field, "Data.")
+		if p := pathAt(body, te.Offset); p != "" {
+			field = p
+		}
 		if field == "" {
 			return fmt.Sprintf("invalid payload at byte offset %d: expected a JSON object, got %s", te.Offset, te.Value)
 		}
@@ -216,6 +262,70 @@ func decodeError(body []byte, err error) string {
 	// Errors of json.Unmarshaler (time.Time) carry no position: find the
 	// alert and field by decoding the timestamps alone.
 	return "invalid payload: " + locateTimeError(body, err)
+}
+
+// pathAt returns the JSON path (alerts[3].labels.severity) of the value of
+// body that ends at or spans byte offset, or "". encoding/json's type errors
+// name the field by its Go path, without the alert index or the map key.
+func pathAt(body []byte, offset int64) string {
+	type frame struct {
+		object    bool
+		key       string // object: the current key
+		index     int    // array: the current element
+		expectKey bool
+	}
+	var stack []frame
+	path := func() string {
+		var b strings.Builder
+		for _, f := range stack {
+			if f.object {
+				if b.Len() > 0 {
+					b.WriteByte('.')
+				}
+				b.WriteString(clip(f.key))
+			} else {
+				fmt.Fprintf(&b, "[%d]", f.index)
+			}
+		}
+		return b.String()
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		top := len(stack) - 1
+		if top >= 0 && stack[top].object && stack[top].expectKey {
+			if key, ok := tok.(string); ok {
+				stack[top].key, stack[top].expectKey = key, false
+				continue
+			}
+			stack = stack[:top] // '}'
+		} else if d, ok := tok.(json.Delim); ok && d == ']' {
+			stack = stack[:top]
+		} else {
+			// A value: the next element of an array, or a key's value.
+			if top >= 0 && !stack[top].object {
+				stack[top].index++
+			}
+			if dec.InputOffset() >= offset {
+				return path()
+			}
+			switch tok {
+			case json.Delim('{'):
+				stack = append(stack, frame{object: true, expectKey: true})
+				continue
+			case json.Delim('['):
+				stack = append(stack, frame{index: -1})
+				continue
+			}
+		}
+		// A value is complete: its object expects the next key.
+		if top = len(stack) - 1; top >= 0 && stack[top].object {
+			stack[top].expectKey = true
+		}
+	}
 }
 
 // near shows the bytes around offset, non-printable ones as '.'.

@@ -17,6 +17,11 @@ import (
 const (
 	DefaultMaxBodyBytes = 4 << 20 // 4 MiB
 	DefaultRetryAfter   = 10 * time.Second
+	// DefaultAcceptTimeout bounds the Sink's Accept. Alertmanager's webhook
+	// has no per-call timeout unless webhook_configs sets one; its notify
+	// deadline comes from group_interval (5m by default), and a short
+	// answer lets it retry well within that.
+	DefaultAcceptTimeout = 8 * time.Second
 )
 
 // Options configures NewServer. Zero values take the defaults set in
@@ -37,6 +42,9 @@ type Options struct {
 	MaxBodyBytes int64
 	// RetryAfter is advertised with 503 answers. Default DefaultRetryAfter.
 	RetryAfter time.Duration
+	// AcceptTimeout bounds each call of Sink.Accept; past it the notification
+	// is answered 503 (Alertmanager retries). Default DefaultAcceptTimeout.
+	AcceptTimeout time.Duration
 	// Ready backs GET /readyz; nil means always ready.
 	Ready func(ctx context.Context) error
 	// Gatherer is served on GET /metrics. Default: Registerer, when it is
@@ -66,6 +74,12 @@ func (o Options) withDefaults() (Options, error) {
 	if o.RetryAfter <= 0 {
 		o.RetryAfter = DefaultRetryAfter
 	}
+	if o.AcceptTimeout < 0 {
+		return o, fmt.Errorf("webhook: AcceptTimeout must not be negative, got %s", o.AcceptTimeout)
+	}
+	if o.AcceptTimeout == 0 {
+		o.AcceptTimeout = DefaultAcceptTimeout
+	}
 	if o.Ready == nil {
 		o.Ready = func(context.Context) error { return nil }
 	}
@@ -83,6 +97,8 @@ func (o Options) withDefaults() (Options, error) {
 // NewServer returns an echo instance serving POST /webhook (Alertmanager
 // notifications), GET /healthz, GET /readyz and GET /metrics. It keeps no
 // global state: each call has its own router, metrics and error handler.
+// The returned echo instance is a handler only: serve it with an
+// http.Server of your own, whose timeouts and ErrorLog are the ones in force.
 func NewServer(opts Options) (*echo.Echo, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
@@ -97,7 +113,6 @@ func NewServer(opts Options) (*echo.Echo, error) {
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
-	e.Server.ErrorLog = slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn)
 	e.HTTPErrorHandler = routeError
 
 	e.POST("/webhook", func(c echo.Context) error {

@@ -254,7 +254,25 @@ func TestWebhookRejects(t *testing.T) {
 			name:     "labels are a list",
 			rq:       request{body: `{"version":"4","alerts":[{"labels":["a"]}]}`},
 			wantCode: 400,
-			wantErr:  `invalid payload at byte offset 36: alerts.labels must be an object, got array`,
+			wantErr:  `invalid payload at byte offset 36: alerts[0].labels must be an object, got array`,
+		},
+		{
+			name:     "a label is a number",
+			rq:       request{body: `{"version":"4","alerts":[{"labels":{"a":"b"}},{"status":"firing","labels":{"alertname":"A","severity":3}}]}`},
+			wantCode: 400,
+			wantErr:  `invalid payload at byte offset 103: alerts[1].labels.severity must be a string, got number`,
+		},
+		{
+			name:     "an annotation is an object, alerts key in another case",
+			rq:       request{body: `{"Alerts":[{},{},{"annotations":{"runbook":{"url":"x"}}}],"version":"4"}`},
+			wantCode: 400,
+			wantErr:  `invalid payload at byte offset 44: Alerts[2].annotations.runbook must be a string, got object`,
+		},
+		{
+			name:     "a common label is a boolean",
+			rq:       request{body: `{"version":"4","alerts":[{"labels":{"a":"b"}}],"commonLabels":{"a":true}}`},
+			wantCode: 400,
+			wantErr:  `invalid payload at byte offset 71: commonLabels.a must be a string, got bool`,
 		},
 		{
 			name:     "startsAt is not a timestamp",
@@ -394,7 +412,7 @@ func TestWebhookRejects(t *testing.T) {
 			rq:       request{body: valid},
 			max:      100,
 			wantCode: 413,
-			wantErr: fmt.Sprintf(`request body is %d bytes than alertmedic's limit of 100 bytes: lower max_alerts in the Alertmanager webhook_configs receiver, or raise alertmedic's body limit`,
+			wantErr: fmt.Sprintf(`request body is %d bytes, more than alertmedic's limit of 100 bytes: lower max_alerts in the Alertmanager webhook_configs receiver, or raise alertmedic's body limit`,
 				len(valid)),
 		},
 		{
@@ -402,7 +420,7 @@ func TestWebhookRejects(t *testing.T) {
 			rq:       request{body: valid, chunked: true},
 			max:      100,
 			wantCode: 413,
-			wantErr:  `request body is larger than alertmedic's limit of 100 bytes: lower max_alerts in the Alertmanager webhook_configs receiver, or raise alertmedic's body limit`,
+			wantErr:  `request body is more than alertmedic's limit of 100 bytes: lower max_alerts in the Alertmanager webhook_configs receiver, or raise alertmedic's body limit`,
 		},
 		{
 			name:     "GET",
@@ -874,7 +892,7 @@ func TestWebhookOverHTTP(t *testing.T) {
 	// io.MultiReader hides the length, so the client sends chunks.
 	big := body(t, func(m *Message) { m.Alerts[0].Annotations = template.KV{"description": strings.Repeat("x", 4<<10)} })
 	code, got := post(io.MultiReader(strings.NewReader(big)))
-	if code != 413 || !strings.Contains(got, `"error":"request body is larger than alertmedic's limit of 1024 bytes`) {
+	if code != 413 || !strings.Contains(got, `"error":"request body is more than alertmedic's limit of 1024 bytes`) {
 		t.Errorf("chunked oversized body: %d %s, want 413", code, got)
 	}
 	code, got = post(io.MultiReader(strings.NewReader(body(t, nil))))

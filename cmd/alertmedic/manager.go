@@ -10,6 +10,7 @@ import (
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 )
 
@@ -23,6 +24,14 @@ func newManager(cfg *rest.Config, scheme *runtime.Scheme, o *serveOptions, log *
 		Logger: logr.FromSlogHandler(log.Handler()).WithName("runner"),
 		Cache: cache.Options{
 			DefaultNamespaces: map[string]cache.Config{o.namespace: {}},
+		},
+		// The runner's writes end within --kube-api-timeout; the cache's
+		// watches, on the manager's own HTTP client, have no such bound.
+		NewClient: func(config *rest.Config, opts client.Options) (client.Client, error) {
+			config = rest.CopyConfig(config)
+			config.Timeout = o.kubeAPITimeout
+			opts.HTTPClient = nil // built from config, with its timeout
+			return client.New(config, opts)
 		},
 		Metrics:                       metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress:        "0",
