@@ -374,7 +374,7 @@ func (r *Runner) run(ctx context.Context, rec *v1alpha1.Remediation, now time.Ti
 	if errors.Is(err, remediations.ErrNotSent) {
 		release(false)
 		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
-			return ctrl.Result{Requeue: true}, nil // changed under us: look again
+			return ctrl.Result{}, nil // changed under us: its watch event brings it back
 		}
 		return ctrl.Result{}, fmt.Errorf("mark %s running: %w", rec.Name, err)
 	}
@@ -464,7 +464,7 @@ func (r *Runner) takeOver(ctx context.Context, req ctrl.Request, now time.Time) 
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if rec.Status.Phase != v1alpha1.PhaseRunning {
-		return ctrl.Result{Requeue: true}, nil // the cache was behind
+		return ctrl.Result{}, nil // the cache was behind: the event it has not seen brings the record back
 	}
 	r.opts.Metrics.decisions.WithLabelValues(DecisionInterrupted).Inc()
 	log := r.opts.Logger.With("record", rec.Name, "target", rec.Spec.TargetRef, "executed_by", rec.Status.ExecutedBy)
@@ -568,7 +568,7 @@ func (r *Runner) pend(ctx context.Context, rec *v1alpha1.Remediation, reason, ms
 	rec.Status.Message = fmt.Sprintf("%s; approve with 'alertmedic approve %s' before %s", msg, rec.Name, deadline.UTC().Format(time.RFC3339))
 	if err := r.client.Status().Update(ctx, rec); err != nil {
 		if apierrors.IsConflict(err) {
-			return ctrl.Result{Requeue: true}, nil
+			return ctrl.Result{}, nil // changed under us: its watch event brings it back
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -587,7 +587,7 @@ func (r *Runner) collect(ctx context.Context, rec *v1alpha1.Remediation) (ctrl.R
 			return ctrl.Result{}, nil
 		}
 		if apierrors.IsConflict(err) {
-			return ctrl.Result{Requeue: true}, nil
+			return ctrl.Result{}, nil // changed under us: its watch event brings it back
 		}
 		return ctrl.Result{}, fmt.Errorf("delete expired record %s: %w", rec.Name, err)
 	}
