@@ -66,6 +66,7 @@ type serveOptions struct {
 	kubeBurst       int
 	fieldManager    string
 	shutdownTimeout time.Duration
+	seenSize        int
 	logLevel        string
 	logFormat       string
 	slack           slackOptions
@@ -140,6 +141,7 @@ func parseServe(args []string, stderr io.Writer) (*serveOptions, error) {
 	fs.IntVar(&o.kubeBurst, "kube-api-burst", 100, "requests allowed in a burst above --kube-api-qps (a 100-alert notification records at once)")
 	fs.StringVar(&o.fieldManager, "field-manager", "alertmedic", "field manager name on every write")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for running remediations")
+	fs.IntVar(&o.seenSize, "seen-episodes", engine.DefaultSeenSize, "how many recorded alert episodes each replica remembers for an hour, so that re-sends cost no API call (about 100 bytes each)")
 	addSlackFlags(fs, &o.slack)
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "json", "json or text")
@@ -335,6 +337,7 @@ func serve(ctx context.Context, args []string, _, stderr io.Writer) error {
 		Client:    records,
 		Namespace: o.namespace,
 		Gate:      probe.check,
+		SeenSize:  o.seenSize,
 		Rules:     set,
 		Busy:      webhook.ErrBusy,
 		DryRun:    o.dryRun,
