@@ -255,3 +255,35 @@ func TestFaultSIGTERMDuringAnAction(t *testing.T) {
 		t.Errorf("records = %v, want one Succeeded", got)
 	}
 }
+
+// Every API call takes seconds: the webhook still answers within its
+// deadline (503, so Alertmanager retries) instead of holding Alertmanager,
+// and once the API server is fast again the retried notification is
+// recorded and acted on once: nothing is wedged.
+func TestFaultSlowAPIServer(t *testing.T) {
+	proxy, kc := proxied(t)
+	ns := deployments(t, 1)
+	s := startServe(t, kc, "--rules", restartRules(t, ""), "--accept-timeout", "1s")
+	waitFor(t, "alertmedic to lead", func() bool { return metricValue(t, s, "alertmedic_leader") == "1" })
+	slow := proxy.Add(faultproxy.Rule{Name: "slow", Kind: faultproxy.NoWatch, Delay: 4 * time.Second})
+	body := notification(t, "a", crashLooping(ns, "app-0", time.Now().Add(-time.Minute)))
+	code, answer := s.post(t, s.token, body)
+	if code != http.StatusServiceUnavailable {
+		t.Errorf("a notification while every API call takes 4s: %d %s, want 503 at the accept deadline", code, answer)
+	}
+	if proxy.Hits("slow") == 0 {
+		t.Fatal("the delay never applied: the test proves nothing")
+	}
+	slow()
+	// Alertmanager's retries, until one is taken (a check of the API
+	// server still on its way when the delay ends may refuse one more).
+	waitFor(t, "a retried notification to be accepted", func() bool { code, _ := s.post(t, s.token, body); return code == http.StatusOK })
+	rns := recordsNamespace(t)
+	waitFor(t, "the record to finish", allFinal(t, rns, 1))
+	if got := byPhase(t, rns); got["Succeeded/Restarted"] != 1 {
+		t.Errorf("records = %v, want one Succeeded", got)
+	}
+	if n := restartEvents(t, ns, "app-0"); n != 1 {
+		t.Errorf("restart Events = %d, want 1", n)
+	}
+}
