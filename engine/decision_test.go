@@ -26,19 +26,21 @@ func testPolicy() Policy {
 	return p
 }
 
+type nextStepCase struct {
+	name     string
+	approval *v1alpha1.ApprovalSpec
+	st       v1alpha1.RemediationStatus
+	pol      func(*Policy)
+	want     step
+}
+
 // Every phase, with and without a retry due, an approval, a change that may
 // have been applied: what the runner does next.
 func TestNextStep(t *testing.T) {
 	approval := &v1alpha1.ApprovalSpec{Users: []string{"U1"}, Timeout: metav1.Duration{Duration: 30 * time.Minute}}
 	sent := &v1alpha1.Write{Attempt: 1, UID: "u", Generation: 3}
 	created := metav1.NewTime(tNow.Add(-10 * time.Minute))
-	tests := []struct {
-		name     string
-		approval *v1alpha1.ApprovalSpec
-		st       v1alpha1.RemediationStatus
-		pol      func(*Policy)
-		want     step
-	}{
+	tests := []nextStepCase{
 		{name: "new runs, admitted by policy", want: step{Kind: stepRun, Admit: true}},
 		{name: "new under --require-approval is checked for it", pol: func(p *Policy) { p.RequireApproval = []string{"rollback"} },
 			want: step{Kind: stepRun, Admit: true, CheckRequired: true}},
@@ -85,22 +87,10 @@ func TestNextStep(t *testing.T) {
 	for _, p := range []v1alpha1.Phase{v1alpha1.PhaseSucceeded, v1alpha1.PhaseFailed, v1alpha1.PhaseSkipped, v1alpha1.PhaseDenied,
 		v1alpha1.PhaseExpired, v1alpha1.PhaseCancelled} {
 		tests = append(tests,
-			struct {
-				name     string
-				approval *v1alpha1.ApprovalSpec
-				st       v1alpha1.RemediationStatus
-				pol      func(*Policy)
-				want     step
-			}{name: string(p) + " is kept for its retention", approval: approval,
+			nextStepCase{name: string(p) + " is kept for its retention", approval: approval,
 				st:   v1alpha1.RemediationStatus{Phase: p, FinishedAt: mt(-time.Hour), DecidedAt: mt(-2 * time.Hour), NextAttemptAt: mmt(-time.Hour)},
 				want: step{Kind: stepWait, After: 47 * time.Hour}},
-			struct {
-				name     string
-				approval *v1alpha1.ApprovalSpec
-				st       v1alpha1.RemediationStatus
-				pol      func(*Policy)
-				want     step
-			}{name: string(p) + " is collected an hour after its alert resolved",
+			nextStepCase{name: string(p) + " is collected an hour after its alert resolved",
 				st:   v1alpha1.RemediationStatus{Phase: p, FinishedAt: mt(-3 * time.Hour), AlertResolvedAt: mt(-2 * time.Hour)},
 				want: step{Kind: stepCollect}},
 		)
