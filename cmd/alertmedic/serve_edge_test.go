@@ -1,19 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -25,52 +17,17 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/alertmedic/alertmedic/internal/testhttp"
 )
 
 // The HTTP edge of 'alertmedic serve' under slow, wrong or hostile clients.
 
-// trickleTo sends a POST /webhook to addr with its headers at once and its
-// body one byte a second. finished is set once the last byte is being sent.
-func trickleTo(t *testing.T, addr, header string, body []byte) (resp *http.Response, finished *atomic.Bool) {
-	t.Helper()
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	if err := conn.SetDeadline(time.Now().Add(2 * time.Minute)); err != nil { // a bound for the test itself
-		t.Fatal(err)
-	}
-	if _, err := fmt.Fprintf(conn, "POST /webhook HTTP/1.1\r\nHost: alertmedic\r\nContent-Length: %d\r\n%s\r\n", len(body), header); err != nil {
-		t.Fatal(err)
-	}
-	finished = new(atomic.Bool)
-	stop := make(chan struct{})
-	t.Cleanup(func() { close(stop) })
-	go func() {
-		tick := time.NewTicker(time.Second)
-		defer tick.Stop()
-		for i := range body {
-			finished.Store(i == len(body)-1)
-			if _, err := conn.Write(body[i : i+1]); err != nil {
-				return
-			}
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	resp, err = http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatalf("reading the answer: %v", err)
-	}
-	return resp, finished
-}
+var (
+	trickleTo  = testhttp.Trickle
+	selfSigned = testhttp.SelfSigned
+)
 
-// A body that comes too slowly is cut off at --http-read-timeout, and a
-// wrong token is answered before the body comes at all.
 func TestServeSlowClients(t *testing.T) {
 	s := startServe(t, kubeconfig(t), "--rules", "../../examples/rules/demo.yaml", "--http-read-timeout", "3s")
 	addr := strings.TrimPrefix(s.url, "http://")
@@ -286,49 +243,6 @@ func TestProbeDoesNotBlockCallers(t *testing.T) {
 	if n := requests.Load(); n != 1 {
 		t.Errorf("API server asked %d times, want once (one check in flight, then its answer reused)", n)
 	}
-}
-
-// selfSigned writes a new self-signed certificate for 127.0.0.1 and its key,
-// each replaced by rename, and returns its serial number.
-func selfSigned(t *testing.T, certFile, keyFile string) *big.Int {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: "alertmedic"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for path, block := range map[string]*pem.Block{certFile: {Type: "CERTIFICATE", Bytes: der}, keyFile: {Type: "PRIVATE KEY", Bytes: kder}} {
-		if err := os.WriteFile(path+".tmp", pem.EncodeToMemory(block), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// The key first: a handshake between the two renames sees a mismatched
-	// pair, which keeps the previous one serving.
-	for _, path := range []string{keyFile, certFile} {
-		if err := os.Rename(path+".tmp", path); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return serial
 }
 
 // Over TLS, a renewed certificate is served without a restart, and the
