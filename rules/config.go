@@ -85,7 +85,9 @@ type fieldNodes struct {
 const (
 	maxRuleName = 63 // a DNS-1123 label, so a name fits in Kubernetes names and labels
 
-	maxCooldown = 7 * 24 * time.Hour
+	// The longest cooldown: the executor's memory of recent actions keeps
+	// each target this long (policy.Book).
+	maxCooldown = policy.MaxCooldown
 	// A budget's window: long enough for "3 per day", short enough that the
 	// executor's memory of recent actions stays small (policy.Book keeps it).
 	maxBudgetWindow     = policy.MaxBudgetWindow
