@@ -159,8 +159,19 @@ func NewRunner(mgr manager.Manager, opts RunnerOptions) (*Runner, error) {
 }
 
 // Reconcile moves one record forward: it reads the record, asks nextStep
-// what to do, and does it.
+// what to do, and does it. An error caused by the runner stopping (its
+// context cancelled) is not one: the record stays as it is for whoever
+// leads next.
 func (r *Runner) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	res, err := r.reconcile(ctx, req)
+	if err != nil && ctx.Err() != nil {
+		r.opts.Logger.Debug("stopped while reconciling; the record is left for the next leader", "record", req.Name, "err", err)
+		return ctrl.Result{}, nil
+	}
+	return res, err
+}
+
+func (r *Runner) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	var rec v1alpha1.Remediation
 	if err := r.client.Get(ctx, req.NamespacedName, &rec); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
