@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	amwebhook "github.com/prometheus/alertmanager/notify/webhook"
 	"github.com/prometheus/alertmanager/template"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/rules"
+	"github.com/alertmedic/alertmedic/webhook"
 )
 
 // ErrBusy is returned by Accept when a notification cannot be recorded now.
@@ -114,7 +114,7 @@ func (e *Engine) Rules() *rules.Set { return e.rules.Load() }
 // Options.Busy, so that the webhook answers 503 and Alertmanager retries the
 // whole notification: what was recorded before the error is recognised then
 // and not planned twice.
-func (e *Engine) Accept(ctx context.Context, msg *amwebhook.Message) error {
+func (e *Engine) Accept(ctx context.Context, msg *webhook.Message) error {
 	set := e.rules.Load()
 	if set == nil {
 		return fmt.Errorf("%w: no rules loaded", e.opts.Busy)

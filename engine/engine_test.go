@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	amwebhook "github.com/prometheus/alertmanager/notify/webhook"
 	"github.com/prometheus/alertmanager/template"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/model"
@@ -21,6 +20,7 @@ import (
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/internal/testcluster"
 	"github.com/alertmedic/alertmedic/rules"
+	"github.com/alertmedic/alertmedic/webhook"
 )
 
 var cluster *testcluster.Cluster
@@ -88,8 +88,8 @@ func alert(status, name string, labels map[string]string, startsAt time.Time) te
 		StartsAt: startsAt, Fingerprint: ls.Fingerprint().String()}
 }
 
-func message(alerts ...template.Alert) *amwebhook.Message {
-	return &amwebhook.Message{Version: "4", GroupKey: "{}:{}", Data: &template.Data{Status: "firing", Alerts: alerts}}
+func message(alerts ...template.Alert) *webhook.Message {
+	return &webhook.Message{Version: "4", GroupKey: "{}:{}", Data: &template.Data{Status: "firing", Alerts: alerts}}
 }
 
 func records(t *testing.T, c client.Client, ns string) []v1alpha1.Remediation {

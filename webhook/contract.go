@@ -4,11 +4,21 @@ import (
 	"context"
 	"errors"
 
-	amwebhook "github.com/prometheus/alertmanager/notify/webhook"
+	"github.com/prometheus/alertmanager/template"
 )
 
-// Message is Alertmanager's webhook payload (version 4).
-type Message = amwebhook.Message
+// Message is Alertmanager's webhook payload (version 4). It has exactly the
+// JSON shape of Alertmanager's notify/webhook.Message, declared here so that
+// decoding it does not link Alertmanager's notifiers; TestMessageShape
+// round-trips the two to keep them in step.
+type Message struct {
+	*template.Data
+
+	// The protocol version.
+	Version         string `json:"version"`
+	GroupKey        string `json:"groupKey"`
+	TruncatedAlerts uint64 `json:"truncatedAlerts"`
+}
 
 // ErrBusy is returned by a Sink that cannot take the work now; the handler
 // answers 503 so that Alertmanager retries.

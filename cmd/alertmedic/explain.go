@@ -12,12 +12,12 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	amwebhook "github.com/prometheus/alertmanager/notify/webhook"
 	"github.com/prometheus/alertmanager/pkg/labels"
 	"github.com/prometheus/alertmanager/template"
 	"github.com/prometheus/common/model"
 
 	"github.com/alertmedic/alertmedic/rules"
+	"github.com/alertmedic/alertmedic/webhook"
 )
 
 const explainUsage = `Usage: alertmedic explain --rules FILE|DIR [--rules ...] --alert 'alertname="X",namespace="y"'
@@ -196,7 +196,7 @@ func readPayload(path string) ([]*template.Alert, error) {
 	if len(data) > maxPayloadBytes {
 		return nil, fmt.Errorf("payload %s is larger than %d MiB", path, maxPayloadBytes>>20)
 	}
-	var msg amwebhook.Message
+	var msg webhook.Message
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&msg); err != nil {
 		return nil, fmt.Errorf("payload %s is not an Alertmanager webhook notification: %s", path, jsonError(data, err))
