@@ -35,25 +35,11 @@ Flags:
 
 // explainOptions are the flags of 'alertmedic explain'.
 type explainOptions struct {
-	rulePaths   pathList
+	rulePaths   stringList
 	alert       string
 	annotations string
 	status      string
 	payload     string
-}
-
-// pathList is a repeatable, comma-separated flag of paths.
-type pathList []string
-
-func (p *pathList) String() string { return strings.Join(*p, ",") }
-
-func (p *pathList) Set(v string) error {
-	for _, s := range strings.Split(v, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			*p = append(*p, s)
-		}
-	}
-	return nil
 }
 
 func parseExplain(args []string, stderr io.Writer) (*explainOptions, error) {
