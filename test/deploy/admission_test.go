@@ -3,11 +3,13 @@ package deploy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -55,8 +57,43 @@ func installDecisionPolicy(t *testing.T) {
 				t.Errorf("cleanup: %v", err)
 			}
 		}
+		policyForgotten(t, ctx)
 	})
+}
 
+// policyForgotten waits until the API server no longer enforces the
+// decision policy (it forgets it a moment after its deletion, as it learned
+// of it), so that the tests after this one do not meet it: a status write
+// the policy refuses to anyone but alertmedic goes through again.
+func policyForgotten(t *testing.T, ctx context.Context) {
+	t.Helper()
+	_, err := cluster.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: crdNamespace}}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Errorf("cleanup: %v", err)
+		return
+	}
+	probe := scaleRecord(fmt.Sprintf("rem-policy-gone-%d", time.Now().UnixNano()%1_000_000))
+	if err := cluster.Records.Create(ctx, probe); err != nil {
+		t.Errorf("cleanup: %v", err)
+		return
+	}
+	defer func() { _ = cluster.Records.Delete(ctx, probe) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var cur v1alpha1.Remediation
+		err := cluster.Records.Get(ctx, client.ObjectKeyFromObject(probe), &cur)
+		if err == nil {
+			cur.Status.Phase = v1alpha1.PhaseRunning
+			if err = cluster.Records.Status().Update(ctx, &cur); err == nil {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("cleanup: the decision policy is still enforced 30s after its deletion: %v", err)
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // approverRole lets users decide records in alertmedic's namespace, as a
