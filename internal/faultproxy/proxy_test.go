@@ -70,6 +70,15 @@ func patch(ctx context.Context, c kubernetes.Interface, name string) error {
 	return err
 }
 
+// logged waits until the proxy has logged at least n requests (it logs one
+// once its handler returns, which may be after the client has its answer)
+// and returns the log.
+func logged(t *testing.T, p *faultproxy.Proxy, n int) []faultproxy.Request {
+	t.Helper()
+	testcluster.WaitFor(t, fmt.Sprintf("%d requests in the proxy's log", n), func() bool { return len(p.Requests()) >= n })
+	return p.Requests()
+}
+
 func TestForwards(t *testing.T) {
 	p, c := start(t)
 	cm := configMap(t)
@@ -80,7 +89,7 @@ func TestForwards(t *testing.T) {
 	if got.UID != cm.UID {
 		t.Errorf("got UID %s, want %s", got.UID, cm.UID)
 	}
-	log := p.Requests()
+	log := logged(t, p, 1)
 	want := faultproxy.Request{Method: "GET", Path: "/api/v1/namespaces/default/configmaps/" + cm.Name, Status: 200, Upstream: 200}
 	if len(log) != 1 || log[0] != want {
 		t.Errorf("log = %+v, want [%+v]", log, want)
@@ -135,7 +144,8 @@ func TestAnswer504(t *testing.T) {
 	if v := upstreamValue(t, cm.Name); v != "after" {
 		t.Errorf("value upstream = %q; want the patch applied", v)
 	}
-	last := p.Requests()[len(p.Requests())-1]
+	log := logged(t, p, 1)
+	last := log[len(log)-1]
 	if last.Status != 504 || last.Upstream != 200 || last.Rule != "lost" {
 		t.Errorf("log = %+v; want status 504, upstream 200, rule lost", last)
 	}
@@ -153,7 +163,8 @@ func TestDropAnswer(t *testing.T) {
 	if v := upstreamValue(t, cm.Name); v != "after" {
 		t.Errorf("value upstream = %q; want the patch applied", v)
 	}
-	last := p.Requests()[len(p.Requests())-1]
+	log := logged(t, p, 1)
+	last := log[len(log)-1]
 	if last.Status != 0 || last.Upstream != 200 {
 		t.Errorf("log = %+v; want no answer (0), upstream 200", last)
 	}
