@@ -15,18 +15,26 @@ import (
 	"github.com/alertmedic/alertmedic/remediations"
 )
 
-// A record waiting for approval carries the dry-run plan its approver sees;
-// if the target changes before the approval, the approved action is not
-// applied to it.
-func TestApprovedStalePlanIsNotRun(t *testing.T) {
+// pendingRestart runs a runner over a Deployment "web" and a restart of it
+// that waits for approval (by U0123), and returns once it waits.
+func pendingRestart(t *testing.T, name string) (string, client.Client, *v1alpha1.Remediation) {
+	t.Helper()
 	ns := recordsNamespace(t)
 	c := newClient(t, cluster.Config)
 	workload(t, ns, "web", nil)
-	rec := restartRecord("rem-stale", ns, "web")
+	rec := restartRecord(name, ns, "web")
 	rec.Spec.Approval = &v1alpha1.ApprovalSpec{Users: []string{"U0123"}, Timeout: metav1.Duration{Duration: time.Hour}}
 	rec = put(t, c, ns, rec, v1alpha1.RemediationStatus{})
 	startRunner(t, ns, remediations.NewExecutor(cluster.Client, remediations.Options{}), Policy{}, time.Now)
 	waitFor(t, "the record to wait for approval", phaseIs(t, c, rec, v1alpha1.PhasePendingApproval))
+	return ns, c, rec
+}
+
+// A record waiting for approval carries the dry-run plan its approver sees;
+// if the target changes before the approval, the approved action is not
+// applied to it.
+func TestApprovedStalePlanIsNotRun(t *testing.T) {
+	ns, c, rec := pendingRestart(t, "rem-stale")
 
 	d, err := cluster.Client.AppsV1().Deployments(ns).Get(t.Context(), "web", metav1.GetOptions{})
 	if err != nil {
@@ -167,14 +175,7 @@ func TestValidRequireApproval(t *testing.T) {
 // later, the action is Skipped as NotFound and nothing is created or
 // changed.
 func TestApprovedTargetDeletedIsSkipped(t *testing.T) {
-	ns := recordsNamespace(t)
-	c := newClient(t, cluster.Config)
-	workload(t, ns, "web", nil)
-	rec := restartRecord("rem-deleted", ns, "web")
-	rec.Spec.Approval = &v1alpha1.ApprovalSpec{Users: []string{"U0123"}, Timeout: metav1.Duration{Duration: time.Hour}}
-	rec = put(t, c, ns, rec, v1alpha1.RemediationStatus{})
-	startRunner(t, ns, remediations.NewExecutor(cluster.Client, remediations.Options{}), Policy{}, time.Now)
-	waitFor(t, "the record to wait for approval", phaseIs(t, c, rec, v1alpha1.PhasePendingApproval))
+	ns, c, rec := pendingRestart(t, "rem-deleted")
 	if p := get(t, c, rec).Status.Plan; p == nil || p.UID == "" {
 		t.Fatalf("plan = %+v, want it to pin the target's UID", p)
 	}
