@@ -49,7 +49,7 @@ k create namespace alertmedic
 echo "demo-token-$RANDOM$RANDOM" >"$WORK/token"
 PORT=${DEMO_PORT:-18080}
 "$BIN" serve --listen "127.0.0.1:$PORT" --rules examples/rules/demo.yaml \
-  --token-file "$WORK/token" --log-format text >"$WORK/alertmedic.log" 2>&1 &
+  --token-file "$WORK/token" --log.format logfmt >"$WORK/alertmedic.log" 2>&1 &
 PIDS+=($!)
 wait_for 30 "alertmedic to be ready" curl -sf "http://127.0.0.1:$PORT/readyz"
 echo "ready: $(curl -s "http://127.0.0.1:$PORT/readyz")"

@@ -113,7 +113,7 @@ func TestInvalidUTF8IsReplaced(t *testing.T) {
 	if got := accepted[0].Alerts[0].Labels["deployment"]; got != "check\uFFFDout" {
 		t.Errorf("label = %q, want %q", got, "check\uFFFDout")
 	}
-	if fp := accepted[0].Alerts[0].Fingerprint; fp != fingerprint(template.KV{"alertname": "KubePodCrashLooping", "namespace": "shop", "deployment": "check\uFFFDout"}) {
+	if fp := accepted[0].Alerts[0].Fingerprint; fp != Fingerprint(template.KV{"alertname": "KubePodCrashLooping", "namespace": "shop", "deployment": "check\uFFFDout"}) {
 		t.Errorf("fingerprint %s is not that of the replaced labels", fp)
 	}
 }

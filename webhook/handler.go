@@ -125,11 +125,7 @@ func (h *handler) ingest(w http.ResponseWriter, r *http.Request) (code int) {
 		return h.reject(w, r, http.StatusBadRequest, "reading request body: "+err.Error(), "")
 	}
 
-	var msg Message
-	if err := json.Unmarshal(buf.Bytes(), &msg); err != nil {
-		return h.reject(w, r, http.StatusBadRequest, decodeError(buf.Bytes(), err), "")
-	}
-	t, err := validate(&msg)
+	msg, t, err := decode(buf.Bytes())
 	if err != nil {
 		return h.reject(w, r, http.StatusBadRequest, err.Error(), msg.GroupKey)
 	}
@@ -143,7 +139,7 @@ func (h *handler) ingest(w http.ResponseWriter, r *http.Request) (code int) {
 	}
 
 	ctx, cancel := context.WithTimeoutCause(r.Context(), h.acceptTimeout, errAcceptTimeout)
-	err = h.sink.Accept(ctx, &msg)
+	err = h.sink.Accept(ctx, msg)
 	timedOut := context.Cause(ctx) == errAcceptTimeout
 	cancel()
 	if err != nil {

@@ -87,7 +87,7 @@ func validate(msg *Message) (tally, error) {
 		switch {
 		case a.Fingerprint == "":
 			if len(a.Labels) > 0 {
-				a.Fingerprint = fingerprint(a.Labels)
+				a.Fingerprint = Fingerprint(a.Labels)
 			}
 		case !isFingerprint(a.Fingerprint):
 			bad.add("alerts[%d].fingerprint: must be 16 lower-case hex digits as Alertmanager writes it, or absent, got %q", i, clip(a.Fingerprint))
@@ -110,9 +110,10 @@ func statusProblem(got string) string {
 	return fmt.Sprintf("must be %q or %q, got %q", statusFiring, statusResolved, clip(got))
 }
 
-// fingerprint computes an alert's fingerprint from its labels exactly as
-// Alertmanager does (types.Alert.Fingerprint).
-func fingerprint(labels map[string]string) string {
+// Fingerprint computes an alert's fingerprint from its labels exactly as
+// Alertmanager does (types.Alert.Fingerprint), as a notification that
+// carries none is given one.
+func Fingerprint(labels map[string]string) string {
 	ls := make(model.LabelSet, len(labels))
 	for k, v := range labels {
 		ls[model.LabelName(k)] = model.LabelValue(v)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -19,47 +18,12 @@ import (
 	"github.com/alertmedic/alertmedic/engine"
 )
 
-// decideOptions are the flags of approve, deny and pending.
+// decideOptions are the flags and argument of approve, deny and pending
+// (defined in flags.go).
 type decideOptions struct {
 	namespace  string
 	kubeconfig string
-}
-
-func parseDecide(cmd string, args []string, stderr io.Writer, wantName bool) (*decideOptions, string, error) {
-	o := &decideOptions{}
-	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&o.namespace, "namespace", envOr("POD_NAMESPACE", "alertmedic"), "namespace of the Remediation records")
-	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig path (default: $KUBECONFIG, in-cluster config, ~/.kube/config)")
-	fs.Usage = func() {
-		if wantName {
-			fmt.Fprintf(stderr, "Usage: alertmedic %s NAME [flags]\n", cmd)
-		} else {
-			fmt.Fprintf(stderr, "Usage: alertmedic %s [flags]\n", cmd)
-		}
-		fs.PrintDefaults()
-	}
-	// The record name may come before or after the flags.
-	var name string
-	if wantName && len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		name, args = args[0], args[1:]
-	}
-	if err := fs.Parse(args); err != nil {
-		return nil, "", errUsage
-	}
-	rest := fs.Args()
-	if wantName && name == "" && len(rest) > 0 {
-		name, rest = rest[0], rest[1:]
-	}
-	switch {
-	case wantName && name == "":
-		fmt.Fprintf(stderr, "%s: name the remediation (see 'alertmedic pending')\n", cmd)
-		return nil, "", errUsage
-	case len(rest) > 0:
-		fmt.Fprintf(stderr, "%s: unexpected argument %q\n", cmd, rest[0])
-		return nil, "", errUsage
-	}
-	return o, name, nil
+	name       string // of approve and deny
 }
 
 // recordsClient is a client for the records with the caller's kubeconfig,
@@ -90,20 +54,23 @@ func recordsClient(ctx context.Context, kubeconfigPath string) (client.Client, s
 
 // decideCmd is 'alertmedic approve NAME' and 'alertmedic deny NAME': who may
 // is whoever Kubernetes RBAC lets update remediations/status.
-func decideCmd(ctx context.Context, approve bool, args []string, stdout, stderr io.Writer) error {
+func decideCmd(ctx context.Context, c *commandLine, approve bool, stdout io.Writer) error {
 	cmd := "deny"
 	if approve {
 		cmd = "approve"
 	}
-	o, name, err := parseDecide(cmd, args, stderr, true)
+	o, name := &c.decide, c.decide.name
+	switch {
+	case name == "":
+		return usagef("%s: name the remediation (see 'alertmedic pending')", cmd)
+	case len(c.extra) > 0:
+		return usagef("%s: unexpected argument %q", cmd, c.extra[0])
+	}
+	records, who, err := recordsClient(ctx, o.kubeconfig)
 	if err != nil {
 		return err
 	}
-	c, who, err := recordsClient(ctx, o.kubeconfig)
-	if err != nil {
-		return err
-	}
-	rec, err := engine.Decide(ctx, c, client.ObjectKey{Namespace: o.namespace, Name: name}, approve, "kubernetes:"+who, time.Now())
+	rec, err := engine.Decide(ctx, records, client.ObjectKey{Namespace: o.namespace, Name: name}, approve, "kubernetes:"+who, time.Now())
 	var decided *engine.DecidedError
 	if errors.As(err, &decided) {
 		return err
@@ -135,17 +102,17 @@ func describeParams(rec *v1alpha1.Remediation) string {
 }
 
 // pendingCmd lists the records waiting for approval.
-func pendingCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	o, _, err := parseDecide("pending", args, stderr, false)
-	if err != nil {
+func pendingCmd(ctx context.Context, c *commandLine, stdout io.Writer) error {
+	o := &c.decide
+	if err := noArgs("pending", c.extra); err != nil {
 		return err
 	}
-	c, _, err := recordsClient(ctx, o.kubeconfig)
+	records, _, err := recordsClient(ctx, o.kubeconfig)
 	if err != nil {
 		return err
 	}
 	var list v1alpha1.RemediationList
-	if err := c.List(ctx, &list, client.InNamespace(o.namespace)); err != nil {
+	if err := records.List(ctx, &list, client.InNamespace(o.namespace)); err != nil {
 		return fmt.Errorf("list remediations in %s: %w", o.namespace, err)
 	}
 	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)

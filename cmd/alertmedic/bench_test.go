@@ -125,7 +125,7 @@ func BenchmarkIngest1000RulesAllHandled(b *testing.B) {
 func BenchmarkAlertToPatch(b *testing.B) {
 	// Back to back, the iterations would otherwise measure the client-side
 	// rate limit (--kube-api-qps) instead of the latency.
-	s := startServe(b, kubeconfig(b), "--rules", restartRules(b, ""), "--breaker-max", "-1", "--log-level", "warn",
+	s := startServe(b, kubeconfig(b), "--rules", restartRules(b, ""), "--breaker-max", "-1", "--log.level", "warn",
 		"--kube-api-qps", "1000", "--kube-api-burst", "1000")
 	waitFor(b, "leadership", func() bool { return metricValue(b, s, "alertmedic_leader") == "1" })
 	n := b.N
@@ -206,7 +206,7 @@ func BenchmarkIdleRSS(b *testing.B) {
 	}
 	addr := freePort(b)
 	cmd := exec.Command(bin, "serve", "--listen", addr, "--rules", rulesFile, "--kubeconfig", kubeconfig(b),
-		"--insecure-no-auth", "--namespace", recordsNamespace(b), "--log-level", "warn")
+		"--insecure-no-auth", "--namespace", recordsNamespace(b), "--log.level", "warn")
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)

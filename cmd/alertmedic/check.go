@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -12,23 +11,8 @@ import (
 	"github.com/alertmedic/alertmedic/rules"
 )
 
-const checkUsage = `Usage: alertmedic check [--format text|json|github] [--strict] [--production-namespaces PATTERNS] FILE|DIR...
-
-Parses rule files strictly, as 'alertmedic serve' loads them (a directory
-means its *.yaml and *.yml files, together), and reports every problem as
-file:line:col: message. Warnings (a shadowed rule, a rule that can never
-match, a risky action without approval, ...) do not fail the check unless
---strict is given. With --production-namespaces, any action without
-approval whose namespace is, or through a label its matchers allow may be,
-a production namespace is a risky action too.
-
-Exit status: 0 no problems (or only warnings), 1 errors (or warnings with
---strict), 2 usage error.
-
-Flags:
-`
-
-// checkOptions are the flags and arguments of 'alertmedic check'.
+// checkOptions are the flags and arguments of 'alertmedic check' (defined
+// in flags.go).
 type checkOptions struct {
 	format     string
 	strict     bool
@@ -36,60 +20,21 @@ type checkOptions struct {
 	paths      []string
 }
 
-func parseCheck(args []string, stderr io.Writer) (*checkOptions, error) {
-	o := &checkOptions{}
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, checkUsage); fs.PrintDefaults() }
-	fs.StringVar(&o.format, "format", "text", "output: text (file:line:col: message), json, or github (workflow annotations)")
-	fs.BoolVar(&o.strict, "strict", false, "fail on warnings too")
-	fs.Var(&o.production, "production-namespaces", "namespaces the policy calls production (patterns like prod-*; comma-separated): warn of any action in them without approval")
-	paths, err := parseInterspersed(fs, args)
-	if err != nil {
-		return nil, err
-	}
+func (o *checkOptions) validate() error {
 	for _, p := range o.production {
 		if err := policy.CheckPattern(p); err != nil {
-			fmt.Fprintf(stderr, "check: --production-namespaces: %v\n", err)
-			return nil, errUsage
+			return usagef("check: --production-namespaces: %v", err)
 		}
 	}
 	switch o.format {
 	case "text", "json", "github":
 	default:
-		fmt.Fprintf(stderr, "check: unknown --format %q: use text, json or github\n", o.format)
-		return nil, errUsage
+		return usagef("check: unknown --format %q: use text, json or github", o.format)
 	}
-	if len(paths) == 0 {
-		fmt.Fprintln(stderr, "check: give the rule files or directories to check")
-		fs.Usage()
-		return nil, errUsage
+	if len(o.paths) == 0 {
+		return usagef("check: give the rule files or directories to check (alertmedic check --help tells more)")
 	}
-	o.paths = paths
-	return o, nil
-}
-
-// parseInterspersed parses flags that may come before, between or after
-// the positional arguments (as promtool and kubectl allow), up to "--".
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var positional []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, errUsage
-			}
-			return nil, fmt.Errorf("%w: %v", errUsage, err)
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return positional, nil
-		}
-		if args[0] == "--" {
-			return append(positional, args[1:]...), nil
-		}
-		positional = append(positional, args[0])
-		args = args[1:]
-	}
+	return nil
 }
 
 // checkReport is the --format json output.
@@ -112,9 +57,9 @@ type checkProblem struct {
 // --strict); the problems are already printed.
 var errCheckFailed = errors.New("check failed")
 
-func checkCmd(args []string, stdout, stderr io.Writer) error {
-	o, err := parseCheck(args, stderr)
-	if err != nil {
+func checkCmd(c *commandLine, stdout, stderr io.Writer) error {
+	o := &c.check
+	if err := o.validate(); err != nil {
 		return err
 	}
 	set, err := rules.LoadFiles(o.paths...)

@@ -128,8 +128,7 @@ func TestCheckExitCodes(t *testing.T) {
 		{"empty directory", []string{"check", t.TempDir()}, 1, "*", "alertmedic: check failed: 1 error, 0 warnings"},
 		{"no paths", []string{"check"}, 2, "", "check: give the rule files or directories to check"},
 		{"unknown format", []string{"check", "--format", "xml", "x.yaml"}, 2, "", `check: unknown --format "xml": use text, json or github`},
-		{"unknown flag", []string{"check", "--stict", "x.yaml"}, 2, "", "flag provided but not defined: -stict"},
-		{"help", []string{"check", "-h"}, 2, "", "Usage: alertmedic check"},
+		{"unknown flag", []string{"check", "--stict", "x.yaml"}, 2, "", "alertmedic: error: unknown long flag '--stict', try --help"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, stdout, stderr := cli(t, tc.args...)

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -20,20 +17,8 @@ import (
 	"github.com/alertmedic/alertmedic/webhook"
 )
 
-const explainUsage = `Usage: alertmedic explain --rules FILE|DIR [--rules ...] --alert 'alertname="X",namespace="y"'
-       alertmedic explain --rules FILE|DIR [--rules ...] --payload FILE|-
-
-Shows, rule by rule, how alertmedic treats an alert: which matchers hold and
-which fail, the target it renders, the action and its parameters, and
-whether a person must approve it. Nothing is done and no cluster is needed.
---payload reads an Alertmanager webhook notification (JSON, version 4) and
-explains each of its alerts. Cooldowns and budgets are not evaluated
-here; a rule test with notifications over time evaluates them.
-
-Flags:
-`
-
-// explainOptions are the flags of 'alertmedic explain'.
+// explainOptions are the flags of 'alertmedic explain' (defined in
+// flags.go).
 type explainOptions struct {
 	rulePaths   stringList
 	alert       string
@@ -42,27 +27,13 @@ type explainOptions struct {
 	payload     string
 }
 
-func parseExplain(args []string, stderr io.Writer) (*explainOptions, error) {
-	o := &explainOptions{}
-	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, explainUsage); fs.PrintDefaults() }
-	fs.Var(&o.rulePaths, "rules", "rule file or directory (repeatable, comma-separated)")
-	fs.StringVar(&o.alert, "alert", "", `the alert's labels: 'alertname="X",namespace="y"'`)
-	fs.StringVar(&o.annotations, "annotations", "", `the alert's annotations, for templates that use them: 'summary="..."'`)
-	fs.StringVar(&o.status, "status", "firing", "the alert's status with --alert: firing or resolved")
-	fs.StringVar(&o.payload, "payload", "", "an Alertmanager webhook notification (JSON) to explain, or - for standard input")
-	rest, err := parseInterspersed(fs, args)
-	if err != nil {
-		return nil, err
-	}
-	usage := func(format string, args ...any) (*explainOptions, error) {
-		fmt.Fprintf(stderr, "explain: "+format+"\n", args...)
-		return nil, errUsage
+func (o *explainOptions) validate(extra []string) error {
+	usage := func(format string, args ...any) error {
+		return usagef("explain: "+format, args...)
 	}
 	switch {
-	case len(rest) > 0:
-		return usage("unexpected argument %q; give rule files with --rules", rest[0])
+	case len(extra) > 0:
+		return usage("unexpected argument %q; give rule files with --rules", extra[0])
 	case len(o.rulePaths) == 0:
 		return usage("--rules is required (a rule file or a directory of them)")
 	case o.alert == "" && o.payload == "":
@@ -74,17 +45,20 @@ func parseExplain(args []string, stderr io.Writer) (*explainOptions, error) {
 	case o.status != "firing" && o.status != "resolved":
 		return usage("--status %q: use firing or resolved", o.status)
 	}
-	return o, nil
+	return nil
 }
 
-func explainCmd(args []string, stdout, stderr io.Writer) error {
-	o, err := parseExplain(args, stderr)
-	if err != nil {
+func explainCmd(c *commandLine, stdout io.Writer) error {
+	o := &c.explain
+	if err := o.validate(c.extra); err != nil {
 		return err
 	}
-	var alerts []*template.Alert
+	var (
+		alerts []*template.Alert
+		err    error
+	)
 	if o.payload != "" {
-		alerts, err = readPayload(o.payload)
+		alerts, err = readPayload(o.payload, os.Stdin)
 	} else {
 		var a *template.Alert
 		a, err = alertFromFlags(o)
@@ -121,7 +95,7 @@ func alertFromFlags(o *explainOptions) (*template.Alert, error) {
 			return nil, err
 		}
 	}
-	a.Fingerprint = fingerprint(a.Labels)
+	a.Fingerprint = webhook.Fingerprint(a.Labels)
 	return a, nil
 }
 
@@ -151,95 +125,34 @@ func parseLabels(flagName, s string) (template.KV, error) {
 	return kv, nil
 }
 
-// fingerprint computes an alert's fingerprint as Alertmanager does.
-func fingerprint(kv template.KV) string {
-	ls := make(model.LabelSet, len(kv))
-	for k, v := range kv {
-		ls[model.LabelName(k)] = model.LabelValue(v)
-	}
-	return ls.Fingerprint().String()
-}
-
-// maxPayloadBytes bounds a payload file read by explain.
+// maxPayloadBytes bounds a payload read by explain.
 const maxPayloadBytes = 16 << 20
 
-// readPayload reads an Alertmanager webhook notification and returns its
-// alerts.
-func readPayload(path string) ([]*template.Alert, error) {
-	var (
-		data []byte
-		err  error
-	)
-	if path == "-" {
-		data, err = io.ReadAll(io.LimitReader(os.Stdin, maxPayloadBytes+1))
-		path = "standard input"
-	} else {
-		data, err = readLimited(path, maxPayloadBytes+1)
+// readPayload reads an Alertmanager webhook notification, checked as the
+// webhook checks it, and returns its alerts.
+func readPayload(path string, stdin io.Reader) ([]*template.Alert, error) {
+	in, name := stdin, "standard input"
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("read payload: %w", err)
+		}
+		defer f.Close()
+		in, name = f, path
 	}
+	msg, err := webhook.Decode(in, maxPayloadBytes)
 	if err != nil {
-		return nil, fmt.Errorf("read payload: %w", err)
+		return nil, fmt.Errorf("payload %s: %w", name, err)
 	}
-	if len(data) > maxPayloadBytes {
-		return nil, fmt.Errorf("payload %s is larger than %d MiB", path, maxPayloadBytes>>20)
-	}
-	var msg webhook.Message
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&msg); err != nil {
-		return nil, fmt.Errorf("payload %s is not an Alertmanager webhook notification: %s", path, jsonError(data, err))
-	}
-	if msg.Version != "4" {
-		return nil, fmt.Errorf("payload %s has version %q; explain reads Alertmanager's webhook payload version \"4\"", path, msg.Version)
-	}
-	if len(msg.Alerts) == 0 {
-		return nil, fmt.Errorf("payload %s has no alerts", path)
-	}
-	var out []*template.Alert
+	out := make([]*template.Alert, len(msg.Alerts))
 	for i := range msg.Alerts {
 		a := &msg.Alerts[i]
-		if a.Status != "firing" && a.Status != "resolved" {
-			return nil, fmt.Errorf("payload %s: alerts[%d].status %q must be firing or resolved", path, i, a.Status)
-		}
-		if a.Labels == nil {
-			a.Labels = template.KV{}
-		}
 		if a.Annotations == nil {
 			a.Annotations = template.KV{}
 		}
-		if a.Fingerprint == "" {
-			a.Fingerprint = fingerprint(a.Labels)
-		}
-		out = append(out, a)
+		out[i] = a
 	}
 	return out, nil
-}
-
-func readLimited(path string, n int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, n))
-}
-
-// jsonError says where in data a decoding error is, as line:col.
-func jsonError(data []byte, err error) string {
-	var off int64 = -1
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &se):
-		off = se.Offset
-	case errors.As(err, &te):
-		off = te.Offset
-	}
-	if off < 0 || off > int64(len(data)) {
-		return err.Error()
-	}
-	before := data[:off]
-	line := bytes.Count(before, []byte("\n")) + 1
-	col := int(off) - bytes.LastIndexByte(before, '\n')
-	return fmt.Sprintf("line %d, column %d: %v", line, col-1, err)
 }
 
 // writeExplanation writes, rule by rule, what set makes of alert a.

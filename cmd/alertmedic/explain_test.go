@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -58,16 +60,17 @@ func TestExplainErrors(t *testing.T) {
 		{"label twice", []string{"--rules", explainRules, "--alert", `a="1",a="2"`}, 1, "alertmedic: explain: --alert: label a is given twice"},
 		{"empty alert", []string{"--rules", explainRules, "--alert", `{}`}, 1, "alertmedic: explain: --alert is empty"},
 		{"missing payload", []string{"--rules", explainRules, "--payload", "testdata/explain/nope.json"}, 1, "alertmedic: explain: read payload: open testdata/explain/nope.json: no such file or directory"},
+		// A payload is checked as the webhook checks it, with its messages.
 		{"payload syntax", []string{"--rules", explainRules, "--payload", "testdata/explain/bad-syntax.json"}, 1,
-			"alertmedic: explain: payload testdata/explain/bad-syntax.json is not an Alertmanager webhook notification: line 2, column 13: invalid character '}' looking for beginning of value"},
+			"alertmedic: explain: payload testdata/explain/bad-syntax.json: invalid JSON at byte offset 30: invalid character '}' looking for beginning of value"},
 		{"payload type", []string{"--rules", explainRules, "--payload", "testdata/explain/bad-type.json"}, 1,
-			"alertmedic: explain: payload testdata/explain/bad-type.json is not an Alertmanager webhook notification: line 2, column 48: json: cannot unmarshal number into Go struct field"},
+			"alertmedic: explain: payload testdata/explain/bad-type.json: invalid payload at byte offset 77: alerts[0].labels.alertname must be a string, got number"},
 		{"payload version", []string{"--rules", explainRules, "--payload", "testdata/explain/bad-version.json"}, 1,
-			`alertmedic: explain: payload testdata/explain/bad-version.json has version "3"; explain reads Alertmanager's webhook payload version "4"`},
+			`alertmedic: explain: payload testdata/explain/bad-version.json: unsupported payload version "3": alertmedic accepts Alertmanager's webhook payload version "4"`},
 		{"payload status", []string{"--rules", explainRules, "--payload", "testdata/explain/bad-status.json"}, 1,
-			`alertmedic: explain: payload testdata/explain/bad-status.json: alerts[0].status "pending" must be firing or resolved`},
+			`alertmedic: explain: payload testdata/explain/bad-status.json: invalid notification: status: required, must be "firing" or "resolved"; alerts[0].status: must be "firing" or "resolved", got "pending"`},
 		{"payload empty", []string{"--rules", explainRules, "--payload", "testdata/explain/bad-empty.json"}, 1,
-			"alertmedic: explain: payload testdata/explain/bad-empty.json has no alerts"},
+			"alertmedic: explain: payload testdata/explain/bad-empty.json: invalid notification: status: required, must be \"firing\" or \"resolved\"; alerts: must not be empty"},
 		{"rules do not load", []string{"--rules", rulesTestdata + "bad-action.yaml", "--alert", alert}, 1,
 			"alertmedic: explain: rules do not load (run alertmedic check):\n../../rules/testdata/bad-action.yaml:5:13: unknown action \"restrat\""},
 	} {
@@ -77,5 +80,21 @@ func TestExplainErrors(t *testing.T) {
 				t.Errorf("got exit %d\nstdout: %s\nstderr: %s\nwant exit %d, stderr with %q", code, stdout, stderr, tc.code, tc.stderr)
 			}
 		})
+	}
+}
+
+// A malformed payload gets, word for word, what Alertmanager would get from
+// the webhook: the place in the body and what is wrong there, then nothing
+// else.
+func TestExplainMalformedPayload(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "notification.json")
+	payload := `{"version": "4", "status": "firing", "alerts": [{"status": "firing", "labels": {"alertname": "A"}, "startsAt": "yesterday"}]}`
+	if err := os.WriteFile(path, []byte(payload), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := cli(t, "explain", "--rules", explainRules, "--payload", path)
+	want := "alertmedic: explain: payload " + path + `: invalid payload: alerts[0].startsAt: parsing time "yesterday" as "2006-01-02T15:04:05Z07:00": cannot parse "yesterday" as "2006"; timestamps must be RFC 3339 strings such as "2026-01-02T15:04:05Z"` + "\n"
+	if code != 1 || stdout != "" || stderr != want {
+		t.Errorf("exit %d\nstdout: %q\nstderr: %q\nwant exit 1, nothing on stdout, stderr %q", code, stdout, stderr, want)
 	}
 }

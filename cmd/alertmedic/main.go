@@ -12,22 +12,6 @@ import (
 	"syscall"
 )
 
-const usage = `alertmedic remediates Kubernetes workloads when Alertmanager says so.
-
-Usage:
-  alertmedic serve [flags]     run the webhook server and the remediation engine
-  alertmedic check PATH...     check rule files, reporting every problem as file:line:col
-  alertmedic test FILE...      run rule unit tests (alerts in, remediations and policy's decisions out)
-  alertmedic explain [flags]   show, rule by rule, what the rules do with an alert
-  alertmedic schema            print the JSON Schema of rule files
-  alertmedic pending           list the remediations waiting for approval
-  alertmedic approve NAME      approve one (who may is up to Kubernetes RBAC)
-  alertmedic deny NAME         deny one
-  alertmedic version           print the version and build information
-
-Run 'alertmedic COMMAND -h' for the flags of a command.
-`
-
 // errUsage marks a command-line mistake (exit code 2).
 var errUsage = errors.New("usage")
 
@@ -38,42 +22,64 @@ func main() {
 	os.Exit(code)
 }
 
+// run runs the command of args and returns the exit code: 0 done, 1 failed,
+// 2 a mistake on the command line.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	c := newCLI(stdout, stderr)
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		c.app.UsageWriter(stderr)
+		c.app.Usage(nil)
 		return 2
 	}
-	var err error
-	switch args[0] {
+	cmd, done, err := c.parse(args)
+	if done != nil {
+		return *done
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "alertmedic: error: %v, try --help\n", err)
+		return 2
+	}
+	switch cmd {
 	case "serve":
-		err = serve(ctx, args[1:], stdout, stderr)
+		err = serveCmd(ctx, c, stderr)
 	case "check":
-		err = checkCmd(args[1:], stdout, stderr)
+		err = checkCmd(c, stdout, stderr)
 	case "test":
-		err = testCmd(args[1:], stdout, stderr)
+		err = testCmd(c, stdout)
 	case "explain":
-		err = explainCmd(args[1:], stdout, stderr)
+		err = explainCmd(c, stdout)
 	case "schema":
-		err = schemaCmd(args[1:], stdout, stderr)
+		err = schemaCmd(c, stdout)
 	case "approve", "deny":
-		err = decideCmd(ctx, args[0] == "approve", args[1:], stdout, stderr)
+		err = decideCmd(ctx, c, cmd == "approve", stdout)
 	case "pending":
-		err = pendingCmd(ctx, args[1:], stdout, stderr)
-	case "version", "--version", "-version":
-		fmt.Fprintln(stdout, versionString())
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+		err = pendingCmd(ctx, c, stdout)
+	case "version":
+		if err = noArgs(cmd, c.extra); err == nil {
+			fmt.Fprintln(stdout, versionString())
+		}
 	default:
-		fmt.Fprintf(stderr, "alertmedic: unknown command %q\n\n%s", args[0], usage)
-		return 2
+		err = fmt.Errorf("command %q is defined but not run", cmd)
 	}
+	var ue *usageError
 	switch {
 	case err == nil:
 		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintln(stderr, ue.msg)
+		return 2
 	case errors.Is(err, errUsage):
 		return 2
 	default:
 		fmt.Fprintf(stderr, "alertmedic: %v\n", err)
 		return 1
 	}
+}
+
+// noArgs reports arguments given to a command that takes none.
+func noArgs(cmd string, extra []string) error {
+	if len(extra) > 0 {
+		return usagef("%s: unexpected argument %q", cmd, extra[0])
+	}
+	return nil
 }

@@ -86,7 +86,7 @@ func startServe(t testing.TB, kubeconfig string, args ...string) *server {
 	}
 	addr := freePort(t)
 	full := append([]string{"serve", "--listen", addr, "--kubeconfig", kubeconfig,
-		"--token-file", tokenFile, "--log-format", "text", "--shutdown-timeout", "10s",
+		"--token-file", tokenFile, "--log.format", "logfmt", "--shutdown-timeout", "10s",
 		"--namespace", recordsNamespace(t), "--identity", "replica-" + addr,
 		"--leader-elect-retry-period", "500ms"}, args...)
 	ctx, cancel := context.WithCancel(t.Context())

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"io"
 	"reflect"
 	"testing"
 	"time"
@@ -18,10 +17,7 @@ func TestPolicyFlags(t *testing.T) {
 	want := policy.Limits{Cooldown: 5 * time.Minute, PerRule: 4, PerTarget: 2, BudgetWindow: 2 * time.Hour,
 		BreakerMax: -1, BreakerWindow: time.Minute, AllowNamespaces: []string{"shop", "prod-*"}, DenyNamespaces: []string{"prod-payments"}}
 
-	so, err := parseServe(append([]string{"--rules", "r.yaml"}, flags...), io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
+	so := parseServe(t, append([]string{"--rules", "r.yaml"}, flags...)...)
 	got := engine.Policy{Limits: want}
 	// What rule tests do not model is serve's alone.
 	got.BreakerHold, got.ApprovalTimeout, got.MaxAttempts, got.Retention, got.MaxRetention =
@@ -31,23 +27,14 @@ func TestPolicyFlags(t *testing.T) {
 	if !reflect.DeepEqual(so.policy, got) {
 		t.Errorf("serve: policy\ngot  %+v\nwant %+v", so.policy, got)
 	}
-	to, err := parseTest(append(flags, "tests/"), io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
+	to := parseTest(t, append(flags, "tests/")...)
 	if !reflect.DeepEqual(to.limits, want) {
 		t.Errorf("test: limits\ngot  %+v\nwant %+v", to.limits, want)
 	}
 
 	// Unset, both take the same defaults.
-	so, err = parseServe([]string{"--rules", "r.yaml"}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	to, err = parseTest([]string{"tests/"}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
+	so = parseServe(t, "--rules", "r.yaml")
+	to = parseTest(t, "tests/")
 	defaults := policy.Limits{BreakerMax: policy.DefaultBreakerMax, BreakerWindow: policy.DefaultBreakerWindow, BudgetWindow: policy.DefaultBudgetWindow}
 	if !reflect.DeepEqual(to.limits, defaults) {
 		t.Errorf("test: defaults %+v, want %+v", to.limits, defaults)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -16,71 +15,38 @@ import (
 	"github.com/alertmedic/alertmedic/rules"
 )
 
-const testUsage = `Usage: alertmedic test [--run REGEXP] [policy flags] FILE|DIR...
-
-Runs rule unit tests: each test gives an alert and the remediations expected
-for it (rule, target, action and parameters, approval), or notifications
-over time and, for each, the remediations with what policy decides of them
-(Run, Duplicate, PendingApproval, Cooldown, RuleBudget, TargetBudget,
-NamespaceDenied, CircuitOpen). A directory means its *.yaml and *.yml
-files. A failing test prints a diff: lines starting with - are expected,
-lines starting with + are what the rules do, written so that they can be
-pasted into the test. No cluster is needed.
-
-The policy flags are those of 'alertmedic serve': give the deployment's,
-so that tests decide as it will. A policy block in a test file, or in a
-test, overrides them field by field.
-
-Exit status: 0 all tests pass, 1 a test fails or a file does not load,
-2 usage error.
-
-Flags:
-`
-
-// testOptions are the flags and arguments of 'alertmedic test'.
+// testOptions are the flags and arguments of 'alertmedic test' (defined in
+// flags.go).
 type testOptions struct {
-	run    *regexp.Regexp
-	limits policy.Limits
-	paths  []string
+	runPattern string
+	run        *regexp.Regexp // compiled runPattern, nil for all
+	limits     policy.Limits
+	paths      []string
 }
 
-func parseTest(args []string, stderr io.Writer) (*testOptions, error) {
-	o := &testOptions{}
-	var run string
-	fs := flag.NewFlagSet("test", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, testUsage); fs.PrintDefaults() }
-	fs.StringVar(&run, "run", "", "run only the tests whose name matches this regular expression")
-	policyFlags(fs, &o.limits)
-	paths, err := parseInterspersed(fs, args)
-	if err != nil {
-		return nil, err
+func (o *testOptions) validate() error {
+	if err := checkPolicyFlags("test", o.limits); err != nil {
+		return err
 	}
-	if err := checkPolicyFlags(stderr, "test", o.limits); err != nil {
-		return nil, err
-	}
-	if run != "" {
-		if o.run, err = regexp.Compile(run); err != nil {
-			fmt.Fprintf(stderr, "test: --run %q: %v\n", run, err)
-			return nil, errUsage
+	if o.runPattern != "" {
+		var err error
+		if o.run, err = regexp.Compile(o.runPattern); err != nil {
+			return usagef("test: --run %q: %v", o.runPattern, err)
 		}
 	}
-	if len(paths) == 0 {
-		fmt.Fprintln(stderr, "test: give the test files or directories to run")
-		fs.Usage()
-		return nil, errUsage
+	if len(o.paths) == 0 {
+		return usagef("test: give the test files or directories to run (alertmedic test --help tells more)")
 	}
-	o.paths = paths
-	return o, nil
+	return nil
 }
 
 // errTestsFailed is returned when a test failed or a file did not load;
 // the reasons are already printed.
 var errTestsFailed = errors.New("tests failed")
 
-func testCmd(args []string, stdout, stderr io.Writer) error {
-	o, err := parseTest(args, stderr)
-	if err != nil {
+func testCmd(c *commandLine, stdout io.Writer) error {
+	o := &c.test
+	if err := o.validate(); err != nil {
 		return err
 	}
 	files, problems := testFiles(o.paths)

@@ -64,7 +64,7 @@ func TestTestCommandErrors(t *testing.T) {
 		{"rules do not load", []string{brokenRules}, 1, `unknown action "restrat"`, "1 file did not load"},
 		{"run matches nothing", []string{"--run", "nothing-like-this", ruleTests + "ok.yaml"}, 1, "0 passed, 0 failed\n", "no test ran"},
 		{"bad namespace pattern", []string{"--deny-namespaces", "shop,[prod", ruleTests + "ok.yaml"}, 2, "", `test: --deny-namespaces: namespace pattern "[prod": syntax error in pattern`},
-		{"bad policy flag", []string{"--max-per-rule", "many", ruleTests + "ok.yaml"}, 2, "", `invalid value "many" for flag -max-per-rule`},
+		{"bad policy flag", []string{"--max-per-rule", "many", ruleTests + "ok.yaml"}, 2, "", `alertmedic: error: --max-per-rule "many": `},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, stdout, stderr := cli(t, append([]string{"test"}, tc.args...)...)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,6 +19,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/common/promslog"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -37,7 +37,7 @@ import (
 	"github.com/alertmedic/alertmedic/webhook"
 )
 
-// serveOptions are the flags of 'alertmedic serve'.
+// serveOptions are the flags of 'alertmedic serve' (defined in flags.go).
 type serveOptions struct {
 	listen          string
 	rulePaths       stringList
@@ -54,7 +54,7 @@ type serveOptions struct {
 	workers         int
 	dryRun          bool
 	namespace       string
-	identity        string
+	identity        string // empty: the host name
 	leaderElect     bool
 	leaseDuration   time.Duration
 	renewDeadline   time.Duration
@@ -67,22 +67,8 @@ type serveOptions struct {
 	fieldManager    string
 	shutdownTimeout time.Duration
 	seenSize        int
-	logLevel        string
-	logFormat       string
+	log             promslog.Config // Writer is set by runServe
 	slack           slackOptions
-}
-
-// stringList is a repeatable, comma-separated flag.
-type stringList []string
-
-func (s *stringList) String() string { return strings.Join(*s, ",") }
-func (s *stringList) Set(v string) error {
-	for _, p := range strings.Split(v, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			*s = append(*s, p)
-		}
-	}
-	return nil
 }
 
 // httpTimeouts are the HTTP server's limits on each connection.
@@ -98,83 +84,25 @@ const (
 	basicPassEnv = "ALERTMEDIC_WEBHOOK_BASIC_AUTH_PASSWORD"
 )
 
-func parseServe(args []string, stderr io.Writer) (*serveOptions, error) {
-	o := &serveOptions{}
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&o.listen, "listen", ":8080", "address to serve HTTP on")
-	fs.Var(&o.rulePaths, "rules", "rule file or directory (repeatable, comma-separated)")
-	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig path (default: $KUBECONFIG, in-cluster config, ~/.kube/config)")
-	fs.StringVar(&o.tokenFile, "token-file", "", "file holding the bearer token Alertmanager must send (default: $"+tokenEnv+")")
-	fs.StringVar(&o.basicUser, "basic-auth-user", os.Getenv(basicUserEnv), "username Alertmanager's http_config.basic_auth must send, with --basic-auth-password-file (default: $"+basicUserEnv+")")
-	fs.StringVar(&o.basicPassFile, "basic-auth-password-file", "", "file holding the basic-auth password (default: $"+basicPassEnv+")")
-	fs.BoolVar(&o.insecureNoAuth, "insecure-no-auth", false, "accept webhooks without authentication (local testing only)")
-	fs.StringVar(&o.tlsCert, "tls-cert-file", "", "serve HTTPS with this certificate")
-	fs.StringVar(&o.tlsKey, "tls-key-file", "", "private key for --tls-cert-file")
-	fs.Int64Var(&o.maxBodyBytes, "max-body-bytes", 4<<20, "largest webhook body accepted; larger gets 413")
-	fs.DurationVar(&o.http.readHeader, "http-read-header-timeout", 5*time.Second, "time allowed to read a request's headers")
-	fs.DurationVar(&o.http.read, "http-read-timeout", 15*time.Second, "time allowed to read a whole request, body included; a slower body is cut off")
-	fs.DurationVar(&o.http.write, "http-write-timeout", 30*time.Second, "time allowed from the end of a request's headers to the end of the answer; above --accept-timeout")
-	fs.DurationVar(&o.http.idle, "http-idle-timeout", 60*time.Second, "how long an idle keep-alive connection stays open")
-	fs.DurationVar(&o.acceptTimeout, "accept-timeout", webhook.DefaultAcceptTimeout, "time allowed to record a notification before answering 503 (Alertmanager retries)")
-	fs.DurationVar(&o.kubeAPITimeout, "kube-api-timeout", 10*time.Second, "time allowed for each Kubernetes API request (watches excepted)")
-	fs.IntVar(&o.workers, "workers", 4, "remediations run at once (on the leader)")
-	fs.StringVar(&o.namespace, "namespace", envOr("POD_NAMESPACE", "alertmedic"), "namespace of the Remediation records and the leader Lease")
-	fs.StringVar(&o.identity, "identity", envOr("POD_NAME", hostname()), "this replica's name in the Lease and the records")
-	fs.BoolVar(&o.leaderElect, "leader-elect", true, "execute only while holding the Lease (false: this replica always executes; for a single replica)")
-	fs.DurationVar(&o.leaseDuration, "leader-elect-lease-duration", 15*time.Second, "how long a Lease holder is trusted without renewing")
-	fs.DurationVar(&o.renewDeadline, "leader-elect-renew-deadline", 10*time.Second, "how long the leader tries to renew before giving up")
-	fs.DurationVar(&o.retryPeriod, "leader-elect-retry-period", 2*time.Second, "how often replicas try to acquire or renew the Lease")
-	policyFlags(fs, &o.policy.Limits)
-	fs.StringVar(&o.policy.BreakerHold, "breaker-hold", engine.BreakerSkip, "what becomes of actions the open breaker holds back: skip, or approval (they wait for 'alertmedic approve')")
-	fs.DurationVar(&o.policy.ApprovalTimeout, "breaker-approval-timeout", 30*time.Minute, "with --breaker-hold=approval: how long a held action waits for approval")
-	fs.Var((*stringList)(&o.policy.RequireApproval), "require-approval", "actions that wait for a person whatever their rule says: restart, scale, scale-down, rollback, namespace=PATTERN (comma-separated)")
-	fs.DurationVar(&o.policy.RequiredApprovalTimeout, "approval-timeout", 30*time.Minute, "how long an action --require-approval holds waits for approval")
-	fs.IntVar(&o.policy.MaxAttempts, "max-attempts", 5, "tries of an action that fails because the API server is unavailable")
-	fs.DurationVar(&o.policy.RetryBackoff, "retry-backoff", 5*time.Second, "wait before the second try of an action after a transient failure, doubled for each try after it (at most 1h)")
-	fs.DurationVar(&o.policy.Retention, "retention", 24*time.Hour, "keep a finished record this long after its alert resolved")
-	fs.DurationVar(&o.policy.MaxRetention, "max-retention", 30*24*time.Hour, "keep a finished record this long when its alert never resolved")
-	fs.BoolVar(&o.dryRun, "dry-run", false, "plan, log and record Events, but change no workload (server-side dry-run)")
-	fs.BoolVar(&o.watchRules, "watch-rules", true, "reload the rule files when they change on disk (as SIGHUP does)")
-	fs.DurationVar(&o.watchDebounce, "watch-debounce", time.Second, "changes to the rule files within this long of each other are one reload")
-	fs.Float64Var(&o.kubeQPS, "kube-api-qps", 50, "sustained requests per second to the Kubernetes API server")
-	fs.IntVar(&o.kubeBurst, "kube-api-burst", 100, "requests allowed in a burst above --kube-api-qps (a 100-alert notification records at once)")
-	fs.StringVar(&o.fieldManager, "field-manager", "alertmedic", "field manager name on every write")
-	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for running remediations")
-	fs.IntVar(&o.seenSize, "seen-episodes", engine.DefaultSeenSize, "how many recorded alert episodes each replica remembers for an hour, so that re-sends cost no API call (about 100 bytes each)")
-	addSlackFlags(fs, &o.slack)
-	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
-	fs.StringVar(&o.logFormat, "log-format", "json", "json or text")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, errUsage
-		}
-		return nil, fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "serve: unexpected argument %q\n", fs.Arg(0))
-		return nil, errUsage
-	}
-	if err := checkPolicyFlags(stderr, "serve", o.policy.Limits); err != nil {
-		return nil, err
+// validate checks what the flags alone can tell, and fills in the defaults
+// known only at run time. Its errors are usage errors.
+func (o *serveOptions) validate() error {
+	if err := checkPolicyFlags("serve", o.policy.Limits); err != nil {
+		return err
 	}
 	if len(o.rulePaths) == 0 {
-		fmt.Fprintln(stderr, "serve: --rules is required (a rule file or a directory of them)")
-		return nil, errUsage
+		return usagef("serve: --rules is required (a rule file or a directory of them)")
 	}
 	if o.policy.BreakerHold != engine.BreakerSkip && o.policy.BreakerHold != engine.BreakerApproval {
-		fmt.Fprintf(stderr, "serve: --breaker-hold %q: want skip or approval\n", o.policy.BreakerHold)
-		return nil, errUsage
+		return usagef("serve: --breaker-hold %q: want skip or approval", o.policy.BreakerHold)
 	}
 	for _, v := range o.policy.RequireApproval {
 		if err := engine.ValidRequireApproval(v); err != nil {
-			fmt.Fprintf(stderr, "serve: --require-approval %v\n", err)
-			return nil, errUsage
+			return usagef("serve: --require-approval %v", err)
 		}
 	}
 	if (o.tlsCert == "") != (o.tlsKey == "") {
-		fmt.Fprintln(stderr, "serve: --tls-cert-file and --tls-key-file go together")
-		return nil, errUsage
+		return usagef("serve: --tls-cert-file and --tls-key-file go together")
 	}
 	for _, d := range []struct {
 		name string
@@ -185,30 +113,16 @@ func parseServe(args []string, stderr io.Writer) (*serveOptions, error) {
 		{"accept-timeout", o.acceptTimeout}, {"kube-api-timeout", o.kubeAPITimeout},
 	} {
 		if d.v <= 0 {
-			fmt.Fprintf(stderr, "serve: --%s %s: must be positive\n", d.name, d.v)
-			return nil, errUsage
+			return usagef("serve: --%s %s: must be positive", d.name, d.v)
 		}
 	}
 	if o.http.write <= o.acceptTimeout {
-		fmt.Fprintf(stderr, "serve: --http-write-timeout %s must be longer than --accept-timeout %s, or the 503 of a slow notification cannot be written\n", o.http.write, o.acceptTimeout)
-		return nil, errUsage
+		return usagef("serve: --http-write-timeout %s must be longer than --accept-timeout %s, or the 503 of a slow notification cannot be written", o.http.write, o.acceptTimeout)
 	}
-	return o, nil
-}
-
-func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("%w: --log-level %q: want debug, info, warn or error", errUsage, level)
+	if o.identity == "" {
+		o.identity = hostname()
 	}
-	hopts := &slog.HandlerOptions{Level: lv}
-	switch format {
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, hopts)), nil
-	case "text":
-		return slog.New(slog.NewTextHandler(w, hopts)), nil
-	}
-	return nil, fmt.Errorf("%w: --log-format %q: want json or text", errUsage, format)
+	return nil
 }
 
 // secret reads a secret from file (trimmed; empty is an error), or else
@@ -270,19 +184,26 @@ func kubeConfig(path string) (*rest.Config, error) {
 	return cfg, nil
 }
 
-func serve(ctx context.Context, args []string, _, stderr io.Writer) error {
-	o, err := parseServe(args, stderr)
-	if err != nil {
+// serveCmd is 'alertmedic serve'.
+func serveCmd(ctx context.Context, c *commandLine, stderr io.Writer) error {
+	if err := noArgs("serve", c.extra); err != nil {
 		return err
 	}
-	log, err := newLogger(stderr, o.logLevel, o.logFormat)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return errUsage
+	return runServe(ctx, c.serve, stderr)
+}
+
+// runServe validates o, wires the webhook, the engine, the runner and Slack
+// together, and serves until ctx ends (SIGTERM) or a part fails; SIGHUP
+// reloads the rules. Logs go to logOut.
+func runServe(ctx context.Context, o serveOptions, logOut io.Writer) error {
+	if err := o.validate(); err != nil {
+		return err
 	}
+	o.log.Writer = logOut
+	log := promslog.New(&o.log)
 	stopping := new(atomic.Bool)
 	log = slog.New(quietShutdown{Handler: log.Handler(), stopping: stopping})
-	creds, err := readCredentials(o)
+	creds, err := readCredentials(&o)
 	if err != nil {
 		return err
 	}
@@ -344,7 +265,7 @@ func serve(ctx context.Context, args []string, _, stderr io.Writer) error {
 		Logger:    log,
 		Metrics:   metrics,
 	})
-	mgr, err := newManager(cfg, scheme, o, log)
+	mgr, err := newManager(cfg, scheme, &o, log)
 	if err != nil {
 		return err
 	}
@@ -358,7 +279,7 @@ func serve(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}); err != nil {
 		return err
 	}
-	sl, err := setupSlack(o, records, eng.Rules, reg, log, stderr)
+	sl, err := setupSlack(&o, records, eng.Rules, reg, log)
 	if err != nil {
 		return err
 	}

@@ -257,8 +257,8 @@ func TestServeTLSReloadAndErrorLog(t *testing.T) {
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"serve", "--rules", "../../examples/rules/demo.yaml", "--insecure-no-auth",
-			"--listen", addr, "--kubeconfig", kubeconfig(t), "--namespace", recordsNamespace(t), "--log-format", "text",
-			"--leader-elect=false", "--tls-cert-file", certFile, "--tls-key-file", keyFile}, &stderr, &stderr)
+			"--listen", addr, "--kubeconfig", kubeconfig(t), "--namespace", recordsNamespace(t), "--log.format", "logfmt",
+			"--no-leader-elect", "--tls-cert-file", certFile, "--tls-key-file", keyFile}, &stderr, &stderr)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -300,7 +300,12 @@ func TestServeTLSReloadAndErrorLog(t *testing.T) {
 		t.Errorf("a TLS 1.1 handshake succeeded")
 	}
 	waitFor(t, "the handshake error in the log", func() bool {
-		return strings.Contains(stderr.String(), `level=WARN msg="http: TLS handshake error from 127.0.0.1:`)
+		for _, line := range strings.Split(stderr.String(), "\n") {
+			if strings.Contains(line, "level=WARN ") && strings.Contains(line, ` msg="http: TLS handshake error from 127.0.0.1:`) {
+				return true
+			}
+		}
+		return false
 	})
 }
 

@@ -247,8 +247,9 @@ func TestUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{}, "Usage:"},
-		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+		{[]string{}, "usage: alertmedic"},
+		{[]string{"frobnicate"}, `expected command but got "frobnicate"`},
+		{[]string{"serve", "--rules", "x", "--log.format", "text"}, `--log.format "text": unrecognized log format text`},
 		{[]string{"serve"}, "--rules is required"},
 		{[]string{"serve", "--rules", "x", "--tls-cert-file", "c"}, "go together"},
 		{[]string{"serve", "--rules", "x", "--deny-namespaces", "shop,[prod"}, `serve: --deny-namespaces: namespace pattern "[prod": syntax error in pattern`},

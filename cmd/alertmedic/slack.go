@@ -1,9 +1,6 @@
 package main
 
 import (
-	"flag"
-	"fmt"
-	"io"
 	"log/slog"
 	"strings"
 	"time"
@@ -35,16 +32,6 @@ type slackOptions struct {
 	apiURL            string
 }
 
-func addSlackFlags(fs *flag.FlagSet, o *slackOptions) {
-	fs.StringVar(&o.botTokenFile, "slack-bot-token-file", "", "file holding the Slack bot token (xoxb-…); enables Slack approvals (default: $"+slackBotTokenEnv+")")
-	fs.StringVar(&o.signingSecretFile, "slack-signing-secret-file", "", "file holding the Slack app's signing secret; serves POST /slack/interactions (default: $"+slackSigningSecretEnv+")")
-	fs.StringVar(&o.appTokenFile, "slack-app-token-file", "", "file holding an app-level token (xapp-…); receives clicks over Socket Mode instead of HTTP (default: $"+slackAppTokenEnv+")")
-	fs.StringVar(&o.channel, "slack-channel", "", "channel id for approval requests whose rule names none (and for actions the breaker holds)")
-	fs.Var(&o.approvers, "slack-approvers", "Slack user (U…, W…) and user group (S…) ids who may approve when a rule names none (comma-separated)")
-	fs.DurationVar(&o.groupTTL, "slack-group-cache-ttl", time.Minute, "how long the members of a Slack user group are cached")
-	fs.StringVar(&o.apiURL, "slack-api-url", slack.APIURL, "Slack Web API base URL (for a proxy)")
-}
-
 // slackSetup is Slack as configured: nil chat when Slack is off.
 type slackSetup struct {
 	chat   *chatops.Chat
@@ -55,7 +42,7 @@ type slackSetup struct {
 // setupSlack builds the Slack side from the flags, or nothing if no bot
 // token is configured. loaded returns the rules in force; a click is
 // checked against the approvers they name at the time of the click.
-func setupSlack(o *serveOptions, records client.Client, loaded func() *rules.Set, reg prometheus.Registerer, log *slog.Logger, stderr io.Writer) (*slackSetup, error) {
+func setupSlack(o *serveOptions, records client.Client, loaded func() *rules.Set, reg prometheus.Registerer, log *slog.Logger) (*slackSetup, error) {
 	so := o.slack
 	bot, err := secret(so.botTokenFile, slackBotTokenEnv, "slack-bot-token-file")
 	if err != nil {
@@ -77,20 +64,17 @@ func setupSlack(o *serveOptions, records client.Client, loaded func() *rules.Set
 		case strings.HasPrefix(id, "S"):
 			approvers.Groups = append(approvers.Groups, id)
 		default:
-			fmt.Fprintf(stderr, "serve: --slack-approvers %q: want Slack user ids (U…, W…) or user group ids (S…), not names\n", id)
-			return nil, errUsage
+			return nil, usagef("serve: --slack-approvers %q: want Slack user ids (U…, W…) or user group ids (S…), not names", id)
 		}
 	}
 	if bot == "" {
 		if signing != "" || app != "" || so.channel != "" || len(so.approvers) > 0 {
-			fmt.Fprintf(stderr, "serve: Slack is configured but has no bot token: set --slack-bot-token-file or $%s\n", slackBotTokenEnv)
-			return nil, errUsage
+			return nil, usagef("serve: Slack is configured but has no bot token: set --slack-bot-token-file or $%s", slackBotTokenEnv)
 		}
 		return &slackSetup{}, nil
 	}
 	if signing == "" && app == "" {
-		fmt.Fprintln(stderr, "serve: Slack buttons need a way back in: --slack-signing-secret-file (HTTP, Slack posts to /slack/interactions) or --slack-app-token-file (Socket Mode)")
-		return nil, errUsage
+		return nil, usagef("serve: Slack buttons need a way back in: --slack-signing-secret-file (HTTP, Slack posts to /slack/interactions) or --slack-app-token-file (Socket Mode)")
 	}
 	apiURL := so.apiURL
 	if !strings.HasSuffix(apiURL, "/") {

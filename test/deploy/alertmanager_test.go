@@ -91,10 +91,10 @@ func maxBodyBytes(t *testing.T, dep *appsv1.Deployment) int64 {
 		}
 	}
 	bin, _, _, _ := imageBinary(t)
-	out, _ := exec.Command(bin, "serve", "-h").CombinedOutput()
-	m := regexp.MustCompile(`(?s)-max-body-bytes int\s.*?\(default (\d+)\)`).FindSubmatch(out)
+	out, _ := exec.Command(bin, "serve", "--help").CombinedOutput()
+	m := regexp.MustCompile(`--max-body-bytes=(\d+)\s`).FindSubmatch(out)
 	if m == nil {
-		t.Fatalf("alertmedic serve -h does not show a default for --max-body-bytes:\n%s", out)
+		t.Fatalf("alertmedic serve --help does not show a default for --max-body-bytes:\n%s", out)
 	}
 	n, _ := strconv.ParseInt(string(m[1]), 10, 64)
 	return n

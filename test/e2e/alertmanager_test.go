@@ -228,7 +228,7 @@ func TestAlertmanagerToRemediation(t *testing.T) {
 	medic := startProcess(t, "alertmedic", medicBin, "serve",
 		"--listen", medicAddr, "--rules", rulesFile, "--token-file", tokenFile,
 		"--kubeconfig", kubeconfig, "--namespace", recordsNS,
-		"--leader-elect-retry-period", "500ms", "--log-format", "text")
+		"--leader-elect-retry-period", "500ms", "--log.format", "logfmt")
 	waitFor(t, "alertmedic /readyz", 30*time.Second, []*process{medic}, func() (bool, string) {
 		code, body := httpGet(ctx, medicURL+"/readyz")
 		return code == http.StatusOK, fmt.Sprintf("%d %s", code, body)

@@ -164,7 +164,7 @@ func run(ctx context.Context, o options, log *slog.Logger) (bool, error) {
 
 	// alertmedic, restarted when it exits (as its Deployment would be).
 	args := []string{"serve", "--listen", s.addr, "--kubeconfig", kubeconfig, "--rules", rules, "--token-file", tokenFile,
-		"--namespace", recordsNS, "--identity", "soak-0", "--breaker-max", "-1", "--log-format", "json"}
+		"--namespace", recordsNS, "--identity", "soak-0", "--breaker-max", "-1", "--log.format", "json"}
 	procCtx, stopProc := context.WithCancel(ctx)
 	pids := make(chan int, 1)
 	var restarts int

@@ -1,0 +1,347 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/common/promslog"
+	promslogflag "github.com/prometheus/common/promslog/flag"
+	"github.com/slack-go/slack"
+
+	"github.com/alertmedic/alertmedic/engine"
+	"github.com/alertmedic/alertmedic/policy"
+	"github.com/alertmedic/alertmedic/webhook"
+)
+
+// Environment variables that give flags their default. The webhook's and
+// Slack's secrets are read from the environment too, but not through a flag:
+// see tokenEnv and slackBotTokenEnv.
+const (
+	namespaceEnv     = "POD_NAMESPACE" // set from the pod's metadata by manifests/deployment.yaml
+	identityEnv      = "POD_NAME"
+	logLevelEnv      = "ALERTMEDIC_LOG_LEVEL"
+	logFormatEnv     = "ALERTMEDIC_LOG_FORMAT"
+	slackChannelEnv  = "ALERTMEDIC_SLACK_CHANNEL"
+	slackApproverEnv = "ALERTMEDIC_SLACK_APPROVERS"
+)
+
+// commandLine is alertmedic's command line: one kingpin application, whose commands
+// fill in the options of each command. Parse it with parse.
+type commandLine struct {
+	app     *kingpin.Application
+	serve   serveOptions
+	check   checkOptions
+	test    testOptions
+	explain explainOptions
+	decide  decideOptions
+	// extra holds the arguments given to a command that takes none (or more
+	// than it takes); the command reports them as a usage error.
+	extra []string
+}
+
+// exitCode is what the application's Terminate panics with: kingpin has
+// printed the help or the version and the command is done.
+type exitCode int
+
+// newCLI defines every command and flag. Help and --version go to stdout,
+// errors to stderr.
+func newCLI(stdout, stderr io.Writer) *commandLine {
+	c := &commandLine{}
+	app := kingpin.New("alertmedic", "alertmedic remediates Kubernetes workloads when Alertmanager says so.")
+	c.app = app
+	app.UsageWriter(stdout).ErrorWriter(stderr)
+	app.UsageTemplate(usageTemplate)
+	app.UsageFuncs(usageFuncs)
+	app.Terminate(func(code int) { panic(exitCode(code)) })
+	app.HelpFlag.Short('h')
+	app.Version(versionString())
+
+	c.serveCommand(app.Command("serve", "Run the webhook server and the remediation engine."))
+	c.checkCommand(app.Command("check", checkHelp))
+	c.testCommand(app.Command("test", testHelp))
+	c.explainCommand(app.Command("explain", explainHelp))
+	app.Command("schema", schemaHelp).Arg("args", "").Hidden().StringsVar(&c.extra)
+	c.decideCommand(app.Command("pending", "List the remediations waiting for approval."), false)
+	c.decideCommand(app.Command("approve", "Approve a remediation waiting for approval (who may is up to Kubernetes RBAC)."), true)
+	c.decideCommand(app.Command("deny", "Deny a remediation waiting for approval (who may is up to Kubernetes RBAC)."), true)
+	app.Command("version", "Print the version and build information.").Arg("args", "").Hidden().StringsVar(&c.extra)
+	return c
+}
+
+// usageTemplate is kingpin's, with the first paragraph only of each command
+// in the list of commands ('alertmedic COMMAND --help' shows all of it), and
+// no Args heading over hidden arguments alone.
+var usageTemplate = strings.NewReplacer(
+	"{{.Help|Wrap 4}}", "{{.Help|firstParagraph|Wrap 4}}",
+	"{{if .Context.Args -}}", "{{if .Context.Args|visibleArgs -}}",
+).Replace(kingpin.DefaultUsageTemplate)
+
+var usageFuncs = map[string]any{
+	"firstParagraph": func(s string) string {
+		p, _, _ := strings.Cut(s, "\n\n")
+		return p
+	},
+	"visibleArgs": func(args []*kingpin.ArgModel) bool {
+		for _, a := range args {
+			if !a.Hidden {
+				return true
+			}
+		}
+		return false
+	},
+}
+
+// parse parses args. It returns the command selected, or done with the exit
+// code when kingpin has answered by itself (--help, --version).
+func (c *commandLine) parse(args []string) (cmd string, done *int, err error) {
+	defer func() {
+		p := recover()
+		if p == nil {
+			return
+		}
+		code, ok := p.(exitCode)
+		if !ok {
+			panic(p)
+		}
+		n := int(code)
+		done = &n
+	}()
+	args = joinNegative(args)
+	cmd, err = c.app.Parse(args)
+	if err != nil {
+		err = c.nameFlag(args, err)
+	}
+	return cmd, nil, err
+}
+
+// joinNegative writes "--flag -1" as "--flag=-1": kingpin takes a separate
+// "-1" for a short flag, and --breaker-max=-1 is easy to get wrong. No
+// short flag of alertmedic is a digit.
+func joinNegative(args []string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		if strings.HasPrefix(a, "--") && !strings.Contains(a, "=") && i+1 < len(args) && isNegativeNumber(args[i+1]) {
+			a += "=" + args[i+1]
+			i++
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+func isNegativeNumber(s string) bool {
+	return len(s) > 1 && s[0] == '-' && (s[1] >= '0' && s[1] <= '9' || s[1] == '.')
+}
+
+// nameFlag adds to err, when a flag's value caused it, the flag and the
+// value: kingpin reports only what the value's parser said.
+func (c *commandLine) nameFlag(args []string, err error) error {
+	ctx, perr := c.app.ParseContext(args)
+	if perr != nil {
+		return err
+	}
+	for _, el := range ctx.Elements {
+		f, ok := el.Clause.(*kingpin.FlagClause)
+		if !ok || el.Value == nil {
+			continue
+		}
+		m := f.Model()
+		if e := m.Value.Set(*el.Value); e != nil && e.Error() == err.Error() {
+			return fmt.Errorf("--%s %q: %w", m.Name, *el.Value, err)
+		}
+	}
+	if ctx.SelectedCommand == nil {
+		return err
+	}
+	for _, m := range ctx.SelectedCommand.Model().Flags {
+		if v := os.Getenv(m.Envar); m.Envar != "" && v != "" {
+			if e := m.Value.Set(v); e != nil && e.Error() == err.Error() {
+				return fmt.Errorf("--%s from $%s %q: %w", m.Name, m.Envar, v, err)
+			}
+		}
+	}
+	return err
+}
+
+func (c *commandLine) serveCommand(cmd *kingpin.CmdClause) {
+	o := &c.serve
+	cmd.Arg("args", "").Hidden().StringsVar(&c.extra)
+	cmd.Flag("listen", "address to serve HTTP on").Default(":8080").StringVar(&o.listen)
+	cmd.Flag("rules", "rule file or directory of *.yaml/*.yml files (required; repeatable, comma-separated)").PlaceHolder("PATH").SetValue(&o.rulePaths)
+	cmd.Flag("kubeconfig", "kubeconfig path (without it: $KUBECONFIG, the in-cluster config, ~/.kube/config)").PlaceHolder("FILE").StringVar(&o.kubeconfig)
+	cmd.Flag("token-file", "file holding the bearer token Alertmanager must send (without it: the token in $"+tokenEnv+")").PlaceHolder("FILE").StringVar(&o.tokenFile)
+	cmd.Flag("basic-auth-user", "username Alertmanager's http_config.basic_auth must send, with --basic-auth-password-file").Envar(basicUserEnv).PlaceHolder("USER").StringVar(&o.basicUser)
+	cmd.Flag("basic-auth-password-file", "file holding the basic-auth password (without it: the password in $"+basicPassEnv+")").PlaceHolder("FILE").StringVar(&o.basicPassFile)
+	cmd.Flag("insecure-no-auth", "accept webhooks without authentication (local testing only)").BoolVar(&o.insecureNoAuth)
+	cmd.Flag("tls-cert-file", "serve HTTPS with this certificate").PlaceHolder("FILE").StringVar(&o.tlsCert)
+	cmd.Flag("tls-key-file", "private key for --tls-cert-file").PlaceHolder("FILE").StringVar(&o.tlsKey)
+	cmd.Flag("max-body-bytes", "largest webhook body accepted; larger gets 413").Default(strconv.Itoa(4 << 20)).Int64Var(&o.maxBodyBytes)
+	cmd.Flag("http-read-header-timeout", "time allowed to read a request's headers").Default("5s").DurationVar(&o.http.readHeader)
+	cmd.Flag("http-read-timeout", "time allowed to read a whole request, body included; a slower body is cut off").Default("15s").DurationVar(&o.http.read)
+	cmd.Flag("http-write-timeout", "time allowed from the end of a request's headers to the end of the answer; above --accept-timeout").Default("30s").DurationVar(&o.http.write)
+	cmd.Flag("http-idle-timeout", "how long an idle keep-alive connection stays open").Default("60s").DurationVar(&o.http.idle)
+	cmd.Flag("accept-timeout", "time allowed to record a notification before answering 503 (Alertmanager retries)").Default(shortDuration(webhook.DefaultAcceptTimeout)).DurationVar(&o.acceptTimeout)
+	cmd.Flag("kube-api-timeout", "time allowed for each Kubernetes API request (watches excepted)").Default("10s").DurationVar(&o.kubeAPITimeout)
+	cmd.Flag("workers", "remediations run at once (on the leader)").Default("4").IntVar(&o.workers)
+	cmd.Flag("namespace", "namespace of the Remediation records and the leader Lease").Default("alertmedic").Envar(namespaceEnv).StringVar(&o.namespace)
+	cmd.Flag("identity", "this replica's name in the Lease and the records (without it: the host name)").Envar(identityEnv).PlaceHolder("NAME").StringVar(&o.identity)
+	cmd.Flag("leader-elect", "execute only while holding the Lease (--no-leader-elect: this replica always executes; for a single replica)").Default("true").BoolVar(&o.leaderElect)
+	cmd.Flag("leader-elect-lease-duration", "how long a Lease holder is trusted without renewing").Default("15s").DurationVar(&o.leaseDuration)
+	cmd.Flag("leader-elect-renew-deadline", "how long the leader tries to renew before giving up").Default("10s").DurationVar(&o.renewDeadline)
+	cmd.Flag("leader-elect-retry-period", "how often replicas try to acquire or renew the Lease").Default("2s").DurationVar(&o.retryPeriod)
+	policyFlags(cmd, &o.policy.Limits)
+	cmd.Flag("breaker-hold", "what becomes of actions the open breaker holds back: skip, or approval (they wait for 'alertmedic approve')").Default(engine.BreakerSkip).StringVar(&o.policy.BreakerHold)
+	cmd.Flag("breaker-approval-timeout", "with --breaker-hold=approval: how long a held action waits for approval").Default("30m").DurationVar(&o.policy.ApprovalTimeout)
+	cmd.Flag("require-approval", "actions that wait for a person whatever their rule says: restart, scale, scale-down, rollback, namespace=PATTERN (repeatable, comma-separated)").PlaceHolder("ACTION").SetValue((*stringList)(&o.policy.RequireApproval))
+	cmd.Flag("approval-timeout", "how long an action --require-approval holds waits for approval").Default("30m").DurationVar(&o.policy.RequiredApprovalTimeout)
+	cmd.Flag("max-attempts", "tries of an action that fails because the API server is unavailable").Default("5").IntVar(&o.policy.MaxAttempts)
+	cmd.Flag("retry-backoff", "wait before the second try of an action after a transient failure, doubled for each try after it (at most 1h)").Default("5s").DurationVar(&o.policy.RetryBackoff)
+	cmd.Flag("retention", "keep a finished record this long after its alert resolved").Default("24h").DurationVar(&o.policy.Retention)
+	cmd.Flag("max-retention", "keep a finished record this long when its alert never resolved").Default("720h").DurationVar(&o.policy.MaxRetention)
+	cmd.Flag("dry-run", "plan, log and record Events, but change no workload (server-side dry-run)").BoolVar(&o.dryRun)
+	cmd.Flag("watch-rules", "reload the rule files when they change on disk (as SIGHUP does)").Default("true").BoolVar(&o.watchRules)
+	cmd.Flag("watch-debounce", "changes to the rule files within this long of each other are one reload").Default("1s").DurationVar(&o.watchDebounce)
+	cmd.Flag("kube-api-qps", "sustained requests per second to the Kubernetes API server").Default("50").Float64Var(&o.kubeQPS)
+	cmd.Flag("kube-api-burst", "requests allowed in a burst above --kube-api-qps (a 100-alert notification records at once)").Default("100").IntVar(&o.kubeBurst)
+	cmd.Flag("field-manager", "field manager name on every write").Default("alertmedic").StringVar(&o.fieldManager)
+	cmd.Flag("shutdown-timeout", "how long SIGTERM waits for running remediations").Default("30s").DurationVar(&o.shutdownTimeout)
+	cmd.Flag("seen-episodes", "how many recorded alert episodes each replica remembers for an hour, so that re-sends cost no API call (about 100 bytes each)").Default(strconv.Itoa(engine.DefaultSeenSize)).IntVar(&o.seenSize)
+	slackFlags(cmd, &o.slack)
+	// Prometheus' log flags, on the one command that logs.
+	o.log = promslog.Config{Level: promslog.NewLevel(), Format: promslog.NewFormat()}
+	cmd.Flag(promslogflag.LevelFlagName, promslogflag.LevelFlagHelp).Default("info").Envar(logLevelEnv).
+		HintOptions(promslog.LevelFlagOptions...).SetValue(o.log.Level)
+	cmd.Flag(promslogflag.FormatFlagName, promslogflag.FormatFlagHelp).Default("json").Envar(logFormatEnv).
+		HintOptions(promslog.FormatFlagOptions...).SetValue(o.log.Format)
+}
+
+func slackFlags(cmd *kingpin.CmdClause, o *slackOptions) {
+	cmd.Flag("slack-bot-token-file", "file holding the Slack bot token (xoxb-…); enables Slack approvals (without it: the token in $"+slackBotTokenEnv+")").PlaceHolder("FILE").StringVar(&o.botTokenFile)
+	cmd.Flag("slack-signing-secret-file", "file holding the Slack app's signing secret; serves POST /slack/interactions (without it: the secret in $"+slackSigningSecretEnv+")").PlaceHolder("FILE").StringVar(&o.signingSecretFile)
+	cmd.Flag("slack-app-token-file", "file holding an app-level token (xapp-…); receives clicks over Socket Mode instead of HTTP (without it: the token in $"+slackAppTokenEnv+")").PlaceHolder("FILE").StringVar(&o.appTokenFile)
+	cmd.Flag("slack-channel", "channel id for approval requests whose rule names none (and for actions the breaker holds)").Envar(slackChannelEnv).PlaceHolder("ID").StringVar(&o.channel)
+	cmd.Flag("slack-approvers", "Slack user (U…, W…) and user group (S…) ids who may approve when a rule names none (repeatable, comma-separated)").Envar(slackApproverEnv).PlaceHolder("ID").SetValue(&o.approvers)
+	cmd.Flag("slack-group-cache-ttl", "how long the members of a Slack user group are cached").Default("1m").DurationVar(&o.groupTTL)
+	cmd.Flag("slack-api-url", "Slack Web API base URL (for a proxy)").Default(slack.APIURL).StringVar(&o.apiURL)
+}
+
+// policyFlags defines the flags of the deployment's policy, for 'alertmedic
+// serve' (which enforces it) and 'alertmedic test' (which tests rules under
+// it), with the same names and defaults.
+func policyFlags(cmd *kingpin.CmdClause, l *policy.Limits) {
+	cmd.Flag("default-cooldown", "cooldown for rules that set none: no second action on a target within it").Default("0s").DurationVar(&l.Cooldown)
+	cmd.Flag("breaker-max", "actions within --breaker-window that open the circuit breaker (-1: no breaker)").Default(strconv.Itoa(policy.DefaultBreakerMax)).IntVar(&l.BreakerMax)
+	cmd.Flag("breaker-window", "the circuit breaker's window").Default(shortDuration(policy.DefaultBreakerWindow)).DurationVar(&l.BreakerWindow)
+	cmd.Flag("max-per-rule", "default budget: actions one rule may take within --budget-window (0: no limit)").Default("0").IntVar(&l.PerRule)
+	cmd.Flag("max-per-target", "default budget: actions on one target within --budget-window (0: no limit)").Default("0").IntVar(&l.PerTarget)
+	cmd.Flag("budget-window", "window of the default budgets").Default(shortDuration(policy.DefaultBudgetWindow)).DurationVar(&l.BudgetWindow)
+	cmd.Flag("allow-namespaces", "only act in these namespaces (patterns like prod-*; repeatable, comma-separated)").PlaceHolder("PATTERN").SetValue((*stringList)(&l.AllowNamespaces))
+	cmd.Flag("deny-namespaces", "never act in these namespaces (kube-system is denied unless allowed by name; repeatable, comma-separated)").PlaceHolder("PATTERN").SetValue((*stringList)(&l.DenyNamespaces))
+}
+
+const checkHelp = `Check rule files, reporting every problem as file:line:col.
+
+Parses rule files strictly, as 'alertmedic serve' loads them (a directory means its *.yaml and *.yml files, together), and reports every problem as file:line:col: message. Warnings (a shadowed rule, a rule that can never match, a risky action without approval, ...) do not fail the check unless --strict is given. With --production-namespaces, any action without approval whose namespace is, or through a label its matchers allow may be, a production namespace is a risky action too.
+
+Exit status: 0 no problems (or only warnings), 1 errors (or warnings with --strict), 2 usage error.`
+
+func (c *commandLine) checkCommand(cmd *kingpin.CmdClause) {
+	o := &c.check
+	cmd.Flag("format", "output: text (file:line:col: message), json, or github (workflow annotations)").Default("text").StringVar(&o.format)
+	cmd.Flag("strict", "fail on warnings too").BoolVar(&o.strict)
+	cmd.Flag("production-namespaces", "namespaces the policy calls production (patterns like prod-*; repeatable, comma-separated): warn of any action in them without approval").PlaceHolder("PATTERN").SetValue(&o.production)
+	cmd.Arg("path", "rule files or directories").StringsVar(&o.paths)
+}
+
+const testHelp = `Run rule unit tests (alerts in, remediations and policy's decisions out).
+
+Each test gives an alert and the remediations expected for it (rule, target, action and parameters, approval), or notifications over time and, for each, the remediations with what policy decides of them (Run, Duplicate, PendingApproval, Cooldown, RuleBudget, TargetBudget, NamespaceDenied, CircuitOpen). A directory means its *.yaml and *.yml files. A failing test prints a diff: lines starting with - are expected, lines starting with + are what the rules do, written so that they can be pasted into the test. No cluster is needed.
+
+The policy flags are those of 'alertmedic serve': give the deployment's, so that tests decide as it will. A policy block in a test file, or in a test, overrides them field by field.
+
+Exit status: 0 all tests pass, 1 a test fails or a file does not load, 2 usage error.`
+
+func (c *commandLine) testCommand(cmd *kingpin.CmdClause) {
+	o := &c.test
+	cmd.Flag("run", "run only the tests whose name matches this regular expression").PlaceHolder("REGEXP").StringVar(&o.runPattern)
+	policyFlags(cmd, &o.limits)
+	cmd.Arg("path", "test files or directories").StringsVar(&o.paths)
+}
+
+const explainHelp = `Show, rule by rule, what the rules do with an alert.
+
+Shows, rule by rule, how alertmedic treats an alert: which matchers hold and which fail, the target it renders, the action and its parameters, and whether a person must approve it. Nothing is done and no cluster is needed. --payload reads an Alertmanager webhook notification (JSON, version 4), checked as the webhook checks it, and explains each of its alerts. Cooldowns and budgets are not evaluated here; a rule test with notifications over time evaluates them.`
+
+func (c *commandLine) explainCommand(cmd *kingpin.CmdClause) {
+	o := &c.explain
+	cmd.Arg("args", "").Hidden().StringsVar(&c.extra)
+	cmd.Flag("rules", "rule file or directory (required; repeatable, comma-separated)").PlaceHolder("PATH").SetValue(&o.rulePaths)
+	cmd.Flag("alert", `the alert's labels: 'alertname="X",namespace="y"'`).PlaceHolder("LABELS").StringVar(&o.alert)
+	cmd.Flag("annotations", `the alert's annotations, for templates that use them: 'summary="..."'`).PlaceHolder("LABELS").StringVar(&o.annotations)
+	cmd.Flag("status", "the alert's status with --alert: firing or resolved").Default("firing").StringVar(&o.status)
+	cmd.Flag("payload", "an Alertmanager webhook notification (JSON) to explain, or - for standard input").PlaceHolder("FILE").StringVar(&o.payload)
+}
+
+const schemaHelp = `Print the JSON Schema of rule files.
+
+Prints the JSON Schema (draft-07) of rule files, for editors to validate and complete them. The same schema is committed as docs/rules.schema.json.`
+
+func (c *commandLine) decideCommand(cmd *kingpin.CmdClause, wantName bool) {
+	o := &c.decide
+	if wantName {
+		cmd.Arg("name", "the remediation (see 'alertmedic pending')").StringVar(&o.name)
+	}
+	cmd.Arg("args", "").Hidden().StringsVar(&c.extra)
+	cmd.Flag("namespace", "namespace of the Remediation records").Default("alertmedic").Envar(namespaceEnv).StringVar(&o.namespace)
+	cmd.Flag("kubeconfig", "kubeconfig path (without it: $KUBECONFIG, the in-cluster config, ~/.kube/config)").PlaceHolder("FILE").StringVar(&o.kubeconfig)
+}
+
+// stringList is a repeatable, comma-separated flag.
+type stringList []string
+
+func (s *stringList) String() string { return strings.Join(*s, ",") }
+
+func (s *stringList) Set(v string) error {
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*s = append(*s, p)
+		}
+	}
+	return nil
+}
+
+// IsCumulative tells kingpin that the flag may be repeated.
+func (s *stringList) IsCumulative() bool { return true }
+
+// usageError is a mistake on the command line (exit code 2); its message
+// is printed as it is.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string        { return e.msg }
+func (e *usageError) Is(target error) bool { return target == errUsage }
+
+func usagef(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// shortDuration writes d as a flag takes it, without zero minutes and
+// seconds: 1h, 10m, 1h30m, 0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
