@@ -44,8 +44,8 @@ func RecordName(key string) string {
 }
 
 // TargetLabel is the value of LabelTarget for a target.
-func TargetLabel(kind, namespace, name string) string {
-	sum := sha256.Sum256([]byte(kind + "/" + namespace + "/" + name))
+func TargetLabel(kind v1alpha1.Kind, namespace, name string) string {
+	sum := sha256.Sum256([]byte(string(kind) + "/" + namespace + "/" + name))
 	return hex.EncodeToString(sum[:12])
 }
 
@@ -76,7 +76,7 @@ func isAlnum(c byte) bool {
 // newRecord is the Remediation planned for one rule match of one alert.
 func newRecord(namespace, name string, m rules.Match, a *template.Alert, dryRun bool, now time.Time) *v1alpha1.Remediation {
 	r := m.Rule
-	t := v1alpha1.Target{Kind: m.Target.Kind, Namespace: m.Target.Namespace, Name: m.Target.Name}
+	t := v1alpha1.Target{Kind: v1alpha1.Kind(m.Target.Kind), Namespace: m.Target.Namespace, Name: m.Target.Name}
 	rec := &v1alpha1.Remediation{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:        name,
@@ -89,7 +89,7 @@ func newRecord(namespace, name string, m rules.Match, a *template.Alert, dryRun 
 			},
 		},
 		Spec: v1alpha1.RemediationSpec{
-			Rule: r.Name, Action: string(r.Action), Target: t, TargetRef: t.String(),
+			Rule: r.Name, Action: v1alpha1.Action(r.Action), Target: t, TargetRef: t.String(),
 			Alert: v1alpha1.AlertRef{
 				Name: a.Labels["alertname"], Fingerprint: a.Fingerprint, StartsAt: metav1.NewMicroTime(a.StartsAt),
 				Labels: a.Labels, Summary: a.Annotations["summary"],
@@ -106,9 +106,9 @@ func newRecord(namespace, name string, m rules.Match, a *template.Alert, dryRun 
 	}
 	switch r.Action {
 	case rules.ActionScale:
-		rec.Spec.Scale = &v1alpha1.ScaleParams{Op: string(r.Scale.Op), N: r.Scale.N, Min: r.Scale.Min, Max: r.Scale.Max}
+		rec.Spec.Scale = &v1alpha1.ScaleParams{Op: v1alpha1.ScaleOp(r.Scale.Op), N: r.Scale.N, Min: r.Scale.Min, Max: r.Scale.Max}
 		if r.Scale.Op == rules.ScaleMultiply {
-			rec.Spec.Scale.Factor = strconv.FormatFloat(r.Scale.Factor, 'f', -1, 64)
+			rec.Spec.Scale.Factor = v1alpha1.FactorOf(r.Scale.Factor)
 		}
 	case rules.ActionRollback:
 		rec.Spec.Rollback = &v1alpha1.RollbackParams{ToRevision: r.Rollback.ToRevision}
@@ -130,7 +130,7 @@ func Request(rec *v1alpha1.Remediation) (remediations.Request, error) {
 	s := rec.Spec
 	req := remediations.Request{
 		Action:      remediations.Action(s.Action),
-		Target:      remediations.Target{Kind: s.Target.Kind, Namespace: s.Target.Namespace, Name: s.Target.Name},
+		Target:      remediations.Target{Kind: string(s.Target.Kind), Namespace: s.Target.Namespace, Name: s.Target.Name},
 		Rule:        s.Rule,
 		AlertName:   s.Alert.Name,
 		Fingerprint: s.Alert.Fingerprint,
@@ -178,7 +178,7 @@ func scaleSpec(p *v1alpha1.ScaleParams) (remediations.ScaleSpec, error) {
 		}
 	case remediations.ScaleBy:
 	case remediations.ScaleMultiply:
-		f, err := strconv.ParseFloat(p.Factor, 64)
+		f, err := strconv.ParseFloat(string(p.Factor), 64)
 		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f <= 0 {
 			return sc, fmt.Errorf("scale factor %q: want a number greater than 0, such as 1.5", p.Factor)
 		}
