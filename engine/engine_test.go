@@ -126,7 +126,7 @@ func TestAcceptRecordsOneRemediationPerMatch(t *testing.T) {
 	}
 	restart := got["restart-crashlooping"]
 	a := msg.Alerts[0]
-	if restart.Name != RecordName(EpisodeKey("restart-crashlooping", rules.Target{Kind: "Deployment", Namespace: "shop", Name: "cart"}, &a)) ||
+	if restart.Name != RecordName(EpisodeKey("restart-crashlooping", v1alpha1.Target{Kind: "Deployment", Namespace: "shop", Name: "cart"}, &a)) ||
 		restart.Spec.Action != "restart" || restart.Spec.TargetRef != "Deployment/shop/cart" ||
 		restart.Spec.Alert.Fingerprint != a.Fingerprint || !restart.Spec.Alert.StartsAt.Time.Equal(t0) ||
 		restart.Spec.Cooldown == nil || restart.Spec.Cooldown.Duration != 30*time.Minute ||

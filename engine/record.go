@@ -31,7 +31,7 @@ const (
 
 // EpisodeKey identifies one firing episode of one alert acted on by one rule
 // on one target (policy.EpisodeKey, which 'alertmedic test' uses too).
-func EpisodeKey(rule string, t rules.Target, a *template.Alert) string {
+func EpisodeKey(rule string, t v1alpha1.Target, a *template.Alert) string {
 	return policy.EpisodeKey(rule, t.String(), a.Fingerprint, a.StartsAt)
 }
 
@@ -73,52 +73,24 @@ func isAlnum(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
-// newRecord is the Remediation planned for one rule match of one alert.
+// newRecord is the Remediation planned for one rule match of one alert: the
+// spec the rules plan, in a record named and labelled for the episode.
 func newRecord(namespace, name string, m rules.Match, a *template.Alert, dryRun bool, now time.Time) *v1alpha1.Remediation {
-	r := m.Rule
-	t := v1alpha1.Target{Kind: v1alpha1.Kind(m.Target.Kind), Namespace: m.Target.Namespace, Name: m.Target.Name}
+	t := m.Target
 	rec := &v1alpha1.Remediation{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:        name,
 			Namespace:   namespace,
 			Annotations: map[string]string{AnnotationRecordedAt: now.UTC().Format(time.RFC3339Nano)},
 			Labels: map[string]string{
-				LabelRule:   labelValue(r.Name),
+				LabelRule:   labelValue(m.Rule.Name),
 				LabelTarget: TargetLabel(t.Kind, t.Namespace, t.Name),
 				LabelAlert:  labelValue(a.Labels["alertname"]),
 			},
 		},
-		Spec: v1alpha1.RemediationSpec{
-			Rule: r.Name, Action: v1alpha1.Action(r.Action), Target: t, TargetRef: t.String(),
-			Alert: v1alpha1.AlertRef{
-				Name: a.Labels["alertname"], Fingerprint: a.Fingerprint, StartsAt: metav1.NewMicroTime(a.StartsAt),
-				Labels: a.Labels, Summary: a.Annotations["summary"],
-				GeneratorURL: a.GeneratorURL, RunbookURL: a.Annotations["runbook_url"],
-			},
-			DryRun: dryRun,
-		},
+		Spec: m.Spec(a),
 	}
-	if r.Cooldown > 0 {
-		rec.Spec.Cooldown = &metav1.Duration{Duration: r.Cooldown}
-	}
-	if b := r.Budget; b.PerRule > 0 || b.PerTarget > 0 {
-		rec.Spec.Budget = &v1alpha1.BudgetSpec{PerRule: int32(b.PerRule), PerTarget: int32(b.PerTarget), Window: metav1.Duration{Duration: b.Window}}
-	}
-	switch r.Action {
-	case rules.ActionScale:
-		rec.Spec.Scale = &v1alpha1.ScaleParams{Op: v1alpha1.ScaleOp(r.Scale.Op), N: r.Scale.N, Min: r.Scale.Min, Max: r.Scale.Max}
-		if r.Scale.Op == rules.ScaleMultiply {
-			rec.Spec.Scale.Factor = v1alpha1.FactorOf(r.Scale.Factor)
-		}
-	case rules.ActionRollback:
-		rec.Spec.Rollback = &v1alpha1.RollbackParams{ToRevision: r.Rollback.ToRevision}
-	}
-	if r.Approval.Required {
-		rec.Spec.Approval = &v1alpha1.ApprovalSpec{
-			Channel: r.Approval.Channel, Users: r.Approval.Users, Groups: r.Approval.Groups,
-			Timeout: metav1.Duration{Duration: r.Approval.Timeout},
-		}
-	}
+	rec.Spec.DryRun = dryRun
 	return rec
 }
 
