@@ -3,9 +3,6 @@ package engine
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
-	"math"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/alertmanager/template"
@@ -95,68 +92,22 @@ func newRecord(namespace, name string, m rules.Match, a *template.Alert, dryRun 
 }
 
 // Request turns a record into the remediation it plans. It fails, rather
-// than guess, when a parameter does not parse or is out of range: the
-// record's spec is whatever was written to the API, not only what rules
-// compile to.
+// than guess, when the action or a parameter does not validate
+// (v1alpha1.ValidateAction): the record's spec is whatever was written to
+// the API, not only what rules compile to.
 func Request(rec *v1alpha1.Remediation) (remediations.Request, error) {
 	s := rec.Spec
 	req := remediations.Request{
-		Action:      remediations.Action(s.Action),
-		Target:      remediations.Target{Kind: string(s.Target.Kind), Namespace: s.Target.Namespace, Name: s.Target.Name},
-		Rule:        s.Rule,
-		AlertName:   s.Alert.Name,
-		Fingerprint: s.Alert.Fingerprint,
-		DryRun:      s.DryRun,
+		Action: s.Action, Target: s.Target, Scale: s.Scale, Rollback: s.Rollback,
+		Rule: s.Rule, AlertName: s.Alert.Name, Fingerprint: s.Alert.Fingerprint,
+		DryRun: s.DryRun,
 	}
-	switch req.Action {
-	case remediations.ActionRestart:
-	case remediations.ActionScale:
-		sc, err := scaleSpec(s.Scale)
-		if err != nil {
-			return req, err
-		}
-		req.Scale = sc
-	case remediations.ActionRollback:
-		if s.Rollback != nil {
-			if s.Rollback.ToRevision < 0 {
-				return req, fmt.Errorf("rollback toRevision %d: want 0 (the previous revision) or a revision number", s.Rollback.ToRevision)
-			}
-			req.Rollback = remediations.RollbackSpec{ToRevision: s.Rollback.ToRevision}
-		}
-	default:
-		return req, fmt.Errorf("action %q: want restart, scale or rollback", s.Action)
+	if err := v1alpha1.ValidateAction(s.Action, s.Scale, s.Rollback); err != nil {
+		return req, err
 	}
 	if p := rec.Status.Plan; p != nil && p.Error == "" {
 		// Approved against this plan: not to be applied to anything else.
 		req.ExpectGeneration, req.ExpectUID = p.Generation, p.UID
 	}
 	return req, nil
-}
-
-// scaleSpec checks a record's scale parameters and turns them into the
-// executor's.
-func scaleSpec(p *v1alpha1.ScaleParams) (remediations.ScaleSpec, error) {
-	if p == nil {
-		return remediations.ScaleSpec{}, fmt.Errorf("scale without parameters: want op to, by or multiply")
-	}
-	sc := remediations.ScaleSpec{Op: remediations.ScaleOp(p.Op), N: p.N, Min: p.Min, Max: p.Max}
-	if p.Min < 0 || p.Max < 0 || p.Max > 0 && p.Min > p.Max {
-		return sc, fmt.Errorf("scale bounds min %d, max %d: want 0 <= min <= max (max 0: none)", p.Min, p.Max)
-	}
-	switch sc.Op {
-	case remediations.ScaleTo:
-		if p.N < 0 {
-			return sc, fmt.Errorf("scale to %d: want a replica count of 0 or more", p.N)
-		}
-	case remediations.ScaleBy:
-	case remediations.ScaleMultiply:
-		f, err := strconv.ParseFloat(string(p.Factor), 64)
-		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f <= 0 {
-			return sc, fmt.Errorf("scale factor %q: want a number greater than 0, such as 1.5", p.Factor)
-		}
-		sc.Factor = f
-	default:
-		return sc, fmt.Errorf("scale op %q: want to, by or multiply", p.Op)
-	}
-	return sc, nil
 }
