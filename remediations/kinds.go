@@ -121,5 +121,8 @@ func kindFor(c appsclient.AppsV1Interface, name v1alpha1.Kind) (kind, error) {
 	case v1alpha1.KindDaemonSet:
 		return daemonSets{c}, nil
 	}
-	return nil, fmt.Errorf("%w: kind %q (want Deployment, StatefulSet or DaemonSet)", errUnsupported, name)
+	if err := name.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", errUnsupported, err)
+	}
+	return nil, fmt.Errorf("%w: kind %q", errUnsupported, name)
 }
