@@ -249,7 +249,7 @@ func (e *env) restarts(name string) int {
 	}
 	n := 0
 	for _, ev := range evs.Items {
-		if ev.InvolvedObject.Name == name && ev.Reason == remediations.EventReason(remediations.ActionRestart) && ev.Action == "Restarted" {
+		if ev.InvolvedObject.Name == name && ev.Reason == remediations.EventReason(v1alpha1.ActionRestart) && ev.Action == "Restarted" {
 			n++
 		}
 	}

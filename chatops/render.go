@@ -192,20 +192,20 @@ func headline(p v1alpha1.Phase) (icon, title string) {
 func describeAction(s v1alpha1.RemediationSpec) string {
 	var d string
 	switch s.Action {
-	case "restart":
+	case v1alpha1.ActionRestart:
 		d = "rollout restart"
-	case "scale":
+	case v1alpha1.ActionScale:
 		if s.Scale == nil {
 			d = "scale"
 			break
 		}
 		switch s.Scale.Op {
-		case "to":
+		case v1alpha1.ScaleTo:
 			d = fmt.Sprintf("scale to %d", s.Scale.N)
-		case "by":
+		case v1alpha1.ScaleBy:
 			d = fmt.Sprintf("scale by %+d", s.Scale.N)
-		case "multiply":
-			d = "scale ×" + s.Scale.Factor
+		case v1alpha1.ScaleMultiply:
+			d = "scale ×" + string(s.Scale.Factor)
 		}
 		var bounds []string
 		if s.Scale.Min > 0 {
@@ -217,13 +217,13 @@ func describeAction(s v1alpha1.RemediationSpec) string {
 		if len(bounds) > 0 {
 			d += " (" + strings.Join(bounds, ", ") + ")"
 		}
-	case "rollback":
+	case v1alpha1.ActionRollback:
 		d = "roll back to the previous revision"
 		if s.Rollback != nil && s.Rollback.ToRevision > 0 {
 			d = fmt.Sprintf("roll back to revision %d", s.Rollback.ToRevision)
 		}
 	default:
-		d = s.Action
+		d = string(s.Action)
 	}
 	if s.DryRun {
 		d += " (dry run)"

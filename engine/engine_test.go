@@ -126,7 +126,7 @@ func TestAcceptRecordsOneRemediationPerMatch(t *testing.T) {
 	}
 	restart := got["restart-crashlooping"]
 	a := msg.Alerts[0]
-	if restart.Name != RecordName(EpisodeKey("restart-crashlooping", rules.Target{Kind: "Deployment", Namespace: "shop", Name: "cart"}, &a)) ||
+	if restart.Name != RecordName(EpisodeKey("restart-crashlooping", v1alpha1.Target{Kind: "Deployment", Namespace: "shop", Name: "cart"}, &a)) ||
 		restart.Spec.Action != "restart" || restart.Spec.TargetRef != "Deployment/shop/cart" ||
 		restart.Spec.Alert.Fingerprint != a.Fingerprint || !restart.Spec.Alert.StartsAt.Time.Equal(t0) ||
 		restart.Spec.Cooldown == nil || restart.Spec.Cooldown.Duration != 30*time.Minute ||
@@ -140,7 +140,7 @@ func TestAcceptRecordsOneRemediationPerMatch(t *testing.T) {
 	if s := got["scale-latency"].Spec.Scale; s == nil || s.Op != "multiply" || s.Factor != "1.5" || s.Max != 10 {
 		t.Errorf("scale params = %+v", s)
 	}
-	if req, err := Request(ptr(got["scale-latency"])); err != nil || req.Scale.Factor != 1.5 || req.Target.Kind != "StatefulSet" {
+	if req, err := Request(ptr(got["scale-latency"])); err != nil || req.Scale.Factor != "1.5" || req.Target.Kind != "StatefulSet" {
 		t.Errorf("scale request = %+v, %v", req, err)
 	}
 	if ap := got["rollback-needs-approval"].Spec.Approval; ap == nil || ap.Channel != "C1" || ap.Timeout.Duration != 5*time.Minute {

@@ -3,9 +3,6 @@ package engine
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
-	"math"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/alertmanager/template"
@@ -31,7 +28,7 @@ const (
 
 // EpisodeKey identifies one firing episode of one alert acted on by one rule
 // on one target (policy.EpisodeKey, which 'alertmedic test' uses too).
-func EpisodeKey(rule string, t rules.Target, a *template.Alert) string {
+func EpisodeKey(rule string, t v1alpha1.Target, a *template.Alert) string {
 	return policy.EpisodeKey(rule, t.String(), a.Fingerprint, a.StartsAt)
 }
 
@@ -44,8 +41,8 @@ func RecordName(key string) string {
 }
 
 // TargetLabel is the value of LabelTarget for a target.
-func TargetLabel(kind, namespace, name string) string {
-	sum := sha256.Sum256([]byte(kind + "/" + namespace + "/" + name))
+func TargetLabel(kind v1alpha1.Kind, namespace, name string) string {
+	sum := sha256.Sum256([]byte(string(kind) + "/" + namespace + "/" + name))
 	return hex.EncodeToString(sum[:12])
 }
 
@@ -73,118 +70,44 @@ func isAlnum(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
-// newRecord is the Remediation planned for one rule match of one alert.
+// newRecord is the Remediation planned for one rule match of one alert: the
+// spec the rules plan, in a record named and labelled for the episode.
 func newRecord(namespace, name string, m rules.Match, a *template.Alert, dryRun bool, now time.Time) *v1alpha1.Remediation {
-	r := m.Rule
-	t := v1alpha1.Target{Kind: m.Target.Kind, Namespace: m.Target.Namespace, Name: m.Target.Name}
+	t := m.Target
 	rec := &v1alpha1.Remediation{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:        name,
 			Namespace:   namespace,
 			Annotations: map[string]string{AnnotationRecordedAt: now.UTC().Format(time.RFC3339Nano)},
 			Labels: map[string]string{
-				LabelRule:   labelValue(r.Name),
+				LabelRule:   labelValue(m.Rule.Name),
 				LabelTarget: TargetLabel(t.Kind, t.Namespace, t.Name),
 				LabelAlert:  labelValue(a.Labels["alertname"]),
 			},
 		},
-		Spec: v1alpha1.RemediationSpec{
-			Rule: r.Name, Action: string(r.Action), Target: t, TargetRef: t.String(),
-			Alert: v1alpha1.AlertRef{
-				Name: a.Labels["alertname"], Fingerprint: a.Fingerprint, StartsAt: metav1.NewMicroTime(a.StartsAt),
-				Labels: a.Labels, Summary: a.Annotations["summary"],
-				GeneratorURL: a.GeneratorURL, RunbookURL: a.Annotations["runbook_url"],
-			},
-			DryRun: dryRun,
-		},
+		Spec: m.Spec(a),
 	}
-	if r.Cooldown > 0 {
-		rec.Spec.Cooldown = &metav1.Duration{Duration: r.Cooldown}
-	}
-	if b := r.Budget; b.PerRule > 0 || b.PerTarget > 0 {
-		rec.Spec.Budget = &v1alpha1.BudgetSpec{PerRule: int32(b.PerRule), PerTarget: int32(b.PerTarget), Window: metav1.Duration{Duration: b.Window}}
-	}
-	switch r.Action {
-	case rules.ActionScale:
-		rec.Spec.Scale = &v1alpha1.ScaleParams{Op: string(r.Scale.Op), N: r.Scale.N, Min: r.Scale.Min, Max: r.Scale.Max}
-		if r.Scale.Op == rules.ScaleMultiply {
-			rec.Spec.Scale.Factor = strconv.FormatFloat(r.Scale.Factor, 'f', -1, 64)
-		}
-	case rules.ActionRollback:
-		rec.Spec.Rollback = &v1alpha1.RollbackParams{ToRevision: r.Rollback.ToRevision}
-	}
-	if r.Approval.Required {
-		rec.Spec.Approval = &v1alpha1.ApprovalSpec{
-			Channel: r.Approval.Channel, Users: r.Approval.Users, Groups: r.Approval.Groups,
-			Timeout: metav1.Duration{Duration: r.Approval.Timeout},
-		}
-	}
+	rec.Spec.DryRun = dryRun
 	return rec
 }
 
 // Request turns a record into the remediation it plans. It fails, rather
-// than guess, when a parameter does not parse or is out of range: the
-// record's spec is whatever was written to the API, not only what rules
-// compile to.
+// than guess, when the action or a parameter does not validate
+// (v1alpha1.ValidateAction): the record's spec is whatever was written to
+// the API, not only what rules compile to.
 func Request(rec *v1alpha1.Remediation) (remediations.Request, error) {
 	s := rec.Spec
 	req := remediations.Request{
-		Action:      remediations.Action(s.Action),
-		Target:      remediations.Target{Kind: s.Target.Kind, Namespace: s.Target.Namespace, Name: s.Target.Name},
-		Rule:        s.Rule,
-		AlertName:   s.Alert.Name,
-		Fingerprint: s.Alert.Fingerprint,
-		DryRun:      s.DryRun,
+		Action: s.Action, Target: s.Target, Scale: s.Scale, Rollback: s.Rollback,
+		Rule: s.Rule, AlertName: s.Alert.Name, Fingerprint: s.Alert.Fingerprint,
+		DryRun: s.DryRun,
 	}
-	switch req.Action {
-	case remediations.ActionRestart:
-	case remediations.ActionScale:
-		sc, err := scaleSpec(s.Scale)
-		if err != nil {
-			return req, err
-		}
-		req.Scale = sc
-	case remediations.ActionRollback:
-		if s.Rollback != nil {
-			if s.Rollback.ToRevision < 0 {
-				return req, fmt.Errorf("rollback toRevision %d: want 0 (the previous revision) or a revision number", s.Rollback.ToRevision)
-			}
-			req.Rollback = remediations.RollbackSpec{ToRevision: s.Rollback.ToRevision}
-		}
-	default:
-		return req, fmt.Errorf("action %q: want restart, scale or rollback", s.Action)
+	if err := v1alpha1.ValidateAction(s.Action, s.Scale, s.Rollback); err != nil {
+		return req, err
 	}
 	if p := rec.Status.Plan; p != nil && p.Error == "" {
 		// Approved against this plan: not to be applied to anything else.
 		req.ExpectGeneration, req.ExpectUID = p.Generation, p.UID
 	}
 	return req, nil
-}
-
-// scaleSpec checks a record's scale parameters and turns them into the
-// executor's.
-func scaleSpec(p *v1alpha1.ScaleParams) (remediations.ScaleSpec, error) {
-	if p == nil {
-		return remediations.ScaleSpec{}, fmt.Errorf("scale without parameters: want op to, by or multiply")
-	}
-	sc := remediations.ScaleSpec{Op: remediations.ScaleOp(p.Op), N: p.N, Min: p.Min, Max: p.Max}
-	if p.Min < 0 || p.Max < 0 || p.Max > 0 && p.Min > p.Max {
-		return sc, fmt.Errorf("scale bounds min %d, max %d: want 0 <= min <= max (max 0: none)", p.Min, p.Max)
-	}
-	switch sc.Op {
-	case remediations.ScaleTo:
-		if p.N < 0 {
-			return sc, fmt.Errorf("scale to %d: want a replica count of 0 or more", p.N)
-		}
-	case remediations.ScaleBy:
-	case remediations.ScaleMultiply:
-		f, err := strconv.ParseFloat(p.Factor, 64)
-		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f <= 0 {
-			return sc, fmt.Errorf("scale factor %q: want a number greater than 0, such as 1.5", p.Factor)
-		}
-		sc.Factor = f
-	default:
-		return sc, fmt.Errorf("scale op %q: want to, by or multiply", p.Op)
-	}
-	return sc, nil
 }

@@ -175,7 +175,7 @@ func TestRequestRejectsWhatDoesNotParse(t *testing.T) {
 		}
 	}
 	ok := &v1alpha1.Remediation{Spec: v1alpha1.RemediationSpec{Action: "scale", Scale: &v1alpha1.ScaleParams{Op: "multiply", Factor: "1.5", Max: 10}}}
-	if req, err := Request(ok); err != nil || req.Scale.Factor != 1.5 || req.Scale.Max != 10 {
+	if req, err := Request(ok); err != nil || req.Scale.Factor != "1.5" || req.Scale.Max != 10 {
 		t.Errorf("Request(factor 1.5) = %+v, %v", req.Scale, err)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"path"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -229,9 +228,9 @@ func (r *Runner) approvalRequired(ctx context.Context, rec *v1alpha1.Remediation
 	for _, req := range r.opts.Policy.RequireApproval {
 		why := fmt.Sprintf("the deployment's policy requires approval for %s (--require-approval %s)", req, req)
 		switch {
-		case req == s.Action:
+		case req == string(s.Action):
 			return why, nil
-		case req == "scale-down" && s.Action == "scale" && s.Scale != nil:
+		case req == "scale-down" && s.Action == v1alpha1.ActionScale && s.Scale != nil:
 			if down, plan := r.scalesDown(ctx, rec, now); down {
 				return why, plan
 			}
@@ -249,10 +248,10 @@ func (r *Runner) approvalRequired(ctx context.Context, rec *v1alpha1.Remediation
 func (r *Runner) scalesDown(ctx context.Context, rec *v1alpha1.Remediation, now time.Time) (bool, *v1alpha1.Plan) {
 	sc := rec.Spec.Scale
 	switch sc.Op {
-	case "by":
+	case v1alpha1.ScaleBy:
 		return sc.N < 0, nil
-	case "multiply":
-		f, err := strconv.ParseFloat(sc.Factor, 64)
+	case v1alpha1.ScaleMultiply:
+		f, err := sc.Factor.Float64()
 		return err != nil || f < 1, nil
 	}
 	plan := r.plan(ctx, rec, now)
@@ -412,8 +411,8 @@ func (r *Runner) run(ctx context.Context, rec *v1alpha1.Remediation, now time.Ti
 		release(true) // nothing changed on the target: no cooldown from it
 	}
 	r.opts.Metrics.decisions.WithLabelValues(DecisionExecuted).Inc()
-	r.opts.Metrics.acceptToDone.WithLabelValues(rec.Spec.Action, string(res.Outcome)).Observe(done.Sub(recordedAt(rec)).Seconds())
-	r.opts.Metrics.alertToDone.WithLabelValues(rec.Spec.Action, string(res.Outcome)).Observe(done.Sub(rec.Spec.Alert.StartsAt.Time).Seconds())
+	r.opts.Metrics.acceptToDone.WithLabelValues(string(rec.Spec.Action), string(res.Outcome)).Observe(done.Sub(recordedAt(rec)).Seconds())
+	r.opts.Metrics.alertToDone.WithLabelValues(string(rec.Spec.Action), string(res.Outcome)).Observe(done.Sub(rec.Spec.Alert.StartsAt.Time).Seconds())
 	log := r.opts.Logger.With("record", rec.Name, "rule", rec.Spec.Rule, "action", rec.Spec.Action,
 		"target", rec.Spec.TargetRef, "fingerprint", rec.Spec.Alert.Fingerprint)
 	if err != nil {
@@ -485,7 +484,7 @@ func (r *Runner) takeOver(ctx context.Context, req ctrl.Request, now time.Time) 
 	}
 	s := rec.Spec
 	switch {
-	case s.Action == string(remediations.ActionRestart) && rec.Status.StartedAt != nil:
+	case s.Action == v1alpha1.ActionRestart && rec.Status.StartedAt != nil:
 		done, err := r.restartedSince(ctx, &rec)
 		if err != nil {
 			return ctrl.Result{}, err
@@ -498,8 +497,8 @@ func (r *Runner) takeOver(ctx context.Context, req ctrl.Request, now time.Time) 
 		}
 		log.Info("interrupted restart had not been applied; running it")
 		return r.run(ctx, &rec, now, false)
-	case s.Action == string(remediations.ActionScale) && s.Scale != nil && s.Scale.Op == string(remediations.ScaleTo),
-		s.Action == string(remediations.ActionRollback) && s.Rollback != nil && s.Rollback.ToRevision > 0:
+	case s.Action == v1alpha1.ActionScale && s.Scale != nil && s.Scale.Op == v1alpha1.ScaleTo,
+		s.Action == v1alpha1.ActionRollback && s.Rollback != nil && s.Rollback.ToRevision > 0:
 		log.Info("interrupted action is the same when repeated; running it again")
 		return r.run(ctx, &rec, now, false)
 	}
@@ -514,19 +513,19 @@ func (r *Runner) restartedSince(ctx context.Context, rec *v1alpha1.Remediation) 
 	key := client.ObjectKey{Namespace: rec.Spec.Target.Namespace, Name: rec.Spec.Target.Name}
 	var tmpl *corev1.PodTemplateSpec
 	switch rec.Spec.Target.Kind {
-	case remediations.KindDeployment:
+	case v1alpha1.KindDeployment:
 		var o appsv1.Deployment
 		tmpl = &o.Spec.Template
 		if err := r.reader.Get(ctx, key, &o); err != nil {
 			return false, client.IgnoreNotFound(err)
 		}
-	case remediations.KindStatefulSet:
+	case v1alpha1.KindStatefulSet:
 		var o appsv1.StatefulSet
 		tmpl = &o.Spec.Template
 		if err := r.reader.Get(ctx, key, &o); err != nil {
 			return false, client.IgnoreNotFound(err)
 		}
-	case remediations.KindDaemonSet:
+	case v1alpha1.KindDaemonSet:
 		var o appsv1.DaemonSet
 		tmpl = &o.Spec.Template
 		if err := r.reader.Get(ctx, key, &o); err != nil {

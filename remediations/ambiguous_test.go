@@ -86,7 +86,7 @@ type ambiguous struct {
 }
 
 func ambiguousActions() []ambiguous {
-	dep := remediations.KindDeployment
+	dep := v1alpha1.KindDeployment
 	return []ambiguous{
 		{name: "restart", setup: func(t *testing.T, ns string) { createDeployment(t, ns, "web", 2, "web:v1") },
 			req: func(ns string) remediations.Request { return restartReq(dep, ns, "web") }, method: http.MethodPatch, path: "/deployments/web",
@@ -96,13 +96,13 @@ func ambiguousActions() []ambiguous {
 			before: "restartedAt=", after: "restartedAt=" + clock.Format("2006-01-02T15:04:05Z07:00")},
 		{name: "scale by +2", setup: func(t *testing.T, ns string) { createDeployment(t, ns, "web", 2, "web:v1") },
 			req: func(ns string) remediations.Request {
-				return scaleReq(dep, ns, "web", remediations.ScaleSpec{Op: remediations.ScaleBy, N: 2})
+				return scaleReq(dep, ns, "web", v1alpha1.ScaleParams{Op: v1alpha1.ScaleBy, N: 2})
 			}, method: http.MethodPut, path: "/deployments/web/scale",
 			state:  func(t *testing.T, ns string) string { return fmt.Sprintf("replicas=%d", replicasOf(t, dep, ns, "web")) },
 			before: "replicas=2", after: "replicas=4"},
 		{name: "scale x2", setup: func(t *testing.T, ns string) { createDeployment(t, ns, "web", 3, "web:v1") },
 			req: func(ns string) remediations.Request {
-				return scaleReq(dep, ns, "web", remediations.ScaleSpec{Op: remediations.ScaleMultiply, Factor: 2})
+				return scaleReq(dep, ns, "web", v1alpha1.ScaleParams{Op: v1alpha1.ScaleMultiply, Factor: "2"})
 			}, method: http.MethodPut, path: "/deployments/web/scale",
 			state:  func(t *testing.T, ns string) string { return fmt.Sprintf("replicas=%d", replicasOf(t, dep, ns, "web")) },
 			before: "replicas=3", after: "replicas=6"},
@@ -199,7 +199,7 @@ func TestWriteThatNeverArrivedIsSentAgain(t *testing.T) {
 func TestWriteLandingDuringTheRetryIsNotAppliedTwice(t *testing.T) {
 	ns := namespace(t)
 	createDeployment(t, ns, "web", 2, "web:v1")
-	req := scaleReq(remediations.KindDeployment, ns, "web", remediations.ScaleSpec{Op: remediations.ScaleBy, N: 2})
+	req := scaleReq(v1alpha1.KindDeployment, ns, "web", v1alpha1.ScaleParams{Op: v1alpha1.ScaleBy, N: 2})
 	res, err := executor(t, lossy(t, http.MethodPut, "/deployments/web/scale", "drop")).Execute(t.Context(), req)
 	if err == nil || res.Write == nil {
 		t.Fatalf("first attempt = %+v, %v", res, err)
@@ -226,7 +226,7 @@ func TestWriteLandingDuringTheRetryIsNotAppliedTwice(t *testing.T) {
 	if len(inj.statuss) != 1 || inj.statuss[0] != http.StatusConflict {
 		t.Errorf("the retry's writes were answered %v, want one 409 and no second write", inj.statuss)
 	}
-	if n := replicasOf(t, remediations.KindDeployment, ns, "web"); n != 4 {
+	if n := replicasOf(t, v1alpha1.KindDeployment, ns, "web"); n != 4 {
 		t.Errorf("replicas = %d, want 4 (2 + 2, once)", n)
 	}
 }
@@ -234,7 +234,7 @@ func TestWriteLandingDuringTheRetryIsNotAppliedTwice(t *testing.T) {
 // What the next attempt does when the target is not as the lost write left
 // it: replaced by a new object of the same name, or changed by someone else.
 func TestLostAnswerOnAMovedTarget(t *testing.T) {
-	dep := remediations.KindDeployment
+	dep := v1alpha1.KindDeployment
 	for _, tc := range []struct {
 		name        string
 		meddle      func(t *testing.T, ns string)
@@ -262,7 +262,7 @@ func TestLostAnswerOnAMovedTarget(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ns := namespace(t)
 			createDeployment(t, ns, "web", 2, "web:v1")
-			req := scaleReq(dep, ns, "web", remediations.ScaleSpec{Op: remediations.ScaleBy, N: 2})
+			req := scaleReq(dep, ns, "web", v1alpha1.ScaleParams{Op: v1alpha1.ScaleBy, N: 2})
 			res, err := executor(t, lossy(t, http.MethodPut, "/deployments/web/scale", "504")).Execute(t.Context(), req)
 			if err == nil || res.Write == nil {
 				t.Fatalf("first attempt = %+v, %v", res, err)
@@ -286,10 +286,10 @@ func TestLostAnswerOnAMovedTarget(t *testing.T) {
 // run on it.
 func TestPlanPinsTheTargetsIdentity(t *testing.T) {
 	ns := namespace(t)
-	dep := remediations.KindDeployment
+	dep := v1alpha1.KindDeployment
 	createDeployment(t, ns, "web", 5, "web:v1")
 	x := executor(t, cluster.Client)
-	req := scaleReq(dep, ns, "web", remediations.ScaleSpec{Op: remediations.ScaleMultiply, Factor: 2})
+	req := scaleReq(dep, ns, "web", v1alpha1.ScaleParams{Op: v1alpha1.ScaleMultiply, Factor: "2"})
 	plan, err := x.Plan(t.Context(), req)
 	if err != nil || plan.UID == "" || plan.Generation == 0 {
 		t.Fatalf("plan = %+v, %v; want the target's UID and generation", plan, err)
@@ -315,7 +315,7 @@ func TestPlanPinsTheTargetsIdentity(t *testing.T) {
 // there to act on: Skipped as NotFound, not a failure.
 func TestTargetDeletedAfterThePlanIsSkipped(t *testing.T) {
 	ns := namespace(t)
-	dep := remediations.KindDeployment
+	dep := v1alpha1.KindDeployment
 	createDeployment(t, ns, "web", 2, "web:v1")
 	x := executor(t, cluster.Client)
 	req := restartReq(dep, ns, "web")

@@ -6,60 +6,14 @@ import (
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 )
 
-// Action is what to do to a workload.
-type Action string
-
-const (
-	ActionRestart  Action = "restart"
-	ActionScale    Action = "scale"
-	ActionRollback Action = "rollback"
-)
-
-// Kinds of workload alertmedic acts on.
-const (
-	KindDeployment  = "Deployment"
-	KindStatefulSet = "StatefulSet"
-	KindDaemonSet   = "DaemonSet"
-)
-
-// Target names one workload.
-type Target struct {
-	Kind      string
-	Namespace string
-	Name      string
-}
-
-func (t Target) String() string { return t.Kind + "/" + t.Namespace + "/" + t.Name }
-
-// ScaleOp says how ScaleSpec is applied to the current replica count.
-type ScaleOp string
-
-const (
-	ScaleTo       ScaleOp = "to"       // set replicas to N
-	ScaleBy       ScaleOp = "by"       // add N (may be negative)
-	ScaleMultiply ScaleOp = "multiply" // multiply by Factor, rounded up
-)
-
-// ScaleSpec is the parameter set of a scale action.
-type ScaleSpec struct {
-	Op     ScaleOp
-	N      int32
-	Factor float64
-	Min    int32 // lower bound; 0 when unset
-	Max    int32 // upper bound; 0 when unset (unbounded)
-}
-
-// RollbackSpec is the parameter set of a rollback action.
-type RollbackSpec struct {
-	ToRevision int64 // 0 means the previous revision
-}
-
-// Request is one action to perform.
+// Request is one action to perform, in the API's words. The executor
+// checks the parameters itself (v1alpha1.ValidateAction) and acts on none
+// that do not validate.
 type Request struct {
-	Action   Action
-	Target   Target
-	Scale    ScaleSpec
-	Rollback RollbackSpec
+	Action   v1alpha1.Action
+	Target   v1alpha1.Target
+	Scale    *v1alpha1.ScaleParams    // for a scale; required
+	Rollback *v1alpha1.RollbackParams // for a rollback; nil: the previous revision
 
 	// Why: carried into the Event and log line on the target.
 	Rule        string

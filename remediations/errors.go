@@ -14,6 +14,7 @@ var ErrNotSent = errors.New("change not sent")
 
 var (
 	errUnsupported      = errors.New("unsupported")
+	errInvalid          = errors.New("invalid parameters")
 	errRevisionNotFound = errors.New("revision not found")
 	errNoHistory        = errors.New("no rollout history")
 )
@@ -48,6 +49,8 @@ func reason(err error) string {
 	switch {
 	case errors.Is(err, errUnsupported):
 		return "Unsupported"
+	case errors.Is(err, errInvalid):
+		return "InvalidParameters"
 	case errors.Is(err, errRevisionNotFound):
 		return "RevisionNotFound"
 	case errors.Is(err, errNoHistory):

@@ -68,7 +68,7 @@ func (e *Executor) Execute(ctx context.Context, req Request) (Result, error) {
 	if errors.Is(err, ErrNotSent) {
 		return res, err // not an outcome: whoever refused it acts instead
 	}
-	e.opts.Metrics.outcomes.WithLabelValues(string(req.Action), req.Target.Kind, string(res.Outcome), res.Reason).Inc()
+	e.opts.Metrics.outcomes.WithLabelValues(string(req.Action), string(req.Target.Kind), string(res.Outcome), res.Reason).Inc()
 	// A transient failure is retried; the Event waits for the final answer
 	// (and would most likely fail to be written now anyway).
 	if !IsTransient(err) {
@@ -93,14 +93,23 @@ func (e *Executor) execute(ctx context.Context, req Request) (Result, *workload,
 		res Result
 		w   *workload
 	)
-	k, err := kindFor(e.client.AppsV1(), req.Target.Kind)
+	// Fail closed: parameters that do not validate never act (a factor of
+	// 0 or "" is not a scale to zero, nor to the minimum).
+	err := v1alpha1.ValidateAction(req.Action, req.Scale, req.Rollback)
+	if err != nil {
+		err = fmt.Errorf("%w: %w", errInvalid, err)
+	}
+	var k kind
+	if err == nil {
+		k, err = kindFor(e.client.AppsV1(), req.Target.Kind)
+	}
 	if err == nil {
 		switch req.Action {
-		case ActionRestart:
+		case v1alpha1.ActionRestart:
 			res, w, err = e.restart(ctx, k, req)
-		case ActionScale:
+		case v1alpha1.ActionScale:
 			res, w, err = e.scale(ctx, k, req)
-		case ActionRollback:
+		case v1alpha1.ActionRollback:
 			res, w, err = e.rollback(ctx, k, req)
 		default:
 			err = fmt.Errorf("%w: action %q (want restart, scale or rollback)", errUnsupported, req.Action)
@@ -212,7 +221,7 @@ func (e *Executor) updateOptions(req Request) metav1.UpdateOptions {
 
 // EventReason is the reason of the Events recorded for action: Alertmedic
 // followed by the action, e.g. AlertmedicRestart.
-func EventReason(a Action) string {
+func EventReason(a v1alpha1.Action) string {
 	s := string(a)
 	if s == "" {
 		return "Alertmedic"
@@ -224,7 +233,7 @@ func EventReason(a Action) string {
 // Event is written synchronously (not through a broadcaster that may
 // aggregate or drop it) so that each action leaves exactly one.
 func (e *Executor) record(ctx context.Context, req Request, res Result, w *workload) {
-	ref := corev1.ObjectReference{APIVersion: "apps/v1", Kind: req.Target.Kind, Namespace: req.Target.Namespace, Name: req.Target.Name}
+	ref := corev1.ObjectReference{APIVersion: "apps/v1", Kind: string(req.Target.Kind), Namespace: req.Target.Namespace, Name: req.Target.Name}
 	if w != nil {
 		ref = w.ref
 	}

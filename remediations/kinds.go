@@ -10,6 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	appsclient "k8s.io/client-go/kubernetes/typed/apps/v1"
+
+	"github.com/alertmedic/alertmedic/api/v1alpha1"
 )
 
 // workload is one live object of a kind alertmedic acts on, as read from the
@@ -40,10 +42,10 @@ type rollbacker interface {
 	planRollback(ctx context.Context, ns, name string, toRevision int64) (*rollbackPlan, error)
 }
 
-func objectRef(kindName string, m metav1.Object) corev1.ObjectReference {
+func objectRef(k v1alpha1.Kind, m metav1.Object) corev1.ObjectReference {
 	return corev1.ObjectReference{
 		APIVersion:      appsv1.SchemeGroupVersion.String(),
-		Kind:            kindName,
+		Kind:            string(k),
 		Namespace:       m.GetNamespace(),
 		Name:            m.GetName(),
 		UID:             m.GetUID(),
@@ -58,7 +60,7 @@ func (k deployments) get(ctx context.Context, ns, name string) (*workload, error
 	if err != nil {
 		return nil, err
 	}
-	return &workload{meta: d, template: &d.Spec.Template, paused: d.Spec.Paused, ref: objectRef(KindDeployment, d)}, nil
+	return &workload{meta: d, template: &d.Spec.Template, paused: d.Spec.Paused, ref: objectRef(v1alpha1.KindDeployment, d)}, nil
 }
 
 func (k deployments) patch(ctx context.Context, ns, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions) (metav1.Object, error) {
@@ -80,7 +82,7 @@ func (k statefulSets) get(ctx context.Context, ns, name string) (*workload, erro
 	if err != nil {
 		return nil, err
 	}
-	return &workload{meta: s, template: &s.Spec.Template, ref: objectRef(KindStatefulSet, s)}, nil
+	return &workload{meta: s, template: &s.Spec.Template, ref: objectRef(v1alpha1.KindStatefulSet, s)}, nil
 }
 
 func (k statefulSets) patch(ctx context.Context, ns, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions) (metav1.Object, error) {
@@ -102,7 +104,7 @@ func (k daemonSets) get(ctx context.Context, ns, name string) (*workload, error)
 	if err != nil {
 		return nil, err
 	}
-	return &workload{meta: d, template: &d.Spec.Template, ref: objectRef(KindDaemonSet, d)}, nil
+	return &workload{meta: d, template: &d.Spec.Template, ref: objectRef(v1alpha1.KindDaemonSet, d)}, nil
 }
 
 func (k daemonSets) patch(ctx context.Context, ns, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions) (metav1.Object, error) {
@@ -110,14 +112,17 @@ func (k daemonSets) patch(ctx context.Context, ns, name string, pt types.PatchTy
 }
 
 // kindFor returns the type for a workload kind.
-func kindFor(c appsclient.AppsV1Interface, name string) (kind, error) {
+func kindFor(c appsclient.AppsV1Interface, name v1alpha1.Kind) (kind, error) {
 	switch name {
-	case KindDeployment:
+	case v1alpha1.KindDeployment:
 		return deployments{c}, nil
-	case KindStatefulSet:
+	case v1alpha1.KindStatefulSet:
 		return statefulSets{c}, nil
-	case KindDaemonSet:
+	case v1alpha1.KindDaemonSet:
 		return daemonSets{c}, nil
 	}
-	return nil, fmt.Errorf("%w: kind %q (want Deployment, StatefulSet or DaemonSet)", errUnsupported, name)
+	if err := name.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", errUnsupported, err)
+	}
+	return nil, fmt.Errorf("%w: kind %q", errUnsupported, name)
 }

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/internal/testcluster"
 	"github.com/alertmedic/alertmedic/remediations"
 )
@@ -101,14 +102,14 @@ func createDaemonSet(t *testing.T, ns, name, image string) *appsv1.DaemonSet {
 }
 
 // createWorkload creates a workload of the given kind, image nginx:1.
-func createWorkload(t *testing.T, kind, ns, name string) {
+func createWorkload(t *testing.T, kind v1alpha1.Kind, ns, name string) {
 	t.Helper()
 	switch kind {
-	case remediations.KindDeployment:
+	case v1alpha1.KindDeployment:
 		createDeployment(t, ns, name, 2, "nginx:1")
-	case remediations.KindStatefulSet:
+	case v1alpha1.KindStatefulSet:
 		createStatefulSet(t, ns, name, 2, "nginx:1")
-	case remediations.KindDaemonSet:
+	case v1alpha1.KindDaemonSet:
 		createDaemonSet(t, ns, name, "nginx:1")
 	default:
 		t.Fatalf("no such kind %s", kind)
@@ -116,7 +117,7 @@ func createWorkload(t *testing.T, kind, ns, name string) {
 }
 
 // liveTemplate returns the workload's pod template as the API server has it.
-func liveTemplate(t *testing.T, kind, ns, name string) corev1.PodTemplateSpec {
+func liveTemplate(t *testing.T, kind v1alpha1.Kind, ns, name string) corev1.PodTemplateSpec {
 	t.Helper()
 	apps := cluster.Client.AppsV1()
 	var (
@@ -124,17 +125,17 @@ func liveTemplate(t *testing.T, kind, ns, name string) corev1.PodTemplateSpec {
 		err  error
 	)
 	switch kind {
-	case remediations.KindDeployment:
+	case v1alpha1.KindDeployment:
 		var d *appsv1.Deployment
 		if d, err = apps.Deployments(ns).Get(t.Context(), name, metav1.GetOptions{}); err == nil {
 			tmpl = d.Spec.Template
 		}
-	case remediations.KindStatefulSet:
+	case v1alpha1.KindStatefulSet:
 		var s *appsv1.StatefulSet
 		if s, err = apps.StatefulSets(ns).Get(t.Context(), name, metav1.GetOptions{}); err == nil {
 			tmpl = s.Spec.Template
 		}
-	case remediations.KindDaemonSet:
+	case v1alpha1.KindDaemonSet:
 		var d *appsv1.DaemonSet
 		if d, err = apps.DaemonSets(ns).Get(t.Context(), name, metav1.GetOptions{}); err == nil {
 			tmpl = d.Spec.Template
@@ -174,7 +175,7 @@ func oneEvent(t *testing.T, ns, name string) corev1.Event {
 func recordRevision(t *testing.T, obj interface {
 	metav1.Object
 	runtime.Object
-}, kind string, tmpl corev1.PodTemplateSpec, revision int64) {
+}, kind v1alpha1.Kind, tmpl corev1.PodTemplateSpec, revision int64) {
 	t.Helper()
 	raw, err := json.Marshal(obj)
 	if err != nil {
@@ -196,7 +197,7 @@ func recordRevision(t *testing.T, obj interface {
 			Namespace: obj.GetNamespace(),
 			Labels:    tmpl.Labels,
 			OwnerReferences: []metav1.OwnerReference{{
-				APIVersion: "apps/v1", Kind: kind, Name: obj.GetName(), UID: obj.GetUID(),
+				APIVersion: "apps/v1", Kind: string(kind), Name: obj.GetName(), UID: obj.GetUID(),
 				Controller: ptr(true), BlockOwnerDeletion: ptr(true),
 			}},
 		},

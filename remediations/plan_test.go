@@ -8,6 +8,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/remediations"
 )
 
@@ -34,9 +35,9 @@ func TestPlanPreviewsWithoutChangingOrRecording(t *testing.T) {
 		req           remediations.Request
 		before, after string
 	}{
-		{restartReq(remediations.KindDeployment, ns, "web"), "restartedAt=never", "restartedAt=2026-11-23T09:30:00Z"},
-		{scaleReq(remediations.KindDeployment, ns, "web", remediations.ScaleSpec{Op: remediations.ScaleMultiply, Factor: 2}), "replicas=2", "replicas=4"},
-		{rollbackReq(remediations.KindDeployment, ns, "web", 0), "revision=3 web=web:v3", "revision=2 web=web:v2"},
+		{restartReq(v1alpha1.KindDeployment, ns, "web"), "restartedAt=never", "restartedAt=2026-11-23T09:30:00Z"},
+		{scaleReq(v1alpha1.KindDeployment, ns, "web", v1alpha1.ScaleParams{Op: v1alpha1.ScaleMultiply, Factor: "2"}), "replicas=2", "replicas=4"},
+		{rollbackReq(v1alpha1.KindDeployment, ns, "web", 0), "revision=3 web=web:v3", "revision=2 web=web:v2"},
 	} {
 		t.Run(string(tc.req.Action), func(t *testing.T) {
 			res, err := x.Plan(t.Context(), tc.req)
@@ -60,7 +61,7 @@ func TestPlanPreviewsWithoutChangingOrRecording(t *testing.T) {
 
 func TestPlanOfMissingTargetFails(t *testing.T) {
 	ns := namespace(t)
-	res, err := executor(t, cluster.Client).Plan(t.Context(), restartReq(remediations.KindDeployment, ns, "gone"))
+	res, err := executor(t, cluster.Client).Plan(t.Context(), restartReq(v1alpha1.KindDeployment, ns, "gone"))
 	if err == nil || res.Reason != "NotFound" {
 		t.Fatalf("plan of a missing Deployment = %+v, %v; want a NotFound failure", res, err)
 	}
@@ -70,15 +71,15 @@ func TestPlanOfMissingTargetFails(t *testing.T) {
 // change of spec since (here another writer scaling it) makes it Skipped as
 // TargetChanged, and nothing is written.
 func TestStalePlanIsNotApplied(t *testing.T) {
-	for _, action := range []remediations.Action{remediations.ActionRestart, remediations.ActionScale, remediations.ActionRollback} {
+	for _, action := range []v1alpha1.Action{v1alpha1.ActionRestart, v1alpha1.ActionScale, v1alpha1.ActionRollback} {
 		t.Run(string(action), func(t *testing.T) {
 			ns := namespace(t)
 			deploymentWithHistory(t, ns)
 			x := executor(t, cluster.Client)
-			req := map[remediations.Action]remediations.Request{
-				remediations.ActionRestart:  restartReq(remediations.KindDeployment, ns, "web"),
-				remediations.ActionScale:    scaleReq(remediations.KindDeployment, ns, "web", remediations.ScaleSpec{Op: remediations.ScaleBy, N: 2}),
-				remediations.ActionRollback: rollbackReq(remediations.KindDeployment, ns, "web", 0),
+			req := map[v1alpha1.Action]remediations.Request{
+				v1alpha1.ActionRestart:  restartReq(v1alpha1.KindDeployment, ns, "web"),
+				v1alpha1.ActionScale:    scaleReq(v1alpha1.KindDeployment, ns, "web", v1alpha1.ScaleParams{Op: v1alpha1.ScaleBy, N: 2}),
+				v1alpha1.ActionRollback: rollbackReq(v1alpha1.KindDeployment, ns, "web", 0),
 			}[action]
 			plan, err := x.Plan(t.Context(), req)
 			if err != nil || plan.Generation == 0 {
@@ -119,7 +120,7 @@ func TestChangeDuringStalePlanCheckIsCaught(t *testing.T) {
 	ns := namespace(t)
 	createDeployment(t, ns, "web", 2, "nginx:1")
 	x0 := executor(t, cluster.Client)
-	req := restartReq(remediations.KindDeployment, ns, "web")
+	req := restartReq(v1alpha1.KindDeployment, ns, "web")
 	plan, err := x0.Plan(t.Context(), req)
 	if err != nil {
 		t.Fatal(err)

@@ -14,20 +14,21 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/remediations"
 )
 
-func restartReq(kind, ns, name string) remediations.Request {
+func restartReq(kind v1alpha1.Kind, ns, name string) remediations.Request {
 	return remediations.Request{
-		Action: remediations.ActionRestart,
-		Target: remediations.Target{Kind: kind, Namespace: ns, Name: name},
+		Action: v1alpha1.ActionRestart,
+		Target: v1alpha1.Target{Kind: kind, Namespace: ns, Name: name},
 		Rule:   "restart-crashlooping", AlertName: "KubePodCrashLooping", Fingerprint: "5e7b2c0a1f3d9e41",
 	}
 }
 
 func TestRestartEachKind(t *testing.T) {
-	for _, kind := range []string{remediations.KindDeployment, remediations.KindStatefulSet, remediations.KindDaemonSet} {
-		t.Run(kind, func(t *testing.T) {
+	for _, kind := range []v1alpha1.Kind{v1alpha1.KindDeployment, v1alpha1.KindStatefulSet, v1alpha1.KindDaemonSet} {
+		t.Run(string(kind), func(t *testing.T) {
 			ns := namespace(t)
 			createWorkload(t, kind, ns, "web")
 			reg := prometheus.NewRegistry()
@@ -52,7 +53,7 @@ func TestRestartEachKind(t *testing.T) {
 				ev.Source.Component != "alertmedic" || ev.ReportingInstance != "test-replica" {
 				t.Errorf("event = reason %q type %q controller %q source %+v instance %q", ev.Reason, ev.Type, ev.ReportingController, ev.Source, ev.ReportingInstance)
 			}
-			if ev.InvolvedObject.Kind != kind || ev.InvolvedObject.UID == "" || ev.InvolvedObject.APIVersion != "apps/v1" {
+			if ev.InvolvedObject.Kind != string(kind) || ev.InvolvedObject.UID == "" || ev.InvolvedObject.APIVersion != "apps/v1" {
 				t.Errorf("event involvedObject = %+v", ev.InvolvedObject)
 			}
 			for _, part := range []string{"succeeded", "rollout restart", "rule restart-crashlooping", "alert KubePodCrashLooping", "5e7b2c0a1f3d9e41"} {
@@ -65,7 +66,7 @@ func TestRestartEachKind(t *testing.T) {
 			}
 			want = `# HELP alertmedic_remediations_total Remediations run (dry runs included), by action, workload kind, outcome and reason.
 # TYPE alertmedic_remediations_total counter
-alertmedic_remediations_total{action="restart",kind="` + kind + `",outcome="Succeeded",reason="Restarted"} 1
+alertmedic_remediations_total{action="restart",kind="` + string(kind) + `",outcome="Succeeded",reason="Restarted"} 1
 `
 			if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "alertmedic_remediations_total"); err != nil {
 				t.Error(err)
@@ -74,24 +75,24 @@ alertmedic_remediations_total{action="restart",kind="` + kind + `",outcome="Succ
 	}
 }
 
-func managedBy(t *testing.T, kind, ns, name, manager string) bool {
+func managedBy(t *testing.T, kind v1alpha1.Kind, ns, name, manager string) bool {
 	t.Helper()
 	var fields []metav1.ManagedFieldsEntry
 	apps := cluster.Client.AppsV1()
 	switch kind {
-	case remediations.KindDeployment:
+	case v1alpha1.KindDeployment:
 		d, err := apps.Deployments(ns).Get(t.Context(), name, metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		fields = d.ManagedFields
-	case remediations.KindStatefulSet:
+	case v1alpha1.KindStatefulSet:
 		s, err := apps.StatefulSets(ns).Get(t.Context(), name, metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		fields = s.ManagedFields
-	case remediations.KindDaemonSet:
+	case v1alpha1.KindDaemonSet:
 		d, err := apps.DaemonSets(ns).Get(t.Context(), name, metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
@@ -113,14 +114,14 @@ func TestRestartRefusesPausedDeployment(t *testing.T) {
 	if _, err := cluster.Client.AppsV1().Deployments(ns).Update(t.Context(), d, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	res, err := executor(t, cluster.Client).Execute(t.Context(), restartReq(remediations.KindDeployment, ns, "web"))
+	res, err := executor(t, cluster.Client).Execute(t.Context(), restartReq(v1alpha1.KindDeployment, ns, "web"))
 	if err != nil {
 		t.Fatalf("Execute: %v", err)
 	}
 	if res.Outcome != remediations.Skipped || res.Reason != "Paused" || !strings.Contains(res.Message, "rollout resume") {
 		t.Errorf("result = %+v, want Skipped/Paused naming 'rollout resume'", res)
 	}
-	if v, ok := liveTemplate(t, remediations.KindDeployment, ns, "web").Annotations[remediations.RestartedAtAnnotation]; ok {
+	if v, ok := liveTemplate(t, v1alpha1.KindDeployment, ns, "web").Annotations[remediations.RestartedAtAnnotation]; ok {
 		t.Errorf("paused Deployment was restarted: %q", v)
 	}
 	if ev := oneEvent(t, ns, "web"); ev.Type != "Warning" || !strings.Contains(ev.Message, "paused") {
@@ -134,14 +135,14 @@ func TestRestartTwiceInOneSecond(t *testing.T) {
 	ns := namespace(t)
 	createDeployment(t, ns, "web", 2, "nginx:1")
 	x := executor(t, cluster.Client)
-	if res, err := x.Execute(t.Context(), restartReq(remediations.KindDeployment, ns, "web")); err != nil || res.Outcome != remediations.Succeeded {
+	if res, err := x.Execute(t.Context(), restartReq(v1alpha1.KindDeployment, ns, "web")); err != nil || res.Outcome != remediations.Succeeded {
 		t.Fatalf("first restart = %+v, %v", res, err)
 	}
 	before, err := cluster.Client.AppsV1().Deployments(ns).Get(t.Context(), "web", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := x.Execute(t.Context(), restartReq(remediations.KindDeployment, ns, "web"))
+	res, err := x.Execute(t.Context(), restartReq(v1alpha1.KindDeployment, ns, "web"))
 	if err != nil || res.Outcome != remediations.Skipped || res.Reason != "AlreadyRestarted" {
 		t.Fatalf("second restart = %+v, %v; want Skipped/AlreadyRestarted", res, err)
 	}
@@ -219,7 +220,7 @@ func TestRestartConflictIsRetried(t *testing.T) {
 	ns := namespace(t)
 	createDeployment(t, ns, "web", 2, "nginx:1")
 	client, inj := injectConflicts(t, http.MethodPatch, "/deployments/web", touch(t, ns, "web"))
-	res, err := executor(t, client).Execute(t.Context(), restartReq(remediations.KindDeployment, ns, "web"))
+	res, err := executor(t, client).Execute(t.Context(), restartReq(v1alpha1.KindDeployment, ns, "web"))
 	if err != nil || res.Outcome != remediations.Succeeded {
 		t.Fatalf("restart = %+v, %v", res, err)
 	}
@@ -240,7 +241,7 @@ func TestRestartConflictIsRetried(t *testing.T) {
 
 func TestMissingTargetFails(t *testing.T) {
 	ns := namespace(t)
-	res, err := executor(t, cluster.Client).Execute(t.Context(), restartReq(remediations.KindDeployment, ns, "nope"))
+	res, err := executor(t, cluster.Client).Execute(t.Context(), restartReq(v1alpha1.KindDeployment, ns, "nope"))
 	if err == nil || remediations.IsTransient(err) {
 		t.Fatalf("err = %v, want a permanent error", err)
 	}
@@ -272,7 +273,7 @@ func TestAPIServerDownIsTransient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := executor(t, client).Execute(t.Context(), restartReq(remediations.KindDeployment, "shop", "cart"))
+	res, err := executor(t, client).Execute(t.Context(), restartReq(v1alpha1.KindDeployment, "shop", "cart"))
 	if err == nil || !remediations.IsTransient(err) {
 		t.Fatalf("err = %v, want a transient error", err)
 	}

@@ -54,7 +54,10 @@ func (e *Executor) rollback(ctx context.Context, k kind, req Request) (Result, *
 		w   *workload
 	)
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		to := req.Rollback.ToRevision
+		var to int64 // the previous revision
+		if req.Rollback != nil {
+			to = req.Rollback.ToRevision
+		}
 		if req.Prior != nil {
 			to = req.Prior.Revision // settle the change sent: that revision, not "the previous one" now
 		}
@@ -185,7 +188,7 @@ func (k deployments) planRollback(ctx context.Context, ns, name string, toRevisi
 	}
 	from, _ := strconv.ParseInt(d.Annotations[RevisionAnnotation], 10, 64)
 	p := &rollbackPlan{
-		w:    &workload{meta: d, template: &d.Spec.Template, paused: d.Spec.Paused, ref: objectRef(KindDeployment, d)},
+		w:    &workload{meta: d, template: &d.Spec.Template, paused: d.Spec.Paused, ref: objectRef(v1alpha1.KindDeployment, d)},
 		from: from, to: toRevision,
 		fromState: images(&d.Spec.Template), toState: images(&target.Spec.Template),
 		same: equalIgnoreHash(&target.Spec.Template, &d.Spec.Template),
@@ -237,7 +240,7 @@ func (k statefulSets) planRollback(ctx context.Context, ns, name string, toRevis
 	if err != nil {
 		return nil, err
 	}
-	w := &workload{meta: s, template: &s.Spec.Template, ref: objectRef(KindStatefulSet, s)}
+	w := &workload{meta: s, template: &s.Spec.Template, ref: objectRef(v1alpha1.KindStatefulSet, s)}
 	return historyPlan(ctx, k.c, w, s.Spec.Selector, toRevision, func(raw []byte) (*corev1.PodTemplateSpec, error) {
 		var out appsv1.StatefulSet
 		return &out.Spec.Template, applyPatch(s, raw, &out)
@@ -249,7 +252,7 @@ func (k daemonSets) planRollback(ctx context.Context, ns, name string, toRevisio
 	if err != nil {
 		return nil, err
 	}
-	w := &workload{meta: d, template: &d.Spec.Template, ref: objectRef(KindDaemonSet, d)}
+	w := &workload{meta: d, template: &d.Spec.Template, ref: objectRef(v1alpha1.KindDaemonSet, d)}
 	return historyPlan(ctx, k.c, w, d.Spec.Selector, toRevision, func(raw []byte) (*corev1.PodTemplateSpec, error) {
 		var out appsv1.DaemonSet
 		return &out.Spec.Template, applyPatch(d, raw, &out)

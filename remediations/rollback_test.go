@@ -7,18 +7,19 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/remediations"
 )
 
-func rollbackReq(kind, ns, name string, to int64) remediations.Request {
+func rollbackReq(kind v1alpha1.Kind, ns, name string, to int64) remediations.Request {
 	return remediations.Request{
-		Action: remediations.ActionRollback, Rollback: remediations.RollbackSpec{ToRevision: to},
-		Target: remediations.Target{Kind: kind, Namespace: ns, Name: name},
+		Action: v1alpha1.ActionRollback, Rollback: &v1alpha1.RollbackParams{ToRevision: to},
+		Target: v1alpha1.Target{Kind: kind, Namespace: ns, Name: name},
 		Rule:   "rollback-bad-deploy", AlertName: "CheckoutErrorRateHigh",
 	}
 }
 
-func imageOf(t *testing.T, kind, ns, name string) string {
+func imageOf(t *testing.T, kind v1alpha1.Kind, ns, name string) string {
 	t.Helper()
 	return liveTemplate(t, kind, ns, name).Spec.Containers[0].Image
 }
@@ -47,7 +48,7 @@ func TestRollbackDeployment(t *testing.T) {
 	ns := namespace(t)
 	deploymentWithHistory(t, ns)
 	x := executor(t, cluster.Client)
-	dep := remediations.KindDeployment
+	dep := v1alpha1.KindDeployment
 
 	// To the previous revision: the second-highest the Deployment controls.
 	res, err := x.Execute(t.Context(), rollbackReq(dep, ns, "web", 0))
@@ -131,7 +132,7 @@ func TestRollbackDeploymentWithoutHistory(t *testing.T) {
 	ns := namespace(t)
 	d := createDeployment(t, ns, "web", 2, "web:v1")
 	createReplicaSet(t, d, 1, "web:v1", nil)
-	res, err := executor(t, cluster.Client).Execute(t.Context(), rollbackReq(remediations.KindDeployment, ns, "web", 0))
+	res, err := executor(t, cluster.Client).Execute(t.Context(), rollbackReq(v1alpha1.KindDeployment, ns, "web", 0))
 	if err == nil || res.Outcome != remediations.Failed || res.Reason != "NoRolloutHistory" ||
 		!strings.Contains(err.Error(), "no earlier revision of Deployment") {
 		t.Fatalf("result = %+v, err = %v", res, err)
@@ -149,25 +150,25 @@ func TestRollbackRefusesPausedDeployment(t *testing.T) {
 	if _, err := cluster.Client.AppsV1().Deployments(ns).Update(t.Context(), d, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	res, err := executor(t, cluster.Client).Execute(t.Context(), rollbackReq(remediations.KindDeployment, ns, "web", 0))
+	res, err := executor(t, cluster.Client).Execute(t.Context(), rollbackReq(v1alpha1.KindDeployment, ns, "web", 0))
 	if err != nil || res.Outcome != remediations.Skipped || res.Reason != "Paused" {
 		t.Fatalf("result = %+v, err = %v; want Skipped/Paused", res, err)
 	}
-	if img := imageOf(t, remediations.KindDeployment, ns, "web"); img != "web:v3" {
+	if img := imageOf(t, v1alpha1.KindDeployment, ns, "web"); img != "web:v3" {
 		t.Errorf("paused Deployment rolled back to %s", img)
 	}
 }
 
 // StatefulSets and DaemonSets keep their history in ControllerRevisions.
 func TestRollbackFromControllerRevisions(t *testing.T) {
-	for _, kind := range []string{remediations.KindStatefulSet, remediations.KindDaemonSet} {
-		t.Run(kind, func(t *testing.T) {
+	for _, kind := range []v1alpha1.Kind{v1alpha1.KindStatefulSet, v1alpha1.KindDaemonSet} {
+		t.Run(string(kind), func(t *testing.T) {
 			ns := namespace(t)
 			apps := cluster.Client.AppsV1()
 			ctx := t.Context()
 			// Revision 1 with v1, then an update to v2 recorded as revision 2.
 			switch kind {
-			case remediations.KindStatefulSet:
+			case v1alpha1.KindStatefulSet:
 				s := createStatefulSet(t, ns, "db", 1, "db:v1")
 				recordRevision(t, s, kind, s.Spec.Template, 1)
 				s.Spec.Template.Spec.Containers[0].Image = "db:v2"
@@ -176,7 +177,7 @@ func TestRollbackFromControllerRevisions(t *testing.T) {
 					t.Fatal(err)
 				}
 				recordRevision(t, s, kind, s.Spec.Template, 2)
-			case remediations.KindDaemonSet:
+			case v1alpha1.KindDaemonSet:
 				d := createDaemonSet(t, ns, "db", "db:v1")
 				recordRevision(t, d, kind, d.Spec.Template, 1)
 				d.Spec.Template.Spec.Containers[0].Image = "db:v2"
@@ -221,8 +222,8 @@ func TestRollbackFromControllerRevisions(t *testing.T) {
 func TestRollbackStatefulSetWithOneRevision(t *testing.T) {
 	ns := namespace(t)
 	s := createStatefulSet(t, ns, "db", 1, "db:v1")
-	recordRevision(t, s, remediations.KindStatefulSet, s.Spec.Template, 1)
-	res, err := executor(t, cluster.Client).Execute(t.Context(), rollbackReq(remediations.KindStatefulSet, ns, "db", 0))
+	recordRevision(t, s, v1alpha1.KindStatefulSet, s.Spec.Template, 1)
+	res, err := executor(t, cluster.Client).Execute(t.Context(), rollbackReq(v1alpha1.KindStatefulSet, ns, "db", 0))
 	if err == nil || res.Reason != "NoRolloutHistory" || !strings.Contains(err.Error(), "no earlier revision of StatefulSet") {
 		t.Fatalf("result = %+v, err = %v", res, err)
 	}
@@ -236,9 +237,9 @@ func TestDryRunChangesNothing(t *testing.T) {
 	x := executor(t, cluster.Client)
 	rv := resourceVersion(t, ns, "web")
 	for _, req := range []remediations.Request{
-		restartReq(remediations.KindDeployment, ns, "web"),
-		scaleReq(remediations.KindDeployment, ns, "web", remediations.ScaleSpec{Op: remediations.ScaleBy, N: 3}),
-		rollbackReq(remediations.KindDeployment, ns, "web", 0),
+		restartReq(v1alpha1.KindDeployment, ns, "web"),
+		scaleReq(v1alpha1.KindDeployment, ns, "web", v1alpha1.ScaleParams{Op: v1alpha1.ScaleBy, N: 3}),
+		rollbackReq(v1alpha1.KindDeployment, ns, "web", 0),
 	} {
 		req.DryRun = true
 		res, err := x.Execute(t.Context(), req)

@@ -12,18 +12,23 @@ import (
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 )
 
-// Replicas computes the replica count a scale spec asks for from the current
-// count, clamped to the spec's bounds. clamp names the bound that applied
-// ("min", "max") or is empty.
-func Replicas(current int32, s ScaleSpec) (want int32, clamp string) {
+// Replicas computes the replica count scale parameters ask for from the
+// current count, clamped to their bounds. clamp names the bound that
+// applied ("min", "max") or is empty. s must be valid (ScaleParams.Validate):
+// only a factor that does not read is an error here.
+func Replicas(current int32, s v1alpha1.ScaleParams) (want int32, clamp string, err error) {
 	var n float64
 	switch s.Op {
-	case ScaleTo:
+	case v1alpha1.ScaleTo:
 		n = float64(s.N)
-	case ScaleBy:
+	case v1alpha1.ScaleBy:
 		n = float64(current) + float64(s.N)
-	case ScaleMultiply:
-		n = math.Ceil(float64(current) * s.Factor)
+	case v1alpha1.ScaleMultiply:
+		f, err := s.Factor.Float64()
+		if err != nil {
+			return current, "", err
+		}
+		n = math.Ceil(float64(current) * f)
 	default:
 		n = float64(current)
 	}
@@ -35,12 +40,12 @@ func Replicas(current int32, s ScaleSpec) (want int32, clamp string) {
 	}
 	want = int32(n)
 	if s.Max > 0 && want > s.Max {
-		return s.Max, "max"
+		return s.Max, "max", nil
 	}
 	if want < s.Min {
-		return s.Min, "min"
+		return s.Min, "min", nil
 	}
-	return want, ""
+	return want, "", nil
 }
 
 // scale sets the replica count through the scale subresource, re-reading and
@@ -89,7 +94,10 @@ func (e *Executor) scale(ctx context.Context, k kind, req Request) (Result, *wor
 				return nil
 			}
 			var clamp string
-			want, clamp = Replicas(current, req.Scale)
+			want, clamp, err = Replicas(current, *req.Scale)
+			if err != nil {
+				return fmt.Errorf("%w: %w", errInvalid, err)
+			}
 			if clamp != "" {
 				bound = fmt.Sprintf(" (held at the rule's %s of %d)", clamp, want)
 			}

@@ -14,6 +14,8 @@ import (
 	"github.com/prometheus/common/model"
 	"gopkg.in/yaml.v3"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/alertmedic/alertmedic/api/v1alpha1"
 )
 
 // compiler validates ruleConfigs and compiles them into Rules.
@@ -141,7 +143,7 @@ func matcherHint(s string, err error) string {
 	return msg + "; fix the regular expression (Go RE2 syntax; it must match the whole value)"
 }
 
-func (c *compiler) target(rc *ruleConfig) (kind string, ns, name *Template) {
+func (c *compiler) target(rc *ruleConfig) (kind v1alpha1.Kind, ns, name *Template) {
 	if !rc.has("target") {
 		c.missing(rc, "target", "add target: {kind: Deployment, namespace: '{{ .Labels.namespace }}', name: '{{ .Labels.deployment }}'}")
 		return "", nil, nil
@@ -160,7 +162,7 @@ func (c *compiler) target(rc *ruleConfig) (kind string, ns, name *Template) {
 	case !slices.Contains(kinds, t.Kind):
 		c.errorf(rc.at("target.kind"), "unknown target.kind %q in %s%s; use Deployment, StatefulSet or DaemonSet", t.Kind, rc.label, didYouMean(t.Kind, kinds))
 	default:
-		kind = t.Kind
+		kind = v1alpha1.Kind(t.Kind)
 	}
 	ns = c.template(rc, "target.namespace", t.Namespace, "'{{ .Labels.namespace }}'", "a namespace", validation.IsDNS1123Label)
 	name = c.template(rc, "target.name", t.Name, "'{{ .Labels.deployment }}'", "an object name", validation.IsDNS1123Subdomain)
@@ -325,7 +327,7 @@ func didYouMean(s string, options []string) string {
 	return ""
 }
 
-func (c *compiler) action(rc *ruleConfig) Action {
+func (c *compiler) action(rc *ruleConfig) v1alpha1.Action {
 	actions := actionNames()
 	switch {
 	case !rc.has("action"):
@@ -334,27 +336,27 @@ func (c *compiler) action(rc *ruleConfig) Action {
 	case !slices.Contains(actions, rc.Action):
 		c.errorf(rc.at("action"), "unknown action %q in %s%s; use restart, scale or rollback", rc.Action, rc.label, didYouMean(rc.Action, actions))
 	default:
-		return Action(rc.Action)
+		return v1alpha1.Action(rc.Action)
 	}
 	return ""
 }
 
 // misplaced reports a parameter block given for another action.
-func (c *compiler) misplaced(rc *ruleConfig, block string, action Action) {
+func (c *compiler) misplaced(rc *ruleConfig, block string, action v1alpha1.Action) {
 	c.errorf(rc.keyAt(block), "%s is only used with action: %s, but %s has action: %s; remove %s or change the action", block, block, rc.label, action, block)
 }
 
-func (c *compiler) scale(rc *ruleConfig, action Action, kind string) *Scale {
+func (c *compiler) scale(rc *ruleConfig, action v1alpha1.Action, kind v1alpha1.Kind) *v1alpha1.ScaleParams {
 	if action == "" {
 		return nil // unknown or missing action, already reported
 	}
-	if action != ActionScale {
+	if action != v1alpha1.ActionScale {
 		if rc.has("scale") {
 			c.misplaced(rc, "scale", action)
 		}
 		return nil
 	}
-	if kind == KindDaemonSet {
+	if kind == v1alpha1.KindDaemonSet {
 		c.errorf(rc.at("action"), "%s scales a DaemonSet, which cannot be scaled (it runs one pod per node); use action restart or rollback, or target a Deployment or StatefulSet", rc.label)
 	}
 	if !rc.has("scale") {
@@ -365,7 +367,7 @@ func (c *compiler) scale(rc *ruleConfig, action Action, kind string) *Scale {
 		return nil
 	}
 	cfg := rc.Scale
-	sc := &Scale{}
+	sc := &v1alpha1.ScaleParams{}
 	ok := true
 	switch {
 	case !rc.has("scale.replicas"):
@@ -409,13 +411,13 @@ func (c *compiler) scale(rc *ruleConfig, action Action, kind string) *Scale {
 	switch {
 	case sc.Max > 0 && sc.Max < sc.Min:
 		c.errorf(rc.at("scale.max"), "scale.max (%d) is below scale.min (%d) in %s; raise scale.max or lower scale.min", sc.Max, sc.Min, rc.label)
-	case sc.Op == ScaleTo && sc.Max > 0 && sc.N > sc.Max:
+	case sc.Op == v1alpha1.ScaleTo && sc.Max > 0 && sc.N > sc.Max:
 		c.errorf(rc.at("scale.replicas"), "scale.replicas (%d) is above scale.max (%d) in %s; lower scale.replicas or raise scale.max", sc.N, sc.Max, rc.label)
-	case sc.Op == ScaleTo && sc.N < sc.Min:
+	case sc.Op == v1alpha1.ScaleTo && sc.N < sc.Min:
 		c.errorf(rc.at("scale.replicas"), "scale.replicas (%d) is below scale.min (%d) in %s; raise scale.replicas or lower scale.min", sc.N, sc.Min, rc.label)
-	case sc.Max == 0 && (sc.Op == ScaleBy && sc.N > 0 || sc.Op == ScaleMultiply && sc.Factor > 1):
+	case sc.Max == 0 && (sc.Op == v1alpha1.ScaleBy && sc.N > 0 || sc.Op == v1alpha1.ScaleMultiply && factor(sc) > 1):
 		c.warnf(rc.at("scale"), "scale.max is not set in %s, so repeated alerts can add replicas without limit; set scale.max", rc.label)
-	case !rc.has("scale.min") && sc.Op == ScaleBy && sc.N < 0:
+	case !rc.has("scale.min") && sc.Op == v1alpha1.ScaleBy && sc.N < 0:
 		c.warnf(rc.at("scale"), "scale.min is not set in %s, so repeated alerts can scale down to 0 replicas; set scale.min", rc.label)
 	}
 	return sc
@@ -423,7 +425,7 @@ func (c *compiler) scale(rc *ruleConfig, action Action, kind string) *Scale {
 
 // parseReplicas reads a scale.replicas spec into sc, or says what is wrong
 // with it (as the end of a sentence that starts with the spec).
-func parseReplicas(s string, sc *Scale) string {
+func parseReplicas(s string, sc *v1alpha1.ScaleParams) string {
 	const usage = `; use "4" to scale to 4, "+2" or "-1" to scale by, or "x2" or "x1.5" to multiply`
 	if s == "" {
 		return "is empty" + usage
@@ -445,7 +447,7 @@ func parseReplicas(s string, sc *Scale) string {
 		if f == 1 {
 			return "multiplies by 1, which changes nothing; use a factor other than 1"
 		}
-		sc.Op, sc.Factor = ScaleMultiply, f
+		sc.Op, sc.Factor = v1alpha1.ScaleMultiply, v1alpha1.FactorOf(f)
 	case s[0] == '+' || s[0] == '-':
 		if !isDigits(s[1:]) {
 			return "is not a valid step" + usage
@@ -457,17 +459,26 @@ func parseReplicas(s string, sc *Scale) string {
 		if n == 0 {
 			return "changes nothing; use a step other than 0"
 		}
-		sc.Op, sc.N = ScaleBy, int32(n)
+		sc.Op, sc.N = v1alpha1.ScaleBy, int32(n)
 	case isDigits(s):
 		n, err := strconv.ParseInt(s, 10, 32)
 		if err != nil {
 			return fmt.Sprintf("is out of range; replicas are at most %d", math.MaxInt32)
 		}
-		sc.Op, sc.N = ScaleTo, int32(n)
+		sc.Op, sc.N = v1alpha1.ScaleTo, int32(n)
 	default:
 		return "is not valid" + usage
 	}
 	return ""
+}
+
+// factor is the multiplier of a scale, 0 when it has none that reads.
+func factor(sc *v1alpha1.ScaleParams) float64 {
+	f, err := sc.Factor.Float64()
+	if err != nil {
+		return 0
+	}
+	return f
 }
 
 func isDigits(s string) bool {
@@ -482,17 +493,17 @@ func isDigits(s string) bool {
 	return true
 }
 
-func (c *compiler) rollback(rc *ruleConfig, action Action) *Rollback {
+func (c *compiler) rollback(rc *ruleConfig, action v1alpha1.Action) *v1alpha1.RollbackParams {
 	if action == "" {
 		return nil
 	}
-	if action != ActionRollback {
+	if action != v1alpha1.ActionRollback {
 		if rc.has("rollback") {
 			c.misplaced(rc, "rollback", action)
 		}
 		return nil
 	}
-	rb := &Rollback{}
+	rb := &v1alpha1.RollbackParams{}
 	if rc.Rollback != nil && rc.Rollback.ToRevision != nil {
 		if rev := *rc.Rollback.ToRevision; rev < 1 {
 			c.errorf(rc.at("rollback.toRevision"), "rollback.toRevision (%d) in %s must be 1 or more; leave it out to roll back to the previous revision", rev, rc.label)

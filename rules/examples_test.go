@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/alertmanager/template"
 
+	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/policy"
 )
 
@@ -42,7 +43,7 @@ func TestDocumentedExamplesLoad(t *testing.T) {
 	a := &template.Alert{Status: "firing", Labels: template.KV{
 		"alertname": "KubePodCrashLooping", "namespace": "shop", "deployment": "cart"}}
 	m := demo.Match(a)
-	if len(m) != 1 || m[0].Err != nil || m[0].Target != (Target{Kind: "Deployment", Namespace: "shop", Name: "cart"}) {
+	if len(m) != 1 || m[0].Err != nil || m[0].Target != (v1alpha1.Target{Kind: "Deployment", Namespace: "shop", Name: "cart"}) {
 		t.Errorf("examples/rules on a crash-looping shop/cart alert: %+v", m)
 	}
 }

@@ -3,6 +3,8 @@ package rules
 import (
 	"github.com/prometheus/alertmanager/pkg/labels"
 	"github.com/prometheus/alertmanager/template"
+
+	"github.com/alertmedic/alertmedic/api/v1alpha1"
 )
 
 // Verdict is what one rule makes of one alert, with the reasons: for
@@ -18,7 +20,7 @@ type Verdict struct {
 	StoppedBy *Rule
 	// Target and Err are set for a rule that matched, reached or not, as
 	// Match sets them.
-	Target Target
+	Target v1alpha1.Target
 	Err    error
 }
 

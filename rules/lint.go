@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/prometheus/alertmanager/pkg/labels"
+
+	"github.com/alertmedic/alertmedic/api/v1alpha1"
 )
 
 // Analysis of compiled matchers for the warnings of check: a rule that can
@@ -323,17 +325,17 @@ func riskyWithoutApproval(r *Rule, explicitNo bool) string {
 		return ""
 	}
 	switch r.Action {
-	case ActionRollback:
+	case v1alpha1.ActionRollback:
 		return "rolls back without approval, replacing the running version of the workload"
-	case ActionScale:
+	case v1alpha1.ActionScale:
 		s := r.Scale
 		if s == nil { // its block had the wrong type: already an error
 			return ""
 		}
 		switch {
-		case s.Op == ScaleBy && s.N < 0, s.Op == ScaleMultiply && s.Factor < 1:
+		case s.Op == v1alpha1.ScaleBy && s.N < 0, s.Op == v1alpha1.ScaleMultiply && factor(s) < 1:
 			return fmt.Sprintf("scales down (scale.replicas %q) without approval, removing capacity", s.Replicas())
-		case s.Op == ScaleTo:
+		case s.Op == v1alpha1.ScaleTo:
 			return fmt.Sprintf("sets a fixed replica count (scale.replicas %q) without approval, which scales down a workload running more than %d", s.Replicas(), s.N)
 		}
 	}

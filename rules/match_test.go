@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/prometheus/alertmanager/template"
+
+	"github.com/alertmedic/alertmedic/api/v1alpha1"
 )
 
 const matchRules = `
@@ -173,7 +175,7 @@ rules:
 			if re.Rule != "render" || re.Field != tc.field || m.Err.Error() != tc.want {
 				t.Errorf("got %+v\n%s\nwant field %s\n%s", re, m.Err, tc.field, tc.want)
 			}
-			if m.Target != (Target{}) {
+			if m.Target != (v1alpha1.Target{}) {
 				t.Errorf("got target %s along with an error", m.Target)
 			}
 		})

@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/alertmanager/pkg/labels"
 
+	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/policy"
 )
 
@@ -43,7 +44,7 @@ func (s *Set) Lint(opts LintOptions) []Problem {
 type position struct{ line, column int }
 
 // verbs say what each action does, for messages.
-var verbs = map[Action]string{ActionRestart: "restarts", ActionScale: "scales", ActionRollback: "rolls back"}
+var verbs = map[v1alpha1.Action]string{v1alpha1.ActionRestart: "restarts", v1alpha1.ActionScale: "scales", v1alpha1.ActionRollback: "rolls back"}
 
 // productionRisk says how rule r can act in a production namespace
 // (patterns) without a person approving it, or "" when it cannot, or a

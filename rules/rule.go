@@ -11,13 +11,8 @@ import (
 	"github.com/prometheus/alertmanager/pkg/labels"
 	"github.com/prometheus/alertmanager/template"
 	"k8s.io/apimachinery/pkg/util/validation"
-)
 
-// Workload kinds a rule can target.
-const (
-	KindDeployment  = "Deployment"
-	KindStatefulSet = "StatefulSet"
-	KindDaemonSet   = "DaemonSet"
+	"github.com/alertmedic/alertmedic/api/v1alpha1"
 )
 
 // Rule is one compiled remediation rule. Rules belong to a Set, are shared
@@ -27,11 +22,11 @@ type Rule struct {
 	File     string // file the rule was loaded from
 	Line     int    // line of the rule in File
 	Matchers labels.Matchers
-	Kind     string // Deployment, StatefulSet or DaemonSet
-	Action   Action
-	Scale    *Scale    // set when Action is ActionScale, else nil
-	Rollback *Rollback // set when Action is ActionRollback, else nil
-	Continue bool      // keep evaluating later rules after this one matched
+	Kind     v1alpha1.Kind
+	Action   v1alpha1.Action
+	Scale    *v1alpha1.ScaleParams    // set when Action is scale, else nil
+	Rollback *v1alpha1.RollbackParams // set when Action is rollback, else nil
+	Continue bool                     // keep evaluating later rules after this one matched
 	Cooldown time.Duration
 	Budget   Budget   // zero: no per-rule limits beyond the global defaults
 	Approval Approval // Required false: the action runs without a human
@@ -57,16 +52,16 @@ func (r *Rule) Matches(lbls template.KV) bool {
 // Target renders the rule's target for alert a. The error is a
 // *RenderError; the Target is only returned when it names a valid namespace
 // and object name.
-func (r *Rule) Target(a *template.Alert) (Target, error) {
+func (r *Rule) Target(a *template.Alert) (v1alpha1.Target, error) {
 	ns, err := r.render("namespace", r.NamespaceTemplate, a, validation.IsDNS1123Label)
 	if err != nil {
-		return Target{}, err
+		return v1alpha1.Target{}, err
 	}
 	name, err := r.render("name", r.NameTemplate, a, validation.IsDNS1123Subdomain)
 	if err != nil {
-		return Target{}, err
+		return v1alpha1.Target{}, err
 	}
-	return Target{Kind: r.Kind, Namespace: ns, Name: name}, nil
+	return v1alpha1.Target{Kind: r.Kind, Namespace: ns, Name: name}, nil
 }
 
 func (r *Rule) render(field string, t *Template, a *template.Alert, valid func(string) []string) (string, error) {

@@ -14,6 +14,8 @@ import (
 
 	"github.com/prometheus/alertmanager/pkg/labels"
 	"github.com/prometheus/alertmanager/template"
+
+	"github.com/alertmedic/alertmedic/api/v1alpha1"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
@@ -69,37 +71,38 @@ func TestParseValid(t *testing.T) {
 		t.Errorf("unexpected warnings: %v", w)
 	}
 	type want struct {
-		name, kind, ns, nameTmpl string
-		line                     int
-		matchers                 labels.Matchers
-		action                   Action
-		scale                    *Scale
-		rollback                 *Rollback
-		cont                     bool
-		cooldown                 time.Duration
-		approval                 Approval
+		name, ns, nameTmpl string
+		kind               v1alpha1.Kind
+		line               int
+		matchers           labels.Matchers
+		action             v1alpha1.Action
+		scale              *v1alpha1.ScaleParams
+		rollback           *v1alpha1.RollbackParams
+		cont               bool
+		cooldown           time.Duration
+		approval           Approval
 	}
 	wants := []want{{
-		name: "restart-crashlooping", line: 3, kind: KindDeployment,
+		name: "restart-crashlooping", line: 3, kind: v1alpha1.KindDeployment,
 		ns: "{{ .Labels.namespace }}", nameTmpl: "{{ .Labels.deployment }}",
 		matchers: mustMatchers(t, `alertname="KubePodCrashLooping"`, `namespace=~"shop|payments"`),
-		action:   ActionRestart, cooldown: 30 * time.Minute,
+		action:   v1alpha1.ActionRestart, cooldown: 30 * time.Minute,
 	}, {
-		name: "scale-latency", line: 12, kind: KindStatefulSet,
+		name: "scale-latency", line: 12, kind: v1alpha1.KindStatefulSet,
 		ns: "db", nameTmpl: "{{ .Labels.statefulset }}",
 		matchers: mustMatchers(t, `alertname="LatencyHigh"`, `severity!="info"`),
-		action:   ActionScale, scale: &Scale{Op: ScaleBy, N: 2, Min: 2, Max: 10}, cont: true,
+		action:   v1alpha1.ActionScale, scale: &v1alpha1.ScaleParams{Op: v1alpha1.ScaleBy, N: 2, Min: 2, Max: 10}, cont: true,
 	}, {
-		name: "rollback-bad-deploy", line: 21, kind: KindDeployment,
+		name: "rollback-bad-deploy", line: 21, kind: v1alpha1.KindDeployment,
 		ns: "{{ .Labels.namespace }}", nameTmpl: "{{ .Annotations.deployment }}",
 		matchers: mustMatchers(t, `alertname="ErrorBudgetBurn"`, `severity="critical"`),
-		action:   ActionRollback, rollback: &Rollback{ToRevision: 5},
+		action:   v1alpha1.ActionRollback, rollback: &v1alpha1.RollbackParams{ToRevision: 5},
 		approval: Approval{Required: true, Channel: "C0123456", Users: []string{"U0123"}, Groups: []string{"S0456"}, Timeout: time.Hour},
 	}, {
-		name: "restart-daemon", line: 32, kind: KindDaemonSet,
+		name: "restart-daemon", line: 32, kind: v1alpha1.KindDaemonSet,
 		ns: "kube-system", nameTmpl: "agent",
 		matchers: mustMatchers(t, `job!~"node-exporter|kubelet"`, `alertname=~"Node.*"`),
-		action:   ActionRestart,
+		action:   v1alpha1.ActionRestart,
 		approval: Approval{Required: true, Channel: "C0123456", Groups: []string{"S0456"}, Timeout: 30 * time.Minute},
 	}}
 	rules := s.Rules()
@@ -138,17 +141,17 @@ func TestParseValid(t *testing.T) {
 func TestParseScaleSpecs(t *testing.T) {
 	for _, tc := range []struct {
 		replicas string
-		want     Scale
+		want     v1alpha1.ScaleParams
 	}{
-		{`"4"`, Scale{Op: ScaleTo, N: 4}},
-		{`4`, Scale{Op: ScaleTo, N: 4}},
-		{`"0"`, Scale{Op: ScaleTo, N: 0}},
-		{`"+2"`, Scale{Op: ScaleBy, N: 2}},
-		{`+2`, Scale{Op: ScaleBy, N: 2}}, // YAML reads +2 as the number 2; the text keeps the sign
-		{`"-1"`, Scale{Op: ScaleBy, N: -1, Min: 1}},
-		{`x2`, Scale{Op: ScaleMultiply, Factor: 2}},
-		{`"x1.5"`, Scale{Op: ScaleMultiply, Factor: 1.5}},
-		{`x0.5`, Scale{Op: ScaleMultiply, Factor: 0.5, Min: 1}},
+		{`"4"`, v1alpha1.ScaleParams{Op: v1alpha1.ScaleTo, N: 4}},
+		{`4`, v1alpha1.ScaleParams{Op: v1alpha1.ScaleTo, N: 4}},
+		{`"0"`, v1alpha1.ScaleParams{Op: v1alpha1.ScaleTo, N: 0}},
+		{`"+2"`, v1alpha1.ScaleParams{Op: v1alpha1.ScaleBy, N: 2}},
+		{`+2`, v1alpha1.ScaleParams{Op: v1alpha1.ScaleBy, N: 2}}, // YAML reads +2 as the number 2; the text keeps the sign
+		{`"-1"`, v1alpha1.ScaleParams{Op: v1alpha1.ScaleBy, N: -1, Min: 1}},
+		{`x2`, v1alpha1.ScaleParams{Op: v1alpha1.ScaleMultiply, Factor: "2"}},
+		{`"x1.5"`, v1alpha1.ScaleParams{Op: v1alpha1.ScaleMultiply, Factor: "1.5"}},
+		{`x0.5`, v1alpha1.ScaleParams{Op: v1alpha1.ScaleMultiply, Factor: "0.5", Min: 1}},
 	} {
 		t.Run(tc.replicas, func(t *testing.T) {
 			src := `rules:
@@ -177,7 +180,7 @@ func TestParseMergeKeys(t *testing.T) {
 		t.Fatalf("got %d rules, want 3", len(rules))
 	}
 	slow := rules[1]
-	if slow.Name != "restart-cart-slow" || slow.Action != ActionRestart || slow.Cooldown != time.Hour ||
+	if slow.Name != "restart-cart-slow" || slow.Action != v1alpha1.ActionRestart || slow.Cooldown != time.Hour ||
 		slow.Matchers.String() != `{alertname="CartSlow"}` || !slow.Approval.Required || slow.NameTemplate.String() != "cart" {
 		t.Errorf("merged rule: %+v", slow)
 	}

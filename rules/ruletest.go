@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/common/model"
 	"gopkg.in/yaml.v3"
 
+	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/policy"
 )
 
@@ -128,14 +129,14 @@ func decisionNames() []string {
 // Expectation is one remediation a test expects, in rule order.
 type Expectation struct {
 	Rule   string
-	Action Action
+	Action v1alpha1.Action
 	// Target is the rendered target; or, when TargetError is set, the
 	// target must fail to render with an error containing TargetError.
-	Target      Target
+	Target      v1alpha1.Target
 	TargetError string
-	Scale       *Scale    // with ActionScale
-	Rollback    *Rollback // with ActionRollback; nil means the previous revision
-	Approval    bool      // a person must approve the action
+	Scale       *v1alpha1.ScaleParams    // with action scale
+	Rollback    *v1alpha1.RollbackParams // with action rollback; nil means the previous revision
+	Approval    bool                     // a person must approve the action
 	// Decision is what becomes of the action, in a notification of a
 	// sequence test; "" elsewhere and for a target that cannot render.
 	Decision Decision
@@ -992,7 +993,7 @@ func (d *testDecoder) compileExpect(e *expectConfig, what string, sequence bool)
 		if !slices.Contains(actions, e.Action) {
 			fail(n, "unknown action %q in %s%s; use restart, scale or rollback", e.Action, what, didYouMean(e.Action, actions))
 		} else {
-			x.Action = Action(e.Action)
+			x.Action = v1alpha1.Action(e.Action)
 		}
 	}
 	_, hasTarget := e.at["target"]
@@ -1014,12 +1015,12 @@ func (d *testDecoder) compileExpect(e *expectConfig, what string, sequence bool)
 		if n, has := e.at["target.kind"]; has && !slices.Contains(kinds, e.Target.Kind) {
 			fail(n, "unknown target.kind %q in %s%s; use Deployment, StatefulSet or DaemonSet", e.Target.Kind, what, didYouMean(e.Target.Kind, kinds))
 		}
-		x.Target = Target(*e.Target)
+		x.Target = v1alpha1.Target{Kind: v1alpha1.Kind(e.Target.Kind), Namespace: e.Target.Namespace, Name: e.Target.Name}
 	}
-	if n, has := e.at["scale"]; has && x.Action != "" && x.Action != ActionScale {
+	if n, has := e.at["scale"]; has && x.Action != "" && x.Action != v1alpha1.ActionScale {
 		fail(d.keyNode(e.node, "scale", n), "scale in %s is only for action: scale; remove it", what)
 	}
-	if n, has := e.at["rollback"]; has && x.Action != "" && x.Action != ActionRollback {
+	if n, has := e.at["rollback"]; has && x.Action != "" && x.Action != v1alpha1.ActionRollback {
 		fail(d.keyNode(e.node, "rollback", n), "rollback in %s is only for action: rollback; remove it", what)
 	}
 	if sequence {
@@ -1035,20 +1036,20 @@ func (d *testDecoder) compileExpect(e *expectConfig, what string, sequence bool)
 			fail(e.node, "missing required field \"decision\" in %s; say what becomes of the action: Run, or why not (%s)", what, strings.Join(decisionNames()[1:], ", "))
 		}
 	}
-	if x.Action == ActionScale {
+	if x.Action == v1alpha1.ActionScale {
 		x.Scale = d.compileScale(e, what, fail)
 	}
-	if x.Action == ActionRollback && e.Rollback != nil && e.Rollback.ToRevision != nil {
+	if x.Action == v1alpha1.ActionRollback && e.Rollback != nil && e.Rollback.ToRevision != nil {
 		if *e.Rollback.ToRevision < 1 {
 			fail(e.at["rollback.toRevision"], "rollback.toRevision in %s must be 1 or more; leave rollback out for the previous revision", what)
 		} else {
-			x.Rollback = &Rollback{ToRevision: *e.Rollback.ToRevision}
+			x.Rollback = &v1alpha1.RollbackParams{ToRevision: *e.Rollback.ToRevision}
 		}
 	}
 	return x, ok
 }
 
-func (d *testDecoder) compileScale(e *expectConfig, what string, fail func(*yaml.Node, string, ...any)) *Scale {
+func (d *testDecoder) compileScale(e *expectConfig, what string, fail func(*yaml.Node, string, ...any)) *v1alpha1.ScaleParams {
 	n, has := e.at["scale"]
 	if !has {
 		if !d.hasKey(e.node, "scale") {
@@ -1056,7 +1057,7 @@ func (d *testDecoder) compileScale(e *expectConfig, what string, fail func(*yaml
 		}
 		return nil
 	}
-	sc := &Scale{}
+	sc := &v1alpha1.ScaleParams{}
 	rn, has := e.at["scale.replicas"]
 	if !has {
 		fail(n, `missing scale.replicas in %s, such as replicas: "+1"`, what)

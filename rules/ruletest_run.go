@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/alertmanager/template"
 
+	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/policy"
 )
 
@@ -220,7 +221,7 @@ func expectationOf(m Match) Expectation {
 	r := m.Rule
 	e := Expectation{Rule: r.Name, Action: r.Action, Target: m.Target, Approval: r.Approval.Required}
 	if m.Err != nil {
-		e.Target = Target{}
+		e.Target = v1alpha1.Target{}
 		e.TargetError = m.Err.Error()
 	}
 	if r.Scale != nil {
@@ -228,7 +229,7 @@ func expectationOf(m Match) Expectation {
 		e.Scale = &sc
 	}
 	if r.Rollback != nil && r.Rollback.ToRevision > 0 {
-		e.Rollback = &Rollback{ToRevision: r.Rollback.ToRevision}
+		e.Rollback = &v1alpha1.RollbackParams{ToRevision: r.Rollback.ToRevision}
 	}
 	return e
 }
@@ -245,7 +246,7 @@ func writeExpectations(es []Expectation) []string {
 			lines = append(lines, "    targetError: "+yamlString(e.TargetError))
 		} else {
 			lines = append(lines, fmt.Sprintf("    target: {kind: %s, namespace: %s, name: %s}",
-				yamlString(e.Target.Kind), yamlString(e.Target.Namespace), yamlString(e.Target.Name)))
+				yamlString(string(e.Target.Kind)), yamlString(e.Target.Namespace), yamlString(e.Target.Name)))
 		}
 		if s := e.Scale; s != nil {
 			line := "    scale: {replicas: " + strconv.Quote(s.Replicas())

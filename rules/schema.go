@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+
+	"github.com/alertmedic/alertmedic/api/v1alpha1"
 )
 
 // The JSON Schema of a rule file is generated from the YAML shapes in
@@ -22,10 +24,20 @@ const SchemaID = "https://github.com/alertmedic/alertmedic/blob/main/docs/rules.
 
 // kindNames and actionNames are the workload kinds and actions a rule can
 // use, for validation, messages and the schema alike.
-func kindNames() []string { return []string{KindDeployment, KindStatefulSet, KindDaemonSet} }
+func kindNames() []string {
+	var out []string
+	for _, k := range v1alpha1.Kinds() {
+		out = append(out, string(k))
+	}
+	return out
+}
 
 func actionNames() []string {
-	return []string{string(ActionRestart), string(ActionScale), string(ActionRollback)}
+	var out []string
+	for _, a := range v1alpha1.Actions() {
+		out = append(out, string(a))
+	}
+	return out
 }
 
 // jsonSchema is the subset of JSON Schema (draft-07) the rule file schema

@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/alertmanager/pkg/labels"
 	"github.com/prometheus/alertmanager/template"
 	"gopkg.in/yaml.v3"
+
+	"github.com/alertmedic/alertmedic/api/v1alpha1"
 )
 
 // Set is a compiled, ordered set of rules, indexed for matching. It is
@@ -40,7 +42,7 @@ type labelIndex struct {
 // Target is empty: nothing should be done for this match.
 type Match struct {
 	Rule   *Rule
-	Target Target
+	Target v1alpha1.Target
 	Err    error
 }
 

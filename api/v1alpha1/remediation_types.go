@@ -46,8 +46,7 @@ func (p Phase) Final() bool {
 
 // Target names the workload to act on.
 type Target struct {
-	// +kubebuilder:validation:Enum=Deployment;StatefulSet;DaemonSet
-	Kind string `json:"kind"`
+	Kind Kind `json:"kind"`
 	// Namespace is a DNS-1123 label, as every namespace is.
 	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
@@ -59,7 +58,7 @@ type Target struct {
 }
 
 // String is Kind/namespace/name.
-func (t Target) String() string { return t.Kind + "/" + t.Namespace + "/" + t.Name }
+func (t Target) String() string { return string(t.Kind) + "/" + t.Namespace + "/" + t.Name }
 
 // ScaleParams are a scale action's parameters. The API server refuses a
 // record whose parameters could be read more than one way: a "multiply"
@@ -71,14 +70,11 @@ func (t Target) String() string { return t.Kind + "/" + t.Namespace + "/" + t.Na
 // +kubebuilder:validation:XValidation:rule="self.op != 'to' || !has(self.n) || self.n >= 0",message="scale.n must be 0 or more for op to"
 // +kubebuilder:validation:XValidation:rule="!has(self.min) || !has(self.max) || self.min <= self.max",message="scale.min must not be above scale.max"
 type ScaleParams struct {
-	// +kubebuilder:validation:Enum=to;by;multiply
-	Op string `json:"op"`
+	Op ScaleOp `json:"op"`
 	// N is the count for "to" and the delta for "by".
 	N int32 `json:"n,omitempty"`
 	// Factor is the multiplier for "multiply", as a decimal string ("1.5").
-	// +kubebuilder:validation:MaxLength=32
-	// +kubebuilder:validation:Pattern=`^[0-9]+(\.[0-9]+)?$`
-	Factor string `json:"factor,omitempty"`
+	Factor Factor `json:"factor,omitempty"`
 	// Min is the lower bound of the result; 0 is none.
 	// +kubebuilder:validation:Minimum=0
 	Min int32 `json:"min,omitempty"`
@@ -130,9 +126,8 @@ type RemediationSpec struct {
 	// Rule is the name of the rule that planned the action.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
-	Rule string `json:"rule"`
-	// +kubebuilder:validation:Enum=restart;scale;rollback
-	Action string `json:"action"`
+	Rule   string `json:"rule"`
+	Action Action `json:"action"`
 	Target Target `json:"target"`
 	// TargetRef is Target as Kind/namespace/name, for display.
 	TargetRef string `json:"targetRef"`

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/alertmanager/template"
 	"github.com/prometheus/common/model"
 
+	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/rules"
 	"github.com/alertmedic/alertmedic/webhook"
 )
@@ -262,13 +263,13 @@ func rootCause(err error) string {
 	return err.Error()
 }
 
-func targetString(t rules.Target) string {
+func targetString(t v1alpha1.Target) string {
 	return fmt.Sprintf("%s %s/%s", t.Kind, t.Namespace, t.Name)
 }
 
 func actionString(r *rules.Rule) string {
 	switch r.Action {
-	case rules.ActionScale:
+	case v1alpha1.ActionScale:
 		s := fmt.Sprintf("scale, replicas %s", r.Scale.Replicas())
 		switch {
 		case r.Scale.Max > 0:
@@ -279,7 +280,7 @@ func actionString(r *rules.Rule) string {
 			s += " (no bounds)"
 		}
 		return s
-	case rules.ActionRollback:
+	case v1alpha1.ActionRollback:
 		if r.Rollback.ToRevision > 0 {
 			return fmt.Sprintf("rollback to revision %d", r.Rollback.ToRevision)
 		}

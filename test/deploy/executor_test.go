@@ -7,6 +7,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/remediations"
 )
 
@@ -21,17 +22,17 @@ type executorAction struct {
 	effect func(t *testing.T, w *workloads) error
 }
 
-func target(kind, ns, name string) remediations.Target {
-	return remediations.Target{Kind: kind, Namespace: ns, Name: name}
+func target(kind v1alpha1.Kind, ns, name string) v1alpha1.Target {
+	return v1alpha1.Target{Kind: kind, Namespace: ns, Name: name}
 }
 
-func request(a remediations.Action, tg remediations.Target) remediations.Request {
+func request(a v1alpha1.Action, tg v1alpha1.Target) remediations.Request {
 	return remediations.Request{Action: a, Target: tg, Rule: "deploy-test", AlertName: "DeployTest", Fingerprint: "d3p10y7e57"}
 }
 
 var executorActions = []executorAction{
 	{"restart Deployment", func(w *workloads) remediations.Request {
-		return request(remediations.ActionRestart, target(remediations.KindDeployment, w.ns, w.deployment.Name))
+		return request(v1alpha1.ActionRestart, target(v1alpha1.KindDeployment, w.ns, w.deployment.Name))
 	}, func(t *testing.T, w *workloads) error {
 		d, err := cluster.Client.AppsV1().Deployments(w.ns).Get(t.Context(), w.deployment.Name, metav1.GetOptions{})
 		if err != nil {
@@ -40,7 +41,7 @@ var executorActions = []executorAction{
 		return hasRestartedAt(d.Spec.Template.Annotations)
 	}},
 	{"restart StatefulSet", func(w *workloads) remediations.Request {
-		return request(remediations.ActionRestart, target(remediations.KindStatefulSet, w.ns, w.statefulSet.Name))
+		return request(v1alpha1.ActionRestart, target(v1alpha1.KindStatefulSet, w.ns, w.statefulSet.Name))
 	}, func(t *testing.T, w *workloads) error {
 		s, err := cluster.Client.AppsV1().StatefulSets(w.ns).Get(t.Context(), w.statefulSet.Name, metav1.GetOptions{})
 		if err != nil {
@@ -49,7 +50,7 @@ var executorActions = []executorAction{
 		return hasRestartedAt(s.Spec.Template.Annotations)
 	}},
 	{"restart DaemonSet", func(w *workloads) remediations.Request {
-		return request(remediations.ActionRestart, target(remediations.KindDaemonSet, w.ns, w.daemonSet.Name))
+		return request(v1alpha1.ActionRestart, target(v1alpha1.KindDaemonSet, w.ns, w.daemonSet.Name))
 	}, func(t *testing.T, w *workloads) error {
 		d, err := cluster.Client.AppsV1().DaemonSets(w.ns).Get(t.Context(), w.daemonSet.Name, metav1.GetOptions{})
 		if err != nil {
@@ -58,8 +59,8 @@ var executorActions = []executorAction{
 		return hasRestartedAt(d.Spec.Template.Annotations)
 	}},
 	{"scale Deployment to 5", func(w *workloads) remediations.Request {
-		r := request(remediations.ActionScale, target(remediations.KindDeployment, w.ns, w.deployment.Name))
-		r.Scale = remediations.ScaleSpec{Op: remediations.ScaleTo, N: 5}
+		r := request(v1alpha1.ActionScale, target(v1alpha1.KindDeployment, w.ns, w.deployment.Name))
+		r.Scale = &v1alpha1.ScaleParams{Op: v1alpha1.ScaleTo, N: 5}
 		return r
 	}, func(t *testing.T, w *workloads) error {
 		d, err := cluster.Client.AppsV1().Deployments(w.ns).Get(t.Context(), w.deployment.Name, metav1.GetOptions{})
@@ -72,8 +73,8 @@ var executorActions = []executorAction{
 		return nil
 	}},
 	{"scale StatefulSet by +2", func(w *workloads) remediations.Request {
-		r := request(remediations.ActionScale, target(remediations.KindStatefulSet, w.ns, w.statefulSet.Name))
-		r.Scale = remediations.ScaleSpec{Op: remediations.ScaleBy, N: 2}
+		r := request(v1alpha1.ActionScale, target(v1alpha1.KindStatefulSet, w.ns, w.statefulSet.Name))
+		r.Scale = &v1alpha1.ScaleParams{Op: v1alpha1.ScaleBy, N: 2}
 		return r
 	}, func(t *testing.T, w *workloads) error {
 		s, err := cluster.Client.AppsV1().StatefulSets(w.ns).Get(t.Context(), w.statefulSet.Name, metav1.GetOptions{})
@@ -86,7 +87,7 @@ var executorActions = []executorAction{
 		return nil
 	}},
 	{"roll back Deployment to the previous revision", func(w *workloads) remediations.Request {
-		return request(remediations.ActionRollback, target(remediations.KindDeployment, w.ns, w.deployment.Name))
+		return request(v1alpha1.ActionRollback, target(v1alpha1.KindDeployment, w.ns, w.deployment.Name))
 	}, func(t *testing.T, w *workloads) error {
 		d, err := cluster.Client.AppsV1().Deployments(w.ns).Get(t.Context(), w.deployment.Name, metav1.GetOptions{})
 		if err != nil {
@@ -95,7 +96,7 @@ var executorActions = []executorAction{
 		return hasImage(d.Spec.Template.Spec.Containers[0].Image)
 	}},
 	{"roll back StatefulSet to the previous revision", func(w *workloads) remediations.Request {
-		return request(remediations.ActionRollback, target(remediations.KindStatefulSet, w.ns, w.statefulSet.Name))
+		return request(v1alpha1.ActionRollback, target(v1alpha1.KindStatefulSet, w.ns, w.statefulSet.Name))
 	}, func(t *testing.T, w *workloads) error {
 		s, err := cluster.Client.AppsV1().StatefulSets(w.ns).Get(t.Context(), w.statefulSet.Name, metav1.GetOptions{})
 		if err != nil {
@@ -104,7 +105,7 @@ var executorActions = []executorAction{
 		return hasImage(s.Spec.Template.Spec.Containers[0].Image)
 	}},
 	{"roll back DaemonSet to the previous revision", func(w *workloads) remediations.Request {
-		return request(remediations.ActionRollback, target(remediations.KindDaemonSet, w.ns, w.daemonSet.Name))
+		return request(v1alpha1.ActionRollback, target(v1alpha1.KindDaemonSet, w.ns, w.daemonSet.Name))
 	}, func(t *testing.T, w *workloads) error {
 		d, err := cluster.Client.AppsV1().DaemonSets(w.ns).Get(t.Context(), w.daemonSet.Name, metav1.GetOptions{})
 		if err != nil {

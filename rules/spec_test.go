@@ -1,0 +1,53 @@
+package rules
+
+import (
+	"testing"
+	"time"
+
+	"github.com/alertmedic/alertmedic/api/v1alpha1"
+)
+
+func TestMatchSpec(t *testing.T) {
+	s := mustParseFile(t, "testdata/valid.yaml")
+	a := alert("alertname", "LatencyHigh", "severity", "page", "statefulset", "pg", "@summary", "slow", "@runbook_url", "https://runbooks/x")
+	a.StartsAt = time.Date(2026, 11, 23, 9, 30, 0, 123456000, time.UTC)
+	a.GeneratorURL = "http://prom/graph"
+	ms := s.Match(a)
+	if len(ms) == 0 || ms[0].Rule.Name != "scale-latency" || ms[0].Err != nil {
+		t.Fatalf("matches = %+v, want scale-latency first", ms)
+	}
+	got := ms[0].Spec(a)
+	want := v1alpha1.Target{Kind: v1alpha1.KindStatefulSet, Namespace: "db", Name: "pg"}
+	if got.Rule != "scale-latency" || got.Action != v1alpha1.ActionScale || got.Target != want || got.TargetRef != "StatefulSet/db/pg" {
+		t.Errorf("spec = %+v, want scale-latency scaling %s", got, want)
+	}
+	if sc := got.Scale; sc == nil || *sc != (v1alpha1.ScaleParams{Op: v1alpha1.ScaleBy, N: 2, Min: 2, Max: 10}) || got.Rollback != nil {
+		t.Errorf("scale = %+v, rollback = %+v, want by 2 within 2..10 and no rollback", got.Scale, got.Rollback)
+	}
+	al := got.Alert
+	if al.Name != "LatencyHigh" || al.Fingerprint != "abc123" || !al.StartsAt.Time.Equal(a.StartsAt) || al.Summary != "slow" ||
+		al.RunbookURL != "https://runbooks/x" || al.GeneratorURL != "http://prom/graph" || al.Labels["statefulset"] != "pg" {
+		t.Errorf("alert = %+v", al)
+	}
+	if got.Approval != nil || got.Cooldown != nil || got.Budget != nil || got.DryRun {
+		t.Errorf("spec = %+v, want no approval, cooldown, budget or dry run", got)
+	}
+	// The record holds copies: changing it does not change the rule.
+	got.Scale.N = 99
+	if ms[0].Rule.Scale.N != 2 {
+		t.Errorf("rule's scale changed with the spec's: %+v", ms[0].Rule.Scale)
+	}
+
+	a = alert("alertname", "ErrorBudgetBurn", "severity", "critical", "namespace", "shop", "@deployment", "checkout")
+	ms = s.Match(a)
+	if len(ms) != 1 || ms[0].Err != nil {
+		t.Fatalf("matches = %+v, want rollback-bad-deploy", ms)
+	}
+	got = ms[0].Spec(a)
+	if got.Action != v1alpha1.ActionRollback || got.Rollback == nil || got.Rollback.ToRevision != 5 || got.Scale != nil {
+		t.Errorf("spec = %+v, want a rollback to revision 5", got)
+	}
+	if ap := got.Approval; ap == nil || ap.Channel != "C0123456" || ap.Timeout.Duration != time.Hour || len(ap.Users) != 1 || len(ap.Groups) != 1 {
+		t.Errorf("approval = %+v, want the rule's", got.Approval)
+	}
+}
