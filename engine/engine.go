@@ -135,7 +135,7 @@ func (e *Engine) Accept(ctx context.Context, msg *webhook.Message) error {
 			name := RecordName(EpisodeKey(m.Rule.Name, m.Target, a))
 			switch {
 			case a.Status != "firing":
-				resolves = append(resolves, newRecord(e.opts.Namespace, name, m, a, e.opts.DryRun, now))
+				resolves = append(resolves, NewRecord(e.opts.Namespace, name, m, a, e.opts.DryRun, now))
 			case batch[name] || e.seenRecently(name, now):
 				// A re-send: known without building the record or asking
 				// the API server.
@@ -145,7 +145,7 @@ func (e *Engine) Accept(ctx context.Context, msg *webhook.Message) error {
 					batch = map[string]bool{}
 				}
 				batch[name] = true
-				creates = append(creates, newRecord(e.opts.Namespace, name, m, a, e.opts.DryRun, now))
+				creates = append(creates, NewRecord(e.opts.Namespace, name, m, a, e.opts.DryRun, now))
 			}
 		}
 	}

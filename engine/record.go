@@ -70,9 +70,9 @@ func isAlnum(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
-// newRecord is the Remediation planned for one rule match of one alert: the
+// NewRecord is the Remediation planned for one rule match of one alert: the
 // spec the rules plan, in a record named and labelled for the episode.
-func newRecord(namespace, name string, m rules.Match, a *template.Alert, dryRun bool, now time.Time) *v1alpha1.Remediation {
+func NewRecord(namespace, name string, m rules.Match, a *template.Alert, dryRun bool, now time.Time) *v1alpha1.Remediation {
 	t := m.Target
 	rec := &v1alpha1.Remediation{
 		ObjectMeta: metav1.ObjectMeta{

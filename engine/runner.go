@@ -288,7 +288,7 @@ func (r *Runner) seed(ctx context.Context) error {
 // A record a person approved is not held by the breaker (that is what the
 // approval was for), but the other limits still apply.
 func (r *Runner) refusal(rec *v1alpha1.Remediation, now time.Time) (reason, msg string) {
-	d := r.book.Check(policyAction(rec), now)
+	d := r.book.Check(PolicyAction(rec), now)
 	switch d.Breaker {
 	case policy.BreakerOpened:
 		r.opts.Metrics.breakerOpen.Set(1)
@@ -301,8 +301,8 @@ func (r *Runner) refusal(rec *v1alpha1.Remediation, now time.Time) (reason, msg 
 	return string(d.Reason), d.Message
 }
 
-// policyAction is what policy is asked about rec.
-func policyAction(rec *v1alpha1.Remediation) policy.Action {
+// PolicyAction is what policy is asked about rec.
+func PolicyAction(rec *v1alpha1.Remediation) policy.Action {
 	a := policy.Action{
 		Rule: rec.Spec.Rule, Target: rec.Labels[LabelTarget], TargetRef: rec.Spec.TargetRef,
 		Namespace: rec.Spec.Target.Namespace, Approved: rec.Status.Phase == v1alpha1.PhaseApproved,
@@ -344,7 +344,7 @@ func (r *Runner) run(ctx context.Context, rec *v1alpha1.Remediation, now time.Ti
 			return ctrl.Result{}, r.finish(ctx, rec, refused(rec.Status, v1alpha1.PhaseSkipped, reason, msg, now))
 		}
 		if !rec.Spec.DryRun {
-			booked = r.book.Reserve(policyAction(rec), now)
+			booked = r.book.Reserve(PolicyAction(rec), now)
 		}
 		r.mu.Unlock()
 	}
