@@ -415,7 +415,7 @@ func (c *compiler) scale(rc *ruleConfig, action v1alpha1.Action, kind v1alpha1.K
 		c.errorf(rc.at("scale.replicas"), "scale.replicas (%d) is above scale.max (%d) in %s; lower scale.replicas or raise scale.max", sc.N, sc.Max, rc.label)
 	case sc.Op == v1alpha1.ScaleTo && sc.N < sc.Min:
 		c.errorf(rc.at("scale.replicas"), "scale.replicas (%d) is below scale.min (%d) in %s; raise scale.replicas or lower scale.min", sc.N, sc.Min, rc.label)
-	case sc.Max == 0 && (sc.Op == v1alpha1.ScaleBy && sc.N > 0 || sc.Op == v1alpha1.ScaleMultiply && factor(sc) > 1):
+	case !rc.has("scale.max") && (sc.Op == v1alpha1.ScaleBy && sc.N > 0 || sc.Op == v1alpha1.ScaleMultiply && factor(sc) > 1):
 		c.warnf(rc.at("scale"), "scale.max is not set in %s, so repeated alerts can add replicas without limit; set scale.max", rc.label)
 	case !rc.has("scale.min") && sc.Op == v1alpha1.ScaleBy && sc.N < 0:
 		c.warnf(rc.at("scale"), "scale.min is not set in %s, so repeated alerts can scale down to 0 replicas; set scale.min", rc.label)
