@@ -1,4 +1,4 @@
-package rules
+package ruletest
 
 import (
 	"fmt"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/policy"
+	"github.com/alertmedic/alertmedic/rules"
 )
 
 // TestResult is the outcome of one TestCase.
@@ -69,7 +70,7 @@ func (s *StepResult) Diff() []string { return lineDiff(s.Want, s.Got) }
 // Run runs every test of the file against set, in order; limits are the
 // deployment's policy (the flags of alertmedic serve), under which the file's
 // and each test's policy blocks apply.
-func (tf *TestFile) Run(set *Set, limits policy.Limits) []TestResult {
+func (tf *TestFile) Run(set *rules.Set, limits policy.Limits) []TestResult {
 	out := make([]TestResult, 0, len(tf.Cases))
 	for _, c := range tf.Cases {
 		out = append(out, c.Run(set, limits))
@@ -91,7 +92,7 @@ func (tf *TestFile) Run(set *Set, limits policy.Limits) []TestResult {
 // with policy's reason. An alert whose startsAt the test does not give has
 // the one Alertmanager would send: the time of the notification in which
 // it started firing, kept until a notification says it resolved.
-func (c *TestCase) Run(set *Set, limits policy.Limits) TestResult {
+func (c *TestCase) Run(set *rules.Set, limits policy.Limits) TestResult {
 	if len(c.Notifications) > 0 {
 		return c.runSequence(set, limits)
 	}
@@ -122,7 +123,7 @@ func matchTargetErrors(got, want []Expectation) {
 }
 
 // runSequence plays the notifications of c (see Run).
-func (c *TestCase) runSequence(set *Set, limits policy.Limits) TestResult {
+func (c *TestCase) runSequence(set *rules.Set, limits policy.Limits) TestResult {
 	book := policy.NewBook(c.Limits(limits))
 	res := TestResult{Case: c, Limits: book.Limits()}
 	recorded := map[string]time.Duration{} // episode key -> when it was recorded
@@ -189,7 +190,7 @@ func (c *TestCase) runSequence(set *Set, limits policy.Limits) TestResult {
 // policyAction is what policy is asked about a match, as the executing
 // replica asks it of the match's record: the rule's cooldown and
 // maxPerWindow when it sets them, else the deployment's.
-func policyAction(m Match) policy.Action {
+func policyAction(m rules.Match) policy.Action {
 	r := m.Rule
 	a := policy.Action{
 		Rule: r.Name, Target: m.Target.String(), TargetRef: m.Target.String(),
@@ -217,7 +218,7 @@ func TestTime(t time.Time) string {
 }
 
 // expectationOf states what a match does, as a test would expect it.
-func expectationOf(m Match) Expectation {
+func expectationOf(m rules.Match) Expectation {
 	r := m.Rule
 	e := Expectation{Rule: r.Name, Action: r.Action, Target: m.Target, Approval: r.Approval.Required}
 	if m.Err != nil {
@@ -297,7 +298,7 @@ func yamlString(s string) string {
 	if plain {
 		return s
 	}
-	return singleQuote(s)
+	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
 }
 
 // lineDiff is a longest-common-subsequence diff of two short lists of lines.
