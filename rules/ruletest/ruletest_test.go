@@ -431,3 +431,22 @@ func TestDocumentedSequencePasses(t *testing.T) {
 		}
 	}
 }
+
+// TestRecordCarriesRulePolicy: a rule's own cooldown and budgets reach
+// policy on the record the webhook path writes (engine.NewRecord, asked
+// with engine.PolicyAction), under deployment limits stricter than the
+// rule's, so that a record which lost them is decided by the deployment's.
+func TestRecordCarriesRulePolicy(t *testing.T) {
+	tf, set := mustLoadTestFile(t, "testdata/record-policy.yaml")
+	results := tf.Run(set, policy.Limits{})
+	if len(results) != 3 {
+		t.Fatalf("got %d results, want 3", len(results))
+	}
+	for _, r := range results {
+		for i, st := range r.Steps {
+			if !st.Passed() {
+				t.Errorf("%s: notifications[%d]:\n%s\n%s", r.Case.Name, i, strings.Join(st.Notes, "\n"), strings.Join(st.Diff(), "\n"))
+			}
+		}
+	}
+}
