@@ -12,7 +12,7 @@ import (
 	"github.com/alertmedic/alertmedic/rules"
 )
 
-const ruleTests = "../../rules/testdata/ruletest/"
+const ruleTests = "../../rules/ruletest/testdata/"
 
 // TestTestCommand: what 'alertmedic test' prints for passing and failing
 // tests, in testdata/test/NAME.golden.

@@ -1,4 +1,4 @@
-package rules
+package ruletest
 
 import (
 	"fmt"
@@ -10,7 +10,9 @@ import (
 	"github.com/prometheus/alertmanager/template"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/engine"
 	"github.com/alertmedic/alertmedic/policy"
+	"github.com/alertmedic/alertmedic/rules"
 )
 
 // TestResult is the outcome of one TestCase.
@@ -69,7 +71,7 @@ func (s *StepResult) Diff() []string { return lineDiff(s.Want, s.Got) }
 // Run runs every test of the file against set, in order; limits are the
 // deployment's policy (the flags of alertmedic serve), under which the file's
 // and each test's policy blocks apply.
-func (tf *TestFile) Run(set *Set, limits policy.Limits) []TestResult {
+func (tf *TestFile) Run(set *rules.Set, limits policy.Limits) []TestResult {
 	out := make([]TestResult, 0, len(tf.Cases))
 	for _, c := range tf.Cases {
 		out = append(out, c.Run(set, limits))
@@ -83,15 +85,16 @@ func (tf *TestFile) Run(set *Set, limits policy.Limits) []TestResult {
 //
 // A sequence test plays its notifications in order, as alertmedic would
 // receive them, starting with no action in memory. Every match of a firing
-// alert is one alert episode (rule, target, fingerprint, startsAt) acted on
-// at most once: a re-send is a Duplicate. A rule that needs approval leaves
-// its action PendingApproval. Any other action is put to policy (c.Limits
-// of limits) at the notification's time, with the policy package the
-// executing replica uses, and runs (and is taken to succeed) or is refused
-// with policy's reason. An alert whose startsAt the test does not give has
+// alert becomes the record the webhook path writes (engine.NewRecord),
+// named for its alert episode (rule, target, fingerprint, startsAt): a
+// re-send names a record made already and is a Duplicate. A record whose
+// rule needs approval is left PendingApproval. Any other is put to policy
+// (c.Limits of limits) at the notification's time, asked what the
+// executing replica asks of the record (engine.PolicyAction), and runs (and
+// is taken to succeed) or is refused with policy's reason. An alert whose startsAt the test does not give has
 // the one Alertmanager would send: the time of the notification in which
 // it started firing, kept until a notification says it resolved.
-func (c *TestCase) Run(set *Set, limits policy.Limits) TestResult {
+func (c *TestCase) Run(set *rules.Set, limits policy.Limits) TestResult {
 	if len(c.Notifications) > 0 {
 		return c.runSequence(set, limits)
 	}
@@ -122,10 +125,10 @@ func matchTargetErrors(got, want []Expectation) {
 }
 
 // runSequence plays the notifications of c (see Run).
-func (c *TestCase) runSequence(set *Set, limits policy.Limits) TestResult {
+func (c *TestCase) runSequence(set *rules.Set, limits policy.Limits) TestResult {
 	book := policy.NewBook(c.Limits(limits))
 	res := TestResult{Case: c, Limits: book.Limits()}
-	recorded := map[string]time.Duration{} // episode key -> when it was recorded
+	recorded := map[string]time.Duration{} // record name -> when it was recorded
 	firing := map[string]time.Time{}       // fingerprint -> startsAt of its firing episode
 	for _, n := range c.Notifications {
 		now := testStart().Add(n.At)
@@ -152,22 +155,25 @@ func (c *TestCase) runSequence(set *Set, limits policy.Limits) TestResult {
 					got = append(got, e)
 					continue
 				}
-				key := policy.EpisodeKey(m.Rule.Name, m.Target.String(), a.Fingerprint, a.StartsAt)
-				if at, dup := recorded[key]; dup {
+				// The record the webhook path writes for this match, named
+				// for its episode: a name recorded already is a re-send.
+				name := engine.RecordName(engine.EpisodeKey(m.Rule.Name, m.Target, &a))
+				if at, dup := recorded[name]; dup {
 					e.Decision = DecisionDuplicate
 					step.Notes = append(step.Notes, fmt.Sprintf("%s: Duplicate: %s, firing since %s, was recorded at %s already; alertmedic acts once per episode (fingerprint and startsAt), and the alert fires again as a new episode only after it resolved",
 						m.Rule.Name, alertName(&a), TestTime(a.StartsAt), offset(at)))
 					got = append(got, e)
 					continue
 				}
-				recorded[key] = n.At
-				if m.Rule.Approval.Required {
+				recorded[name] = n.At
+				rec := engine.NewRecord("", name, m, &a, false, now)
+				if rec.Spec.Approval != nil {
 					e.Decision = DecisionPendingApproval
 					step.Notes = append(step.Notes, m.Rule.Name+": PendingApproval: the rule needs a person's approval; policy decides when the action is approved")
 					got = append(got, e)
 					continue
 				}
-				act := policyAction(m)
+				act := engine.PolicyAction(rec)
 				if d := book.Check(act, now); !d.Allowed() {
 					e.Decision = Decision(d.Reason)
 					step.Notes = append(step.Notes, fmt.Sprintf("%s: %s: %s", m.Rule.Name, d.Reason, d.Message))
@@ -186,21 +192,6 @@ func (c *TestCase) runSequence(set *Set, limits policy.Limits) TestResult {
 	return res
 }
 
-// policyAction is what policy is asked about a match, as the executing
-// replica asks it of the match's record: the rule's cooldown and
-// maxPerWindow when it sets them, else the deployment's.
-func policyAction(m Match) policy.Action {
-	r := m.Rule
-	a := policy.Action{
-		Rule: r.Name, Target: m.Target.String(), TargetRef: m.Target.String(),
-		Namespace: m.Target.Namespace, Cooldown: r.Cooldown,
-	}
-	if b := r.Budget; b.PerRule > 0 || b.PerTarget > 0 {
-		a.Budget = &policy.Budget{PerRule: b.PerRule, PerTarget: b.PerTarget, Window: b.Window}
-	}
-	return a
-}
-
 // alertName names an alert in notes: its alertname and fingerprint.
 func alertName(a *template.Alert) string {
 	return fmt.Sprintf("alert %s (fingerprint %s)", a.Labels["alertname"], a.Fingerprint)
@@ -217,7 +208,7 @@ func TestTime(t time.Time) string {
 }
 
 // expectationOf states what a match does, as a test would expect it.
-func expectationOf(m Match) Expectation {
+func expectationOf(m rules.Match) Expectation {
 	r := m.Rule
 	e := Expectation{Rule: r.Name, Action: r.Action, Target: m.Target, Approval: r.Approval.Required}
 	if m.Err != nil {
@@ -297,7 +288,7 @@ func yamlString(s string) string {
 	if plain {
 		return s
 	}
-	return singleQuote(s)
+	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
 }
 
 // lineDiff is a longest-common-subsequence diff of two short lists of lines.

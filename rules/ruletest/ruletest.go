@@ -1,4 +1,4 @@
-package rules
+package ruletest
 
 import (
 	"bytes"
@@ -18,44 +18,8 @@ import (
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/policy"
+	"github.com/alertmedic/alertmedic/rules"
 )
-
-// Rule unit tests: a YAML file names rule files and lists alerts with the
-// remediations expected for each, in the spirit of 'promtool test rules'.
-// Like rule files, test files are parsed strictly and every problem is
-// reported with its position.
-//
-//	ruleFiles: [../crashloop.yaml]
-//	tests:
-//	  - name: a crash-looping shop pod restarts its Deployment
-//	    alert:
-//	      labels: {alertname: KubePodCrashLooping, namespace: shop, deployment: cart}
-//	    expect:
-//	      - rule: restart-crashlooping
-//	        action: restart
-//	        target: {kind: Deployment, namespace: shop, name: cart}
-//
-// A test may instead give notifications over time, each with the decision
-// expected for every remediation: whether it runs, or why not (a re-sent
-// episode, an approval to wait for, or what policy refuses: cooldowns,
-// budgets, the circuit breaker, namespaces). Policy decides with the
-// policy package, as the executing replica does, under the deployment's
-// limits (alertmedic test's flags, the file's policy and the test's).
-//
-//	  - name: a second OOM kill within the cooldown does not restart again
-//	    policy: {defaultCooldown: 30m}
-//	    notifications:
-//	      - at: 0m
-//	        alert: {labels: {alertname: OOMKilled, namespace: shop, deployment: cart}}
-//	        expect:
-//	          - {rule: restart-oom, action: restart, target: {kind: Deployment, namespace: shop, name: cart}, decision: Run}
-//	      - at: 5m
-//	        alert: {labels: {alertname: OOMKilled, namespace: shop, deployment: cart}, status: resolved}
-//	        expect: []
-//	      - at: 10m
-//	        alert: {labels: {alertname: OOMKilled, namespace: shop, deployment: cart}}
-//	        expect:
-//	          - {rule: restart-oom, action: restart, target: {kind: Deployment, namespace: shop, name: cart}, decision: Cooldown}
 
 // TestFile is a decoded, validated rule test file.
 type TestFile struct {
@@ -117,6 +81,24 @@ const (
 	DecisionPendingApproval Decision = "PendingApproval"
 )
 
+// actionNames and kindNames list the words of the API that a test may
+// expect.
+func actionNames() []string {
+	var out []string
+	for _, a := range v1alpha1.Actions() {
+		out = append(out, string(a))
+	}
+	return out
+}
+
+func kindNames() []string {
+	var out []string
+	for _, k := range v1alpha1.Kinds() {
+		out = append(out, string(k))
+	}
+	return out
+}
+
 // decisionNames lists every decision a test can expect.
 func decisionNames() []string {
 	out := []string{string(DecisionRun), string(DecisionDuplicate), string(DecisionPendingApproval)}
@@ -142,8 +124,8 @@ type Expectation struct {
 	Decision Decision
 }
 
-// The YAML shapes of a test file. target, scale and rollback are those of
-// rule files.
+// The YAML shapes of a test file. target, scale and rollback are written
+// as in rule files.
 type testFileConfig struct {
 	RuleFiles []string
 	Tests     []*testCaseConfig
@@ -199,6 +181,15 @@ type alertConfig struct {
 	at                                                  map[string]*yaml.Node
 }
 
+type targetConfig struct{ Kind, Namespace, Name string }
+
+type scaleConfig struct {
+	Replicas string
+	Min, Max *int64
+}
+
+type rollbackConfig struct{ ToRevision *int64 }
+
 type expectConfig struct {
 	Rule, Action, TargetError, Decision string
 	Target                              *targetConfig
@@ -210,7 +201,7 @@ type expectConfig struct {
 }
 
 // LoadTestFile reads and parses one rule test file. The error, if any, is
-// a *LoadError listing every problem found.
+// a *rules.LoadError listing every problem found.
 func LoadTestFile(path string) (*TestFile, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -218,53 +209,52 @@ func LoadTestFile(path string) (*TestFile, error) {
 		if errors.As(err, &pe) {
 			err = pe.Err
 		}
-		return nil, &LoadError{Problems: []Problem{{File: path, Message: "cannot read tests: " + err.Error()}}}
+		return nil, &rules.LoadError{Problems: []rules.Problem{{File: path, Message: "cannot read tests: " + err.Error()}}}
 	}
 	return ParseTestFile(path, data)
 }
 
 // ParseTestFile parses a rule test file; path names it in messages and is
-// the base of its relative ruleFiles. The error, if any, is a *LoadError
+// the base of its relative ruleFiles. The error, if any, is a *rules.LoadError
 // listing every problem found.
 func ParseTestFile(path string, data []byte) (*TestFile, error) {
-	r := &reporter{file: path}
-	d := &testDecoder{decoder: &decoder{reporter: r}}
+	d := &testDecoder{Decoder: rules.NewDecoder(path)}
 	fc := d.file(data)
 	tf := &TestFile{Path: path}
-	if fc != nil && !d.exhausted() {
+	if fc != nil && !d.Exhausted() {
 		d.compile(fc, tf)
 	}
-	sortProblems(r.problems, nil)
-	if hasErrors(r.problems) {
-		return nil, &LoadError{Problems: r.problems}
+	if err := d.Err(); err != nil {
+		return nil, err
 	}
 	return tf, nil
 }
 
+// testDecoder decodes a test file with the decoder of rule files.
 type testDecoder struct {
-	*decoder
+	*rules.Decoder
 }
 
 // fields decodes the mapping v: it reports unknown fields, records where
 // each known field's value is in at (under prefix), and hands it to fn,
 // which returns false when it reported the value as wrong.
 func (d *testDecoder) fields(v *yaml.Node, where, prefix string, at map[string]*yaml.Node, known []string, fn func(key string, v *yaml.Node) bool) bool {
-	v = d.resolve(v)
+	v = d.Resolve(v)
 	if v.Kind != yaml.MappingNode {
-		d.errorf(v, "%s must be a mapping, got %s", where, kindName(v))
+		d.Errorf(v, "%s must be a mapping, got %s", where, rules.KindName(v))
 		return false
 	}
-	for _, p := range d.pairs(v, where, 0) {
-		if !slices.Contains(known, p.key) {
-			if hint := policyHint(p.key, where); hint != "" {
-				d.errorf(p.k, "unknown field %q in %s; %s", p.key, where, hint)
+	for _, p := range d.Fields(v, where) {
+		if !slices.Contains(known, p.Name) {
+			if hint := policyHint(p.Name, where); hint != "" {
+				d.Errorf(p.Key, "unknown field %q in %s; %s", p.Name, where, hint)
 				continue
 			}
-			d.unknownField(p, where, known)
+			d.UnknownField(p, where, known)
 			continue
 		}
-		if fn(p.key, p.v) {
-			at[prefix+p.key] = d.resolve(p.v)
+		if fn(p.Name, p.Value) {
+			at[prefix+p.Name] = d.Resolve(p.Value)
 		}
 	}
 	return true
@@ -307,31 +297,31 @@ func (d *testDecoder) file(data []byte) *testFileConfig {
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			d.errorf(&yaml.Node{Line: 1, Column: 1}, "test file is empty; it needs ruleFiles and tests")
+			d.Errorf(&yaml.Node{Line: 1, Column: 1}, "test file is empty; it needs ruleFiles and tests")
 			return nil
 		}
-		d.syntaxError(err)
+		d.SyntaxError(err)
 		return nil
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil && len(extra.Content) > 0 {
-		d.errorf(extra.Content[0], "a test file holds a single YAML document; move these tests into the tests list of the first")
+		d.Errorf(extra.Content[0], "a test file holds a single YAML document; move these tests into the tests list of the first")
 	} else if err != nil && !errors.Is(err, io.EOF) {
-		d.syntaxError(err)
+		d.SyntaxError(err)
 		return nil
 	}
 	if len(doc.Content) == 0 || doc.Content[0].Tag == "!!null" {
-		d.errorf(&yaml.Node{Line: 1, Column: 1}, "test file is empty; it needs ruleFiles and tests")
+		d.Errorf(&yaml.Node{Line: 1, Column: 1}, "test file is empty; it needs ruleFiles and tests")
 		return nil
 	}
-	top := d.resolve(doc.Content[0])
+	top := d.Resolve(doc.Content[0])
 	fc := &testFileConfig{at: map[string]*yaml.Node{}}
 	if top.Kind != yaml.MappingNode {
-		d.errorf(top, "a test file must be a mapping with ruleFiles and tests, got %s", kindName(top))
+		d.Errorf(top, "a test file must be a mapping with ruleFiles and tests, got %s", rules.KindName(top))
 		return nil
 	}
 	if d.hasKey(top, "rules") && !d.hasKey(top, "tests") {
-		d.errorf(top, "this looks like a rule file, not a rule test file: check it with alertmedic check, and name it under ruleFiles of a test file")
+		d.Errorf(top, "this looks like a rule file, not a rule test file: check it with alertmedic check, and name it under ruleFiles of a test file")
 		return nil
 	}
 	d.fields(top, "the top level of the test file", "", fc.at, []string{"ruleFiles", "tests", "policy"}, func(key string, v *yaml.Node) bool {
@@ -345,13 +335,13 @@ func (d *testDecoder) file(data []byte) *testFileConfig {
 			fc.RuleFiles, ok = d.strings(v, "ruleFiles")
 			return ok
 		case "tests":
-			v = d.resolve(v)
+			v = d.Resolve(v)
 			if v.Kind != yaml.SequenceNode {
-				d.errorf(v, "tests must be a list of tests (items starting with '- '), got %s", kindName(v))
+				d.Errorf(v, "tests must be a list of tests (items starting with '- '), got %s", rules.KindName(v))
 				return false
 			}
 			for i, item := range v.Content {
-				if d.tired(item) {
+				if d.Tired(item) {
 					break
 				}
 				if tc := d.testCase(item, i); tc != nil {
@@ -362,10 +352,10 @@ func (d *testDecoder) file(data []byte) *testFileConfig {
 		return true
 	})
 	if !d.hasKey(top, "ruleFiles") && !d.typo(top, "ruleFiles") {
-		d.errorf(top, "missing required field \"ruleFiles\": list the rule files (or directories) to test, relative to this file, e.g. ruleFiles: [../rules.yaml]")
+		d.Errorf(top, "missing required field \"ruleFiles\": list the rule files (or directories) to test, relative to this file, e.g. ruleFiles: [../rules.yaml]")
 	}
 	if !d.hasKey(top, "tests") && !d.typo(top, "tests") {
-		d.errorf(top, "missing required field \"tests\": add a list of tests, each with a name, an alert and what to expect")
+		d.Errorf(top, "missing required field \"tests\": add a list of tests, each with a name, an alert and what to expect")
 	}
 	return fc
 }
@@ -374,9 +364,9 @@ func (d *testDecoder) file(data []byte) *testFileConfig {
 // (already reported as such), so that the field is not also reported as
 // missing.
 func (d *testDecoder) typo(n *yaml.Node, field string) bool {
-	n = d.resolve(n)
+	n = d.Resolve(n)
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		if k := n.Content[i].Value; k != field && suggest(k, []string{field}) == field {
+		if k := n.Content[i].Value; k != field && rules.Suggest(k, []string{field}) == field {
 			return true
 		}
 	}
@@ -384,10 +374,10 @@ func (d *testDecoder) typo(n *yaml.Node, field string) bool {
 }
 
 func (d *testDecoder) testCase(n *yaml.Node, index int) *testCaseConfig {
-	n = d.resolve(n)
+	n = d.Resolve(n)
 	what := fmt.Sprintf("tests[%d]", index)
 	if n.Kind != yaml.MappingNode {
-		d.errorf(n, "%s must be a mapping with name, alert and expect, got %s", what, kindName(n))
+		d.Errorf(n, "%s must be a mapping with name, alert and expect, got %s", what, rules.KindName(n))
 		return nil
 	}
 	tc := &testCaseConfig{node: n, at: map[string]*yaml.Node{}}
@@ -395,7 +385,7 @@ func (d *testDecoder) testCase(n *yaml.Node, index int) *testCaseConfig {
 		var ok bool
 		switch key {
 		case "name":
-			tc.Name, ok = d.str(v, "name", what, "")
+			tc.Name, ok = d.StringValue(v, "name", what, "")
 		case "alert":
 			tc.Alert, ok = d.alert(v, what+".alert")
 		case "expect":
@@ -403,18 +393,18 @@ func (d *testDecoder) testCase(n *yaml.Node, index int) *testCaseConfig {
 		case "policy":
 			tc.Policy, ok = d.policy(v, "the policy of "+what)
 		case "notifications":
-			v = d.resolve(v)
+			v = d.Resolve(v)
 			if v.Kind != yaml.SequenceNode {
-				d.errorf(v, "%s.notifications must be a list of notifications (items starting with '- ', each with at, alert and expect), got %s", what, kindName(v))
+				d.Errorf(v, "%s.notifications must be a list of notifications (items starting with '- ', each with at, alert and expect), got %s", what, rules.KindName(v))
 				return false
 			}
 			if len(v.Content) == 0 {
-				d.errorf(v, "%s.notifications is empty; list the notifications, each with at, alert and expect", what)
+				d.Errorf(v, "%s.notifications is empty; list the notifications, each with at, alert and expect", what)
 				return false
 			}
 			ok = true
 			for i, item := range v.Content {
-				if d.tired(item) {
+				if d.Tired(item) {
 					break
 				}
 				if nc := d.notification(item, fmt.Sprintf("%s.notifications[%d]", what, i)); nc != nil {
@@ -428,24 +418,24 @@ func (d *testDecoder) testCase(n *yaml.Node, index int) *testCaseConfig {
 	})
 	has := func(field string) bool { return d.hasKey(n, field) || d.typo(n, field) }
 	if !has("name") {
-		d.errorf(n, "missing required field %q in %s; %s", "name", what, "give the test a name that says what it checks")
+		d.Errorf(n, "missing required field %q in %s; %s", "name", what, "give the test a name that says what it checks")
 	}
 	switch {
 	case d.hasKey(n, "notifications"):
 		if d.hasKey(n, "alert") {
-			d.errorf(d.keyNode(n, "alert", n), "%s has both alert and notifications; give one alert with expect, or a sequence of notifications each with its own alert and expect", what)
+			d.Errorf(d.keyNode(n, "alert", n), "%s has both alert and notifications; give one alert with expect, or a sequence of notifications each with its own alert and expect", what)
 		}
 		if d.hasKey(n, "expect") {
-			d.errorf(d.keyNode(n, "expect", n), "expect of %s goes in each of its notifications; move it there", what)
+			d.Errorf(d.keyNode(n, "expect", n), "expect of %s goes in each of its notifications; move it there", what)
 		}
 	case !has("alert"):
-		d.errorf(n, "missing required field %q in %s; %s", "alert", what, "add alert: {labels: {alertname: ..., ...}} (or notifications: for a sequence over time)")
+		d.Errorf(n, "missing required field %q in %s; %s", "alert", what, "add alert: {labels: {alertname: ..., ...}} (or notifications: for a sequence over time)")
 	default:
 		if !has("expect") {
-			d.errorf(n, "missing required field %q in %s; %s", "expect", what, "list the expected remediations, or write expect: [] when nothing should happen")
+			d.Errorf(n, "missing required field %q in %s; %s", "expect", what, "list the expected remediations, or write expect: [] when nothing should happen")
 		}
 		if d.hasKey(n, "policy") {
-			d.errorf(d.keyNode(n, "policy", n), "policy of %s changes nothing: a test with one alert states which rules act, not what policy decides; give the test notifications to test policy's decisions", what)
+			d.Errorf(d.keyNode(n, "policy", n), "policy of %s changes nothing: a test with one alert states which rules act, not what policy decides; give the test notifications to test policy's decisions", what)
 		}
 	}
 	return tc
@@ -453,15 +443,15 @@ func (d *testDecoder) testCase(n *yaml.Node, index int) *testCaseConfig {
 
 // expectList decodes the expect list of what.
 func (d *testDecoder) expectList(v *yaml.Node, what string) ([]*expectConfig, bool) {
-	v = d.resolve(v)
+	v = d.Resolve(v)
 	if v.Kind != yaml.SequenceNode {
-		d.errorf(v, "%s.expect must be a list of expected remediations (write expect: [] when nothing should happen), got %s", what, kindName(v))
+		d.Errorf(v, "%s.expect must be a list of expected remediations (write expect: [] when nothing should happen), got %s", what, rules.KindName(v))
 		return nil, false
 	}
 	var out []*expectConfig
 	ok := true
 	for i, item := range v.Content {
-		if d.tired(item) {
+		if d.Tired(item) {
 			break
 		}
 		if e := d.expect(item, fmt.Sprintf("%s.expect[%d]", what, i)); e != nil {
@@ -475,9 +465,9 @@ func (d *testDecoder) expectList(v *yaml.Node, what string) ([]*expectConfig, bo
 
 // notification decodes one item of a test's notifications.
 func (d *testDecoder) notification(n *yaml.Node, what string) *notificationConfig {
-	n = d.resolve(n)
+	n = d.Resolve(n)
 	if n.Kind != yaml.MappingNode {
-		d.errorf(n, "%s must be a mapping with at, alert and expect, got %s", what, kindName(n))
+		d.Errorf(n, "%s must be a mapping with at, alert and expect, got %s", what, rules.KindName(n))
 		return nil
 	}
 	nc := &notificationConfig{node: n, at: map[string]*yaml.Node{}}
@@ -485,21 +475,21 @@ func (d *testDecoder) notification(n *yaml.Node, what string) *notificationConfi
 		var ok bool
 		switch key {
 		case "at":
-			nc.At, ok = d.str(v, "at", what, "")
+			nc.At, ok = d.StringValue(v, "at", what, "")
 		case "alert":
 			var a *alertConfig
 			if a, ok = d.alert(v, what+".alert"); ok {
 				nc.Alerts, nc.alertWhat = append(nc.Alerts, a), append(nc.alertWhat, what+".alert")
 			}
 		case "alerts":
-			v = d.resolve(v)
+			v = d.Resolve(v)
 			if v.Kind != yaml.SequenceNode || len(v.Content) == 0 {
-				d.errorf(v, "%s.alerts must be a non-empty list of alerts (each with labels), got %s", what, kindName(v))
+				d.Errorf(v, "%s.alerts must be a non-empty list of alerts (each with labels), got %s", what, rules.KindName(v))
 				return false
 			}
 			ok = true
 			for i, item := range v.Content {
-				if d.tired(item) {
+				if d.Tired(item) {
 					break
 				}
 				awhat := fmt.Sprintf("%s.alerts[%d]", what, i)
@@ -516,16 +506,16 @@ func (d *testDecoder) notification(n *yaml.Node, what string) *notificationConfi
 	})
 	has := func(field string) bool { return d.hasKey(n, field) || d.typo(n, field) }
 	if !has("at") {
-		d.errorf(n, "missing required field \"at\" in %s; say when Alertmanager sends it, as a duration since the test started, such as at: 0m or at: 10m", what)
+		d.Errorf(n, "missing required field \"at\" in %s; say when Alertmanager sends it, as a duration since the test started, such as at: 0m or at: 10m", what)
 	}
 	switch {
 	case d.hasKey(n, "alert") && d.hasKey(n, "alerts"):
-		d.errorf(d.keyNode(n, "alerts", n), "%s has both alert and alerts; use alerts: [...] for several alerts in one notification", what)
+		d.Errorf(d.keyNode(n, "alerts", n), "%s has both alert and alerts; use alerts: [...] for several alerts in one notification", what)
 	case !has("alert") && !has("alerts"):
-		d.errorf(n, "missing required field \"alert\" in %s; add alert: {labels: {alertname: ..., ...}}, or alerts: [...] for several in one notification", what)
+		d.Errorf(n, "missing required field \"alert\" in %s; add alert: {labels: {alertname: ..., ...}}, or alerts: [...] for several in one notification", what)
 	}
 	if !has("expect") {
-		d.errorf(n, "missing required field \"expect\" in %s; list the expected remediations with their decisions, or write expect: [] when nothing should happen", what)
+		d.Errorf(n, "missing required field \"expect\" in %s; list the expected remediations with their decisions, or write expect: [] when nothing should happen", what)
 	}
 	if !ok {
 		return nil
@@ -544,17 +534,17 @@ func (d *testDecoder) policy(v *yaml.Node, what string) (*policyConfig, bool) {
 		var ok bool
 		switch key {
 		case "defaultCooldown":
-			pc.DefaultCooldown, ok = d.str(v, key, what, "")
+			pc.DefaultCooldown, ok = d.StringValue(v, key, what, "")
 		case "breakerWindow":
-			pc.BreakerWindow, ok = d.str(v, key, what, "")
+			pc.BreakerWindow, ok = d.StringValue(v, key, what, "")
 		case "budgetWindow":
-			pc.BudgetWindow, ok = d.str(v, key, what, "")
+			pc.BudgetWindow, ok = d.StringValue(v, key, what, "")
 		case "breakerMax":
-			pc.BreakerMax, ok = d.integer(v, key, what)
+			pc.BreakerMax, ok = d.IntValue(v, key, what)
 		case "maxPerRule":
-			pc.MaxPerRule, ok = d.integer(v, key, what)
+			pc.MaxPerRule, ok = d.IntValue(v, key, what)
 		case "maxPerTarget":
-			pc.MaxPerTarget, ok = d.integer(v, key, what)
+			pc.MaxPerTarget, ok = d.IntValue(v, key, what)
 		case "allowNamespaces", "denyNamespaces":
 			var list []string
 			if list, ok = d.namespaces(v, key, what); ok {
@@ -572,22 +562,22 @@ func (d *testDecoder) policy(v *yaml.Node, what string) (*policyConfig, bool) {
 
 // namespaces decodes a list of namespace patterns (it may be empty).
 func (d *testDecoder) namespaces(v *yaml.Node, field, what string) ([]string, bool) {
-	v = d.resolve(v)
+	v = d.Resolve(v)
 	if v.Kind != yaml.SequenceNode {
 		hint := ""
 		if v.Kind == yaml.ScalarNode && v.Tag != "!!null" {
 			hint = fmt.Sprintf("; write it as a list: %s: [%s]", field, yamlString(v.Value))
 		}
-		d.errorf(v, "%s in %s must be a list of namespace patterns, got %s%s", field, what, kindName(v), hint)
+		d.Errorf(v, "%s in %s must be a list of namespace patterns, got %s%s", field, what, rules.KindName(v), hint)
 		return nil, false
 	}
 	out := []string{}
 	ok := true
 	for i, item := range v.Content {
-		s, good := d.str(item, fmt.Sprintf("%s[%d]", field, i), what, "")
+		s, good := d.StringValue(item, fmt.Sprintf("%s[%d]", field, i), what, "")
 		if good {
 			if err := policy.CheckPattern(s); err != nil {
-				d.errorf(d.resolve(item), "%s[%d] in %s: %v", field, i, what, err)
+				d.Errorf(d.Resolve(item), "%s[%d] in %s: %v", field, i, what, err)
 				good = false
 			}
 		}
@@ -599,8 +589,8 @@ func (d *testDecoder) namespaces(v *yaml.Node, field, what string) ([]string, bo
 
 // hasKey reports whether mapping n has key, whatever its value.
 func (d *testDecoder) hasKey(n *yaml.Node, key string) bool {
-	for _, p := range (&decoder{reporter: &reporter{}}).pairs(n, "", 0) {
-		if p.key == key {
+	for _, p := range rules.NewDecoder("").Fields(n, "") {
+		if p.Name == key {
 			return true
 		}
 	}
@@ -618,21 +608,21 @@ func (d *testDecoder) alert(v *yaml.Node, what string) (*alertConfig, bool) {
 		case "annotations":
 			a.Annotations, ok = d.labelMap(v, what+".annotations")
 		case "status":
-			a.Status, ok = d.str(v, "status", what, "")
+			a.Status, ok = d.StringValue(v, "status", what, "")
 		case "startsAt":
-			a.StartsAt, ok = d.str(v, "startsAt", what, "")
+			a.StartsAt, ok = d.StringValue(v, "startsAt", what, "")
 		case "endsAt":
-			a.EndsAt, ok = d.str(v, "endsAt", what, "")
+			a.EndsAt, ok = d.StringValue(v, "endsAt", what, "")
 		case "generatorURL":
-			a.GeneratorURL, ok = d.str(v, "generatorURL", what, "")
+			a.GeneratorURL, ok = d.StringValue(v, "generatorURL", what, "")
 		case "fingerprint":
-			a.Fingerprint, ok = d.str(v, "fingerprint", what, "")
+			a.Fingerprint, ok = d.StringValue(v, "fingerprint", what, "")
 		}
 		return ok
 	})
 	if ok {
-		if v := d.resolve(v); !d.hasKey(v, "labels") && !d.typo(v, "labels") {
-			d.errorf(d.resolve(v), "missing required field \"labels\" in %s; add labels: {alertname: ..., ...}", what)
+		if v := d.Resolve(v); !d.hasKey(v, "labels") && !d.typo(v, "labels") {
+			d.Errorf(d.Resolve(v), "missing required field \"labels\" in %s; add labels: {alertname: ..., ...}", what)
 		}
 	}
 	return a, ok
@@ -641,34 +631,34 @@ func (d *testDecoder) alert(v *yaml.Node, what string) (*alertConfig, bool) {
 // labelMap decodes a mapping of label names to values. Values may be any
 // scalar (8080 is the label value "8080").
 func (d *testDecoder) labelMap(v *yaml.Node, what string) (map[string]string, bool) {
-	v = d.resolve(v)
+	v = d.Resolve(v)
 	if v.Kind != yaml.MappingNode {
-		d.errorf(v, "%s must be a mapping of names to values, got %s", what, kindName(v))
+		d.Errorf(v, "%s must be a mapping of names to values, got %s", what, rules.KindName(v))
 		return nil, false
 	}
 	out := map[string]string{}
 	ok := true
-	for _, p := range d.pairs(v, what, 0) {
-		val := d.resolve(p.v)
+	for _, p := range d.Fields(v, what) {
+		val := d.Resolve(p.Value)
 		switch {
-		case p.key == "":
-			d.errorf(p.k, "%s has an empty name", what)
+		case p.Name == "":
+			d.Errorf(p.Key, "%s has an empty name", what)
 			ok = false
-		case !utf8.ValidString(p.key) || !utf8.ValidString(val.Value):
-			d.errorf(p.k, "%s.%s is not valid UTF-8", what, p.key)
+		case !utf8.ValidString(p.Name) || !utf8.ValidString(val.Value):
+			d.Errorf(p.Key, "%s.%s is not valid UTF-8", what, p.Name)
 			ok = false
 		case val.Kind != yaml.ScalarNode || val.Tag == "!!null":
-			d.errorf(val, "%s.%s must be a value (a string), got %s", what, p.key, kindName(val))
+			d.Errorf(val, "%s.%s must be a value (a string), got %s", what, p.Name, rules.KindName(val))
 			ok = false
 		default:
-			out[p.key] = val.Value
+			out[p.Name] = val.Value
 		}
 	}
 	return out, ok
 }
 
 func (d *testDecoder) expect(v *yaml.Node, what string) *expectConfig {
-	v = d.resolve(v)
+	v = d.Resolve(v)
 	e := &expectConfig{node: v, at: map[string]*yaml.Node{}}
 	known := []string{"rule", "action", "target", "targetError", "scale", "rollback", "approval"}
 	if strings.Contains(what, "notifications[") {
@@ -678,26 +668,26 @@ func (d *testDecoder) expect(v *yaml.Node, what string) *expectConfig {
 		var ok bool
 		switch key {
 		case "decision":
-			e.Decision, ok = d.str(v, "decision", what, "")
+			e.Decision, ok = d.StringValue(v, "decision", what, "")
 		case "rule":
-			e.Rule, ok = d.str(v, "rule", what, "")
+			e.Rule, ok = d.StringValue(v, "rule", what, "")
 		case "action":
-			e.Action, ok = d.str(v, "action", what, "")
+			e.Action, ok = d.StringValue(v, "action", what, "")
 		case "targetError":
-			e.TargetError, ok = d.str(v, "targetError", what, "")
+			e.TargetError, ok = d.StringValue(v, "targetError", what, "")
 		case "approval":
-			e.Approval, ok = d.boolean(v, "approval", what)
+			e.Approval, ok = d.BoolValue(v, "approval", what)
 		case "target":
 			e.Target = &targetConfig{}
 			ok = d.fields(v, "target of "+what, "target.", e.at, []string{"kind", "namespace", "name"}, func(key string, v *yaml.Node) bool {
 				var ok bool
 				switch key {
 				case "kind":
-					e.Target.Kind, ok = d.str(v, "target.kind", what, "")
+					e.Target.Kind, ok = d.StringValue(v, "target.kind", what, "")
 				case "namespace":
-					e.Target.Namespace, ok = d.str(v, "target.namespace", what, "")
+					e.Target.Namespace, ok = d.StringValue(v, "target.namespace", what, "")
 				case "name":
-					e.Target.Name, ok = d.str(v, "target.name", what, "")
+					e.Target.Name, ok = d.StringValue(v, "target.name", what, "")
 				}
 				return ok
 			})
@@ -707,11 +697,11 @@ func (d *testDecoder) expect(v *yaml.Node, what string) *expectConfig {
 				var ok bool
 				switch key {
 				case "replicas":
-					e.Scale.Replicas, ok = d.str(v, "scale.replicas", what, "")
+					e.Scale.Replicas, ok = d.StringValue(v, "scale.replicas", what, "")
 				case "min":
-					e.Scale.Min, ok = d.integer(v, "scale.min", what)
+					e.Scale.Min, ok = d.IntValue(v, "scale.min", what)
 				case "max":
-					e.Scale.Max, ok = d.integer(v, "scale.max", what)
+					e.Scale.Max, ok = d.IntValue(v, "scale.max", what)
 				}
 				return ok
 			})
@@ -719,7 +709,7 @@ func (d *testDecoder) expect(v *yaml.Node, what string) *expectConfig {
 			e.Rollback = &rollbackConfig{}
 			ok = d.fields(v, "rollback of "+what, "rollback.", e.at, []string{"toRevision"}, func(_ string, v *yaml.Node) bool {
 				var ok bool
-				e.Rollback.ToRevision, ok = d.integer(v, "rollback.toRevision", what)
+				e.Rollback.ToRevision, ok = d.IntValue(v, "rollback.toRevision", what)
 				return ok
 			})
 		}
@@ -733,25 +723,25 @@ func (d *testDecoder) expect(v *yaml.Node, what string) *expectConfig {
 
 // strings decodes a non-empty list of non-empty strings.
 func (d *testDecoder) strings(v *yaml.Node, field string) ([]string, bool) {
-	v = d.resolve(v)
+	v = d.Resolve(v)
 	if v.Kind != yaml.SequenceNode {
 		hint := ""
 		if v.Kind == yaml.ScalarNode && v.Tag != "!!null" {
 			hint = fmt.Sprintf("; write it as a list: %s: [%s]", field, v.Value)
 		}
-		d.errorf(v, "%s must be a list, got %s%s", field, kindName(v), hint)
+		d.Errorf(v, "%s must be a list, got %s%s", field, rules.KindName(v), hint)
 		return nil, false
 	}
 	if len(v.Content) == 0 {
-		d.errorf(v, "%s is empty; list the rule files (or directories) to test", field)
+		d.Errorf(v, "%s is empty; list the rule files (or directories) to test", field)
 		return nil, false
 	}
 	var out []string
 	ok := true
 	for i, item := range v.Content {
-		s, good := d.str(item, fmt.Sprintf("%s[%d]", field, i), "the test file", "")
+		s, good := d.StringValue(item, fmt.Sprintf("%s[%d]", field, i), "the test file", "")
 		if good && strings.TrimSpace(s) == "" {
-			d.errorf(d.resolve(item), "%s[%d] is empty", field, i)
+			d.Errorf(d.Resolve(item), "%s[%d] is empty", field, i)
 			good = false
 		}
 		ok = ok && good
@@ -780,9 +770,9 @@ func (d *testDecoder) compile(fc *testFileConfig, tf *TestFile) {
 		if n, ok := tc.at["name"]; ok {
 			switch first, dup := names[tc.Name]; {
 			case strings.TrimSpace(tc.Name) == "":
-				d.errorf(n, "name of %s is empty; say what the test checks", what)
+				d.Errorf(n, "name of %s is empty; say what the test checks", what)
 			case dup:
-				d.errorf(n, "test name %q is used twice (first on line %d); give each test its own name", tc.Name, first.Line)
+				d.Errorf(n, "test name %q is used twice (first on line %d); give each test its own name", tc.Name, first.Line)
 			default:
 				names[tc.Name] = n
 			}
@@ -818,9 +808,9 @@ func (d *testDecoder) compileSequence(tc *testCaseConfig, c *TestCase, what stri
 			at, err := model.ParseDuration(strings.TrimSpace(nc.At))
 			switch {
 			case err != nil:
-				d.errorf(an, "%s.at %q is not a duration; write the time since the test started, such as 0m, 90s or 1h30m", nwhat, nc.At)
+				d.Errorf(an, "%s.at %q is not a duration; write the time since the test started, such as 0m, 90s or 1h30m", nwhat, nc.At)
 			case prev != nil && time.Duration(at) < prev.At:
-				d.errorf(an, "%s.at %s is before the notification above it (at %s); list notifications in the order Alertmanager sends them", nwhat, nc.At, offset(prev.At))
+				d.Errorf(an, "%s.at %s is before the notification above it (at %s); list notifications in the order Alertmanager sends them", nwhat, nc.At, offset(prev.At))
 			default:
 				n.At = time.Duration(at)
 			}
@@ -854,11 +844,11 @@ func (d *testDecoder) compilePolicy(pc *policyConfig) bool {
 		v, err := model.ParseDuration(strings.TrimSpace(text))
 		switch {
 		case err != nil:
-			d.errorf(n, "%s %q in %s is not a duration; use a duration with a unit, such as 30s, 10m, 2h or 1d", field, text, what)
+			d.Errorf(n, "%s %q in %s is not a duration; use a duration with a unit, such as 30s, 10m, 2h or 1d", field, text, what)
 		case positive && v == 0:
-			d.errorf(n, "%s in %s must be longer than 0", field, what)
+			d.Errorf(n, "%s in %s must be longer than 0", field, what)
 		case field == "budgetWindow" && time.Duration(v) > policy.MaxBudgetWindow:
-			d.errorf(n, "%s %s in %s is longer than %s; use %s or less", field, text, what, humanDuration(policy.MaxBudgetWindow), humanDuration(policy.MaxBudgetWindow))
+			d.Errorf(n, "%s %s in %s is longer than %s; use %s or less", field, text, what, rules.HumanDuration(policy.MaxBudgetWindow), rules.HumanDuration(policy.MaxBudgetWindow))
 		default:
 			sets = append(sets, func(l *policy.Limits) { to(l, time.Duration(v)) })
 			return
@@ -871,7 +861,7 @@ func (d *testDecoder) compilePolicy(pc *policyConfig) bool {
 			return
 		}
 		if *v < min || field == "breakerMax" && *v == 0 {
-			d.errorf(n, "%s (%d) in %s %s", field, *v, what, hint)
+			d.Errorf(n, "%s (%d) in %s %s", field, *v, what, hint)
 			ok = false
 			return
 		}
@@ -923,14 +913,14 @@ func (d *testDecoder) compileAlert(ac *alertConfig, what string, sequence bool) 
 		a.Annotations = template.KV{}
 	}
 	if n, ok := ac.at["labels"]; ok && len(ac.Labels) == 0 {
-		d.errorf(n, "%s.labels is empty; an alert has at least an alertname", what)
+		d.Errorf(n, "%s.labels is empty; an alert has at least an alertname", what)
 	}
 	if n, ok := ac.at["status"]; ok {
 		switch ac.Status {
 		case "firing", "resolved":
 			a.Status = ac.Status
 		default:
-			d.errorf(n, "%s.status %q must be firing or resolved", what, ac.Status)
+			d.Errorf(n, "%s.status %q must be firing or resolved", what, ac.Status)
 		}
 	}
 	for _, t := range []struct {
@@ -954,7 +944,7 @@ func (d *testDecoder) compileAlert(ac *alertConfig, what string, sequence bool) 
 			if sequence && t.field == "startsAt" {
 				hint = ", or as a duration since the test started, such as 10m"
 			}
-			d.errorf(n, "%s.%s %q is not a time; write it as RFC 3339, such as 2026-01-02T15:04:05Z%s", what, t.field, t.text, hint)
+			d.Errorf(n, "%s.%s %q is not a time; write it as RFC 3339, such as 2026-01-02T15:04:05Z%s", what, t.field, t.text, hint)
 			continue
 		}
 		*t.to = ts
@@ -977,7 +967,7 @@ func (d *testDecoder) compileExpect(e *expectConfig, what string, sequence bool)
 	x := Expectation{Rule: e.Rule, TargetError: e.TargetError, Approval: e.Approval}
 	ok := true
 	fail := func(n *yaml.Node, format string, args ...any) {
-		d.errorf(n, format, args...)
+		d.Errorf(n, format, args...)
 		ok = false
 	}
 	for _, f := range []string{"rule", "action"} {
@@ -991,7 +981,7 @@ func (d *testDecoder) compileExpect(e *expectConfig, what string, sequence bool)
 	actions := actionNames()
 	if n, has := e.at["action"]; has {
 		if !slices.Contains(actions, e.Action) {
-			fail(n, "unknown action %q in %s%s; use restart, scale or rollback", e.Action, what, didYouMean(e.Action, actions))
+			fail(n, "unknown action %q in %s%s; use restart, scale or rollback", e.Action, what, rules.DidYouMean(e.Action, actions))
 		} else {
 			x.Action = v1alpha1.Action(e.Action)
 		}
@@ -1013,7 +1003,7 @@ func (d *testDecoder) compileExpect(e *expectConfig, what string, sequence bool)
 			}
 		}
 		if n, has := e.at["target.kind"]; has && !slices.Contains(kinds, e.Target.Kind) {
-			fail(n, "unknown target.kind %q in %s%s; use Deployment, StatefulSet or DaemonSet", e.Target.Kind, what, didYouMean(e.Target.Kind, kinds))
+			fail(n, "unknown target.kind %q in %s%s; use Deployment, StatefulSet or DaemonSet", e.Target.Kind, what, rules.DidYouMean(e.Target.Kind, kinds))
 		}
 		x.Target = v1alpha1.Target{Kind: v1alpha1.Kind(e.Target.Kind), Namespace: e.Target.Namespace, Name: e.Target.Name}
 	}
@@ -1029,7 +1019,7 @@ func (d *testDecoder) compileExpect(e *expectConfig, what string, sequence bool)
 		case has && hasErr:
 			fail(d.keyNode(e.node, "decision", n), "%s expects a targetError, and a target that cannot be rendered is never acted on; remove decision", what)
 		case has && !slices.Contains(decisionNames(), e.Decision):
-			fail(n, "unknown decision %q in %s%s; use %s", e.Decision, what, didYouMean(e.Decision, decisionNames()), strings.Join(decisionNames(), ", "))
+			fail(n, "unknown decision %q in %s%s; use %s", e.Decision, what, rules.DidYouMean(e.Decision, decisionNames()), strings.Join(decisionNames(), ", "))
 		case has:
 			x.Decision = Decision(e.Decision)
 		case !hasErr && !d.hasKey(e.node, "decision") && !d.typo(e.node, "decision"):
@@ -1063,7 +1053,7 @@ func (d *testDecoder) compileScale(e *expectConfig, what string, fail func(*yaml
 		fail(n, `missing scale.replicas in %s, such as replicas: "+1"`, what)
 		return nil
 	}
-	if msg := parseReplicas(strings.TrimSpace(e.Scale.Replicas), sc); msg != "" {
+	if msg := rules.ParseReplicas(strings.TrimSpace(e.Scale.Replicas), sc); msg != "" {
 		fail(rn, "scale.replicas %q in %s %s", e.Scale.Replicas, what, msg)
 		return nil
 	}

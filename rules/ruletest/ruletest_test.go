@@ -1,11 +1,13 @@
-package rules
+package ruletest
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,15 +15,42 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/alertmedic/alertmedic/policy"
+	"github.com/alertmedic/alertmedic/rules"
 )
 
-func mustLoadTestFile(t *testing.T, path string) (*TestFile, *Set) {
+var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
+
+// golden compares got with testdata/name.golden, or rewrites it with -update.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./rules/ruletest/ -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("output differs from %s (rerun with -update if the change is intended)\ngot:\n%s\nwant:\n%s", path, got, want)
+	}
+}
+
+// hasErrors reports whether le holds an error, not only warnings.
+func hasErrors(le *rules.LoadError) bool {
+	return slices.ContainsFunc(le.Problems, func(p rules.Problem) bool { return p.Severity == rules.SeverityError })
+}
+
+func mustLoadTestFile(t *testing.T, path string) (*TestFile, *rules.Set) {
 	t.Helper()
 	tf, err := LoadTestFile(path)
 	if err != nil {
 		t.Fatalf("LoadTestFile(%s):\n%v", path, err)
 	}
-	set, err := LoadFiles(tf.RuleFiles...)
+	set, err := rules.LoadFiles(tf.RuleFiles...)
 	if err != nil {
 		t.Fatalf("rules of %s:\n%v", path, err)
 	}
@@ -29,8 +58,8 @@ func mustLoadTestFile(t *testing.T, path string) (*TestFile, *Set) {
 }
 
 func TestTestFilePasses(t *testing.T) {
-	tf, set := mustLoadTestFile(t, "testdata/ruletest/ok.yaml")
-	if want := []string{filepath.Join("testdata", "ruletest", "rules.yaml")}; !reflect.DeepEqual(tf.RuleFiles, want) {
+	tf, set := mustLoadTestFile(t, "testdata/ok.yaml")
+	if want := []string{filepath.Join("testdata", "rules.yaml")}; !reflect.DeepEqual(tf.RuleFiles, want) {
 		t.Errorf("rule files: got %v, want %v (relative to the test file)", tf.RuleFiles, want)
 	}
 	results := tf.Run(set, policy.Limits{})
@@ -56,9 +85,9 @@ func TestTestFilePasses(t *testing.T) {
 }
 
 // TestRunFailures: the diff of each failing test, as 'alertmedic test'
-// shows it, in testdata/ruletest/fail.golden.
+// shows it, in testdata/fail.golden.
 func TestRunFailures(t *testing.T) {
-	tf, set := mustLoadTestFile(t, "testdata/ruletest/fail.yaml")
+	tf, set := mustLoadTestFile(t, "testdata/fail.yaml")
 	var b strings.Builder
 	for _, r := range tf.Run(set, policy.Limits{}) {
 		if r.Passed() {
@@ -70,13 +99,13 @@ func TestRunFailures(t *testing.T) {
 		}
 		b.WriteString(strings.Join(r.Diff(), "\n") + "\n")
 	}
-	golden(t, "ruletest/fail", b.String())
+	golden(t, "fail", b.String())
 }
 
 // What a failing test prints as got must be valid expect syntax that makes
 // the test pass when pasted in.
 func TestGotPastesBack(t *testing.T) {
-	tf, set := mustLoadTestFile(t, "testdata/ruletest/fail.yaml")
+	tf, set := mustLoadTestFile(t, "testdata/fail.yaml")
 	for _, r := range tf.Run(set, policy.Limits{}) {
 		if r.Case.Alert.Status != "firing" {
 			continue
@@ -89,7 +118,7 @@ func TestGotPastesBack(t *testing.T) {
 		for _, l := range r.Got {
 			src += "    " + l + "\n"
 		}
-		pasted, err := ParseTestFile("testdata/ruletest/pasted.yaml", []byte(src))
+		pasted, err := ParseTestFile("testdata/pasted.yaml", []byte(src))
 		if err != nil {
 			t.Fatalf("%s: got does not parse back:\n%s\n%v", r.Case.Name, src, err)
 		}
@@ -100,7 +129,7 @@ func TestGotPastesBack(t *testing.T) {
 }
 
 func TestTestFileProblems(t *testing.T) {
-	files, err := filepath.Glob("testdata/ruletest/bad-*.yaml")
+	files, err := filepath.Glob("testdata/bad-*.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,15 +140,15 @@ func TestTestFileProblems(t *testing.T) {
 		name := strings.TrimSuffix(filepath.Base(path), ".yaml")
 		t.Run(name, func(t *testing.T) {
 			tf, err := LoadTestFile(path)
-			var le *LoadError
+			var le *rules.LoadError
 			if !errors.As(err, &le) || tf != nil {
-				t.Fatalf("got %v, %v; want a *LoadError", tf, err)
+				t.Fatalf("got %v, %v; want a *rules.LoadError", tf, err)
 			}
-			golden(t, "ruletest/"+name, le.Error()+"\n")
+			golden(t, name, le.Error()+"\n")
 		})
 	}
-	if _, err := LoadTestFile("testdata/ruletest/missing.yaml"); err == nil ||
-		err.Error() != "testdata/ruletest/missing.yaml: cannot read tests: no such file or directory" {
+	if _, err := LoadTestFile("testdata/missing.yaml"); err == nil ||
+		err.Error() != "testdata/missing.yaml: cannot read tests: no such file or directory" {
 		t.Errorf("missing file: got %v", err)
 	}
 	for _, tc := range []struct{ src, want string }{
@@ -169,9 +198,9 @@ func TestYAMLString(t *testing.T) {
 
 // FuzzParseTestFile feeds arbitrary test files to ParseTestFile: it must
 // never panic, and must return either a TestFile whose tests can run or a
-// *LoadError with at least one error.
+// *rules.LoadError with at least one error.
 func FuzzParseTestFile(f *testing.F) {
-	files, _ := filepath.Glob("testdata/ruletest/*.yaml")
+	files, _ := filepath.Glob("testdata/*.yaml")
 	for _, path := range files {
 		data, err := os.ReadFile(path)
 		if err != nil {
@@ -180,15 +209,15 @@ func FuzzParseTestFile(f *testing.F) {
 		f.Add(data)
 	}
 	f.Add([]byte("ruleFiles: [a]\ntests: [{name: x, alert: {labels: {a: b}}, expect: [{rule: r, action: scale, target: {kind: Deployment, namespace: a, name: b}, scale: {replicas: x2}}]}]\n"))
-	set, err := LoadFiles("testdata/ruletest/rules.yaml")
+	set, err := rules.LoadFiles("testdata/rules.yaml")
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		tf, err := ParseTestFile("fuzz.yaml", data)
 		if err != nil {
-			var le *LoadError
-			if !errors.As(err, &le) || !hasErrors(le.Problems) || tf != nil {
+			var le *rules.LoadError
+			if !errors.As(err, &le) || !hasErrors(le) || tf != nil {
 				t.Fatalf("got %v, %T", tf, err)
 			}
 			return
@@ -211,7 +240,7 @@ func FuzzParseTestFile(f *testing.F) {
 // TestSequencePasses plays the sequence tests of sequence.yaml, which
 // between them expect every decision there is.
 func TestSequencePasses(t *testing.T) {
-	tf, set := mustLoadTestFile(t, "testdata/ruletest/sequence.yaml")
+	tf, set := mustLoadTestFile(t, "testdata/sequence.yaml")
 	results := tf.Run(set, policy.Limits{})
 	if len(results) != 9 {
 		t.Fatalf("got %d results, want 9", len(results))
@@ -266,9 +295,9 @@ func TestSequencePasses(t *testing.T) {
 }
 
 // TestSequenceFailures: each failing notification, with the notes on why
-// actions did not run and the diff, in testdata/ruletest/sequence-fail.golden.
+// actions did not run and the diff, in testdata/sequence-fail.golden.
 func TestSequenceFailures(t *testing.T) {
-	tf, set := mustLoadTestFile(t, "testdata/ruletest/sequence-fail.yaml")
+	tf, set := mustLoadTestFile(t, "testdata/sequence-fail.yaml")
 	var b strings.Builder
 	for _, r := range tf.Run(set, policy.Limits{}) {
 		if r.Passed() {
@@ -286,14 +315,14 @@ func TestSequenceFailures(t *testing.T) {
 			b.WriteString(strings.Join(st.Diff(), "\n") + "\n")
 		}
 	}
-	golden(t, "ruletest/sequence-fail", b.String())
+	golden(t, "sequence-fail", b.String())
 }
 
 // What a failing sequence test prints as got, pasted into the test, makes
 // it pass: the decisions read back as they are written.
 func TestSequenceGotPastesBack(t *testing.T) {
 	for _, file := range []string{"sequence-fail.yaml", "sequence.yaml"} {
-		tf, set := mustLoadTestFile(t, "testdata/ruletest/"+file)
+		tf, set := mustLoadTestFile(t, "testdata/"+file)
 		for _, r := range tf.Run(set, policy.Limits{}) {
 			var src strings.Builder
 			src.WriteString("ruleFiles: [policy-rules.yaml]\ntests:\n  - name: pasted\n    notifications:\n")
@@ -321,7 +350,7 @@ func TestSequenceGotPastesBack(t *testing.T) {
 			}
 			fmt.Fprintf(&src, "    policy: {defaultCooldown: %s, maxPerRule: %d, maxPerTarget: %d, budgetWindow: %s, breakerMax: %d, breakerWindow: %s, allowNamespaces: [%s], denyNamespaces: [%s]}\n",
 				offset(l.Cooldown), l.PerRule, l.PerTarget, offset(l.BudgetWindow), l.BreakerMax, offset(l.BreakerWindow), quoted(l.AllowNamespaces), quoted(l.DenyNamespaces))
-			pasted, err := ParseTestFile("testdata/ruletest/pasted.yaml", []byte(src.String()))
+			pasted, err := ParseTestFile("testdata/pasted.yaml", []byte(src.String()))
 			if err != nil {
 				t.Fatalf("%s: got does not parse back:\n%s\n%v", r.Case.Name, src.String(), err)
 			}
@@ -347,7 +376,7 @@ tests:
     alert: {labels: {alertname: A}}
     expect: []
 `
-	tf, err := ParseTestFile("testdata/ruletest/limits.yaml", []byte(src))
+	tf, err := ParseTestFile("testdata/limits.yaml", []byte(src))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -363,5 +392,61 @@ tests:
 	}
 	if len(base.DenyNamespaces) != 1 {
 		t.Errorf("Limits changed its base: %+v", base)
+	}
+}
+
+// The sequence test docs/rules.md shows runs, and passes, against the
+// starter library it names.
+func TestDocumentedSequencePasses(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/rules.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(doc)
+	i := strings.Index(text, "### Sequences")
+	if i < 0 {
+		t.Fatal(`docs/rules.md has no "### Sequences" section`)
+	}
+	block := text[i:]
+	start := strings.Index(block, "```yaml\n")
+	end := strings.Index(block[start+8:], "```")
+	if start < 0 || end < 0 {
+		t.Fatal("no yaml block in the Sequences section of docs/rules.md")
+	}
+	tf, err := ParseTestFile("../../examples/rules/starter/tests/documented.yaml", []byte(block[start+8:start+8+end]))
+	if err != nil {
+		t.Fatalf("the documented sequence test:\n%v", err)
+	}
+	set, err := rules.LoadFiles(tf.RuleFiles...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	results := tf.Run(set, policy.Limits{})
+	if len(results) == 0 {
+		t.Fatal("the documented sequence test has no tests")
+	}
+	for _, r := range results {
+		if len(r.Steps) == 0 || !r.Passed() {
+			t.Errorf("documented test %q: %d notifications, passed %v", r.Case.Name, len(r.Steps), r.Passed())
+		}
+	}
+}
+
+// TestRecordCarriesRulePolicy: a rule's own cooldown and budgets reach
+// policy on the record the webhook path writes (engine.NewRecord, asked
+// with engine.PolicyAction), under deployment limits stricter than the
+// rule's, so that a record which lost them is decided by the deployment's.
+func TestRecordCarriesRulePolicy(t *testing.T) {
+	tf, set := mustLoadTestFile(t, "testdata/record-policy.yaml")
+	results := tf.Run(set, policy.Limits{})
+	if len(results) != 3 {
+		t.Fatalf("got %d results, want 3", len(results))
+	}
+	for _, r := range results {
+		for i, st := range r.Steps {
+			if !st.Passed() {
+				t.Errorf("%s: notifications[%d]:\n%s\n%s", r.Case.Name, i, strings.Join(st.Notes, "\n"), strings.Join(st.Diff(), "\n"))
+			}
+		}
 	}
 }
