@@ -125,7 +125,7 @@ func pathErr(err error) error {
 // runTestFile runs the tests of one file under limits and prints failures
 // and a summary line. ok is false when the file or its rules did not load.
 func runTestFile(w io.Writer, path string, run *regexp.Regexp, limits policy.Limits) (passed, failed int, ok bool) {
-	tf, err := ruletest.LoadTestFile(path)
+	tf, err := ruletest.Load(path)
 	if err != nil {
 		fmt.Fprintf(w, "%v\n%s: FAIL: the test file does not load\n", err, path)
 		return 0, 0, false
@@ -170,7 +170,7 @@ func runTestFile(w io.Writer, path string, run *regexp.Regexp, limits policy.Lim
 // printSteps prints the policy a sequence test ran under and, for each
 // notification that did not go as expected, its alerts, why actions did
 // not run, and the diff.
-func printSteps(w io.Writer, res ruletest.TestResult) {
+func printSteps(w io.Writer, res ruletest.Result) {
 	fmt.Fprintf(w, "    policy: %s\n", limitsString(res.Limits))
 	for i, st := range res.Steps {
 		if st.Passed() {
@@ -179,7 +179,7 @@ func printSteps(w io.Writer, res ruletest.TestResult) {
 		n := st.Notification
 		fmt.Fprintf(w, "    notifications[%d] at %s (line %d):\n", i, model.Duration(n.At), n.Line)
 		for _, a := range st.Alerts {
-			fmt.Fprintf(w, "      alert: %s (%s, startsAt %s)\n", labelString(a.Labels), a.Status, ruletest.TestTime(a.StartsAt))
+			fmt.Fprintf(w, "      alert: %s (%s, startsAt %s)\n", labelString(a.Labels), a.Status, ruletest.FormatTime(a.StartsAt))
 		}
 		for _, note := range st.Notes {
 			fmt.Fprintf(w, "      note: %s\n", note)

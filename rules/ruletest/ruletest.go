@@ -21,17 +21,17 @@ import (
 	"github.com/alertmedic/alertmedic/rules"
 )
 
-// TestFile is a decoded, validated rule test file.
-type TestFile struct {
+// File is a decoded, validated rule test file.
+type File struct {
 	Path      string
 	RuleFiles []string // rule files and directories, resolved against Path's directory
-	Cases     []*TestCase
+	Cases     []*Case
 }
 
-// TestCase is one test: an alert and the remediations expected for it, or
+// Case is one test: an alert and the remediations expected for it, or
 // a sequence of notifications and the remediations, with policy's
 // decisions, expected for each.
-type TestCase struct {
+type Case struct {
 	Name         string
 	Line, Column int // of the test in its file
 	Alert        *template.Alert
@@ -52,14 +52,14 @@ type Notification struct {
 	Alerts       []*template.Alert
 	Expect       []Expectation
 	// startsAt[i] is set when the test gives Alerts[i].StartsAt; otherwise
-	// it is filled in as Alertmanager would (see TestCase.Run).
+	// it is filled in as Alertmanager would (see Case.Run).
 	startsAt []bool
 }
 
 // Limits returns the policy limits the test runs with: base (the
 // deployment's, from alertmedic test's flags) under the file's policy block
 // and then the test's.
-func (c *TestCase) Limits(base policy.Limits) policy.Limits {
+func (c *Case) Limits(base policy.Limits) policy.Limits {
 	for _, p := range c.policies {
 		p.apply(&base)
 	}
@@ -200,9 +200,9 @@ type expectConfig struct {
 	at                                  map[string]*yaml.Node // "target.kind" too
 }
 
-// LoadTestFile reads and parses one rule test file. The error, if any, is
+// Load reads and parses one rule test file. The error, if any, is
 // a *rules.LoadError listing every problem found.
-func LoadTestFile(path string) (*TestFile, error) {
+func Load(path string) (*File, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		var pe *os.PathError
@@ -211,16 +211,16 @@ func LoadTestFile(path string) (*TestFile, error) {
 		}
 		return nil, &rules.LoadError{Problems: []rules.Problem{{File: path, Message: "cannot read tests: " + err.Error()}}}
 	}
-	return ParseTestFile(path, data)
+	return Parse(path, data)
 }
 
-// ParseTestFile parses a rule test file; path names it in messages and is
+// Parse parses a rule test file; path names it in messages and is
 // the base of its relative ruleFiles. The error, if any, is a *rules.LoadError
 // listing every problem found.
-func ParseTestFile(path string, data []byte) (*TestFile, error) {
+func Parse(path string, data []byte) (*File, error) {
 	d := &testDecoder{Decoder: rules.NewDecoder(path)}
 	fc := d.file(data)
-	tf := &TestFile{Path: path}
+	tf := &File{Path: path}
 	if fc != nil && !d.Exhausted() {
 		d.compile(fc, tf)
 	}
@@ -751,7 +751,7 @@ func (d *testDecoder) strings(v *yaml.Node, field string) ([]string, bool) {
 }
 
 // compile validates the decoded shapes into tf.
-func (d *testDecoder) compile(fc *testFileConfig, tf *TestFile) {
+func (d *testDecoder) compile(fc *testFileConfig, tf *File) {
 	base := filepath.Dir(tf.Path)
 	for _, f := range fc.RuleFiles {
 		if !filepath.IsAbs(f) {
@@ -766,7 +766,7 @@ func (d *testDecoder) compile(fc *testFileConfig, tf *TestFile) {
 	names := map[string]*yaml.Node{}
 	for i, tc := range fc.Tests {
 		what := fmt.Sprintf("tests[%d]", i)
-		c := &TestCase{Name: tc.Name, Line: tc.node.Line, Column: tc.node.Column, policies: filePolicy}
+		c := &Case{Name: tc.Name, Line: tc.node.Line, Column: tc.node.Column, policies: filePolicy}
 		if n, ok := tc.at["name"]; ok {
 			switch first, dup := names[tc.Name]; {
 			case strings.TrimSpace(tc.Name) == "":
@@ -796,7 +796,7 @@ func (d *testDecoder) compile(fc *testFileConfig, tf *TestFile) {
 }
 
 // compileSequence validates the notifications and the policy of tc into c.
-func (d *testDecoder) compileSequence(tc *testCaseConfig, c *TestCase, what string) {
+func (d *testDecoder) compileSequence(tc *testCaseConfig, c *Case, what string) {
 	if tc.Policy != nil && d.compilePolicy(tc.Policy) {
 		c.policies = append(slices.Clip(c.policies), tc.Policy)
 	}

@@ -44,11 +44,11 @@ func hasErrors(le *rules.LoadError) bool {
 	return slices.ContainsFunc(le.Problems, func(p rules.Problem) bool { return p.Severity == rules.SeverityError })
 }
 
-func mustLoadTestFile(t *testing.T, path string) (*TestFile, *rules.Set) {
+func mustLoad(t *testing.T, path string) (*File, *rules.Set) {
 	t.Helper()
-	tf, err := LoadTestFile(path)
+	tf, err := Load(path)
 	if err != nil {
-		t.Fatalf("LoadTestFile(%s):\n%v", path, err)
+		t.Fatalf("Load(%s):\n%v", path, err)
 	}
 	set, err := rules.LoadFiles(tf.RuleFiles...)
 	if err != nil {
@@ -58,7 +58,7 @@ func mustLoadTestFile(t *testing.T, path string) (*TestFile, *rules.Set) {
 }
 
 func TestTestFilePasses(t *testing.T) {
-	tf, set := mustLoadTestFile(t, "testdata/ok.yaml")
+	tf, set := mustLoad(t, "testdata/ok.yaml")
 	if want := []string{filepath.Join("testdata", "rules.yaml")}; !reflect.DeepEqual(tf.RuleFiles, want) {
 		t.Errorf("rule files: got %v, want %v (relative to the test file)", tf.RuleFiles, want)
 	}
@@ -87,7 +87,7 @@ func TestTestFilePasses(t *testing.T) {
 // TestRunFailures: the diff of each failing test, as 'alertmedic test'
 // shows it, in testdata/fail.golden.
 func TestRunFailures(t *testing.T) {
-	tf, set := mustLoadTestFile(t, "testdata/fail.yaml")
+	tf, set := mustLoad(t, "testdata/fail.yaml")
 	var b strings.Builder
 	for _, r := range tf.Run(set, policy.Limits{}) {
 		if r.Passed() {
@@ -105,7 +105,7 @@ func TestRunFailures(t *testing.T) {
 // What a failing test prints as got must be valid expect syntax that makes
 // the test pass when pasted in.
 func TestGotPastesBack(t *testing.T) {
-	tf, set := mustLoadTestFile(t, "testdata/fail.yaml")
+	tf, set := mustLoad(t, "testdata/fail.yaml")
 	for _, r := range tf.Run(set, policy.Limits{}) {
 		if r.Case.Alert.Status != "firing" {
 			continue
@@ -118,7 +118,7 @@ func TestGotPastesBack(t *testing.T) {
 		for _, l := range r.Got {
 			src += "    " + l + "\n"
 		}
-		pasted, err := ParseTestFile("testdata/pasted.yaml", []byte(src))
+		pasted, err := Parse("testdata/pasted.yaml", []byte(src))
 		if err != nil {
 			t.Fatalf("%s: got does not parse back:\n%s\n%v", r.Case.Name, src, err)
 		}
@@ -139,7 +139,7 @@ func TestTestFileProblems(t *testing.T) {
 	for _, path := range files {
 		name := strings.TrimSuffix(filepath.Base(path), ".yaml")
 		t.Run(name, func(t *testing.T) {
-			tf, err := LoadTestFile(path)
+			tf, err := Load(path)
 			var le *rules.LoadError
 			if !errors.As(err, &le) || tf != nil {
 				t.Fatalf("got %v, %v; want a *rules.LoadError", tf, err)
@@ -147,7 +147,7 @@ func TestTestFileProblems(t *testing.T) {
 			golden(t, name, le.Error()+"\n")
 		})
 	}
-	if _, err := LoadTestFile("testdata/missing.yaml"); err == nil ||
+	if _, err := Load("testdata/missing.yaml"); err == nil ||
 		err.Error() != "testdata/missing.yaml: cannot read tests: no such file or directory" {
 		t.Errorf("missing file: got %v", err)
 	}
@@ -159,7 +159,7 @@ func TestTestFileProblems(t *testing.T) {
 		{"ruleFiles: [r.yaml]\n", "t.yaml:1:1: missing required field \"tests\": add a list of tests, each with a name, an alert and what to expect"},
 		{"rules:\n  - name: x\n", "t.yaml:1:1: this looks like a rule file, not a rule test file: check it with alertmedic check, and name it under ruleFiles of a test file"},
 	} {
-		_, err := ParseTestFile("t.yaml", []byte(tc.src))
+		_, err := Parse("t.yaml", []byte(tc.src))
 		if err == nil || err.Error() != tc.want {
 			t.Errorf("%q:\ngot  %v\nwant %s", tc.src, err, tc.want)
 		}
@@ -196,8 +196,8 @@ func TestYAMLString(t *testing.T) {
 	}
 }
 
-// FuzzParseTestFile feeds arbitrary test files to ParseTestFile: it must
-// never panic, and must return either a TestFile whose tests can run or a
+// FuzzParseTestFile feeds arbitrary test files to Parse: it must
+// never panic, and must return either a File whose tests can run or a
 // *rules.LoadError with at least one error.
 func FuzzParseTestFile(f *testing.F) {
 	files, _ := filepath.Glob("testdata/*.yaml")
@@ -214,7 +214,7 @@ func FuzzParseTestFile(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		tf, err := ParseTestFile("fuzz.yaml", data)
+		tf, err := Parse("fuzz.yaml", data)
 		if err != nil {
 			var le *rules.LoadError
 			if !errors.As(err, &le) || !hasErrors(le) || tf != nil {
@@ -240,7 +240,7 @@ func FuzzParseTestFile(f *testing.F) {
 // TestSequencePasses plays the sequence tests of sequence.yaml, which
 // between them expect every decision there is.
 func TestSequencePasses(t *testing.T) {
-	tf, set := mustLoadTestFile(t, "testdata/sequence.yaml")
+	tf, set := mustLoad(t, "testdata/sequence.yaml")
 	results := tf.Run(set, policy.Limits{})
 	if len(results) != 9 {
 		t.Fatalf("got %d results, want 9", len(results))
@@ -277,14 +277,14 @@ func TestSequencePasses(t *testing.T) {
 	steps := results[0].Steps
 	for i, want := range []time.Duration{0, 0, 0, 10 * time.Minute, 10 * time.Minute, 10 * time.Minute, 45 * time.Minute} {
 		if got := steps[i].Alerts[0].StartsAt; !got.Equal(testStart().Add(want)) {
-			t.Errorf("notifications[%d]: startsAt %s, want %s", i, TestTime(got), offset(want))
+			t.Errorf("notifications[%d]: startsAt %s, want %s", i, FormatTime(got), offset(want))
 		}
 	}
 	if n := tf.Cases[3].Notifications[1]; !n.startsAt[0] || !n.Alerts[0].StartsAt.Equal(testStart().Add(10*time.Minute)) {
 		t.Errorf("startsAt: 10m decoded as %v (given %v)", n.Alerts[0].StartsAt, n.startsAt[0])
 	}
-	if a := tf.Cases[4].Notifications[0].Alerts[0]; TestTime(a.StartsAt) != "2025-12-31T23:00:00Z" {
-		t.Errorf("an RFC 3339 startsAt before the test reads back as %s", TestTime(a.StartsAt))
+	if a := tf.Cases[4].Notifications[0].Alerts[0]; FormatTime(a.StartsAt) != "2025-12-31T23:00:00Z" {
+		t.Errorf("an RFC 3339 startsAt before the test reads back as %s", FormatTime(a.StartsAt))
 	}
 	if l := results[6].Limits; l.BreakerMax != 2 || l.BreakerWindow != 10*time.Minute || l.BudgetWindow != policy.DefaultBudgetWindow {
 		t.Errorf("breaker test ran under %+v", l)
@@ -297,7 +297,7 @@ func TestSequencePasses(t *testing.T) {
 // TestSequenceFailures: each failing notification, with the notes on why
 // actions did not run and the diff, in testdata/sequence-fail.golden.
 func TestSequenceFailures(t *testing.T) {
-	tf, set := mustLoadTestFile(t, "testdata/sequence-fail.yaml")
+	tf, set := mustLoad(t, "testdata/sequence-fail.yaml")
 	var b strings.Builder
 	for _, r := range tf.Run(set, policy.Limits{}) {
 		if r.Passed() {
@@ -322,7 +322,7 @@ func TestSequenceFailures(t *testing.T) {
 // it pass: the decisions read back as they are written.
 func TestSequenceGotPastesBack(t *testing.T) {
 	for _, file := range []string{"sequence-fail.yaml", "sequence.yaml"} {
-		tf, set := mustLoadTestFile(t, "testdata/"+file)
+		tf, set := mustLoad(t, "testdata/"+file)
 		for _, r := range tf.Run(set, policy.Limits{}) {
 			var src strings.Builder
 			src.WriteString("ruleFiles: [policy-rules.yaml]\ntests:\n  - name: pasted\n    notifications:\n")
@@ -333,7 +333,7 @@ func TestSequenceGotPastesBack(t *testing.T) {
 					for k, v := range a.Labels {
 						labels = append(labels, k+": "+yamlString(v))
 					}
-					fmt.Fprintf(&src, "          - {labels: {%s}, status: %s, startsAt: %s}\n", strings.Join(labels, ", "), a.Status, yamlString(TestTime(a.StartsAt)))
+					fmt.Fprintf(&src, "          - {labels: {%s}, status: %s, startsAt: %s}\n", strings.Join(labels, ", "), a.Status, yamlString(FormatTime(a.StartsAt)))
 				}
 				for _, l := range st.Got {
 					src.WriteString("        " + l + "\n")
@@ -350,7 +350,7 @@ func TestSequenceGotPastesBack(t *testing.T) {
 			}
 			fmt.Fprintf(&src, "    policy: {defaultCooldown: %s, maxPerRule: %d, maxPerTarget: %d, budgetWindow: %s, breakerMax: %d, breakerWindow: %s, allowNamespaces: [%s], denyNamespaces: [%s]}\n",
 				offset(l.Cooldown), l.PerRule, l.PerTarget, offset(l.BudgetWindow), l.BreakerMax, offset(l.BreakerWindow), quoted(l.AllowNamespaces), quoted(l.DenyNamespaces))
-			pasted, err := ParseTestFile("testdata/pasted.yaml", []byte(src.String()))
+			pasted, err := Parse("testdata/pasted.yaml", []byte(src.String()))
 			if err != nil {
 				t.Fatalf("%s: got does not parse back:\n%s\n%v", r.Case.Name, src.String(), err)
 			}
@@ -376,7 +376,7 @@ tests:
     alert: {labels: {alertname: A}}
     expect: []
 `
-	tf, err := ParseTestFile("testdata/limits.yaml", []byte(src))
+	tf, err := Parse("testdata/limits.yaml", []byte(src))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -413,7 +413,7 @@ func TestDocumentedSequencePasses(t *testing.T) {
 	if start < 0 || end < 0 {
 		t.Fatal("no yaml block in the Sequences section of docs/rules.md")
 	}
-	tf, err := ParseTestFile("../../examples/rules/starter/tests/documented.yaml", []byte(block[start+8:start+8+end]))
+	tf, err := Parse("../../examples/rules/starter/tests/documented.yaml", []byte(block[start+8:start+8+end]))
 	if err != nil {
 		t.Fatalf("the documented sequence test:\n%v", err)
 	}
@@ -437,7 +437,7 @@ func TestDocumentedSequencePasses(t *testing.T) {
 // with engine.PolicyAction), under deployment limits stricter than the
 // rule's, so that a record which lost them is decided by the deployment's.
 func TestRecordCarriesRulePolicy(t *testing.T) {
-	tf, set := mustLoadTestFile(t, "testdata/record-policy.yaml")
+	tf, set := mustLoad(t, "testdata/record-policy.yaml")
 	results := tf.Run(set, policy.Limits{})
 	if len(results) != 3 {
 		t.Fatalf("got %d results, want 3", len(results))

@@ -15,9 +15,9 @@ import (
 	"github.com/alertmedic/alertmedic/rules"
 )
 
-// TestResult is the outcome of one TestCase.
-type TestResult struct {
-	Case *TestCase
+// Result is the outcome of one Case.
+type Result struct {
+	Case *Case
 	// Want and Got are the expected and the actual remediations, written
 	// the way a test file writes expect (so Got can be pasted into one).
 	Want, Got []string
@@ -36,7 +36,7 @@ type StepResult struct {
 	Notification *Notification
 	// Alerts are the notification's alerts as sent, StartsAt filled in.
 	Alerts []*template.Alert
-	// Want and Got are as in TestResult, with the decisions.
+	// Want and Got are as in Result, with the decisions.
 	Want, Got []string
 	// Notes say why each remediation that does not run does not, and that
 	// resolved alerts are not acted on.
@@ -45,7 +45,7 @@ type StepResult struct {
 
 // Passed reports whether the remediations, and in a sequence test their
 // decisions, were the expected ones.
-func (r *TestResult) Passed() bool {
+func (r *Result) Passed() bool {
 	if !slices.Equal(r.Want, r.Got) {
 		return false
 	}
@@ -59,20 +59,20 @@ func (r *TestResult) Passed() bool {
 
 // Diff is Want against Got, line by line: "- " for a line only expected,
 // "+ " for a line only got, "  " for a line in both.
-func (r *TestResult) Diff() []string { return lineDiff(r.Want, r.Got) }
+func (r *Result) Diff() []string { return lineDiff(r.Want, r.Got) }
 
 // Passed reports whether the notification led to the expected remediations
 // and decisions.
 func (s *StepResult) Passed() bool { return slices.Equal(s.Want, s.Got) }
 
-// Diff is Want against Got, as TestResult.Diff.
+// Diff is Want against Got, as Result.Diff.
 func (s *StepResult) Diff() []string { return lineDiff(s.Want, s.Got) }
 
 // Run runs every test of the file against set, in order; limits are the
 // deployment's policy (the flags of alertmedic serve), under which the file's
 // and each test's policy blocks apply.
-func (tf *TestFile) Run(set *rules.Set, limits policy.Limits) []TestResult {
-	out := make([]TestResult, 0, len(tf.Cases))
+func (tf *File) Run(set *rules.Set, limits policy.Limits) []Result {
+	out := make([]Result, 0, len(tf.Cases))
 	for _, c := range tf.Cases {
 		out = append(out, c.Run(set, limits))
 	}
@@ -94,11 +94,11 @@ func (tf *TestFile) Run(set *rules.Set, limits policy.Limits) []TestResult {
 // is taken to succeed) or is refused with policy's reason. An alert whose startsAt the test does not give has
 // the one Alertmanager would send: the time of the notification in which
 // it started firing, kept until a notification says it resolved.
-func (c *TestCase) Run(set *rules.Set, limits policy.Limits) TestResult {
+func (c *Case) Run(set *rules.Set, limits policy.Limits) Result {
 	if len(c.Notifications) > 0 {
 		return c.runSequence(set, limits)
 	}
-	res := TestResult{Case: c}
+	res := Result{Case: c}
 	var got []Expectation
 	if c.Alert.Status == "firing" {
 		for _, m := range set.Match(c.Alert) {
@@ -125,9 +125,9 @@ func matchTargetErrors(got, want []Expectation) {
 }
 
 // runSequence plays the notifications of c (see Run).
-func (c *TestCase) runSequence(set *rules.Set, limits policy.Limits) TestResult {
+func (c *Case) runSequence(set *rules.Set, limits policy.Limits) Result {
 	book := policy.NewBook(c.Limits(limits))
-	res := TestResult{Case: c, Limits: book.Limits()}
+	res := Result{Case: c, Limits: book.Limits()}
 	recorded := map[string]time.Duration{} // record name -> when it was recorded
 	firing := map[string]time.Time{}       // fingerprint -> startsAt of its firing episode
 	for _, n := range c.Notifications {
@@ -161,7 +161,7 @@ func (c *TestCase) runSequence(set *rules.Set, limits policy.Limits) TestResult 
 				if at, dup := recorded[name]; dup {
 					e.Decision = DecisionDuplicate
 					step.Notes = append(step.Notes, fmt.Sprintf("%s: Duplicate: %s, firing since %s, was recorded at %s already; alertmedic acts once per episode (fingerprint and startsAt), and the alert fires again as a new episode only after it resolved",
-						m.Rule.Name, alertName(&a), TestTime(a.StartsAt), offset(at)))
+						m.Rule.Name, alertName(&a), FormatTime(a.StartsAt), offset(at)))
 					got = append(got, e)
 					continue
 				}
@@ -197,10 +197,10 @@ func alertName(a *template.Alert) string {
 	return fmt.Sprintf("alert %s (fingerprint %s)", a.Labels["alertname"], a.Fingerprint)
 }
 
-// TestTime writes a time of a sequence test (such as an alert's startsAt)
+// FormatTime writes a time of a sequence test (such as an alert's startsAt)
 // as a test file can: a duration since the test started, or in RFC 3339
 // when it is before the start.
-func TestTime(t time.Time) string {
+func FormatTime(t time.Time) string {
 	if d := t.Sub(testStart()); d >= 0 {
 		return offset(d)
 	}
