@@ -160,7 +160,7 @@ func (e *env) restartNeedingApproval(target string, approval v1alpha1.ApprovalSp
 		ObjectMeta: metav1.ObjectMeta{
 			Name:      engine.RecordName("restart-crashlooping|Deployment/" + e.ns + "/" + target + "|" + fp),
 			Namespace: e.ns,
-			Labels:    map[string]string{engine.LabelTarget: engine.TargetLabel("Deployment", e.ns, target)},
+			Labels:    map[string]string{v1alpha1.LabelTarget: v1alpha1.TargetLabel("Deployment", e.ns, target)},
 		},
 		Spec: v1alpha1.RemediationSpec{
 			Rule: "restart-crashlooping", Action: "restart",

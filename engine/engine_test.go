@@ -131,7 +131,7 @@ func TestAcceptRecordsOneRemediationPerMatch(t *testing.T) {
 		restart.Spec.Alert.Fingerprint != a.Fingerprint || !restart.Spec.Alert.StartsAt.Time.Equal(t0) ||
 		restart.Spec.Cooldown == nil || restart.Spec.Cooldown.Duration != 30*time.Minute ||
 		restart.Spec.Alert.Summary != "KubePodCrashLooping is firing" ||
-		restart.Labels[LabelTarget] != TargetLabel("Deployment", "shop", "cart") || restart.Labels[LabelRule] != "restart-crashlooping" {
+		restart.Labels[v1alpha1.LabelTarget] != v1alpha1.TargetLabel("Deployment", "shop", "cart") || restart.Labels[v1alpha1.LabelRule] != "restart-crashlooping" {
 		t.Errorf("restart record = %+v", restart)
 	}
 	if b := restart.Spec.Budget; b == nil || b.PerTarget != 3 || b.PerRule != 0 || b.Window.Duration != 2*time.Hour {

@@ -278,7 +278,7 @@ func (r *Runner) seed(ctx context.Context) error {
 		if st.StartedAt == nil || (st.Phase != v1alpha1.PhaseRunning && st.Phase != v1alpha1.PhaseSucceeded) || rec.Spec.DryRun {
 			continue
 		}
-		r.book.Record(rec.Spec.Rule, rec.Labels[LabelTarget], st.StartedAt.Time)
+		r.book.Record(rec.Spec.Rule, rec.Labels[v1alpha1.LabelTarget], st.StartedAt.Time)
 	}
 	r.seeded = true
 	return nil
@@ -304,7 +304,7 @@ func (r *Runner) refusal(rec *v1alpha1.Remediation, now time.Time) (reason, msg 
 // PolicyAction is what policy is asked about rec.
 func PolicyAction(rec *v1alpha1.Remediation) policy.Action {
 	a := policy.Action{
-		Rule: rec.Spec.Rule, Target: rec.Labels[LabelTarget], TargetRef: rec.Spec.TargetRef,
+		Rule: rec.Spec.Rule, Target: rec.Labels[v1alpha1.LabelTarget], TargetRef: rec.Spec.TargetRef,
 		Namespace: rec.Spec.Target.Namespace, Approved: rec.Status.Phase == v1alpha1.PhaseApproved,
 	}
 	if rec.Spec.Cooldown != nil {
@@ -426,7 +426,7 @@ func (r *Runner) run(ctx context.Context, rec *v1alpha1.Remediation, now time.Ti
 
 // recordedAt is when rec was created, as precisely as it is known.
 func recordedAt(rec *v1alpha1.Remediation) time.Time {
-	if t, err := time.Parse(time.RFC3339Nano, rec.Annotations[AnnotationRecordedAt]); err == nil {
+	if t, err := time.Parse(time.RFC3339Nano, rec.Annotations[v1alpha1.AnnotationRecordedAt]); err == nil {
 		return t
 	}
 	return rec.CreationTimestamp.Time

@@ -63,7 +63,7 @@ func put(t *testing.T, c client.Client, ns string, rec *v1alpha1.Remediation, st
 	if rec.Labels == nil {
 		rec.Labels = map[string]string{}
 	}
-	rec.Labels[LabelTarget] = TargetLabel(rec.Spec.Target.Kind, rec.Spec.Target.Namespace, rec.Spec.Target.Name)
+	rec.Labels[v1alpha1.LabelTarget] = v1alpha1.TargetLabel(rec.Spec.Target.Kind, rec.Spec.Target.Namespace, rec.Spec.Target.Name)
 	rec.Spec.TargetRef = rec.Spec.Target.String()
 	if rec.Spec.Alert.Name == "" {
 		rec.Spec.Alert = v1alpha1.AlertRef{Name: "KubePodCrashLooping", Fingerprint: "0123456789abcdef", StartsAt: metav1.NewMicroTime(t0)}
