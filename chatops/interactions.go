@@ -17,7 +17,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
-	"github.com/alertmedic/alertmedic/engine"
+	"github.com/alertmedic/alertmedic/engine/approval"
 )
 
 // MaxInteractionBytes caps an interaction request's body. Slack's
@@ -189,8 +189,8 @@ func (c *Chat) decide(ctx context.Context, cb slack.InteractionCallback, name st
 	if cb.User.Name != "" {
 		by += " (" + cb.User.Name + ")"
 	}
-	_, err = engine.Decide(ctx, c.records, key, approve, by, c.opts.Now())
-	var de *engine.DecidedError
+	_, err = approval.Decide(ctx, c.records, key, approve, by, c.opts.Now())
+	var de *approval.DecidedError
 	switch {
 	case errors.As(err, &de):
 		c.metrics.interactions.WithLabelValues("already_decided").Inc()
@@ -230,7 +230,7 @@ func (c *Chat) approvers(rec *v1alpha1.Remediation) (a Approvers, loaded bool) {
 }
 
 // alreadyDecided tells a late clicker who decided and when.
-func alreadyDecided(de *engine.DecidedError) string {
+func alreadyDecided(de *approval.DecidedError) string {
 	switch {
 	case de.DecidedBy != "" && de.DecidedAt != nil:
 		v := "approved"

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/engine/approval"
 	"github.com/alertmedic/alertmedic/policy"
 	"github.com/alertmedic/alertmedic/remediations"
 )
@@ -51,7 +51,7 @@ func TestApprovedStalePlanIsNotRun(t *testing.T) {
 	if _, err := cluster.Client.AppsV1().Deployments(ns).Update(t.Context(), d, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Decide(t.Context(), c, client.ObjectKeyFromObject(rec), true, "slack:U0123", time.Now()); err != nil {
+	if _, err := approval.Decide(t.Context(), c, client.ObjectKeyFromObject(rec), true, "slack:U0123", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the approved record to finish", func() bool { return get(t, c, rec).Status.Phase.Final() })
@@ -85,28 +85,6 @@ func TestPlanErrorIsShown(t *testing.T) {
 	waitFor(t, "the record to wait for approval", phaseIs(t, c, rec, v1alpha1.PhasePendingApproval))
 	if p := get(t, c, rec).Status.Plan; p == nil || !strings.Contains(p.Error, "not found") || p.Generation != 0 {
 		t.Errorf("plan = %+v, want the not-found error", p)
-	}
-}
-
-// Past its deadline a record cannot be approved, even before the leader has
-// recorded it as Expired.
-func TestDecideAfterDeadlineIsRefused(t *testing.T) {
-	ns := recordsNamespace(t)
-	c := newClient(t, cluster.Config)
-	deadline := metav1.NewTime(time.Now().Add(-time.Second).Truncate(time.Second))
-	rec := restartRecord("rem-late", ns, "web")
-	rec = put(t, c, ns, rec, v1alpha1.RemediationStatus{Phase: v1alpha1.PhasePendingApproval, ApprovalExpiresAt: &deadline})
-	rv := get(t, c, rec).ResourceVersion
-	_, err := Decide(t.Context(), c, client.ObjectKeyFromObject(rec), true, "slack:U0123", time.Now())
-	var de *DecidedError
-	if !errors.As(err, &de) || de.Phase != v1alpha1.PhaseExpired {
-		t.Fatalf("Decide after the deadline = %v, want a DecidedError saying it expired", err)
-	}
-	if want := "rem-late expired unapproved at " + deadline.UTC().Format(time.RFC3339); err.Error() != want {
-		t.Errorf("error = %q, want %q", err, want)
-	}
-	if got := get(t, c, rec); got.ResourceVersion != rv || got.Status.DecidedBy != "" {
-		t.Errorf("the record changed: %+v", got.Status)
 	}
 }
 
@@ -152,7 +130,7 @@ func TestPolicyRequiresApproval(t *testing.T) {
 		t.Fatalf("replicas = %v, %v; want 4 from the scale up alone", d.Spec.Replicas, err)
 	}
 	// Approved, a held action runs.
-	if _, err := Decide(t.Context(), c, client.ObjectKeyFromObject(held[3]), true, "kubernetes:alice", time.Now()); err != nil {
+	if _, err := approval.Decide(t.Context(), c, client.ObjectKeyFromObject(held[3]), true, "kubernetes:alice", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the approved restart", phaseIs(t, c, held[3], v1alpha1.PhaseSucceeded))
@@ -182,7 +160,7 @@ func TestApprovedTargetDeletedIsSkipped(t *testing.T) {
 	if err := cluster.Client.AppsV1().Deployments(ns).Delete(t.Context(), "web", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Decide(t.Context(), c, client.ObjectKeyFromObject(rec), true, "slack:U0123", time.Now()); err != nil {
+	if _, err := approval.Decide(t.Context(), c, client.ObjectKeyFromObject(rec), true, "slack:U0123", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the approved record to finish", func() bool { return get(t, c, rec).Status.Phase.Final() })

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/engine/approval"
 	"github.com/alertmedic/alertmedic/rules"
 	"github.com/alertmedic/alertmedic/webhook"
 )
@@ -259,12 +260,12 @@ func (e *Engine) resolve(ctx context.Context, planned *v1alpha1.Remediation, now
 		if err := e.opts.Client.Get(ctx, client.ObjectKeyFromObject(planned), &rec); err != nil {
 			return err
 		}
-		if rec.Status.AlertResolvedAt != nil && !Waiting(rec.Status.Phase) {
+		if rec.Status.AlertResolvedAt != nil && !approval.Waiting(rec.Status.Phase) {
 			return nil
 		}
 		t := metav1.NewTime(now)
 		rec.Status.AlertResolvedAt = &t
-		cancel := Waiting(rec.Status.Phase)
+		cancel := approval.Waiting(rec.Status.Phase)
 		if cancel {
 			rec.Status.Phase, rec.Status.Reason = v1alpha1.PhaseCancelled, "AlertResolved"
 			rec.Status.Message = "the alert resolved before the action ran"
@@ -284,10 +285,4 @@ func (e *Engine) resolve(ctx context.Context, planned *v1alpha1.Remediation, now
 		return nil // nothing was planned for this episode (or it was collected)
 	}
 	return err
-}
-
-// Waiting reports whether a record in phase p has not started and may still
-// be cancelled.
-func Waiting(p v1alpha1.Phase) bool {
-	return p == v1alpha1.PhaseNew || p == v1alpha1.PhasePending || p == v1alpha1.PhasePendingApproval || p == v1alpha1.PhaseApproved
 }

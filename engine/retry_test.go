@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/engine/approval"
 )
 
 // clock is a test clock the runner reads; it counts its readings, so a
@@ -104,7 +105,7 @@ func TestApprovalSurvivesATransientFailure(t *testing.T) {
 	rec = put(t, c, ns, rec, v1alpha1.RemediationStatus{})
 	m := startRunner(t, ns, exec, Policy{RetryBackoff: time.Minute}, clk.Now)
 	waitFor(t, "the record to await approval", phaseIs(t, c, rec, v1alpha1.PhasePendingApproval))
-	if _, err := Decide(t.Context(), c, client.ObjectKeyFromObject(rec), true, "slack:U1", clk.Now()); err != nil {
+	if _, err := approval.Decide(t.Context(), c, client.ObjectKeyFromObject(rec), true, "slack:U1", clk.Now()); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the approved action to fail once", func() bool { st := get(t, c, rec).Status; return st.Reason == "Retrying" || st.Phase.Final() })
