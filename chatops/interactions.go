@@ -24,7 +24,7 @@ import (
 // block_actions payloads carry the message clicked, a few kilobytes.
 const MaxInteractionBytes = 1 << 20
 
-// recordName is the shape of the names engine gives records.
+// recordName is the shape of the names ingest gives records (ingest.RecordName).
 var recordName = regexp.MustCompile(`^rem-[0-9a-f]{20}$`)
 
 // ServeHTTP handles POST /slack/interactions, Slack's request URL for

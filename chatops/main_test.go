@@ -20,6 +20,7 @@ import (
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/engine"
+	"github.com/alertmedic/alertmedic/engine/ingest"
 	"github.com/alertmedic/alertmedic/internal/testcluster"
 	"github.com/alertmedic/alertmedic/internal/testslack"
 	"github.com/alertmedic/alertmedic/remediations"
@@ -158,7 +159,7 @@ func (e *env) restartNeedingApproval(target string, approval v1alpha1.ApprovalSp
 	fp := fmt.Sprintf("%016x", time.Now().UnixNano())
 	rec := &v1alpha1.Remediation{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:      engine.RecordName("restart-crashlooping|Deployment/" + e.ns + "/" + target + "|" + fp),
+			Name:      ingest.RecordName("restart-crashlooping|Deployment/" + e.ns + "/" + target + "|" + fp),
 			Namespace: e.ns,
 			Labels:    map[string]string{v1alpha1.LabelTarget: v1alpha1.TargetLabel("Deployment", e.ns, target)},
 		},

@@ -14,6 +14,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/alertmedic/alertmedic/engine"
+	"github.com/alertmedic/alertmedic/engine/ingest"
 	"github.com/alertmedic/alertmedic/policy"
 	"github.com/alertmedic/alertmedic/webhook"
 )
@@ -214,7 +215,7 @@ func (c *commandLine) serveCommand(cmd *kingpin.CmdClause) {
 	cmd.Flag("kube-api-burst", "requests allowed in a burst above --kube-api-qps (a 100-alert notification records at once)").Default("100").IntVar(&o.kubeBurst)
 	cmd.Flag("field-manager", "field manager name on every write").Default("alertmedic").StringVar(&o.fieldManager)
 	cmd.Flag("shutdown-timeout", "how long SIGTERM waits for running remediations").Default("30s").DurationVar(&o.shutdownTimeout)
-	cmd.Flag("seen-episodes", "how many recorded alert episodes each replica remembers for an hour, so that re-sends cost no API call (about 100 bytes each)").Default(strconv.Itoa(engine.DefaultSeenSize)).IntVar(&o.seenSize)
+	cmd.Flag("seen-episodes", "how many recorded alert episodes each replica remembers for an hour, so that re-sends cost no API call (about 100 bytes each)").Default(strconv.Itoa(ingest.DefaultSeenSize)).IntVar(&o.seenSize)
 	slackFlags(cmd, &o.slack)
 	// Prometheus' log flags, on the one command that logs.
 	o.log = promslog.Config{Level: promslog.NewLevel(), Format: promslog.NewFormat()}

@@ -32,6 +32,7 @@ import (
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/engine"
+	"github.com/alertmedic/alertmedic/engine/ingest"
 	"github.com/alertmedic/alertmedic/remediations"
 	"github.com/alertmedic/alertmedic/rules"
 	"github.com/alertmedic/alertmedic/webhook"
@@ -254,7 +255,7 @@ func runServe(ctx context.Context, o serveOptions, logOut io.Writer) error {
 	})
 	metrics := engine.NewMetrics(reg)
 	probe := &apiProbe{client: clientset, namespace: o.namespace, ttl: 2 * time.Second, timeout: 2 * time.Second}
-	eng := engine.New(engine.Options{
+	eng := ingest.New(ingest.Options{
 		Client:    records,
 		Namespace: o.namespace,
 		Gate:      probe.check,
