@@ -19,7 +19,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
-	"github.com/alertmedic/alertmedic/engine"
+	"github.com/alertmedic/alertmedic/engine/controller"
 	"github.com/alertmedic/alertmedic/engine/ingest"
 	"github.com/alertmedic/alertmedic/internal/testcluster"
 	"github.com/alertmedic/alertmedic/internal/testslack"
@@ -91,7 +91,7 @@ func (e *env) start(change ...func(*Options)) *bot {
 		t.Fatal(err)
 	}
 	exec := remediations.NewExecutor(cluster.Client, remediations.Options{Instance: "test-replica"})
-	if _, err := engine.NewRunner(mgr, engine.RunnerOptions{Executor: exec, Identity: "test-replica"}); err != nil {
+	if _, err := controller.NewRunner(mgr, controller.Options{Executor: exec, Identity: "test-replica"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := chat.Register(mgr); err != nil {

@@ -13,7 +13,7 @@ import (
 	promslogflag "github.com/prometheus/common/promslog/flag"
 	"github.com/slack-go/slack"
 
-	"github.com/alertmedic/alertmedic/engine"
+	"github.com/alertmedic/alertmedic/engine/controller"
 	"github.com/alertmedic/alertmedic/engine/ingest"
 	"github.com/alertmedic/alertmedic/policy"
 	"github.com/alertmedic/alertmedic/webhook"
@@ -200,7 +200,7 @@ func (c *commandLine) serveCommand(cmd *kingpin.CmdClause) {
 	cmd.Flag("leader-elect-renew-deadline", "how long the leader tries to renew before giving up").Default("10s").DurationVar(&o.renewDeadline)
 	cmd.Flag("leader-elect-retry-period", "how often replicas try to acquire or renew the Lease").Default("2s").DurationVar(&o.retryPeriod)
 	policyFlags(cmd, &o.policy.Limits)
-	cmd.Flag("breaker-hold", "what becomes of actions the open breaker holds back: skip, or approval (they wait for 'alertmedic approve')").Default(engine.BreakerSkip).StringVar(&o.policy.BreakerHold)
+	cmd.Flag("breaker-hold", "what becomes of actions the open breaker holds back: skip, or approval (they wait for 'alertmedic approve')").Default(controller.BreakerSkip).StringVar(&o.policy.BreakerHold)
 	cmd.Flag("breaker-approval-timeout", "with --breaker-hold=approval: how long a held action waits for approval").Default("30m").DurationVar(&o.policy.ApprovalTimeout)
 	cmd.Flag("require-approval", "actions that wait for a person whatever their rule says: restart, scale, scale-down, rollback, namespace=PATTERN (repeatable, comma-separated)").PlaceHolder("ACTION").SetValue((*stringList)(&o.policy.RequireApproval))
 	cmd.Flag("approval-timeout", "how long an action --require-approval holds waits for approval").Default("30m").DurationVar(&o.policy.RequiredApprovalTimeout)

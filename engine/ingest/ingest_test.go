@@ -19,6 +19,7 @@ import (
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/engine"
+	"github.com/alertmedic/alertmedic/engine/controller"
 	"github.com/alertmedic/alertmedic/internal/testcluster"
 	"github.com/alertmedic/alertmedic/rules"
 	"github.com/alertmedic/alertmedic/webhook"
@@ -141,7 +142,7 @@ func TestAcceptRecordsOneRemediationPerMatch(t *testing.T) {
 	if s := got["scale-latency"].Spec.Scale; s == nil || s.Op != "multiply" || s.Factor != "1.5" || s.Max != 10 {
 		t.Errorf("scale params = %+v", s)
 	}
-	if req, err := engine.Request(ptr(got["scale-latency"])); err != nil || req.Scale.Factor != "1.5" || req.Target.Kind != "StatefulSet" {
+	if req, err := controller.Request(ptr(got["scale-latency"])); err != nil || req.Scale.Factor != "1.5" || req.Target.Kind != "StatefulSet" {
 		t.Errorf("scale request = %+v, %v", req, err)
 	}
 	if ap := got["rollback-needs-approval"].Spec.Approval; ap == nil || ap.Channel != "C1" || ap.Timeout.Duration != 5*time.Minute {

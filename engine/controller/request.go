@@ -1,4 +1,4 @@
-package engine
+package controller
 
 import (
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
