@@ -17,14 +17,14 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
-	"github.com/alertmedic/alertmedic/engine"
+	"github.com/alertmedic/alertmedic/engine/approval"
 )
 
 // MaxInteractionBytes caps an interaction request's body. Slack's
 // block_actions payloads carry the message clicked, a few kilobytes.
 const MaxInteractionBytes = 1 << 20
 
-// recordName is the shape of the names engine gives records.
+// recordName is the shape of the names ingest gives records (ingest.RecordName).
 var recordName = regexp.MustCompile(`^rem-[0-9a-f]{20}$`)
 
 // ServeHTTP handles POST /slack/interactions, Slack's request URL for
@@ -189,8 +189,8 @@ func (c *Chat) decide(ctx context.Context, cb slack.InteractionCallback, name st
 	if cb.User.Name != "" {
 		by += " (" + cb.User.Name + ")"
 	}
-	_, err = engine.Decide(ctx, c.records, key, approve, by, c.opts.Now())
-	var de *engine.DecidedError
+	_, err = approval.Decide(ctx, c.records, key, approve, by, c.opts.Now())
+	var de *approval.DecidedError
 	switch {
 	case errors.As(err, &de):
 		c.metrics.interactions.WithLabelValues("already_decided").Inc()
@@ -230,7 +230,7 @@ func (c *Chat) approvers(rec *v1alpha1.Remediation) (a Approvers, loaded bool) {
 }
 
 // alreadyDecided tells a late clicker who decided and when.
-func alreadyDecided(de *engine.DecidedError) string {
+func alreadyDecided(de *approval.DecidedError) string {
 	switch {
 	case de.DecidedBy != "" && de.DecidedAt != nil:
 		v := "approved"

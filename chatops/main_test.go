@@ -19,7 +19,8 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
-	"github.com/alertmedic/alertmedic/engine"
+	"github.com/alertmedic/alertmedic/engine/controller"
+	"github.com/alertmedic/alertmedic/engine/ingest"
 	"github.com/alertmedic/alertmedic/internal/testcluster"
 	"github.com/alertmedic/alertmedic/internal/testslack"
 	"github.com/alertmedic/alertmedic/remediations"
@@ -90,7 +91,7 @@ func (e *env) start(change ...func(*Options)) *bot {
 		t.Fatal(err)
 	}
 	exec := remediations.NewExecutor(cluster.Client, remediations.Options{Instance: "test-replica"})
-	if _, err := engine.NewRunner(mgr, engine.RunnerOptions{Executor: exec, Identity: "test-replica"}); err != nil {
+	if _, err := controller.NewRunner(mgr, controller.Options{Executor: exec, Identity: "test-replica"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := chat.Register(mgr); err != nil {
@@ -158,9 +159,9 @@ func (e *env) restartNeedingApproval(target string, approval v1alpha1.ApprovalSp
 	fp := fmt.Sprintf("%016x", time.Now().UnixNano())
 	rec := &v1alpha1.Remediation{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:      engine.RecordName("restart-crashlooping|Deployment/" + e.ns + "/" + target + "|" + fp),
+			Name:      ingest.RecordName("restart-crashlooping|Deployment/" + e.ns + "/" + target + "|" + fp),
 			Namespace: e.ns,
-			Labels:    map[string]string{engine.LabelTarget: engine.TargetLabel("Deployment", e.ns, target)},
+			Labels:    map[string]string{v1alpha1.LabelTarget: v1alpha1.TargetLabel("Deployment", e.ns, target)},
 		},
 		Spec: v1alpha1.RemediationSpec{
 			Rule: "restart-crashlooping", Action: "restart",

@@ -27,7 +27,10 @@ const (
 	DecisionInvalid         = "invalid"     // parameters that do not parse: Failed, nothing done
 )
 
-// Metrics are the engine's Prometheus metrics.
+// Metrics are the engine's Prometheus metrics, shared by its rooms: ingest
+// and the controller both count decisions in
+// alertmedic_engine_decisions_total, so the metrics are built and
+// registered once, here, and handed to both.
 type Metrics struct {
 	decisions   *prometheus.CounterVec
 	matched     *prometheus.CounterVec
@@ -82,3 +85,30 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	return m
 }
+
+// Decision is the count of decision d (one of the Decision values).
+func (m *Metrics) Decision(d string) prometheus.Counter { return m.decisions.WithLabelValues(d) }
+
+// Matched is the count of firing alerts that rule matched.
+func (m *Metrics) Matched(rule string) prometheus.Counter { return m.matched.WithLabelValues(rule) }
+
+// BreakerOpen is 1 while the circuit breaker holds automatic actions back.
+func (m *Metrics) BreakerOpen() prometheus.Gauge { return m.breakerOpen }
+
+// Leader is 1 on the replica that executes remediations.
+func (m *Metrics) Leader() prometheus.Gauge { return m.leader }
+
+// AcceptedToDone observes the time from the record's creation to the end of
+// its action, by action and outcome.
+func (m *Metrics) AcceptedToDone(action, outcome string) prometheus.Observer {
+	return m.acceptToDone.WithLabelValues(action, outcome)
+}
+
+// AlertToDone observes the time from the alert's startsAt to the end of its
+// action, by action and outcome.
+func (m *Metrics) AlertToDone(action, outcome string) prometheus.Observer {
+	return m.alertToDone.WithLabelValues(action, outcome)
+}
+
+// Collected is the count of finished records deleted after their retention.
+func (m *Metrics) Collected() prometheus.Counter { return m.collected }

@@ -8,7 +8,9 @@
 // Target, ScaleParams with its ScaleOp (to, by, multiply) and Factor, and
 // RollbackParams. Rules compile into them, the engine records them, and the
 // executor takes them; their Validate methods are the one check of what a
-// record may ask for, and fail closed.
+// record may ask for, and fail closed. The labels and the annotation on every
+// record (LabelRule, LabelTarget, LabelAlert, AnnotationRecordedAt) are API
+// words too: people select records by them.
 //
 // +kubebuilder:object:generate=true
 // +groupName=alertmedic.io

@@ -15,7 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
-	"github.com/alertmedic/alertmedic/engine"
+	"github.com/alertmedic/alertmedic/engine/approval"
 )
 
 // decideOptions are the flags and argument of approve, deny and pending
@@ -70,8 +70,8 @@ func decideCmd(ctx context.Context, c *commandLine, approve bool, stdout io.Writ
 	if err != nil {
 		return err
 	}
-	rec, err := engine.Decide(ctx, records, client.ObjectKey{Namespace: o.namespace, Name: name}, approve, "kubernetes:"+who, time.Now())
-	var decided *engine.DecidedError
+	rec, err := approval.Decide(ctx, records, client.ObjectKey{Namespace: o.namespace, Name: name}, approve, "kubernetes:"+who, time.Now())
+	var decided *approval.DecidedError
 	if errors.As(err, &decided) {
 		return err
 	}

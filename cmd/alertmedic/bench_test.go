@@ -25,6 +25,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/alertmedic/alertmedic/engine"
+	"github.com/alertmedic/alertmedic/engine/ingest"
 	"github.com/alertmedic/alertmedic/rules"
 	"github.com/alertmedic/alertmedic/webhook"
 )
@@ -72,7 +73,7 @@ func ingestServer(b *testing.B, text string) http.Handler {
 		b.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	eng := engine.New(engine.Options{Client: cluster.Records, Namespace: recordsNamespace(b), Rules: set,
+	eng := ingest.New(ingest.Options{Client: cluster.Records, Namespace: recordsNamespace(b), Rules: set,
 		Busy: webhook.ErrBusy, Metrics: engine.NewMetrics(reg)})
 	srv, err := webhook.NewServer(webhook.Options{Sink: eng, BearerToken: "t", Gatherer: reg, Registerer: reg,
 		Logger: slog.New(slog.DiscardHandler)})

@@ -13,7 +13,8 @@ import (
 	promslogflag "github.com/prometheus/common/promslog/flag"
 	"github.com/slack-go/slack"
 
-	"github.com/alertmedic/alertmedic/engine"
+	"github.com/alertmedic/alertmedic/engine/controller"
+	"github.com/alertmedic/alertmedic/engine/ingest"
 	"github.com/alertmedic/alertmedic/policy"
 	"github.com/alertmedic/alertmedic/webhook"
 )
@@ -199,7 +200,7 @@ func (c *commandLine) serveCommand(cmd *kingpin.CmdClause) {
 	cmd.Flag("leader-elect-renew-deadline", "how long the leader tries to renew before giving up").Default("10s").DurationVar(&o.renewDeadline)
 	cmd.Flag("leader-elect-retry-period", "how often replicas try to acquire or renew the Lease").Default("2s").DurationVar(&o.retryPeriod)
 	policyFlags(cmd, &o.policy.Limits)
-	cmd.Flag("breaker-hold", "what becomes of actions the open breaker holds back: skip, or approval (they wait for 'alertmedic approve')").Default(engine.BreakerSkip).StringVar(&o.policy.BreakerHold)
+	cmd.Flag("breaker-hold", "what becomes of actions the open breaker holds back: skip, or approval (they wait for 'alertmedic approve')").Default(controller.BreakerSkip).StringVar(&o.policy.BreakerHold)
 	cmd.Flag("breaker-approval-timeout", "with --breaker-hold=approval: how long a held action waits for approval").Default("30m").DurationVar(&o.policy.ApprovalTimeout)
 	cmd.Flag("require-approval", "actions that wait for a person whatever their rule says: restart, scale, scale-down, rollback, namespace=PATTERN (repeatable, comma-separated)").PlaceHolder("ACTION").SetValue((*stringList)(&o.policy.RequireApproval))
 	cmd.Flag("approval-timeout", "how long an action --require-approval holds waits for approval").Default("30m").DurationVar(&o.policy.RequiredApprovalTimeout)
@@ -214,7 +215,7 @@ func (c *commandLine) serveCommand(cmd *kingpin.CmdClause) {
 	cmd.Flag("kube-api-burst", "requests allowed in a burst above --kube-api-qps (a 100-alert notification records at once)").Default("100").IntVar(&o.kubeBurst)
 	cmd.Flag("field-manager", "field manager name on every write").Default("alertmedic").StringVar(&o.fieldManager)
 	cmd.Flag("shutdown-timeout", "how long SIGTERM waits for running remediations").Default("30s").DurationVar(&o.shutdownTimeout)
-	cmd.Flag("seen-episodes", "how many recorded alert episodes each replica remembers for an hour, so that re-sends cost no API call (about 100 bytes each)").Default(strconv.Itoa(engine.DefaultSeenSize)).IntVar(&o.seenSize)
+	cmd.Flag("seen-episodes", "how many recorded alert episodes each replica remembers for an hour, so that re-sends cost no API call (about 100 bytes each)").Default(strconv.Itoa(ingest.DefaultSeenSize)).IntVar(&o.seenSize)
 	slackFlags(cmd, &o.slack)
 	// Prometheus' log flags, on the one command that logs.
 	o.log = promslog.Config{Level: promslog.NewLevel(), Format: promslog.NewFormat()}

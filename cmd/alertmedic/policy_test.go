@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alertmedic/alertmedic/engine"
+	"github.com/alertmedic/alertmedic/engine/controller"
 	"github.com/alertmedic/alertmedic/policy"
 )
 
@@ -18,7 +18,7 @@ func TestPolicyFlags(t *testing.T) {
 		BreakerMax: -1, BreakerWindow: time.Minute, AllowNamespaces: []string{"shop", "prod-*"}, DenyNamespaces: []string{"prod-payments"}}
 
 	so := parseServe(t, append([]string{"--rules", "r.yaml"}, flags...)...)
-	got := engine.Policy{Limits: want}
+	got := controller.Policy{Limits: want}
 	// What rule tests do not model is serve's alone.
 	got.BreakerHold, got.ApprovalTimeout, got.MaxAttempts, got.Retention, got.MaxRetention =
 		so.policy.BreakerHold, so.policy.ApprovalTimeout, so.policy.MaxAttempts, so.policy.Retention, so.policy.MaxRetention

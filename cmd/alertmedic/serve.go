@@ -32,6 +32,8 @@ import (
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/engine"
+	"github.com/alertmedic/alertmedic/engine/controller"
+	"github.com/alertmedic/alertmedic/engine/ingest"
 	"github.com/alertmedic/alertmedic/remediations"
 	"github.com/alertmedic/alertmedic/rules"
 	"github.com/alertmedic/alertmedic/webhook"
@@ -59,7 +61,7 @@ type serveOptions struct {
 	leaseDuration   time.Duration
 	renewDeadline   time.Duration
 	retryPeriod     time.Duration
-	policy          engine.Policy
+	policy          controller.Policy
 	kubeQPS         float64
 	watchRules      bool
 	watchDebounce   time.Duration
@@ -93,11 +95,11 @@ func (o *serveOptions) validate() error {
 	if len(o.rulePaths) == 0 {
 		return usagef("serve: --rules is required (a rule file or a directory of them)")
 	}
-	if o.policy.BreakerHold != engine.BreakerSkip && o.policy.BreakerHold != engine.BreakerApproval {
+	if o.policy.BreakerHold != controller.BreakerSkip && o.policy.BreakerHold != controller.BreakerApproval {
 		return usagef("serve: --breaker-hold %q: want skip or approval", o.policy.BreakerHold)
 	}
 	for _, v := range o.policy.RequireApproval {
-		if err := engine.ValidRequireApproval(v); err != nil {
+		if err := controller.ValidRequireApproval(v); err != nil {
 			return usagef("serve: --require-approval %v", err)
 		}
 	}
@@ -254,7 +256,7 @@ func runServe(ctx context.Context, o serveOptions, logOut io.Writer) error {
 	})
 	metrics := engine.NewMetrics(reg)
 	probe := &apiProbe{client: clientset, namespace: o.namespace, ttl: 2 * time.Second, timeout: 2 * time.Second}
-	eng := engine.New(engine.Options{
+	eng := ingest.New(ingest.Options{
 		Client:    records,
 		Namespace: o.namespace,
 		Gate:      probe.check,
@@ -269,7 +271,7 @@ func runServe(ctx context.Context, o serveOptions, logOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if _, err := engine.NewRunner(mgr, engine.RunnerOptions{
+	if _, err := controller.NewRunner(mgr, controller.Options{
 		Executor: exec,
 		Policy:   o.policy,
 		Identity: o.identity,

@@ -433,8 +433,8 @@ func TestDocumentedSequencePasses(t *testing.T) {
 }
 
 // TestRecordCarriesRulePolicy: a rule's own cooldown and budgets reach
-// policy on the record the webhook path writes (engine.NewRecord, asked
-// with engine.PolicyAction), under deployment limits stricter than the
+// policy on the record the webhook path writes (ingest.NewRecord, asked
+// with controller.PolicyAction), under deployment limits stricter than the
 // rule's, so that a record which lost them is decided by the deployment's.
 func TestRecordCarriesRulePolicy(t *testing.T) {
 	tf, set := mustLoad(t, "testdata/record-policy.yaml")

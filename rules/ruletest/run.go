@@ -10,7 +10,8 @@ import (
 	"github.com/prometheus/alertmanager/template"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
-	"github.com/alertmedic/alertmedic/engine"
+	"github.com/alertmedic/alertmedic/engine/controller"
+	"github.com/alertmedic/alertmedic/engine/ingest"
 	"github.com/alertmedic/alertmedic/policy"
 	"github.com/alertmedic/alertmedic/rules"
 )
@@ -85,12 +86,12 @@ func (tf *File) Run(set *rules.Set, limits policy.Limits) []Result {
 //
 // A sequence test plays its notifications in order, as alertmedic would
 // receive them, starting with no action in memory. Every match of a firing
-// alert becomes the record the webhook path writes (engine.NewRecord),
+// alert becomes the record the webhook path writes (ingest.NewRecord),
 // named for its alert episode (rule, target, fingerprint, startsAt): a
 // re-send names a record made already and is a Duplicate. A record whose
 // rule needs approval is left PendingApproval. Any other is put to policy
 // (c.Limits of limits) at the notification's time, asked what the
-// executing replica asks of the record (engine.PolicyAction), and runs (and
+// executing replica asks of the record (controller.PolicyAction), and runs (and
 // is taken to succeed) or is refused with policy's reason. An alert whose startsAt the test does not give has
 // the one Alertmanager would send: the time of the notification in which
 // it started firing, kept until a notification says it resolved.
@@ -157,7 +158,7 @@ func (c *Case) runSequence(set *rules.Set, limits policy.Limits) Result {
 				}
 				// The record the webhook path writes for this match, named
 				// for its episode: a name recorded already is a re-send.
-				name := engine.RecordName(engine.EpisodeKey(m.Rule.Name, m.Target, &a))
+				name := ingest.RecordName(ingest.EpisodeKey(m.Rule.Name, m.Target, &a))
 				if at, dup := recorded[name]; dup {
 					e.Decision = DecisionDuplicate
 					step.Notes = append(step.Notes, fmt.Sprintf("%s: Duplicate: %s, firing since %s, was recorded at %s already; alertmedic acts once per episode (fingerprint and startsAt), and the alert fires again as a new episode only after it resolved",
@@ -166,14 +167,14 @@ func (c *Case) runSequence(set *rules.Set, limits policy.Limits) Result {
 					continue
 				}
 				recorded[name] = n.At
-				rec := engine.NewRecord("", name, m, &a, false, now)
+				rec := ingest.NewRecord("", name, m, &a, false, now)
 				if rec.Spec.Approval != nil {
 					e.Decision = DecisionPendingApproval
 					step.Notes = append(step.Notes, m.Rule.Name+": PendingApproval: the rule needs a person's approval; policy decides when the action is approved")
 					got = append(got, e)
 					continue
 				}
-				act := engine.PolicyAction(rec)
+				act := controller.PolicyAction(rec)
 				if d := book.Check(act, now); !d.Allowed() {
 					e.Decision = Decision(d.Reason)
 					step.Notes = append(step.Notes, fmt.Sprintf("%s: %s: %s", m.Rule.Name, d.Reason, d.Message))

@@ -19,7 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
-	"github.com/alertmedic/alertmedic/engine"
+	"github.com/alertmedic/alertmedic/engine/approval"
 )
 
 // The policy's name in manifests/admission.
@@ -204,7 +204,7 @@ func refused(err error, want string) bool {
 
 // A decision names who really made it: a Kubernetes user can only decide as
 // themselves and only decide, and alertmedic's ServiceAccount only records
-// Slack users. Every decision goes through engine.Decide, the code the CLI
+// Slack users. Every decision goes through approval.Decide, the code the CLI
 // and the Slack handler run.
 func TestDecisionPolicyBindsApprovalsToTheCaller(t *testing.T) {
 	installRBAC(t, "manifests")
@@ -234,7 +234,7 @@ func TestDecisionPolicyBindsApprovalsToTheCaller(t *testing.T) {
 	t.Run("a user cannot approve naming another", func(t *testing.T) {
 		key := pendingRecord(t, bot, "rem-adm-as-bob")
 		for _, who := range []string{"kubernetes:bob", "slack:U123 (alice)", "alice", "kubernetes:alice2"} {
-			_, err := engine.Decide(ctx, alice, key, true, who, time.Now())
+			_, err := approval.Decide(ctx, alice, key, true, who, time.Now())
 			if !refused(err, `status.decidedBy must be "kubernetes:alice"`) {
 				t.Errorf("alice approving as %q: err = %v, want the policy's refusal", who, err)
 			}
@@ -246,14 +246,14 @@ func TestDecisionPolicyBindsApprovalsToTheCaller(t *testing.T) {
 
 	t.Run("a user's own approval and denial record them", func(t *testing.T) {
 		key := pendingRecord(t, bot, "rem-adm-alice-ok")
-		if _, err := engine.Decide(ctx, alice, key, true, "kubernetes:alice", time.Now()); err != nil {
+		if _, err := approval.Decide(ctx, alice, key, true, "kubernetes:alice", time.Now()); err != nil {
 			t.Fatalf("alice approving as herself: %v", err)
 		}
 		if got := record(t, key); got.Status.Phase != v1alpha1.PhaseApproved || got.Status.DecidedBy != "kubernetes:alice" || got.Status.Slack == nil || got.Status.Plan == nil {
 			t.Errorf("after alice's approval: %+v", got.Status)
 		}
 		key = pendingRecord(t, bot, "rem-adm-alice-deny")
-		if _, err := engine.Decide(ctx, impersonate(t, "bob"), key, false, "kubernetes:bob", time.Now()); err != nil {
+		if _, err := approval.Decide(ctx, impersonate(t, "bob"), key, false, "kubernetes:bob", time.Now()); err != nil {
 			t.Fatalf("bob denying as himself: %v", err)
 		}
 		if got := record(t, key); got.Status.Phase != v1alpha1.PhaseDenied || got.Status.DecidedBy != "kubernetes:bob" || got.Status.FinishedAt == nil {
@@ -314,7 +314,7 @@ func TestDecisionPolicyBindsApprovalsToTheCaller(t *testing.T) {
 
 		// Once decided, a record is alertmedic's to run: alice cannot move
 		// it on, nor take her approval back.
-		if _, err := engine.Decide(ctx, alice, key, true, "kubernetes:alice", time.Now()); err != nil {
+		if _, err := approval.Decide(ctx, alice, key, true, "kubernetes:alice", time.Now()); err != nil {
 			t.Fatal(err)
 		}
 		for _, p := range []v1alpha1.Phase{v1alpha1.PhaseRunning, v1alpha1.PhasePendingApproval, v1alpha1.PhaseDenied} {
@@ -334,11 +334,11 @@ func TestDecisionPolicyBindsApprovalsToTheCaller(t *testing.T) {
 	t.Run("alertmedic records Slack users only", func(t *testing.T) {
 		key := pendingRecord(t, bot, "rem-adm-slack")
 		for _, who := range []string{"kubernetes:alice", "alice", "system:serviceaccount:alertmedic:alertmedic"} {
-			if _, err := engine.Decide(ctx, bot, key, true, who, time.Now()); !refused(err, `must start with "slack:"`) {
+			if _, err := approval.Decide(ctx, bot, key, true, who, time.Now()); !refused(err, `must start with "slack:"`) {
 				t.Errorf("alertmedic approving as %q: err = %v, want the policy's refusal", who, err)
 			}
 		}
-		if _, err := engine.Decide(ctx, bot, key, true, "slack:U123 (alice)", time.Now()); err != nil {
+		if _, err := approval.Decide(ctx, bot, key, true, "slack:U123 (alice)", time.Now()); err != nil {
 			t.Fatalf("alertmedic recording a Slack approval: %v", err)
 		}
 		if rec := record(t, key); rec.Status.DecidedBy != "slack:U123 (alice)" || rec.Status.Phase != v1alpha1.PhaseApproved {
@@ -351,7 +351,7 @@ func TestDecisionPolicyBindsApprovalsToTheCaller(t *testing.T) {
 			t.Errorf("alertmedic rewriting decidedBy: err = %v, want the policy's refusal", err)
 		}
 		key = pendingRecord(t, bot, "rem-adm-slack-deny")
-		if _, err := engine.Decide(ctx, bot, key, false, "slack:U123 (alice)", time.Now()); err != nil {
+		if _, err := approval.Decide(ctx, bot, key, false, "slack:U123 (alice)", time.Now()); err != nil {
 			t.Fatalf("alertmedic recording a Slack denial: %v", err)
 		}
 	})
@@ -359,7 +359,7 @@ func TestDecisionPolicyBindsApprovalsToTheCaller(t *testing.T) {
 	t.Run("alertmedic's own status writes pass", func(t *testing.T) {
 		// A record alice approved runs, keeping her name.
 		key := pendingRecord(t, bot, "rem-adm-run")
-		if _, err := engine.Decide(ctx, alice, key, true, "kubernetes:alice", time.Now()); err != nil {
+		if _, err := approval.Decide(ctx, alice, key, true, "kubernetes:alice", time.Now()); err != nil {
 			t.Fatal(err)
 		}
 		now := metav1.Now()
@@ -395,7 +395,7 @@ func TestDecisionPolicyBindsApprovalsToTheCaller(t *testing.T) {
 	})
 }
 
-// decide writes onto r what engine.Decide writes.
+// decide writes onto r what approval.Decide writes.
 func decide(r *v1alpha1.Remediation, approve bool, who string) {
 	now := metav1.Now()
 	r.Status.DecidedBy, r.Status.DecidedAt = who, &now

@@ -1,4 +1,4 @@
-package engine
+package approval
 
 import (
 	"context"
@@ -77,4 +77,10 @@ func Decide(ctx context.Context, c client.Client, key client.ObjectKey, approve 
 		return nil, fmt.Errorf("no remediation %s in namespace %s (list them with 'alertmedic pending'): %w", key.Name, key.Namespace, err)
 	}
 	return &rec, err
+}
+
+// Waiting reports whether a record in phase p has not started and may still
+// be cancelled.
+func Waiting(p v1alpha1.Phase) bool {
+	return p == v1alpha1.PhaseNew || p == v1alpha1.PhasePending || p == v1alpha1.PhasePendingApproval || p == v1alpha1.PhaseApproved
 }

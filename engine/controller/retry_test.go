@@ -1,7 +1,8 @@
-package engine
+package controller
 
 import (
-	"strings"
+	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +14,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/engine"
+	"github.com/alertmedic/alertmedic/engine/approval"
+	"github.com/alertmedic/alertmedic/remediations"
 )
 
 // clock is a test clock the runner reads; it counts its readings, so a
@@ -60,6 +64,67 @@ func poke(t *testing.T, c client.Client, rec *v1alpha1.Remediation, clk *clock) 
 	waitFor(t, "the runner to look at the record again", func() bool { return clk.readings() > before })
 }
 
+// flaky is an Executor that fails with a transient error n times first.
+type flaky struct {
+	mu    sync.Mutex
+	n     int
+	calls int
+}
+
+func (f *flaky) Plan(ctx context.Context, req remediations.Request) (remediations.Result, error) {
+	return remediations.Result{Outcome: remediations.Succeeded, DryRun: true}, nil
+}
+
+// Execute records its change through req.BeforeWrite, as the real
+// executor does, then fails or succeeds.
+func (f *flaky) Execute(ctx context.Context, req remediations.Request) (remediations.Result, error) {
+	if req.BeforeWrite != nil {
+		if err := req.BeforeWrite(ctx, &v1alpha1.Write{UID: "test", Generation: 1, Before: "restartedAt=never", After: "restartedAt=now"}); err != nil {
+			return remediations.Result{}, fmt.Errorf("%w: %w", remediations.ErrNotSent, err)
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	if f.calls <= f.n {
+		return remediations.Result{Outcome: remediations.Failed}, apierrors.NewServiceUnavailable("apiserver restarting")
+	}
+	return remediations.Result{Outcome: remediations.Succeeded, Reason: "Restarted"}, nil
+}
+
+func (f *flaky) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls
+}
+
+func TestTransientFailureIsRetried(t *testing.T) {
+	ns := recordsNamespace(t)
+	c := newClient(t, cluster.Config)
+	exec := &flaky{n: 2}
+	m := startRunner(t, ns, exec, Policy{RetryBackoff: 10 * time.Millisecond}, time.Now)
+	rec := put(t, c, ns, restartRecord("rem-flaky", ns, "web"), v1alpha1.RemediationStatus{})
+	waitFor(t, "the record to succeed", phaseIs(t, c, rec, v1alpha1.PhaseSucceeded))
+	if st := get(t, c, rec).Status; st.Attempts != 3 {
+		t.Errorf("attempts = %d, want 3", st.Attempts)
+	}
+	if n := testutil.ToFloat64(m.Decision(engine.DecisionRetry)); n != 2 {
+		t.Errorf("retries = %v, want 2", n)
+	}
+}
+
+func TestTransientFailureGivesUpAfterMaxAttempts(t *testing.T) {
+	ns := recordsNamespace(t)
+	c := newClient(t, cluster.Config)
+	exec := &flaky{n: 100}
+	startRunner(t, ns, exec, Policy{RetryBackoff: 5 * time.Millisecond, MaxAttempts: 3}, time.Now)
+	rec := put(t, c, ns, restartRecord("rem-down", ns, "web"), v1alpha1.RemediationStatus{})
+	waitFor(t, "the record to fail", phaseIs(t, c, rec, v1alpha1.PhaseFailed))
+	if st := get(t, c, rec).Status; st.Attempts != 3 || exec.calls != 3 {
+		t.Errorf("attempts = %d, calls = %d, want 3 and 3", st.Attempts, exec.calls)
+	}
+}
+
 // After a transient failure the next attempt waits for the backoff: the
 // status write that records the retry wakes the runner at once, and a poke
 // does too, but nothing is tried before NextAttemptAt.
@@ -87,7 +152,7 @@ func TestRetryWaitsForItsBackoff(t *testing.T) {
 	if n, st := exec.count(), get(t, c, rec).Status; n != 2 || st.Attempts != 2 || st.NextAttemptAt != nil {
 		t.Errorf("calls = %d, status = %+v, want 2 attempts and no retry pending", n, st)
 	}
-	if n := testutil.ToFloat64(m.decisions.WithLabelValues(DecisionRetry)); n != 1 {
+	if n := testutil.ToFloat64(m.Decision(engine.DecisionRetry)); n != 1 {
 		t.Errorf("retries = %v, want 1", n)
 	}
 }
@@ -104,7 +169,7 @@ func TestApprovalSurvivesATransientFailure(t *testing.T) {
 	rec = put(t, c, ns, rec, v1alpha1.RemediationStatus{})
 	m := startRunner(t, ns, exec, Policy{RetryBackoff: time.Minute}, clk.Now)
 	waitFor(t, "the record to await approval", phaseIs(t, c, rec, v1alpha1.PhasePendingApproval))
-	if _, err := Decide(t.Context(), c, client.ObjectKeyFromObject(rec), true, "slack:U1", clk.Now()); err != nil {
+	if _, err := approval.Decide(t.Context(), c, client.ObjectKeyFromObject(rec), true, "slack:U1", clk.Now()); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the approved action to fail once", func() bool { st := get(t, c, rec).Status; return st.Reason == "Retrying" || st.Phase.Final() })
@@ -116,66 +181,10 @@ func TestApprovalSurvivesATransientFailure(t *testing.T) {
 	clk.advance(31 * time.Minute)
 	poke(t, c, rec, clk)
 	waitFor(t, "the retry to succeed", phaseIs(t, c, rec, v1alpha1.PhaseSucceeded))
-	if n := testutil.ToFloat64(m.decisions.WithLabelValues(DecisionAwaitApproval)); n != 1 {
+	if n := testutil.ToFloat64(m.Decision(engine.DecisionAwaitApproval)); n != 1 {
 		t.Errorf("asked for approval %v times, want 1", n)
 	}
 	if n := exec.count(); n != 2 {
 		t.Errorf("calls = %d, want 2", n)
-	}
-}
-
-// A record whose parameters do not parse is refused twice over: the API
-// server does not take it (the CRD's validation), and one that is there
-// all the same (written before that validation existed) fails as
-// InvalidParameters in Request without acting: a scale factor of 0 never
-// becomes a scale to the minimum.
-func TestInvalidParametersAreRefusedByTheAPIServer(t *testing.T) {
-	ns := recordsNamespace(t)
-	c := newClient(t, cluster.Config)
-	rec := &v1alpha1.Remediation{
-		ObjectMeta: metav1.ObjectMeta{Name: "rem-factor-zero", Namespace: ns},
-		Spec: v1alpha1.RemediationSpec{Rule: "scale-up", Action: "scale", Scale: &v1alpha1.ScaleParams{Op: "multiply", Factor: "0"},
-			Target: v1alpha1.Target{Kind: "Deployment", Namespace: ns, Name: "web"}, TargetRef: "Deployment/" + ns + "/web",
-			Alert: v1alpha1.AlertRef{Name: "LatencyHigh", Fingerprint: "0123456789abcdef", StartsAt: metav1.NewMicroTime(t0)}},
-	}
-	err := c.Create(t.Context(), rec)
-	if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "factor") {
-		t.Fatalf("create with factor 0: %v, want Invalid naming the factor", err)
-	}
-	if _, err := Request(rec); err == nil || !strings.Contains(err.Error(), "factor") {
-		t.Errorf("Request(factor 0) = %v, want an error naming the factor", err)
-	}
-}
-
-func TestRequestRejectsWhatDoesNotParse(t *testing.T) {
-	for _, sc := range []*v1alpha1.ScaleParams{
-		nil,
-		{Op: "multiply", Factor: "abc"},
-		{Op: "multiply", Factor: ""},
-		{Op: "multiply", Factor: "0"},
-		{Op: "multiply", Factor: "-2"},
-		{Op: "multiply", Factor: "NaN"},
-		{Op: "multiply", Factor: "Inf"},
-		{Op: "to", N: -1},
-		{Op: "double"},
-		{Op: "to", N: 3, Min: 5, Max: 2},
-		{Op: "by", N: 1, Min: -1},
-	} {
-		rec := &v1alpha1.Remediation{Spec: v1alpha1.RemediationSpec{Action: "scale", Scale: sc}}
-		if _, err := Request(rec); err == nil {
-			t.Errorf("Request(scale %+v) = nil error, want one", sc)
-		}
-	}
-	for _, spec := range []v1alpha1.RemediationSpec{
-		{Action: "delete"},
-		{Action: "rollback", Rollback: &v1alpha1.RollbackParams{ToRevision: -1}},
-	} {
-		if _, err := Request(&v1alpha1.Remediation{Spec: spec}); err == nil {
-			t.Errorf("Request(%+v) = nil error, want one", spec)
-		}
-	}
-	ok := &v1alpha1.Remediation{Spec: v1alpha1.RemediationSpec{Action: "scale", Scale: &v1alpha1.ScaleParams{Op: "multiply", Factor: "1.5", Max: 10}}}
-	if req, err := Request(ok); err != nil || req.Scale.Factor != "1.5" || req.Scale.Max != 10 {
-		t.Errorf("Request(factor 1.5) = %+v, %v", req.Scale, err)
 	}
 }

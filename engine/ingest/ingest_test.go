@@ -1,4 +1,4 @@
-package engine
+package ingest
 
 import (
 	"context"
@@ -18,6 +18,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/engine"
+	"github.com/alertmedic/alertmedic/engine/controller"
 	"github.com/alertmedic/alertmedic/internal/testcluster"
 	"github.com/alertmedic/alertmedic/rules"
 	"github.com/alertmedic/alertmedic/webhook"
@@ -26,7 +28,7 @@ import (
 var cluster *testcluster.Cluster
 
 func TestMain(m *testing.M) {
-	testcluster.Main(m, "the engine tests", &cluster)
+	testcluster.Main(m, "the ingest tests", &cluster)
 }
 
 const testRules = `
@@ -131,7 +133,7 @@ func TestAcceptRecordsOneRemediationPerMatch(t *testing.T) {
 		restart.Spec.Alert.Fingerprint != a.Fingerprint || !restart.Spec.Alert.StartsAt.Time.Equal(t0) ||
 		restart.Spec.Cooldown == nil || restart.Spec.Cooldown.Duration != 30*time.Minute ||
 		restart.Spec.Alert.Summary != "KubePodCrashLooping is firing" ||
-		restart.Labels[LabelTarget] != TargetLabel("Deployment", "shop", "cart") || restart.Labels[LabelRule] != "restart-crashlooping" {
+		restart.Labels[v1alpha1.LabelTarget] != v1alpha1.TargetLabel("Deployment", "shop", "cart") || restart.Labels[v1alpha1.LabelRule] != "restart-crashlooping" {
 		t.Errorf("restart record = %+v", restart)
 	}
 	if b := restart.Spec.Budget; b == nil || b.PerTarget != 3 || b.PerRule != 0 || b.Window.Duration != 2*time.Hour {
@@ -140,20 +142,20 @@ func TestAcceptRecordsOneRemediationPerMatch(t *testing.T) {
 	if s := got["scale-latency"].Spec.Scale; s == nil || s.Op != "multiply" || s.Factor != "1.5" || s.Max != 10 {
 		t.Errorf("scale params = %+v", s)
 	}
-	if req, err := Request(ptr(got["scale-latency"])); err != nil || req.Scale.Factor != "1.5" || req.Target.Kind != "StatefulSet" {
+	if req, err := controller.Request(ptr(got["scale-latency"])); err != nil || req.Scale.Factor != "1.5" || req.Target.Kind != "StatefulSet" {
 		t.Errorf("scale request = %+v, %v", req, err)
 	}
 	if ap := got["rollback-needs-approval"].Spec.Approval; ap == nil || ap.Channel != "C1" || ap.Timeout.Duration != 5*time.Minute {
 		t.Errorf("approval = %+v", ap)
 	}
 	m := e.opts.Metrics
-	if n := testutil.ToFloat64(m.decisions.WithLabelValues(DecisionRecorded)); n != 3 {
+	if n := testutil.ToFloat64(m.Decision(engine.DecisionRecorded)); n != 3 {
 		t.Errorf("recorded = %v, want 3", n)
 	}
-	if n := testutil.ToFloat64(m.decisions.WithLabelValues(DecisionRenderError)); n != 1 {
+	if n := testutil.ToFloat64(m.Decision(engine.DecisionRenderError)); n != 1 {
 		t.Errorf("render_error = %v, want 1", n)
 	}
-	if n := testutil.ToFloat64(m.decisions.WithLabelValues(DecisionNoMatch)); n != 1 {
+	if n := testutil.ToFloat64(m.Decision(engine.DecisionNoMatch)); n != 1 {
 		t.Errorf("no_match = %v, want 1", n)
 	}
 }
@@ -183,7 +185,7 @@ func TestSameEpisodeIsRecordedOnce(t *testing.T) {
 	if n := len(records(t, c, ns)); n != 2 {
 		t.Fatalf("records = %d, want 2 (one per episode)", n)
 	}
-	if n := testutil.ToFloat64(fresh.opts.Metrics.decisions.WithLabelValues(DecisionDeduplicated)); n != 2 {
+	if n := testutil.ToFloat64(fresh.opts.Metrics.Decision(engine.DecisionDeduplicated)); n != 2 {
 		t.Errorf("a fresh engine deduplicated %v, want 2 (through AlreadyExists)", n)
 	}
 	// A new episode of the same alert (it resolved and fired again) is new.
@@ -218,7 +220,7 @@ func TestResolvedAlertCancelsItsPendingRecord(t *testing.T) {
 	if st.Phase != v1alpha1.PhaseCancelled || st.Reason != "AlertResolved" || st.AlertResolvedAt == nil || st.FinishedAt == nil {
 		t.Errorf("status = %+v, want Cancelled/AlertResolved", st)
 	}
-	if n := testutil.ToFloat64(e.opts.Metrics.decisions.WithLabelValues(DecisionCancelled)); n != 1 {
+	if n := testutil.ToFloat64(e.opts.Metrics.Decision(engine.DecisionCancelled)); n != 1 {
 		t.Errorf("cancelled = %v, want 1", n)
 	}
 	// A resolved alert that was never recorded changes nothing.

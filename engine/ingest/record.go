@@ -1,4 +1,4 @@
-package engine
+package ingest
 
 import (
 	"crypto/sha256"
@@ -10,20 +10,7 @@ import (
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/policy"
-	"github.com/alertmedic/alertmedic/remediations"
 	"github.com/alertmedic/alertmedic/rules"
-)
-
-// Labels alertmedic puts on every Remediation, for selection and audit.
-const (
-	LabelRule   = "alertmedic.io/rule"
-	LabelTarget = "alertmedic.io/target" // hash of Kind/namespace/name
-	LabelAlert  = "alertmedic.io/alertname"
-
-	// AnnotationRecordedAt is when the record was created, to the
-	// nanosecond (creationTimestamp has whole seconds): the start of the
-	// alert-to-remediation latency.
-	AnnotationRecordedAt = "alertmedic.io/recorded-at"
 )
 
 // EpisodeKey identifies one firing episode of one alert acted on by one rule
@@ -38,12 +25,6 @@ func EpisodeKey(rule string, t v1alpha1.Target, a *template.Alert) string {
 func RecordName(key string) string {
 	sum := sha256.Sum256([]byte(key))
 	return "rem-" + hex.EncodeToString(sum[:10])
-}
-
-// TargetLabel is the value of LabelTarget for a target.
-func TargetLabel(kind v1alpha1.Kind, namespace, name string) string {
-	sum := sha256.Sum256([]byte(string(kind) + "/" + namespace + "/" + name))
-	return hex.EncodeToString(sum[:12])
 }
 
 // labelValue makes s usable as a label value (63 characters at most, begins
@@ -78,36 +59,15 @@ func NewRecord(namespace, name string, m rules.Match, a *template.Alert, dryRun 
 		ObjectMeta: metav1.ObjectMeta{
 			Name:        name,
 			Namespace:   namespace,
-			Annotations: map[string]string{AnnotationRecordedAt: now.UTC().Format(time.RFC3339Nano)},
+			Annotations: map[string]string{v1alpha1.AnnotationRecordedAt: now.UTC().Format(time.RFC3339Nano)},
 			Labels: map[string]string{
-				LabelRule:   labelValue(m.Rule.Name),
-				LabelTarget: TargetLabel(t.Kind, t.Namespace, t.Name),
-				LabelAlert:  labelValue(a.Labels["alertname"]),
+				v1alpha1.LabelRule:   labelValue(m.Rule.Name),
+				v1alpha1.LabelTarget: v1alpha1.TargetLabel(t.Kind, t.Namespace, t.Name),
+				v1alpha1.LabelAlert:  labelValue(a.Labels["alertname"]),
 			},
 		},
 		Spec: m.Spec(a),
 	}
 	rec.Spec.DryRun = dryRun
 	return rec
-}
-
-// Request turns a record into the remediation it plans. It fails, rather
-// than guess, when the action or a parameter does not validate
-// (v1alpha1.ValidateAction): the record's spec is whatever was written to
-// the API, not only what rules compile to.
-func Request(rec *v1alpha1.Remediation) (remediations.Request, error) {
-	s := rec.Spec
-	req := remediations.Request{
-		Action: s.Action, Target: s.Target, Scale: s.Scale, Rollback: s.Rollback,
-		Rule: s.Rule, AlertName: s.Alert.Name, Fingerprint: s.Alert.Fingerprint,
-		DryRun: s.DryRun,
-	}
-	if err := v1alpha1.ValidateAction(s.Action, s.Scale, s.Rollback); err != nil {
-		return req, err
-	}
-	if p := rec.Status.Plan; p != nil && p.Error == "" {
-		// Approved against this plan: not to be applied to anything else.
-		req.ExpectGeneration, req.ExpectUID = p.Generation, p.UID
-	}
-	return req, nil
 }

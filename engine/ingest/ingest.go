@@ -1,4 +1,4 @@
-package engine
+package ingest
 
 import (
 	"context"
@@ -16,6 +16,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/engine"
+	"github.com/alertmedic/alertmedic/engine/approval"
 	"github.com/alertmedic/alertmedic/rules"
 	"github.com/alertmedic/alertmedic/webhook"
 )
@@ -24,11 +26,11 @@ import (
 // It wraps the sentinel the webhook answers 503 for, given in Options.Busy.
 var ErrBusy = errors.New("engine busy")
 
-// DefaultSeenSize is how many recently recorded episodes an Engine
+// DefaultSeenSize is how many recently recorded episodes an Ingester
 // remembers unless Options.SeenSize says otherwise.
 const DefaultSeenSize = 100_000
 
-// Options configures an Engine. Zero values take the defaults in New.
+// Options configures an Ingester. Zero values take the defaults in New.
 type Options struct {
 	// Client writes the records. It must read from the API server, not from
 	// a cache: Accept's answers depend on what is really there.
@@ -54,7 +56,7 @@ type Options struct {
 	// answered AlreadyExists, never a second action). About 100 bytes each.
 	SeenSize int // default 100,000
 	Logger   *slog.Logger
-	Metrics  *Metrics
+	Metrics  *engine.Metrics
 	Now      func() time.Time
 }
 
@@ -75,38 +77,38 @@ func (o *Options) setDefaults() {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Metrics == nil {
-		o.Metrics = NewMetrics(nil)
+		o.Metrics = engine.NewMetrics(nil)
 	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
 }
 
-// Engine turns notifications into Remediation records: one per rule match of
-// a firing alert episode, created in the Kubernetes API so that every
+// Ingester turns notifications into Remediation records: one per rule match
+// of a firing alert episode, created in the Kubernetes API so that every
 // replica, before and after a restart, agrees on what was planned. The
-// Runner of the leading replica executes them.
-type Engine struct {
+// controller's Runner on the leading replica executes them.
+type Ingester struct {
 	opts  Options
 	rules atomic.Pointer[rules.Set]
 	seen  *seenCache // record names this replica saw exist
 }
 
-// New returns an Engine.
-func New(opts Options) *Engine {
+// New returns an Ingester.
+func New(opts Options) *Ingester {
 	opts.setDefaults()
-	e := &Engine{opts: opts, seen: newSeenCache(opts.SeenTTL, opts.SeenSize)}
+	in := &Ingester{opts: opts, seen: newSeenCache(opts.SeenTTL, opts.SeenSize)}
 	if opts.Rules != nil {
-		e.rules.Store(opts.Rules)
+		in.rules.Store(opts.Rules)
 	}
-	return e
+	return in
 }
 
 // SetRules swaps the rule set used for notifications accepted from now on.
-func (e *Engine) SetRules(s *rules.Set) { e.rules.Store(s) }
+func (in *Ingester) SetRules(s *rules.Set) { in.rules.Store(s) }
 
 // Rules returns the rule set in force, nil before any was loaded.
-func (e *Engine) Rules() *rules.Set { return e.rules.Load() }
+func (in *Ingester) Rules() *rules.Set { return in.rules.Load() }
 
 // Accept records a Remediation for every rule match of every firing alert of
 // msg, and cancels the pending ones of resolved alerts. It returns nil once
@@ -114,29 +116,29 @@ func (e *Engine) Rules() *rules.Set { return e.rules.Load() }
 // Options.Busy, so that the webhook answers 503 and Alertmanager retries the
 // whole notification: what was recorded before the error is recognised then
 // and not planned twice.
-func (e *Engine) Accept(ctx context.Context, msg *webhook.Message) error {
-	set := e.rules.Load()
+func (in *Ingester) Accept(ctx context.Context, msg *webhook.Message) error {
+	set := in.rules.Load()
 	if set == nil {
-		return fmt.Errorf("%w: no rules loaded", e.opts.Busy)
+		return fmt.Errorf("%w: no rules loaded", in.opts.Busy)
 	}
-	if e.opts.Gate != nil {
-		if err := e.opts.Gate(ctx); err != nil {
-			e.opts.Metrics.decisions.WithLabelValues(DecisionNotReady).Inc()
-			return fmt.Errorf("%w: %v", e.opts.Busy, err)
+	if in.opts.Gate != nil {
+		if err := in.opts.Gate(ctx); err != nil {
+			in.opts.Metrics.Decision(engine.DecisionNotReady).Inc()
+			return fmt.Errorf("%w: %v", in.opts.Busy, err)
 		}
 	}
-	now := e.opts.Now()
+	now := in.opts.Now()
 	var creates, resolves []*v1alpha1.Remediation
 	var batch map[string]bool
-	dedup := e.opts.Metrics.decisions.WithLabelValues(DecisionDeduplicated)
+	dedup := in.opts.Metrics.Decision(engine.DecisionDeduplicated)
 	for i := range msg.Alerts {
 		a := &msg.Alerts[i]
-		for _, m := range e.matches(set, a) {
+		for _, m := range in.matches(set, a) {
 			name := RecordName(EpisodeKey(m.Rule.Name, m.Target, a))
 			switch {
 			case a.Status != "firing":
-				resolves = append(resolves, NewRecord(e.opts.Namespace, name, m, a, e.opts.DryRun, now))
-			case batch[name] || e.seenRecently(name, now):
+				resolves = append(resolves, NewRecord(in.opts.Namespace, name, m, a, in.opts.DryRun, now))
+			case batch[name] || in.seenRecently(name, now):
 				// A re-send: known without building the record or asking
 				// the API server.
 				dedup.Inc()
@@ -145,33 +147,33 @@ func (e *Engine) Accept(ctx context.Context, msg *webhook.Message) error {
 					batch = map[string]bool{}
 				}
 				batch[name] = true
-				creates = append(creates, NewRecord(e.opts.Namespace, name, m, a, e.opts.DryRun, now))
+				creates = append(creates, NewRecord(in.opts.Namespace, name, m, a, in.opts.DryRun, now))
 			}
 		}
 	}
-	errs := e.parallel(ctx, creates, func(ctx context.Context, rec *v1alpha1.Remediation) error {
-		return e.create(ctx, rec, msg.GroupKey, now)
+	errs := in.parallel(ctx, creates, func(ctx context.Context, rec *v1alpha1.Remediation) error {
+		return in.create(ctx, rec, msg.GroupKey, now)
 	})
-	errs = append(errs, e.parallel(ctx, resolves, func(ctx context.Context, rec *v1alpha1.Remediation) error {
-		return e.resolve(ctx, rec, now)
+	errs = append(errs, in.parallel(ctx, resolves, func(ctx context.Context, rec *v1alpha1.Remediation) error {
+		return in.resolve(ctx, rec, now)
 	})...)
 	if len(errs) > 0 {
-		e.opts.Logger.Warn("notification not fully recorded; refusing it so that Alertmanager retries",
+		in.opts.Logger.Warn("notification not fully recorded; refusing it so that Alertmanager retries",
 			"group_key", msg.GroupKey, "errors", len(errs), "err", errs[0])
-		return fmt.Errorf("%w: %d of %d records could not be written: %v", e.opts.Busy, len(errs), len(creates)+len(resolves), errs[0])
+		return fmt.Errorf("%w: %d of %d records could not be written: %v", in.opts.Busy, len(errs), len(creates)+len(resolves), errs[0])
 	}
 	return nil
 }
 
 // matches returns the rule matches of one alert that can be acted on (for a
 // resolved alert: those its firing episode had), counting the others.
-func (e *Engine) matches(set *rules.Set, a *template.Alert) []rules.Match {
-	log := e.opts.Logger
+func (in *Ingester) matches(set *rules.Set, a *template.Alert) []rules.Match {
+	log := in.opts.Logger
 	alertname := a.Labels["alertname"]
 	matches := set.Match(a)
 	if len(matches) == 0 {
 		if a.Status == "firing" {
-			e.opts.Metrics.decisions.WithLabelValues(DecisionNoMatch).Inc()
+			in.opts.Metrics.Decision(engine.DecisionNoMatch).Inc()
 		}
 		return nil
 	}
@@ -179,27 +181,27 @@ func (e *Engine) matches(set *rules.Set, a *template.Alert) []rules.Match {
 	for _, m := range matches {
 		if m.Err != nil {
 			if a.Status == "firing" {
-				e.opts.Metrics.decisions.WithLabelValues(DecisionRenderError).Inc()
+				in.opts.Metrics.Decision(engine.DecisionRenderError).Inc()
 				log.Warn("rule matched but its target could not be rendered; no action taken",
 					"rule", m.Rule.Name, "alertname", alertname, "fingerprint", a.Fingerprint, "err", m.Err)
 			}
 			continue
 		}
 		if a.Status == "firing" {
-			e.opts.Metrics.matched.WithLabelValues(m.Rule.Name).Inc()
+			in.opts.Metrics.Matched(m.Rule.Name).Inc()
 		}
 		ok = append(ok, m)
 	}
 	return ok
 }
 
-func (e *Engine) seenRecently(name string, now time.Time) bool { return e.seen.contains(name, now) }
+func (in *Ingester) seenRecently(name string, now time.Time) bool { return in.seen.contains(name, now) }
 
-func (e *Engine) remember(name string, now time.Time) { e.seen.add(name, now) }
+func (in *Ingester) remember(name string, now time.Time) { in.seen.add(name, now) }
 
 // parallel runs fn for each record, Options.Parallel at a time, and returns
 // the errors.
-func (e *Engine) parallel(ctx context.Context, recs []*v1alpha1.Remediation, fn func(context.Context, *v1alpha1.Remediation) error) []error {
+func (in *Ingester) parallel(ctx context.Context, recs []*v1alpha1.Remediation, fn func(context.Context, *v1alpha1.Remediation) error) []error {
 	if len(recs) == 1 {
 		if err := fn(ctx, recs[0]); err != nil {
 			return []error{err}
@@ -210,7 +212,7 @@ func (e *Engine) parallel(ctx context.Context, recs []*v1alpha1.Remediation, fn 
 		mu   sync.Mutex
 		errs []error
 		wg   sync.WaitGroup
-		sem  = make(chan struct{}, e.opts.Parallel)
+		sem  = make(chan struct{}, in.opts.Parallel)
 	)
 	for _, rec := range recs {
 		sem <- struct{}{}
@@ -229,21 +231,21 @@ func (e *Engine) parallel(ctx context.Context, recs []*v1alpha1.Remediation, fn 
 
 // create writes one record; AlreadyExists means another notification (or
 // replica, or this one before a restart) recorded the episode already.
-func (e *Engine) create(ctx context.Context, rec *v1alpha1.Remediation, groupKey string, now time.Time) error {
-	err := e.opts.Client.Create(ctx, rec)
+func (in *Ingester) create(ctx context.Context, rec *v1alpha1.Remediation, groupKey string, now time.Time) error {
+	err := in.opts.Client.Create(ctx, rec)
 	switch {
 	case apierrors.IsAlreadyExists(err):
-		e.remember(rec.Name, now)
-		e.opts.Metrics.decisions.WithLabelValues(DecisionDeduplicated).Inc()
-		e.opts.Logger.Debug("alert episode already recorded; not planning it again",
+		in.remember(rec.Name, now)
+		in.opts.Metrics.Decision(engine.DecisionDeduplicated).Inc()
+		in.opts.Logger.Debug("alert episode already recorded; not planning it again",
 			"record", rec.Name, "rule", rec.Spec.Rule, "target", rec.Spec.TargetRef, "fingerprint", rec.Spec.Alert.Fingerprint)
 		return nil
 	case err != nil:
 		return fmt.Errorf("create Remediation %s: %w", rec.Name, err)
 	}
-	e.remember(rec.Name, now)
-	e.opts.Metrics.decisions.WithLabelValues(DecisionRecorded).Inc()
-	e.opts.Logger.Info("remediation planned", "record", rec.Name, "rule", rec.Spec.Rule, "action", rec.Spec.Action,
+	in.remember(rec.Name, now)
+	in.opts.Metrics.Decision(engine.DecisionRecorded).Inc()
+	in.opts.Logger.Info("remediation planned", "record", rec.Name, "rule", rec.Spec.Rule, "action", rec.Spec.Action,
 		"target", rec.Spec.TargetRef, "alertname", rec.Spec.Alert.Name, "fingerprint", rec.Spec.Alert.Fingerprint,
 		"starts_at", rec.Spec.Alert.StartsAt.Time, "group_key", groupKey, "dry_run", rec.Spec.DryRun)
 	return nil
@@ -252,30 +254,30 @@ func (e *Engine) create(ctx context.Context, rec *v1alpha1.Remediation, groupKey
 // resolve marks the record of a resolved alert episode: a record still
 // waiting (for the executor or for approval) is cancelled; any record notes
 // when its alert resolved, which starts its retention period.
-func (e *Engine) resolve(ctx context.Context, planned *v1alpha1.Remediation, now time.Time) error {
-	e.opts.Metrics.decisions.WithLabelValues(DecisionResolvedIgnored).Inc()
+func (in *Ingester) resolve(ctx context.Context, planned *v1alpha1.Remediation, now time.Time) error {
+	in.opts.Metrics.Decision(engine.DecisionResolvedIgnored).Inc()
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		var rec v1alpha1.Remediation
-		if err := e.opts.Client.Get(ctx, client.ObjectKeyFromObject(planned), &rec); err != nil {
+		if err := in.opts.Client.Get(ctx, client.ObjectKeyFromObject(planned), &rec); err != nil {
 			return err
 		}
-		if rec.Status.AlertResolvedAt != nil && !Waiting(rec.Status.Phase) {
+		if rec.Status.AlertResolvedAt != nil && !approval.Waiting(rec.Status.Phase) {
 			return nil
 		}
 		t := metav1.NewTime(now)
 		rec.Status.AlertResolvedAt = &t
-		cancel := Waiting(rec.Status.Phase)
+		cancel := approval.Waiting(rec.Status.Phase)
 		if cancel {
 			rec.Status.Phase, rec.Status.Reason = v1alpha1.PhaseCancelled, "AlertResolved"
 			rec.Status.Message = "the alert resolved before the action ran"
 			rec.Status.FinishedAt = &t
 		}
-		if err := e.opts.Client.Status().Update(ctx, &rec); err != nil {
+		if err := in.opts.Client.Status().Update(ctx, &rec); err != nil {
 			return err
 		}
 		if cancel {
-			e.opts.Metrics.decisions.WithLabelValues(DecisionCancelled).Inc()
-			e.opts.Logger.Info("alert resolved; pending remediation cancelled", "record", rec.Name,
+			in.opts.Metrics.Decision(engine.DecisionCancelled).Inc()
+			in.opts.Logger.Info("alert resolved; pending remediation cancelled", "record", rec.Name,
 				"rule", rec.Spec.Rule, "target", rec.Spec.TargetRef, "fingerprint", rec.Spec.Alert.Fingerprint)
 		}
 		return nil
@@ -284,10 +286,4 @@ func (e *Engine) resolve(ctx context.Context, planned *v1alpha1.Remediation, now
 		return nil // nothing was planned for this episode (or it was collected)
 	}
 	return err
-}
-
-// Waiting reports whether a record in phase p has not started and may still
-// be cancelled.
-func Waiting(p v1alpha1.Phase) bool {
-	return p == v1alpha1.PhaseNew || p == v1alpha1.PhasePending || p == v1alpha1.PhasePendingApproval || p == v1alpha1.PhaseApproved
 }

@@ -1,0 +1,143 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/engine"
+	"github.com/alertmedic/alertmedic/internal/testcluster"
+)
+
+var cluster *testcluster.Cluster
+
+func TestMain(m *testing.M) {
+	testcluster.Main(m, "the controller tests", &cluster)
+}
+
+func newClient(t *testing.T, cfg *rest.Config) client.Client {
+	t.Helper()
+	c, err := client.New(cfg, client.Options{Scheme: cluster.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// recordsNamespace creates a fresh namespace for a test's records.
+func recordsNamespace(t *testing.T) string {
+	t.Helper()
+	ns := fmt.Sprintf("records-%d", time.Now().UnixNano()%1_000_000_000)
+	if _, err := cluster.Client.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return ns
+}
+
+var t0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+
+// startRunner runs a Runner (no leader election: it always leads) over the
+// records of ns until the test ends.
+func startRunner(t *testing.T, ns string, exec Executor, pol Policy, now func() time.Time) *engine.Metrics {
+	t.Helper()
+	mgr, err := ctrl.NewManager(cluster.Config, ctrl.Options{
+		Scheme:                 cluster.Scheme,
+		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := engine.NewMetrics(nil)
+	if _, err := NewRunner(mgr, Options{Executor: exec, Policy: pol, Identity: "test-runner", Metrics: m, Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	})
+	return m
+}
+
+var waitFor = testcluster.WaitFor
+
+// put creates rec in ns with the given status, as a replica would have left it.
+func put(t *testing.T, c client.Client, ns string, rec *v1alpha1.Remediation, st v1alpha1.RemediationStatus) *v1alpha1.Remediation {
+	t.Helper()
+	rec.Namespace = ns
+	if rec.Labels == nil {
+		rec.Labels = map[string]string{}
+	}
+	rec.Labels[v1alpha1.LabelTarget] = v1alpha1.TargetLabel(rec.Spec.Target.Kind, rec.Spec.Target.Namespace, rec.Spec.Target.Name)
+	rec.Spec.TargetRef = rec.Spec.Target.String()
+	if rec.Spec.Alert.Name == "" {
+		rec.Spec.Alert = v1alpha1.AlertRef{Name: "KubePodCrashLooping", Fingerprint: "0123456789abcdef", StartsAt: metav1.NewMicroTime(t0)}
+	}
+	if err := c.Create(t.Context(), rec); err != nil {
+		t.Fatal(err)
+	}
+	if st.Phase != "" {
+		rec.Status = st
+		if err := c.Status().Update(t.Context(), rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return rec
+}
+
+func get(t *testing.T, c client.Client, rec *v1alpha1.Remediation) *v1alpha1.Remediation {
+	t.Helper()
+	var out v1alpha1.Remediation
+	if err := c.Get(t.Context(), client.ObjectKeyFromObject(rec), &out); err != nil {
+		t.Fatal(err)
+	}
+	return &out
+}
+
+func phaseIs(t *testing.T, c client.Client, rec *v1alpha1.Remediation, p v1alpha1.Phase) func() bool {
+	return func() bool { return get(t, c, rec).Status.Phase == p }
+}
+
+func workload(t *testing.T, ns, name string, annotations map[string]string) {
+	t.Helper()
+	replicas := int32(2)
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &replicas,
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": name}},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": name}, Annotations: annotations},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app:1"}}},
+			},
+		},
+	}
+	if _, err := cluster.Client.AppsV1().Deployments(ns).Create(t.Context(), d, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func restartRecord(name, ns, target string) *v1alpha1.Remediation {
+	return &v1alpha1.Remediation{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: v1alpha1.RemediationSpec{Rule: "restart-crashlooping", Action: "restart",
+			Target: v1alpha1.Target{Kind: "Deployment", Namespace: ns, Name: target}},
+	}
+}

@@ -1,0 +1,190 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/policy"
+)
+
+// Policy decides, when a record is about to run, whether it may. Zero
+// values take the defaults in NewRunner. The cooldown, budget, breaker and
+// namespace limits are the policy package's, which decides by them; the
+// rest is what only the running bot does.
+type Policy struct {
+	policy.Limits
+	// BreakerHold says what becomes of an action the open breaker holds
+	// back: BreakerSkip (default) or BreakerApproval, which makes it wait
+	// for a person (PendingApproval) until ApprovalTimeout.
+	BreakerHold     string
+	ApprovalTimeout time.Duration // default 30m
+	// RequireApproval makes actions wait for a person whatever their rule
+	// says: "restart", "scale", "scale-down", "rollback", or
+	// "namespace=PATTERN" (path.Match, e.g. namespace=prod-*). They wait
+	// until RequiredApprovalTimeout, decided by the default approvers.
+	RequireApproval         []string
+	RequiredApprovalTimeout time.Duration // default 30m
+	// MaxAttempts bounds tries after transient API failures.
+	MaxAttempts  int           // default 5
+	RetryBackoff time.Duration // first wait, doubled each time (at most 1h); default 5s
+	// ActionTimeout bounds one attempt, which runs to its end even when
+	// the replica is stopping; keep it under the shutdown timeout.
+	ActionTimeout time.Duration // default 20s
+	// Retention keeps a finished record this long after its alert resolved;
+	// MaxRetention, after it finished, when no resolved notification came.
+	// A record deleted while its alert still fires lets a later re-send act
+	// again, so MaxRetention should exceed the longest alert.
+	Retention    time.Duration // default 24h
+	MaxRetention time.Duration // default 30 days
+}
+
+func (p *Policy) setDefaults() {
+	p.Limits.SetDefaults()
+	if p.BreakerHold == "" {
+		p.BreakerHold = BreakerSkip
+	}
+	if p.ApprovalTimeout <= 0 {
+		p.ApprovalTimeout = 30 * time.Minute
+	}
+	if p.RequiredApprovalTimeout <= 0 {
+		p.RequiredApprovalTimeout = 30 * time.Minute
+	}
+	if p.MaxAttempts <= 0 {
+		p.MaxAttempts = 5
+	}
+	if p.RetryBackoff <= 0 {
+		p.RetryBackoff = 5 * time.Second
+	}
+	if p.ActionTimeout <= 0 {
+		p.ActionTimeout = 20 * time.Second
+	}
+	if p.Retention <= 0 {
+		p.Retention = 24 * time.Hour
+	}
+	if p.MaxRetention <= 0 {
+		p.MaxRetention = 30 * 24 * time.Hour
+	}
+}
+
+// What the open circuit breaker does with an action (Policy.BreakerHold).
+const (
+	BreakerSkip     = "skip"
+	BreakerApproval = "approval"
+)
+
+// ValidRequireApproval checks one --require-approval value.
+func ValidRequireApproval(v string) error {
+	switch v {
+	case "restart", "scale", "scale-down", "rollback":
+		return nil
+	}
+	if p, ok := strings.CutPrefix(v, "namespace="); ok && p != "" {
+		if _, err := path.Match(p, ""); err != nil {
+			return fmt.Errorf("%q: bad pattern: %w", v, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("%q: want restart, scale, scale-down, rollback or namespace=PATTERN", v)
+}
+
+// approvalRequired says why the deployment's policy (RequireApproval)
+// makes rec wait for a person, or "" if it does not. Whether a scale to N
+// goes down depends on the replicas now: a dry run tells, and when it
+// cannot, the scale waits for a person rather than risk it; that dry run is
+// returned as the plan to show, so it is not made twice.
+func (r *Runner) approvalRequired(ctx context.Context, rec *v1alpha1.Remediation, now time.Time) (string, *v1alpha1.Plan) {
+	s := rec.Spec
+	for _, req := range r.opts.Policy.RequireApproval {
+		why := fmt.Sprintf("the deployment's policy requires approval for %s (--require-approval %s)", req, req)
+		switch {
+		case req == string(s.Action):
+			return why, nil
+		case req == "scale-down" && s.Action == v1alpha1.ActionScale && s.Scale != nil:
+			if down, plan := r.scalesDown(ctx, rec, now); down {
+				return why, plan
+			}
+		case strings.HasPrefix(req, "namespace="):
+			if ok, _ := path.Match(strings.TrimPrefix(req, "namespace="), s.Target.Namespace); ok {
+				return fmt.Sprintf("the deployment's policy requires approval for anything in namespace %s (--require-approval %s)", s.Target.Namespace, req), nil
+			}
+		}
+	}
+	return "", nil
+}
+
+// scalesDown reports whether rec's scale lowers the replica count, with
+// the dry run that told, if one was needed.
+func (r *Runner) scalesDown(ctx context.Context, rec *v1alpha1.Remediation, now time.Time) (bool, *v1alpha1.Plan) {
+	sc := rec.Spec.Scale
+	switch sc.Op {
+	case v1alpha1.ScaleBy:
+		return sc.N < 0, nil
+	case v1alpha1.ScaleMultiply:
+		f, err := sc.Factor.Float64()
+		return err != nil || f < 1, nil
+	}
+	plan := r.plan(ctx, rec, now)
+	var before, after int
+	_, e1 := fmt.Sscanf(plan.Before, "replicas=%d", &before)
+	_, e2 := fmt.Sscanf(plan.After, "replicas=%d", &after)
+	return plan.Error != "" || e1 != nil || e2 != nil || after < before, plan
+}
+
+// refusal says why policy refuses rec now ("" if it does not).
+// A record a person approved is not held by the breaker (that is what the
+// approval was for), but the other limits still apply.
+func (r *Runner) refusal(rec *v1alpha1.Remediation, now time.Time) (reason, msg string) {
+	d := r.book.Check(PolicyAction(rec), now)
+	switch d.Breaker {
+	case policy.BreakerOpened:
+		r.opts.Metrics.BreakerOpen().Set(1)
+		r.opts.Logger.Warn("circuit breaker open: too many remediations in the window; automatic actions are skipped until it has room",
+			"max", r.opts.Policy.BreakerMax, "window", r.opts.Policy.BreakerWindow)
+	case policy.BreakerClosed:
+		r.opts.Metrics.BreakerOpen().Set(0)
+		r.opts.Logger.Info("circuit breaker closed: automatic actions resume")
+	}
+	return string(d.Reason), d.Message
+}
+
+// PolicyAction is what policy is asked about rec.
+func PolicyAction(rec *v1alpha1.Remediation) policy.Action {
+	a := policy.Action{
+		Rule: rec.Spec.Rule, Target: rec.Labels[v1alpha1.LabelTarget], TargetRef: rec.Spec.TargetRef,
+		Namespace: rec.Spec.Target.Namespace, Approved: rec.Status.Phase == v1alpha1.PhaseApproved,
+	}
+	if rec.Spec.Cooldown != nil {
+		a.Cooldown = rec.Spec.Cooldown.Duration
+	}
+	if b := rec.Spec.Budget; b != nil {
+		a.Budget = &policy.Budget{PerRule: int(b.PerRule), PerTarget: int(b.PerTarget), Window: b.Window.Duration}
+	}
+	return a
+}
+
+// seed learns, once, the recent actions from the records, so that a new
+// leader keeps the cooldowns and the breaker where its predecessor left them.
+func (r *Runner) seed(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.seeded {
+		return nil
+	}
+	var list v1alpha1.RemediationList
+	if err := r.client.List(ctx, &list); err != nil {
+		return fmt.Errorf("list records: %w", err)
+	}
+	for _, rec := range list.Items {
+		st := rec.Status
+		if st.StartedAt == nil || (st.Phase != v1alpha1.PhaseRunning && st.Phase != v1alpha1.PhaseSucceeded) || rec.Spec.DryRun {
+			continue
+		}
+		r.book.Record(rec.Spec.Rule, rec.Labels[v1alpha1.LabelTarget], st.StartedAt.Time)
+	}
+	r.seeded = true
+	return nil
+}
