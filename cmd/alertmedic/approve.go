@@ -16,6 +16,7 @@ import (
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/engine/approval"
+	"github.com/alertmedic/alertmedic/internal/server"
 )
 
 // decideOptions are the flags and argument of approve, deny and pending
@@ -29,7 +30,7 @@ type decideOptions struct {
 // recordsClient is a client for the records with the caller's kubeconfig,
 // and the caller's user name as the API server knows it.
 func recordsClient(ctx context.Context, kubeconfigPath string) (client.Client, string, error) {
-	cfg, err := kubeConfig(kubeconfigPath)
+	cfg, err := server.KubeConfig(kubeconfigPath, version)
 	if err != nil {
 		return nil, "", err
 	}

@@ -213,7 +213,7 @@ func BenchmarkIdleRSS(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
-	s := &server{url: "http://" + addr}
+	s := &serving{url: "http://" + addr}
 	waitFor(b, "ready and leading", func() bool {
 		resp, err := http.Get(s.url + "/metrics")
 		if err != nil {

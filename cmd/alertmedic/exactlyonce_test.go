@@ -145,7 +145,7 @@ func allFinal(t testing.TB, ns string, want int) func() bool {
 	}
 }
 
-func mustPost(t testing.TB, s *server, body []byte) {
+func mustPost(t testing.TB, s *serving, body []byte) {
 	t.Helper()
 	if code, resp := s.post(t, s.token, body); code != 200 {
 		t.Errorf("POST /webhook = %d %s, want 200", code, resp)
@@ -182,7 +182,7 @@ func TestSameAlertManyTimesActsOnce(t *testing.T) {
 var t0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 
 // metricValue reads one sample of a server's /metrics ("" if absent).
-func metricValue(t testing.TB, s *server, series string) string {
+func metricValue(t testing.TB, s *serving, series string) string {
 	t.Helper()
 	_, body := s.get(t, "/metrics")
 	for line := range strings.SplitSeq(body, "\n") {
@@ -200,7 +200,7 @@ func TestTwoReplicasActOnce(t *testing.T) {
 	rules := restartRules(t, "")
 	a := startServe(t, kubeconfig(t), "--rules", rules)
 	b := startServe(t, kubeconfig(t), "--rules", rules)
-	var leader, follower *server
+	var leader, follower *serving
 	waitFor(t, "one replica to lead", func() bool {
 		la, lb := metricValue(t, a, "alertmedic_leader"), metricValue(t, b, "alertmedic_leader")
 		switch {

@@ -15,13 +15,14 @@ import (
 
 	"github.com/alertmedic/alertmedic/engine/controller"
 	"github.com/alertmedic/alertmedic/engine/ingest"
+	"github.com/alertmedic/alertmedic/internal/server"
 	"github.com/alertmedic/alertmedic/policy"
 	"github.com/alertmedic/alertmedic/webhook"
 )
 
 // Environment variables that give flags their default. The webhook's and
 // Slack's secrets are read from the environment too, but not through a flag:
-// see tokenEnv and slackBotTokenEnv.
+// see server.TokenEnv and server.SlackBotTokenEnv.
 const (
 	namespaceEnv     = "POD_NAMESPACE" // set from the pod's metadata by manifests/deployment.yaml
 	identityEnv      = "POD_NAME"
@@ -35,7 +36,7 @@ const (
 // fill in the options of each command. Parse it with parse.
 type commandLine struct {
 	app     *kingpin.Application
-	serve   serveOptions
+	serve   server.Options
 	check   checkOptions
 	test    testOptions
 	explain explainOptions
@@ -176,63 +177,63 @@ func (c *commandLine) nameFlag(args []string, err error) error {
 func (c *commandLine) serveCommand(cmd *kingpin.CmdClause) {
 	o := &c.serve
 	cmd.Arg("args", "").Hidden().StringsVar(&c.extra)
-	cmd.Flag("listen", "address to serve HTTP on").Default(":8080").StringVar(&o.listen)
-	cmd.Flag("rules", "rule file or directory of *.yaml/*.yml files (required; repeatable, comma-separated)").PlaceHolder("PATH").SetValue(&o.rulePaths)
-	cmd.Flag("kubeconfig", "kubeconfig path (without it: $KUBECONFIG, the in-cluster config, ~/.kube/config)").PlaceHolder("FILE").StringVar(&o.kubeconfig)
-	cmd.Flag("token-file", "file holding the bearer token Alertmanager must send (without it: the token in $"+tokenEnv+")").PlaceHolder("FILE").StringVar(&o.tokenFile)
-	cmd.Flag("basic-auth-user", "username Alertmanager's http_config.basic_auth must send, with --basic-auth-password-file").Envar(basicUserEnv).PlaceHolder("USER").StringVar(&o.basicUser)
-	cmd.Flag("basic-auth-password-file", "file holding the basic-auth password (without it: the password in $"+basicPassEnv+")").PlaceHolder("FILE").StringVar(&o.basicPassFile)
-	cmd.Flag("insecure-no-auth", "accept webhooks without authentication (local testing only)").BoolVar(&o.insecureNoAuth)
-	cmd.Flag("tls-cert-file", "serve HTTPS with this certificate").PlaceHolder("FILE").StringVar(&o.tlsCert)
-	cmd.Flag("tls-key-file", "private key for --tls-cert-file").PlaceHolder("FILE").StringVar(&o.tlsKey)
-	cmd.Flag("max-body-bytes", "largest webhook body accepted; larger gets 413").Default(strconv.Itoa(4 << 20)).Int64Var(&o.maxBodyBytes)
-	cmd.Flag("http-read-header-timeout", "time allowed to read a request's headers").Default("5s").DurationVar(&o.http.readHeader)
-	cmd.Flag("http-read-timeout", "time allowed to read a whole request, body included; a slower body is cut off").Default("15s").DurationVar(&o.http.read)
-	cmd.Flag("http-write-timeout", "time allowed from the end of a request's headers to the end of the answer; above --accept-timeout").Default("30s").DurationVar(&o.http.write)
-	cmd.Flag("http-idle-timeout", "how long an idle keep-alive connection stays open").Default("60s").DurationVar(&o.http.idle)
-	cmd.Flag("accept-timeout", "time allowed to record a notification before answering 503 (Alertmanager retries)").Default(shortDuration(webhook.DefaultAcceptTimeout)).DurationVar(&o.acceptTimeout)
-	cmd.Flag("kube-api-timeout", "time allowed for each Kubernetes API request (watches excepted)").Default("10s").DurationVar(&o.kubeAPITimeout)
-	cmd.Flag("workers", "remediations run at once (on the leader)").Default("4").IntVar(&o.workers)
-	cmd.Flag("namespace", "namespace of the Remediation records and the leader Lease").Default("alertmedic").Envar(namespaceEnv).StringVar(&o.namespace)
-	cmd.Flag("identity", "this replica's name in the Lease and the records (without it: the host name)").Envar(identityEnv).PlaceHolder("NAME").StringVar(&o.identity)
-	cmd.Flag("leader-elect", "execute only while holding the Lease (--no-leader-elect: this replica always executes; for a single replica)").Default("true").BoolVar(&o.leaderElect)
-	cmd.Flag("leader-elect-lease-duration", "how long a Lease holder is trusted without renewing").Default("15s").DurationVar(&o.leaseDuration)
-	cmd.Flag("leader-elect-renew-deadline", "how long the leader tries to renew before giving up").Default("10s").DurationVar(&o.renewDeadline)
-	cmd.Flag("leader-elect-retry-period", "how often replicas try to acquire or renew the Lease").Default("2s").DurationVar(&o.retryPeriod)
-	policyFlags(cmd, &o.policy.Limits)
-	cmd.Flag("breaker-hold", "what becomes of actions the open breaker holds back: skip, or approval (they wait for 'alertmedic approve')").Default(controller.BreakerSkip).StringVar(&o.policy.BreakerHold)
-	cmd.Flag("breaker-approval-timeout", "with --breaker-hold=approval: how long a held action waits for approval").Default("30m").DurationVar(&o.policy.ApprovalTimeout)
-	cmd.Flag("require-approval", "actions that wait for a person whatever their rule says: restart, scale, scale-down, rollback, namespace=PATTERN (repeatable, comma-separated)").PlaceHolder("ACTION").SetValue((*stringList)(&o.policy.RequireApproval))
-	cmd.Flag("approval-timeout", "how long an action --require-approval holds waits for approval").Default("30m").DurationVar(&o.policy.RequiredApprovalTimeout)
-	cmd.Flag("max-attempts", "tries of an action that fails because the API server is unavailable").Default("5").IntVar(&o.policy.MaxAttempts)
-	cmd.Flag("retry-backoff", "wait before the second try of an action after a transient failure, doubled for each try after it (at most 1h)").Default("5s").DurationVar(&o.policy.RetryBackoff)
-	cmd.Flag("retention", "keep a finished record this long after its alert resolved").Default("24h").DurationVar(&o.policy.Retention)
-	cmd.Flag("max-retention", "keep a finished record this long when its alert never resolved").Default("720h").DurationVar(&o.policy.MaxRetention)
-	cmd.Flag("dry-run", "plan, log and record Events, but change no workload (server-side dry-run)").BoolVar(&o.dryRun)
-	cmd.Flag("watch-rules", "reload the rule files when they change on disk (as SIGHUP does)").Default("true").BoolVar(&o.watchRules)
-	cmd.Flag("watch-debounce", "changes to the rule files within this long of each other are one reload").Default("1s").DurationVar(&o.watchDebounce)
-	cmd.Flag("kube-api-qps", "sustained requests per second to the Kubernetes API server").Default("50").Float64Var(&o.kubeQPS)
-	cmd.Flag("kube-api-burst", "requests allowed in a burst above --kube-api-qps (a 100-alert notification records at once)").Default("100").IntVar(&o.kubeBurst)
-	cmd.Flag("field-manager", "field manager name on every write").Default("alertmedic").StringVar(&o.fieldManager)
-	cmd.Flag("shutdown-timeout", "how long SIGTERM waits for running remediations").Default("30s").DurationVar(&o.shutdownTimeout)
-	cmd.Flag("seen-episodes", "how many recorded alert episodes each replica remembers for an hour, so that re-sends cost no API call (about 100 bytes each)").Default(strconv.Itoa(ingest.DefaultSeenSize)).IntVar(&o.seenSize)
-	slackFlags(cmd, &o.slack)
+	cmd.Flag("listen", "address to serve HTTP on").Default(":8080").StringVar(&o.Listen)
+	cmd.Flag("rules", "rule file or directory of *.yaml/*.yml files (required; repeatable, comma-separated)").PlaceHolder("PATH").SetValue((*stringList)(&o.RulePaths))
+	cmd.Flag("kubeconfig", "kubeconfig path (without it: $KUBECONFIG, the in-cluster config, ~/.kube/config)").PlaceHolder("FILE").StringVar(&o.Kubeconfig)
+	cmd.Flag("token-file", "file holding the bearer token Alertmanager must send (without it: the token in $"+server.TokenEnv+")").PlaceHolder("FILE").StringVar(&o.TokenFile)
+	cmd.Flag("basic-auth-user", "username Alertmanager's http_config.basic_auth must send, with --basic-auth-password-file").Envar(server.BasicAuthUserEnv).PlaceHolder("USER").StringVar(&o.BasicAuthUser)
+	cmd.Flag("basic-auth-password-file", "file holding the basic-auth password (without it: the password in $"+server.BasicAuthPasswordEnv+")").PlaceHolder("FILE").StringVar(&o.BasicAuthPasswordFile)
+	cmd.Flag("insecure-no-auth", "accept webhooks without authentication (local testing only)").BoolVar(&o.InsecureNoAuth)
+	cmd.Flag("tls-cert-file", "serve HTTPS with this certificate").PlaceHolder("FILE").StringVar(&o.TLSCertFile)
+	cmd.Flag("tls-key-file", "private key for --tls-cert-file").PlaceHolder("FILE").StringVar(&o.TLSKeyFile)
+	cmd.Flag("max-body-bytes", "largest webhook body accepted; larger gets 413").Default(strconv.Itoa(4 << 20)).Int64Var(&o.MaxBodyBytes)
+	cmd.Flag("http-read-header-timeout", "time allowed to read a request's headers").Default("5s").DurationVar(&o.HTTP.ReadHeader)
+	cmd.Flag("http-read-timeout", "time allowed to read a whole request, body included; a slower body is cut off").Default("15s").DurationVar(&o.HTTP.Read)
+	cmd.Flag("http-write-timeout", "time allowed from the end of a request's headers to the end of the answer; above --accept-timeout").Default("30s").DurationVar(&o.HTTP.Write)
+	cmd.Flag("http-idle-timeout", "how long an idle keep-alive connection stays open").Default("60s").DurationVar(&o.HTTP.Idle)
+	cmd.Flag("accept-timeout", "time allowed to record a notification before answering 503 (Alertmanager retries)").Default(shortDuration(webhook.DefaultAcceptTimeout)).DurationVar(&o.AcceptTimeout)
+	cmd.Flag("kube-api-timeout", "time allowed for each Kubernetes API request (watches excepted)").Default("10s").DurationVar(&o.KubeAPITimeout)
+	cmd.Flag("workers", "remediations run at once (on the leader)").Default("4").IntVar(&o.Workers)
+	cmd.Flag("namespace", "namespace of the Remediation records and the leader Lease").Default("alertmedic").Envar(namespaceEnv).StringVar(&o.Namespace)
+	cmd.Flag("identity", "this replica's name in the Lease and the records (without it: the host name)").Envar(identityEnv).PlaceHolder("NAME").StringVar(&o.Identity)
+	cmd.Flag("leader-elect", "execute only while holding the Lease (--no-leader-elect: this replica always executes; for a single replica)").Default("true").BoolVar(&o.LeaderElect)
+	cmd.Flag("leader-elect-lease-duration", "how long a Lease holder is trusted without renewing").Default("15s").DurationVar(&o.LeaseDuration)
+	cmd.Flag("leader-elect-renew-deadline", "how long the leader tries to renew before giving up").Default("10s").DurationVar(&o.RenewDeadline)
+	cmd.Flag("leader-elect-retry-period", "how often replicas try to acquire or renew the Lease").Default("2s").DurationVar(&o.RetryPeriod)
+	policyFlags(cmd, &o.Policy.Limits)
+	cmd.Flag("breaker-hold", "what becomes of actions the open breaker holds back: skip, or approval (they wait for 'alertmedic approve')").Default(controller.BreakerSkip).StringVar(&o.Policy.BreakerHold)
+	cmd.Flag("breaker-approval-timeout", "with --breaker-hold=approval: how long a held action waits for approval").Default("30m").DurationVar(&o.Policy.ApprovalTimeout)
+	cmd.Flag("require-approval", "actions that wait for a person whatever their rule says: restart, scale, scale-down, rollback, namespace=PATTERN (repeatable, comma-separated)").PlaceHolder("ACTION").SetValue((*stringList)(&o.Policy.RequireApproval))
+	cmd.Flag("approval-timeout", "how long an action --require-approval holds waits for approval").Default("30m").DurationVar(&o.Policy.RequiredApprovalTimeout)
+	cmd.Flag("max-attempts", "tries of an action that fails because the API server is unavailable").Default("5").IntVar(&o.Policy.MaxAttempts)
+	cmd.Flag("retry-backoff", "wait before the second try of an action after a transient failure, doubled for each try after it (at most 1h)").Default("5s").DurationVar(&o.Policy.RetryBackoff)
+	cmd.Flag("retention", "keep a finished record this long after its alert resolved").Default("24h").DurationVar(&o.Policy.Retention)
+	cmd.Flag("max-retention", "keep a finished record this long when its alert never resolved").Default("720h").DurationVar(&o.Policy.MaxRetention)
+	cmd.Flag("dry-run", "plan, log and record Events, but change no workload (server-side dry-run)").BoolVar(&o.DryRun)
+	cmd.Flag("watch-rules", "reload the rule files when they change on disk (as SIGHUP does)").Default("true").BoolVar(&o.WatchRules)
+	cmd.Flag("watch-debounce", "changes to the rule files within this long of each other are one reload").Default("1s").DurationVar(&o.WatchDebounce)
+	cmd.Flag("kube-api-qps", "sustained requests per second to the Kubernetes API server").Default("50").Float64Var(&o.KubeQPS)
+	cmd.Flag("kube-api-burst", "requests allowed in a burst above --kube-api-qps (a 100-alert notification records at once)").Default("100").IntVar(&o.KubeBurst)
+	cmd.Flag("field-manager", "field manager name on every write").Default("alertmedic").StringVar(&o.FieldManager)
+	cmd.Flag("shutdown-timeout", "how long SIGTERM waits for running remediations").Default("30s").DurationVar(&o.ShutdownTimeout)
+	cmd.Flag("seen-episodes", "how many recorded alert episodes each replica remembers for an hour, so that re-sends cost no API call (about 100 bytes each)").Default(strconv.Itoa(ingest.DefaultSeenSize)).IntVar(&o.SeenSize)
+	slackFlags(cmd, &o.Slack)
 	// Prometheus' log flags, on the one command that logs.
-	o.log = promslog.Config{Level: promslog.NewLevel(), Format: promslog.NewFormat()}
+	o.Log = promslog.Config{Level: promslog.NewLevel(), Format: promslog.NewFormat()}
 	cmd.Flag(promslogflag.LevelFlagName, promslogflag.LevelFlagHelp).Default("info").Envar(logLevelEnv).
-		HintOptions(promslog.LevelFlagOptions...).SetValue(o.log.Level)
+		HintOptions(promslog.LevelFlagOptions...).SetValue(o.Log.Level)
 	cmd.Flag(promslogflag.FormatFlagName, promslogflag.FormatFlagHelp).Default("json").Envar(logFormatEnv).
-		HintOptions(promslog.FormatFlagOptions...).SetValue(o.log.Format)
+		HintOptions(promslog.FormatFlagOptions...).SetValue(o.Log.Format)
 }
 
-func slackFlags(cmd *kingpin.CmdClause, o *slackOptions) {
-	cmd.Flag("slack-bot-token-file", "file holding the Slack bot token (xoxb-…); enables Slack approvals (without it: the token in $"+slackBotTokenEnv+")").PlaceHolder("FILE").StringVar(&o.botTokenFile)
-	cmd.Flag("slack-signing-secret-file", "file holding the Slack app's signing secret; serves POST /slack/interactions (without it: the secret in $"+slackSigningSecretEnv+")").PlaceHolder("FILE").StringVar(&o.signingSecretFile)
-	cmd.Flag("slack-app-token-file", "file holding an app-level token (xapp-…); receives clicks over Socket Mode instead of HTTP (without it: the token in $"+slackAppTokenEnv+")").PlaceHolder("FILE").StringVar(&o.appTokenFile)
-	cmd.Flag("slack-channel", "channel id for approval requests whose rule names none (and for actions the breaker holds)").Envar(slackChannelEnv).PlaceHolder("ID").StringVar(&o.channel)
-	cmd.Flag("slack-approvers", "Slack user (U…, W…) and user group (S…) ids who may approve when a rule names none (repeatable, comma-separated)").Envar(slackApproverEnv).PlaceHolder("ID").SetValue(&o.approvers)
-	cmd.Flag("slack-group-cache-ttl", "how long the members of a Slack user group are cached").Default("1m").DurationVar(&o.groupTTL)
-	cmd.Flag("slack-api-url", "Slack Web API base URL (for a proxy)").Default(slack.APIURL).StringVar(&o.apiURL)
+func slackFlags(cmd *kingpin.CmdClause, o *server.SlackOptions) {
+	cmd.Flag("slack-bot-token-file", "file holding the Slack bot token (xoxb-…); enables Slack approvals (without it: the token in $"+server.SlackBotTokenEnv+")").PlaceHolder("FILE").StringVar(&o.BotTokenFile)
+	cmd.Flag("slack-signing-secret-file", "file holding the Slack app's signing secret; serves POST /slack/interactions (without it: the secret in $"+server.SlackSigningSecretEnv+")").PlaceHolder("FILE").StringVar(&o.SigningSecretFile)
+	cmd.Flag("slack-app-token-file", "file holding an app-level token (xapp-…); receives clicks over Socket Mode instead of HTTP (without it: the token in $"+server.SlackAppTokenEnv+")").PlaceHolder("FILE").StringVar(&o.AppTokenFile)
+	cmd.Flag("slack-channel", "channel id for approval requests whose rule names none (and for actions the breaker holds)").Envar(slackChannelEnv).PlaceHolder("ID").StringVar(&o.Channel)
+	cmd.Flag("slack-approvers", "Slack user (U…, W…) and user group (S…) ids who may approve when a rule names none (repeatable, comma-separated)").Envar(slackApproverEnv).PlaceHolder("ID").SetValue((*stringList)(&o.Approvers))
+	cmd.Flag("slack-group-cache-ttl", "how long the members of a Slack user group are cached").Default("1m").DurationVar(&o.GroupTTL)
+	cmd.Flag("slack-api-url", "Slack Web API base URL (for a proxy)").Default(slack.APIURL).StringVar(&o.APIURL)
 }
 
 // policyFlags defines the flags of the deployment's policy, for 'alertmedic

@@ -4,6 +4,8 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/alertmedic/alertmedic/internal/server"
 )
 
 // parseCommand parses args as run does, up to the command's own checks.
@@ -16,10 +18,10 @@ func parseCommand(t testing.TB, args ...string) *commandLine {
 	return c
 }
 
-func parseServe(t testing.TB, args ...string) *serveOptions {
+func parseServe(t testing.TB, args ...string) *server.Options {
 	t.Helper()
 	c := parseCommand(t, append([]string{"serve"}, args...)...)
-	if err := c.serve.validate(); err != nil {
+	if err := c.serve.Validate(); err != nil {
 		t.Fatalf("serve %q: %v", args, err)
 	}
 	return &c.serve

@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/alertmedic/alertmedic/internal/server"
 )
 
 // errUsage marks a command-line mistake (exit code 2).
@@ -82,4 +84,20 @@ func noArgs(cmd string, extra []string) error {
 		return usagef("%s: unexpected argument %q", cmd, extra[0])
 	}
 	return nil
+}
+
+// serveCmd is 'alertmedic serve': its flags (flags.go) are server.Options,
+// and the server logs to stderr.
+func serveCmd(ctx context.Context, c *commandLine, stderr io.Writer) error {
+	if err := noArgs("serve", c.extra); err != nil {
+		return err
+	}
+	o := c.serve
+	o.Log.Writer = stderr
+	o.Version = version
+	err := server.Run(ctx, o)
+	if errors.Is(err, server.ErrUsage) {
+		return &usageError{msg: err.Error()}
+	}
+	return err
 }

@@ -42,8 +42,8 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// server is one 'alertmedic serve' run in-process.
-type server struct {
+// serving is one 'alertmedic serve' run in-process.
+type serving struct {
 	url    string
 	token  string
 	stderr *syncBuffer
@@ -53,7 +53,7 @@ type server struct {
 }
 
 // stop sends the server SIGTERM (cancels its context) and waits for it.
-func (s *server) stop(t testing.TB) {
+func (s *serving) stop(t testing.TB) {
 	t.Helper()
 	s.cancel()
 	select {
@@ -76,7 +76,7 @@ func freePort(t testing.TB) string {
 
 // startServe runs 'alertmedic serve' with args added to a working default
 // set, and waits until /healthz answers.
-func startServe(t testing.TB, kubeconfig string, args ...string) *server {
+func startServe(t testing.TB, kubeconfig string, args ...string) *serving {
 	t.Helper()
 	dir := t.TempDir()
 	token := "test-token-" + strings.ReplaceAll(t.Name(), "/", "-")
@@ -90,7 +90,7 @@ func startServe(t testing.TB, kubeconfig string, args ...string) *server {
 		"--namespace", recordsNamespace(t), "--identity", "replica-" + addr,
 		"--leader-elect-retry-period", "500ms"}, args...)
 	ctx, cancel := context.WithCancel(t.Context())
-	s := &server{url: "http://" + addr, token: token, stderr: &syncBuffer{}, cancel: cancel, done: make(chan struct{})}
+	s := &serving{url: "http://" + addr, token: token, stderr: &syncBuffer{}, cancel: cancel, done: make(chan struct{})}
 	go func() { s.code = run(ctx, full, io.Discard, s.stderr); close(s.done) }()
 	t.Cleanup(func() {
 		cancel()
@@ -119,7 +119,7 @@ func startServe(t testing.TB, kubeconfig string, args ...string) *server {
 	return s
 }
 
-func (s *server) post(t testing.TB, token string, body []byte) (int, string) {
+func (s *serving) post(t testing.TB, token string, body []byte) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, s.url+"/webhook", bytes.NewReader(body))
 	if err != nil {
@@ -138,7 +138,7 @@ func (s *server) post(t testing.TB, token string, body []byte) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-func (s *server) get(t testing.TB, path string) (int, string) {
+func (s *serving) get(t testing.TB, path string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(s.url + path)
 	if err != nil {

@@ -21,11 +21,11 @@ func TestPolicyFlags(t *testing.T) {
 	got := controller.Policy{Limits: want}
 	// What rule tests do not model is serve's alone.
 	got.BreakerHold, got.ApprovalTimeout, got.MaxAttempts, got.Retention, got.MaxRetention =
-		so.policy.BreakerHold, so.policy.ApprovalTimeout, so.policy.MaxAttempts, so.policy.Retention, so.policy.MaxRetention
-	got.RequireApproval, got.RequiredApprovalTimeout = so.policy.RequireApproval, so.policy.RequiredApprovalTimeout
-	got.RetryBackoff, got.ActionTimeout = so.policy.RetryBackoff, so.policy.ActionTimeout
-	if !reflect.DeepEqual(so.policy, got) {
-		t.Errorf("serve: policy\ngot  %+v\nwant %+v", so.policy, got)
+		so.Policy.BreakerHold, so.Policy.ApprovalTimeout, so.Policy.MaxAttempts, so.Policy.Retention, so.Policy.MaxRetention
+	got.RequireApproval, got.RequiredApprovalTimeout = so.Policy.RequireApproval, so.Policy.RequiredApprovalTimeout
+	got.RetryBackoff, got.ActionTimeout = so.Policy.RetryBackoff, so.Policy.ActionTimeout
+	if !reflect.DeepEqual(so.Policy, got) {
+		t.Errorf("serve: policy\ngot  %+v\nwant %+v", so.Policy, got)
 	}
 	to := parseTest(t, append(flags, "tests/")...)
 	if !reflect.DeepEqual(to.limits, want) {
@@ -39,7 +39,7 @@ func TestPolicyFlags(t *testing.T) {
 	if !reflect.DeepEqual(to.limits, defaults) {
 		t.Errorf("test: defaults %+v, want %+v", to.limits, defaults)
 	}
-	if p := so.policy; !reflect.DeepEqual(p.Limits, defaults) {
+	if p := so.Policy; !reflect.DeepEqual(p.Limits, defaults) {
 		t.Errorf("serve: defaults %+v, want those of %+v", p, defaults)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/internal/server"
 )
 
 func events(t testing.TB, ns string) []corev1.Event {
@@ -234,7 +235,7 @@ func TestServeRefusesBrokenRules(t *testing.T) {
 }
 
 func TestServeNeedsAToken(t *testing.T) {
-	t.Setenv(tokenEnv, "")
+	t.Setenv(server.TokenEnv, "")
 	var stderr syncBuffer
 	code := run(context.Background(), []string{"serve", "--rules", "../../examples/rules/demo.yaml", "--kubeconfig", kubeconfig(t)}, &stderr, &stderr)
 	if code != 1 || !strings.Contains(stderr.String(), "no webhook token") {

@@ -16,7 +16,7 @@ import (
 const slackSecret = "e2e-signing-secret"
 
 // slackServe runs alertmedic serve with Slack approvals against ws.
-func slackServe(t *testing.T, ws *testslack.Workspace, rulesPath string, extra ...string) *server {
+func slackServe(t *testing.T, ws *testslack.Workspace, rulesPath string, extra ...string) *serving {
 	t.Helper()
 	dir := t.TempDir()
 	botFile, secretFile := filepath.Join(dir, "bot-token"), filepath.Join(dir, "signing-secret")
@@ -49,7 +49,7 @@ func slackMessage(t *testing.T, ws *testslack.Workspace, cond func(string) bool)
 	return msg
 }
 
-func clickAs(t *testing.T, s *server, user, action string, msg testslack.Message, rec string) int {
+func clickAs(t *testing.T, s *serving, user, action string, msg testslack.Message, rec string) int {
 	t.Helper()
 	c := testslack.Click{User: user, UserName: "someone", Channel: msg.Channel, TS: msg.TS, ActionID: action, Value: rec}
 	resp, err := http.DefaultClient.Do(testslack.Request(t, s.url+"/slack/interactions", slackSecret, time.Now(), c.Body()))

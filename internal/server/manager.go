@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"fmt"
@@ -18,43 +18,36 @@ import (
 // it caches the records of one namespace and, with --leader-elect, runs the
 // runner only while this replica holds the Lease. Its own metrics and probe
 // servers are off: alertmedic serves /metrics and /readyz itself.
-func newManager(cfg *rest.Config, scheme *runtime.Scheme, o *serveOptions, log *slog.Logger) (ctrl.Manager, error) {
+func newManager(cfg *rest.Config, scheme *runtime.Scheme, o *Options, log *slog.Logger) (ctrl.Manager, error) {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme: scheme,
 		Logger: logr.FromSlogHandler(log.Handler()).WithName("runner"),
 		Cache: cache.Options{
-			DefaultNamespaces: map[string]cache.Config{o.namespace: {}},
+			DefaultNamespaces: map[string]cache.Config{o.Namespace: {}},
 		},
 		// The runner's writes end within --kube-api-timeout; the cache's
 		// watches, on the manager's own HTTP client, have no such bound.
 		NewClient: func(config *rest.Config, opts client.Options) (client.Client, error) {
 			config = rest.CopyConfig(config)
-			config.Timeout = o.kubeAPITimeout
+			config.Timeout = o.KubeAPITimeout
 			opts.HTTPClient = nil // built from config, with its timeout
 			return client.New(config, opts)
 		},
 		Metrics:                       metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress:        "0",
-		LeaderElection:                o.leaderElect,
+		LeaderElection:                o.LeaderElect,
 		LeaderElectionID:              "alertmedic",
-		LeaderElectionNamespace:       o.namespace,
+		LeaderElectionNamespace:       o.Namespace,
 		LeaderElectionReleaseOnCancel: true,
-		LeaseDuration:                 &o.leaseDuration,
-		RenewDeadline:                 &o.renewDeadline,
-		RetryPeriod:                   &o.retryPeriod,
-		GracefulShutdownTimeout:       &o.shutdownTimeout,
+		LeaseDuration:                 &o.LeaseDuration,
+		RenewDeadline:                 &o.RenewDeadline,
+		RetryPeriod:                   &o.RetryPeriod,
+		GracefulShutdownTimeout:       &o.ShutdownTimeout,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("controller manager: %w", err)
 	}
 	return mgr, nil
-}
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
 }
 
 func hostname() string {

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"log/slog"
@@ -16,20 +16,31 @@ import (
 
 // Where Slack's secrets come from when no file is given.
 const (
-	slackBotTokenEnv      = "ALERTMEDIC_SLACK_BOT_TOKEN"
-	slackSigningSecretEnv = "ALERTMEDIC_SLACK_SIGNING_SECRET"
-	slackAppTokenEnv      = "ALERTMEDIC_SLACK_APP_TOKEN"
+	SlackBotTokenEnv      = "ALERTMEDIC_SLACK_BOT_TOKEN"
+	SlackSigningSecretEnv = "ALERTMEDIC_SLACK_SIGNING_SECRET"
+	SlackAppTokenEnv      = "ALERTMEDIC_SLACK_APP_TOKEN"
 )
 
-// slackOptions are the Slack flags of 'alertmedic serve'.
-type slackOptions struct {
-	botTokenFile      string
-	signingSecretFile string
-	appTokenFile      string
-	channel           string
-	approvers         stringList
-	groupTTL          time.Duration
-	apiURL            string
+// SlackOptions are the Slack options of 'alertmedic serve'. Slack is off
+// when no bot token is given (BotTokenFile, or SlackBotTokenEnv).
+type SlackOptions struct {
+	// BotTokenFile holds the bot token (xoxb-…).
+	BotTokenFile string
+	// SigningSecretFile holds the app's signing secret: clicks come over
+	// HTTP, to POST /slack/interactions.
+	SigningSecretFile string
+	// AppTokenFile holds an app-level token (xapp-…): clicks come over
+	// Socket Mode instead.
+	AppTokenFile string
+	// Channel is where approval requests go whose rule names no channel.
+	Channel string
+	// Approvers are the Slack user (U…, W…) and user group (S…) ids who
+	// may approve when a rule names none.
+	Approvers []string
+	// GroupTTL is how long the members of a user group are cached.
+	GroupTTL time.Duration
+	// APIURL is the Slack Web API's base URL.
+	APIURL string
 }
 
 // slackSetup is Slack as configured: nil chat when Slack is off.
@@ -39,25 +50,25 @@ type slackSetup struct {
 	http   bool               // serve POST /slack/interactions
 }
 
-// setupSlack builds the Slack side from the flags, or nothing if no bot
+// setupSlack builds the Slack side from the options, or nothing if no bot
 // token is configured. loaded returns the rules in force; a click is
 // checked against the approvers they name at the time of the click.
-func setupSlack(o *serveOptions, records client.Client, loaded func() *rules.Set, reg prometheus.Registerer, log *slog.Logger) (*slackSetup, error) {
-	so := o.slack
-	bot, err := secret(so.botTokenFile, slackBotTokenEnv, "slack-bot-token-file")
+func setupSlack(o *Options, records client.Client, loaded func() *rules.Set, reg prometheus.Registerer, log *slog.Logger) (*slackSetup, error) {
+	so := o.Slack
+	bot, err := secret(so.BotTokenFile, SlackBotTokenEnv, "slack-bot-token-file")
 	if err != nil {
 		return nil, err
 	}
-	signing, err := secret(so.signingSecretFile, slackSigningSecretEnv, "slack-signing-secret-file")
+	signing, err := secret(so.SigningSecretFile, SlackSigningSecretEnv, "slack-signing-secret-file")
 	if err != nil {
 		return nil, err
 	}
-	app, err := secret(so.appTokenFile, slackAppTokenEnv, "slack-app-token-file")
+	app, err := secret(so.AppTokenFile, SlackAppTokenEnv, "slack-app-token-file")
 	if err != nil {
 		return nil, err
 	}
 	var approvers chatops.Approvers
-	for _, id := range so.approvers {
+	for _, id := range so.Approvers {
 		switch {
 		case strings.HasPrefix(id, "U"), strings.HasPrefix(id, "W"):
 			approvers.Users = append(approvers.Users, id)
@@ -68,15 +79,15 @@ func setupSlack(o *serveOptions, records client.Client, loaded func() *rules.Set
 		}
 	}
 	if bot == "" {
-		if signing != "" || app != "" || so.channel != "" || len(so.approvers) > 0 {
-			return nil, usagef("serve: Slack is configured but has no bot token: set --slack-bot-token-file or $%s", slackBotTokenEnv)
+		if signing != "" || app != "" || so.Channel != "" || len(so.Approvers) > 0 {
+			return nil, usagef("serve: Slack is configured but has no bot token: set --slack-bot-token-file or $%s", SlackBotTokenEnv)
 		}
 		return &slackSetup{}, nil
 	}
 	if signing == "" && app == "" {
 		return nil, usagef("serve: Slack buttons need a way back in: --slack-signing-secret-file (HTTP, Slack posts to /slack/interactions) or --slack-app-token-file (Socket Mode)")
 	}
-	apiURL := so.apiURL
+	apiURL := so.APIURL
 	if !strings.HasSuffix(apiURL, "/") {
 		apiURL += "/"
 	}
@@ -88,12 +99,12 @@ func setupSlack(o *serveOptions, records client.Client, loaded func() *rules.Set
 	chat, err := chatops.New(chatops.Options{
 		API:              api,
 		Records:          records,
-		Namespace:        o.namespace,
-		DefaultChannel:   so.channel,
+		Namespace:        o.Namespace,
+		DefaultChannel:   so.Channel,
 		DefaultApprovers: approvers,
 		RuleApprovers:    ruleApprovers(loaded),
 		SigningSecret:    signing,
-		GroupTTL:         so.groupTTL,
+		GroupTTL:         so.GroupTTL,
 		Logger:           log.With("component", "slack"),
 		Metrics:          chatops.NewMetrics(reg),
 	})
@@ -104,7 +115,7 @@ func setupSlack(o *serveOptions, records client.Client, loaded func() *rules.Set
 	if app != "" {
 		s.socket = socketmode.New(api)
 	}
-	if so.channel == "" {
+	if so.Channel == "" {
 		log.Warn("no --slack-channel: approval requests of rules that name no channel are not posted")
 	}
 	return s, nil

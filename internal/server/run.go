@@ -1,0 +1,332 @@
+// Package server is 'alertmedic serve': from its Options, it wires the
+// webhook, ingest, the remediation controller, Slack and the rule reloader
+// together, and runs them until its context ends.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/common/promslog"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/engine"
+	"github.com/alertmedic/alertmedic/engine/controller"
+	"github.com/alertmedic/alertmedic/engine/ingest"
+	"github.com/alertmedic/alertmedic/remediations"
+	"github.com/alertmedic/alertmedic/rules"
+	"github.com/alertmedic/alertmedic/webhook"
+)
+
+// Run validates o, wires the webhook, the engine, the runner and Slack
+// together, and serves until ctx ends (SIGTERM) or a part fails; SIGHUP
+// reloads the rules. Logs go to o.Log.Writer.
+func Run(ctx context.Context, o Options) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	if o.Identity == "" {
+		o.Identity = hostname()
+	}
+	log := promslog.New(&o.Log)
+	stopping := new(atomic.Bool)
+	log = slog.New(quietShutdown{Handler: log.Handler(), stopping: stopping})
+	creds, err := readCredentials(&o)
+	if err != nil {
+		return err
+	}
+	var keyPair *webhook.KeyPair
+	if o.TLSCertFile != "" {
+		if keyPair, err = webhook.LoadKeyPair(o.TLSCertFile, o.TLSKeyFile, log); err != nil {
+			return err
+		}
+	}
+	set, err := rules.LoadFiles(o.RulePaths...)
+	if err != nil {
+		return fmt.Errorf("load rules:\n%w", err)
+	}
+	cfg, err := KubeConfig(o.Kubeconfig, o.Version)
+	if err != nil {
+		return err
+	}
+	// client-go's default (5 per second) would make recording a large
+	// notification take many seconds before Alertmanager gets its answer.
+	cfg.QPS, cfg.Burst = float32(o.KubeQPS), o.KubeBurst
+	// Every request of these clients ends within --kube-api-timeout. The
+	// manager's watches keep cfg, without one: a timeout would cut them.
+	apiCfg := rest.CopyConfig(cfg)
+	apiCfg.Timeout = o.KubeAPITimeout
+	clientset, err := kubernetes.NewForConfig(apiCfg)
+	if err != nil {
+		return fmt.Errorf("kubernetes client: %w", err)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return err
+	}
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		return err
+	}
+	records, err := client.New(apiCfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return fmt.Errorf("kubernetes client: %w", err)
+	}
+	exec := remediations.NewExecutor(clientset, remediations.Options{
+		FieldManager: o.FieldManager,
+		Instance:     o.Identity,
+		Logger:       log,
+		Metrics:      remediations.NewMetrics(reg),
+	})
+	metrics := engine.NewMetrics(reg)
+	probe := &apiProbe{client: clientset, namespace: o.Namespace, ttl: 2 * time.Second, timeout: 2 * time.Second}
+	eng := ingest.New(ingest.Options{
+		Client:    records,
+		Namespace: o.Namespace,
+		Gate:      probe.check,
+		SeenSize:  o.SeenSize,
+		Rules:     set,
+		Busy:      webhook.ErrBusy,
+		DryRun:    o.DryRun,
+		Logger:    log,
+		Metrics:   metrics,
+	})
+	mgr, err := newManager(cfg, scheme, &o, log)
+	if err != nil {
+		return err
+	}
+	if _, err := controller.NewRunner(mgr, controller.Options{
+		Executor: exec,
+		Policy:   o.Policy,
+		Identity: o.Identity,
+		Workers:  o.Workers,
+		Logger:   log,
+		Metrics:  metrics,
+	}); err != nil {
+		return err
+	}
+	sl, err := setupSlack(&o, records, eng.Rules, reg, log)
+	if err != nil {
+		return err
+	}
+	if sl.chat != nil {
+		if err := sl.chat.Register(mgr); err != nil {
+			return fmt.Errorf("slack: %w", err)
+		}
+	}
+	srv, err := webhook.NewServer(webhook.Options{
+		Sink:              eng,
+		BearerToken:       creds.token,
+		BasicAuthUser:     creds.user,
+		BasicAuthPassword: creds.pass,
+		MaxBodyBytes:      o.MaxBodyBytes,
+		AcceptTimeout:     o.AcceptTimeout,
+		Ready: func(ctx context.Context) error {
+			if eng.Rules() == nil {
+				return errors.New("no rules loaded")
+			}
+			return probe.check(ctx)
+		},
+		Gatherer:   reg,
+		Registerer: reg,
+		Logger:     log,
+	})
+	if err != nil {
+		return err
+	}
+
+	if sl.http {
+		srv.POST("/slack/interactions", echo.WrapHandler(sl.chat))
+	}
+
+	// Before listening: /metrics tells the rules in force from the first
+	// request on.
+	reload := newReloader(o.RulePaths, eng.SetRules, reg, log)
+	reload.loaded(set)
+
+	// Once the configuration is known good: a records namespace that does
+	// not exist would make every notification fail, so refuse to start. An
+	// API server not reachable yet is no reason to; /readyz reports it, and
+	// the namespace, until both are fine.
+	if err := probe.checkNamespace(ctx); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	httpSrv := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: o.HTTP.ReadHeader,
+		ReadTimeout:       o.HTTP.Read,
+		WriteTimeout:      o.HTTP.Write,
+		IdleTimeout:       o.HTTP.Idle,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if keyPair != nil {
+		httpSrv.TLSConfig = keyPair.TLSConfig()
+	}
+	serveErr := make(chan error, 1)
+	go func() {
+		var err error
+		if keyPair != nil {
+			err = httpSrv.ServeTLS(ln, "", "")
+		} else {
+			err = httpSrv.Serve(ln)
+		}
+		if !errors.Is(err, http.ErrServerClosed) {
+			serveErr <- err
+		}
+		close(serveErr)
+	}()
+
+	// The manager (leader election, the records' cache, the runner) stops
+	// when runCtx ends; a remediation in flight then completes first, up to
+	// --shutdown-timeout.
+	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
+	mgrErr := make(chan error, 1)
+	go func() { mgrErr <- mgr.Start(runCtx) }()
+
+	if sl.socket != nil {
+		go func() {
+			if err := sl.chat.RunSocketMode(runCtx, sl.socket); err != nil {
+				log.Error("slack socket mode stopped; clicks are not received", "err", err)
+			}
+		}()
+	}
+	if o.WatchRules {
+		go func() {
+			if err := reload.watch(runCtx, o.WatchDebounce); err != nil {
+				log.Error("cannot watch the rule files; they reload on SIGHUP only", "err", err)
+			}
+		}()
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	log.Info("alertmedic serving", "addr", ln.Addr().String(), "rules", set.Len(), "dry_run", o.DryRun,
+		"auth_bearer", creds.token != "", "auth_basic", creds.user != "", "tls", o.TLSCertFile != "", "slack", sl.chat != nil, "slack_socket_mode", sl.socket != nil, "version", o.Version)
+
+	var runErr error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			stopping.Store(true)
+			break loop
+		case err := <-serveErr:
+			runErr = fmt.Errorf("http server: %w", err)
+			break loop
+		case err := <-mgrErr:
+			// Losing the Lease ends the manager: exit, so that a fresh
+			// process can campaign again with a clean state.
+			runErr = fmt.Errorf("remediation runner stopped: %w", err)
+			mgrErr <- nil
+			break loop
+		case <-hup:
+			reload.reload("SIGHUP")
+		}
+	}
+
+	log.Info("shutting down", "timeout", o.ShutdownTimeout)
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.ShutdownTimeout)
+	defer cancel()
+	// Stop taking webhooks first (in-flight requests complete), then drain.
+	if err := httpSrv.Shutdown(shutCtx); err != nil {
+		log.Warn("http shutdown", "err", err)
+	}
+	if sl.chat != nil {
+		if err := sl.chat.Wait(shutCtx); err != nil {
+			log.Warn("slack clicks still being handled at shutdown", "err", err)
+		}
+	}
+	stopRun()
+	select {
+	case err := <-mgrErr:
+		if err != nil && runErr == nil {
+			runErr = err
+		}
+	case <-shutCtx.Done():
+		log.Warn("remediation runner did not stop within --shutdown-timeout")
+	}
+	log.Info("stopped")
+	return runErr
+}
+
+// quietShutdown keeps a normal shutdown (SIGTERM) free of ERROR lines.
+// Once stopping is set, an ERROR whose err is a cancellation (work cut short
+// by the shutdown itself, to be resumed by the next leader) and
+// controller-runtime's report that the Lease it has just released was
+// "lost" are logged at INFO, marked shutting_down=true. Before that, and
+// when serve stops because something failed, nothing is changed.
+type quietShutdown struct {
+	slog.Handler
+	stopping *atomic.Bool
+}
+
+func (h quietShutdown) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelError && h.stopping.Load() && expectedAtShutdown(r) {
+		r.Level = slog.LevelInfo
+		r.AddAttrs(slog.Bool("shutting_down", true))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h quietShutdown) WithAttrs(as []slog.Attr) slog.Handler {
+	return quietShutdown{Handler: h.Handler.WithAttrs(as), stopping: h.stopping}
+}
+
+func (h quietShutdown) WithGroup(name string) slog.Handler {
+	return quietShutdown{Handler: h.Handler.WithGroup(name), stopping: h.stopping}
+}
+
+func expectedAtShutdown(r slog.Record) bool {
+	expected := false
+	r.Attrs(func(a slog.Attr) bool {
+		err, ok := a.Value.Any().(error)
+		if a.Key != "err" || !ok {
+			return true
+		}
+		expected = errors.Is(err, context.Canceled) ||
+			r.Message == "error received after stop sequence was engaged" && err.Error() == "leader election lost"
+		return false
+	})
+	return expected
+}
+
+// KubeConfig is the Kubernetes client configuration from the kubeconfig at
+// path or, when path is empty, from $KUBECONFIG, the in-cluster config or
+// ~/.kube/config; its User-Agent names alertmedic's version.
+func KubeConfig(path, version string) (*rest.Config, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if path != "" {
+		rules.ExplicitPath = path
+	}
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client config: %w", err)
+	}
+	cfg.UserAgent = "alertmedic/" + version
+	return cfg, nil
+}
