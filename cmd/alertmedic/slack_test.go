@@ -130,19 +130,22 @@ func TestSlackUsageErrors(t *testing.T) {
 	if err := os.WriteFile(bot, []byte("xoxb-1"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// A flag combination that cannot work is a usage error (2); a token
+	// file that cannot be read is a failure to start (1).
 	for _, tc := range []struct {
 		args []string
 		want string
+		code int
 	}{
-		{[]string{"--slack-channel", "C0OPS"}, "Slack is configured but has no bot token"},
-		{[]string{"--slack-bot-token-file", bot}, "Slack buttons need a way back in"},
-		{[]string{"--slack-bot-token-file", bot, "--slack-app-token-file", bot, "--slack-approvers", "alice"}, `--slack-approvers "alice": want Slack user ids`},
-		{[]string{"--slack-bot-token-file", filepath.Join(dir, "missing")}, "read --slack-bot-token-file"},
+		{[]string{"--slack-channel", "C0OPS"}, "Slack is configured but has no bot token", 2},
+		{[]string{"--slack-bot-token-file", bot}, "Slack buttons need a way back in", 2},
+		{[]string{"--slack-bot-token-file", bot, "--slack-app-token-file", bot, "--slack-approvers", "alice"}, `--slack-approvers "alice": want Slack user ids`, 2},
+		{[]string{"--slack-bot-token-file", filepath.Join(dir, "missing")}, "read --slack-bot-token-file", 1},
 	} {
 		args := append([]string{"serve", "--insecure-no-auth", "--kubeconfig", kubeconfig(t), "--rules", rulesPath, "--listen", "127.0.0.1:0"}, tc.args...)
 		code, _, stderr := cliRun(args...)
-		if code == 0 || !strings.Contains(stderr, tc.want) {
-			t.Errorf("serve %v = %d, stderr %q; want an error saying %q", tc.args, code, stderr, tc.want)
+		if code != tc.code || !strings.Contains(stderr, tc.want) {
+			t.Errorf("serve %v = %d, stderr %q; want %d and an error saying %q", tc.args, code, stderr, tc.code, tc.want)
 		}
 	}
 }
