@@ -4,21 +4,15 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/alertmedic/alertmedic/internal/server"
 	"github.com/alertmedic/alertmedic/policy"
 )
 
 // checkPolicyFlags reports a namespace pattern that cannot match anything
-// (the policy would silently ignore it) as a usage error.
+// (the policy would silently ignore it) as a usage error of cmd.
 func checkPolicyFlags(cmd string, l policy.Limits) error {
-	for _, f := range []struct {
-		flag     string
-		patterns []string
-	}{{"--allow-namespaces", l.AllowNamespaces}, {"--deny-namespaces", l.DenyNamespaces}} {
-		for _, p := range f.patterns {
-			if err := policy.CheckPattern(p); err != nil {
-				return usagef("%s: %s: %v", cmd, f.flag, err)
-			}
-		}
+	if err := server.CheckNamespaceFlags(l); err != nil {
+		return usagef("%s: %v", cmd, err)
 	}
 	return nil
 }

@@ -116,8 +116,8 @@ func usagef(format string, args ...any) error {
 // Validate checks what the options alone can tell, without reading a file
 // or the environment. Its errors are usage errors (ErrUsage).
 func (o Options) Validate() error {
-	if err := checkLimits(o.Policy.Limits); err != nil {
-		return err
+	if err := CheckNamespaceFlags(o.Policy.Limits); err != nil {
+		return usagef("serve: %v", err)
 	}
 	if len(o.RulePaths) == 0 {
 		return usagef("serve: --rules is required (a rule file or a directory of them)")
@@ -151,16 +151,17 @@ func (o Options) Validate() error {
 	return nil
 }
 
-// checkLimits reports a namespace pattern that cannot match anything (the
-// policy would silently ignore it).
-func checkLimits(l policy.Limits) error {
+// CheckNamespaceFlags reports a --allow-namespaces or --deny-namespaces
+// pattern that cannot match anything (the policy would silently ignore it),
+// naming the flag.
+func CheckNamespaceFlags(l policy.Limits) error {
 	for _, f := range []struct {
 		flag     string
 		patterns []string
 	}{{"--allow-namespaces", l.AllowNamespaces}, {"--deny-namespaces", l.DenyNamespaces}} {
 		for _, p := range f.patterns {
 			if err := policy.CheckPattern(p); err != nil {
-				return usagef("serve: %s: %v", f.flag, err)
+				return fmt.Errorf("%s: %w", f.flag, err)
 			}
 		}
 	}
