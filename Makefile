@@ -1,11 +1,13 @@
 # alertmedic — make demo runs the main job end to end; make test runs every test.
-# Heavy builds (kube-apiserver, etcd, kubectl) are cached in ~/.cache/alertmedic.
+# Heavy builds (kube-apiserver, etcd, kubectl, kube-controller-manager,
+# kube-scheduler, kwok) are cached in ~/.cache/alertmedic.
 
 GO        ?= go
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 BIN       := bin/alertmedic
 ASSETS     = $(shell hack/envtest-assets.sh)
+CLUSTER_ASSETS = $(shell hack/cluster-assets.sh)
 GOTESTFLAGS ?= -race -count=1 -timeout 25m
 
 .PHONY: all build test lint verify-generated generate bench soak demo envtest clean
@@ -15,13 +17,15 @@ all: build
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/alertmedic
 
-## envtest: build (once) the kube-apiserver, etcd and kubectl the tests run.
+## envtest: build (once) the kube-apiserver, etcd and kubectl the tests run,
+## and kube-controller-manager, kube-scheduler and kwok for a full cluster.
 envtest:
 	@hack/envtest-assets.sh
+	@hack/cluster-assets.sh
 
 ## test: lint, then every test, against a real API server.
 test: lint verify-generated
-	KUBEBUILDER_ASSETS="$(ASSETS)" $(GO) test $(GOTESTFLAGS) ./...
+	KUBEBUILDER_ASSETS="$(ASSETS)" ALERTMEDIC_CLUSTER_ASSETS="$(CLUSTER_ASSETS)" $(GO) test $(GOTESTFLAGS) ./...
 
 ## generate: DeepCopy methods and the CRD from api/ (controller-gen, cached).
 generate:

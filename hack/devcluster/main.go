@@ -1,8 +1,11 @@
 // Command devcluster runs a local kube-apiserver and etcd (the same envtest
 // control plane the tests use) until interrupted, and writes a kubeconfig for
-// it. make demo uses it; it is handy for trying rules by hand too:
+// it. With -full it runs a cluster that reconciles: kube-controller-manager,
+// kube-scheduler and kwok with fake nodes, so Deployments make ReplicaSets
+// and pods that become Ready. make demo uses it; it is handy for trying
+// rules by hand too:
 //
-//	go run ./hack/devcluster -kubeconfig /tmp/am/kubeconfig
+//	go run ./hack/devcluster -full -kubeconfig /tmp/am/kubeconfig
 package main
 
 import (
@@ -22,6 +25,8 @@ func main() {
 	// its own on the global one.
 	fs := flag.NewFlagSet("devcluster", flag.ExitOnError)
 	kubeconfig := fs.String("kubeconfig", "", "where to write the kubeconfig (required)")
+	fullCluster := fs.Bool("full", false, "also run kube-controller-manager, kube-scheduler and kwok (fake nodes), so workloads reconcile")
+	nodes := fs.Int("nodes", 1, "fake nodes of a -full cluster")
 	_ = fs.Parse(os.Args[1:])
 	if *kubeconfig == "" {
 		fmt.Fprintln(os.Stderr, "devcluster: -kubeconfig is required")
@@ -29,14 +34,14 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *kubeconfig); err != nil {
+	if err := run(ctx, *kubeconfig, testcluster.Options{Full: *fullCluster, Nodes: *nodes}); err != nil {
 		fmt.Fprintln(os.Stderr, "devcluster:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, kubeconfig string) error {
-	c, err := testcluster.Start()
+func run(ctx context.Context, kubeconfig string, opts testcluster.Options) error {
+	c, err := testcluster.StartWith(opts)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package testcluster
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -30,10 +31,21 @@ type Cluster struct {
 	// managers the tests build themselves.
 	Scheme *runtime.Scheme
 	env    *envtest.Environment
+	full   *full // nil: a bare API server
 }
 
-// Stop shuts the control plane down.
-func (c *Cluster) Stop() error { return c.env.Stop() }
+// Stop shuts the cluster down: a full cluster's controllers, scheduler and
+// kwok first, then the API server and etcd.
+func (c *Cluster) Stop() error {
+	var err error
+	if c.full != nil {
+		err = c.full.stop()
+	}
+	return errors.Join(err, c.env.Stop())
+}
+
+// IsFull reports whether the cluster reconciles (Options.Full).
+func (c *Cluster) IsFull() bool { return c.full != nil }
 
 // Kubeconfig writes a kubeconfig for the cluster to dir and returns its path.
 func (c *Cluster) Kubeconfig(dir string) (string, error) {
@@ -57,7 +69,16 @@ func (c *Cluster) KubeconfigFor(dir, name string, groups ...string) (string, err
 
 // Start brings up kube-apiserver and etcd and installs the CRDs found in the
 // repository's manifests/crds folder, if any. Call Stop when done (TestMain).
-func Start() (*Cluster, error) {
+// Nothing reconciles in it: StartWith(Options{Full: true}) for a cluster
+// whose controllers, scheduler and (fake) kubelets act.
+func Start() (*Cluster, error) { return StartWith(Options{}) }
+
+// StartWith brings up the cluster opts describe; see Start and Options.
+func StartWith(opts Options) (c *Cluster, err error) {
+	if opts.Log == nil {
+		opts.Log = os.Stderr
+	}
+	begin := time.Now()
 	assets, err := Assets()
 	if err != nil {
 		return nil, err
@@ -100,7 +121,14 @@ func Start() (*Cluster, error) {
 		_ = env.Stop()
 		return nil, fmt.Errorf("records client: %w", err)
 	}
-	return &Cluster{Config: cfg, Client: clientset, Records: records, Scheme: scheme, env: env}, nil
+	c = &Cluster{Config: cfg, Client: clientset, Records: records, Scheme: scheme, env: env}
+	fmt.Fprintf(opts.Log, "testcluster: kube-apiserver and etcd started in %s\n", time.Since(begin).Round(time.Millisecond))
+	if opts.Full {
+		if err := c.startFull(opts); err != nil {
+			return nil, errors.Join(err, c.Stop())
+		}
+	}
+	return c, nil
 }
 
 // Assets returns the folder holding kube-apiserver and etcd: KUBEBUILDER_ASSETS
@@ -163,7 +191,13 @@ func WaitFor(t testing.TB, what string, cond func() bool) {
 // skip). cleanup, if given, runs after the tests, before the control plane
 // stops.
 func Main(m *testing.M, what string, cluster **Cluster, cleanup ...func()) {
-	c, err := Start()
+	MainWith(m, what, Options{}, cluster, cleanup...)
+}
+
+// MainWith is Main with the cluster opts describe (Options.Full: one that
+// reconciles).
+func MainWith(m *testing.M, what string, opts Options, cluster **Cluster, cleanup ...func()) {
+	c, err := StartWith(opts)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: %s need a real Kubernetes API server: %v\n", what, err)
 		os.Exit(1)
@@ -173,8 +207,21 @@ func Main(m *testing.M, what string, cluster **Cluster, cleanup ...func()) {
 	for _, f := range cleanup {
 		f()
 	}
+	var crashed error
+	if c.full != nil {
+		// A controller, the scheduler or kwok that stopped during the tests
+		// fails them: what they checked did not run on the cluster asked for.
+		crashed = c.full.stop()
+		c.full = nil
+	}
 	if err := c.Stop(); err != nil {
 		fmt.Fprintf(os.Stderr, "stop control plane: %v\n", err)
+	}
+	if crashed != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: %v\n", crashed)
+		if code == 0 {
+			code = 1
+		}
 	}
 	os.Exit(code)
 }

@@ -12,7 +12,9 @@ import (
 
 var cluster *Cluster
 
-func TestMain(m *testing.M) { Main(m, "these tests", &cluster) }
+// The package's tests run on a full cluster; what they check of the API
+// server holds for the bare one too, which is the same envtest control plane.
+func TestMain(m *testing.M) { MainWith(m, "these tests", Options{Full: true}, &cluster) }
 
 func TestServerVersionIsTheBuiltOne(t *testing.T) {
 	v, err := cluster.Client.Discovery().ServerVersion()
