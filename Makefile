@@ -56,7 +56,7 @@ soak: build
 	KUBEBUILDER_ASSETS="$(ASSETS)" $(GO) run ./test/soak -bin $(BIN) $(SOAKFLAGS)
 
 demo:
-	hack/demo.sh
+	@hack/demo.sh
 
 clean:
 	rm -rf bin
