@@ -38,13 +38,17 @@ began=$SECONDS
 exec 7>&2
 WORK="$(mktemp -d)"
 PIDS=()
-NAMES=()
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   if ((rc == 130 || rc == 143)); then
     echo "demo: interrupted; stopping everything it started" >&7
   elif ((rc != 0)); then
+    if [[ -s "$WORK/kubeconfig" ]]; then
+      echo "--- the records and the shop ---" >&7
+      "$KUBECTL" --kubeconfig "$WORK/kubeconfig" --request-timeout=5s -n alertmedic get remediations -o wide >&7 2>&1 || true
+      "$KUBECTL" --kubeconfig "$WORK/kubeconfig" --request-timeout=5s -n shop get deploy,rs,pods -o wide >&7 2>&1 || true
+    fi
     for name in alertmedic alertmanager devcluster; do
       [[ -s "$WORK/$name.log" ]] || continue
       echo "--- last lines of $name's log ---" >&7
@@ -66,7 +70,6 @@ start() { # start NAME COMMAND...: in the background, logging to $WORK/NAME.log
   local name=$1; shift
   "$@" >"$WORK/$name.log" 2>&1 &
   PIDS+=($!)
-  NAMES+=("$name")
 }
 
 bold "alertmedic demo"
@@ -138,8 +141,9 @@ wait_for 30 "alertmedic to be ready" curl -sf "http://127.0.0.1:$PORT/readyz"
 say "starting Alertmanager with examples/alertmanager.yml"
 tell "Changed for a local demo: where alertmedic listens, where the token is, and the" \
   "alertmedic route's timers (group_wait 10s -> 1s, group_interval 1m -> 2s," \
-  "repeat_interval 1h -> 1s: Alertmanager re-sends every alert every 2s, the shortest" \
-  "it allows, so that the demo shows many re-sends in seconds):"
+  "repeat_interval 1h -> 1s: with repeat_interval under group_interval, Alertmanager" \
+  "re-sends every alert at each group_interval, every 2s, so that the demo shows" \
+  "re-sends within seconds):"
 sed -e "s#url: http://alertmedic.alertmedic.svc:8080/webhook#url: http://127.0.0.1:$PORT/webhook#" \
   -e "s#credentials_file: /etc/alertmanager/secrets/alertmedic-webhook/token#credentials_file: $WORK/token#" \
   -e 's#^      group_wait: 10s#      group_wait: 1s#' \
@@ -239,7 +243,7 @@ if [[ "$pods_before" == "$pods_after" ]]; then
 else
   fail "pods changed during the re-sends: before $pods_before, after $pods_after"
 fi
-((records_after == records_before && events_after == events_before)) || fail "a re-send acted again"
+((records_after == records_before && events_after == events_before)) || fail "records or Events changed during the re-sends: a re-send acted again"
 echo
 grep -E '^alertmedic_(engine_decisions|remediations)_total' "$WORK/metrics"
 
