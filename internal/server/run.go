@@ -29,6 +29,7 @@ import (
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/engine"
+	"github.com/alertmedic/alertmedic/engine/approval"
 	"github.com/alertmedic/alertmedic/engine/controller"
 	"github.com/alertmedic/alertmedic/engine/ingest"
 	"github.com/alertmedic/alertmedic/remediations"
@@ -114,6 +115,11 @@ func Run(ctx context.Context, o Options) error {
 	mgr, err := newManager(cfg, scheme, &o, log)
 	if err != nil {
 		return err
+	}
+	// Every replica's cache holds the records, so each can say how many
+	// wait for a person; the leader is not needed for that.
+	if err := approval.RegisterWaiting(ctx, reg, mgr.GetClient(), o.Namespace); err != nil {
+		return fmt.Errorf("metrics: %w", err)
 	}
 	if _, err := controller.NewRunner(mgr, controller.Options{
 		Executor: exec,

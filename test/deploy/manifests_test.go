@@ -66,7 +66,7 @@ var builds = []struct {
 			"ServiceAccount alertmedic", "ClusterRole alertmedic-remediate",
 			"ClusterRoleBinding alertmedic-remediate", "Role alertmedic", "RoleBinding alertmedic",
 			"ValidatingAdmissionPolicy alertmedic-decisions", "ValidatingAdmissionPolicyBinding alertmedic-decisions",
-			"ConfigMap alertmedic-rules", "Deployment alertmedic", "Service alertmedic",
+			"ConfigMap alertmedic-dashboard", "ConfigMap alertmedic-rules", "Deployment alertmedic", "Service alertmedic",
 			"PodDisruptionBudget alertmedic", "NetworkPolicy alertmedic", "NetworkPolicy alertmedic-slack",
 			"ServiceMonitor alertmedic", "PrometheusRule alertmedic",
 		},

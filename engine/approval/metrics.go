@@ -1,0 +1,46 @@
+package approval
+
+import (
+	"context"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/alertmedic/alertmedic/api/v1alpha1"
+)
+
+// waitingDesc is alertmedic_approvals_waiting.
+var waitingDesc = prometheus.NewDesc("alertmedic_approvals_waiting",
+	"Remediations waiting for a person's approval now (PendingApproval), as this replica's cache sees them.", nil, nil)
+
+// waiting counts, at each scrape, the records that wait for a person.
+type waiting struct {
+	ctx       context.Context
+	records   client.Reader
+	namespace string
+}
+
+// RegisterWaiting registers alertmedic_approvals_waiting with reg: at each
+// scrape, the records of namespace in PendingApproval, read from records
+// (a cache: a scrape costs no API call). ctx bounds the reads; while the
+// cache cannot answer (it has not synced yet) the metric is left out of
+// the scrape rather than failing it.
+func RegisterWaiting(ctx context.Context, reg prometheus.Registerer, records client.Reader, namespace string) error {
+	return reg.Register(&waiting{ctx: ctx, records: records, namespace: namespace})
+}
+
+func (w *waiting) Describe(ch chan<- *prometheus.Desc) { ch <- waitingDesc }
+
+func (w *waiting) Collect(ch chan<- prometheus.Metric) {
+	var list v1alpha1.RemediationList
+	if err := w.records.List(w.ctx, &list, client.InNamespace(w.namespace)); err != nil {
+		return
+	}
+	n := 0
+	for i := range list.Items {
+		if list.Items[i].Status.Phase == v1alpha1.PhasePendingApproval {
+			n++
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(waitingDesc, prometheus.GaugeValue, float64(n))
+}
