@@ -104,6 +104,11 @@ func (c *Cluster) startFull(opts Options) error {
 	if err != nil {
 		return err
 	}
+	// Every fake node has the address 10.0.0.1; kwok hands pods addresses
+	// counting up from the one --cidr names, so 10.0.0.2 on, never the
+	// node's. kwok takes a fresh address each time a stage asks for one:
+	// the stages in stages/ ask only for a pod that has none, as a second
+	// one would make the status patch invalid (two IPs of one family).
 	kwokArgs := []string{"--kubeconfig", kubeconfig,
 		"--manage-nodes-with-annotation-selector=" + FakeNodeAnnotation + "=" + FakeNodeValue,
 		"--server-address=", "--node-ip=10.0.0.1", "--cidr=10.0.0.1/16"}
