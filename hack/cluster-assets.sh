@@ -4,6 +4,13 @@
 # version as hack/envtest-assets.sh) and kwok (fake kubelets: nodes Ready,
 # pods scheduled, Running and Ready without containers), from the Go module
 # proxy into a cache outside the repository. Reused when already present.
+# The kwok stage files (how fake nodes and pods move through their
+# lifecycle) are not cached: they are in internal/testcluster/stages.
+#
+# It continues hack/envtest-assets.sh's count of the first run's builds
+# (4/6 to 6/6). kwok's modules are downloaded while kube-controller-manager
+# compiles: on a fresh machine the one waits on the network, the other on
+# the CPU.
 #
 #   hack/cluster-assets.sh            # prints the assets directory
 #
@@ -20,6 +27,14 @@ STAGING_VERSION="v0.${KUBE_VERSION#v1.}"
 DIR="$CACHE/cluster/kube-${KUBE_VERSION}-kwok-${KWOK_VERSION}"
 
 log() { echo "cluster-assets: $*" >&2; }
+# go_build OUT PKG STEP WHAT: as in hack/envtest-assets.sh.
+go_build() {
+  local start=$SECONDS
+  log "building $1 $4 ($3)…"
+  CGO_ENABLED=0 go build -o "$DIR/$1.tmp" "$2"
+  mv "$DIR/$1.tmp" "$DIR/$1"
+  log "built $1 in $((SECONDS - start))s"
+}
 
 mkdir -p "$DIR"
 exec 9>"$DIR/.lock"
@@ -51,48 +66,43 @@ import (
 )
 GO
     go mod tidy -e >&2 || true
-    if [[ ! -x "$DIR/kube-controller-manager" ]]; then
-      log "building kube-controller-manager $KUBE_VERSION (1/3, about 2 minutes on 2 cores)"
-      CGO_ENABLED=0 go build -o "$DIR/kube-controller-manager.tmp" k8s.io/kubernetes/cmd/kube-controller-manager
-      mv "$DIR/kube-controller-manager.tmp" "$DIR/kube-controller-manager"
-    fi
-    if [[ ! -x "$DIR/kube-scheduler" ]]; then
-      log "building kube-scheduler $KUBE_VERSION (2/3, about 30s)"
-      CGO_ENABLED=0 go build -o "$DIR/kube-scheduler.tmp" k8s.io/kubernetes/cmd/kube-scheduler
-      mv "$DIR/kube-scheduler.tmp" "$DIR/kube-scheduler"
-    fi
+    [[ -x "$DIR/kube-controller-manager" ]] || go_build kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager "4/6" "$KUBE_VERSION, about 2 minutes on 2 cores"
+    [[ -x "$DIR/kube-scheduler" ]] || go_build kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler "5/6" "$KUBE_VERSION, about 30s"
   )
   rm -rf "$work"
+}
+
+# fetch_kwok prepares the module kwok is built in ($1) and downloads
+# what it needs; build_kwok builds it there.
+fetch_kwok() {
+  (
+    cd "$1"
+    go mod init alertmedic.local/kwokbuild >/dev/null 2>&1
+    go get "sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}" >&2
+  )
 }
 
 build_kwok() {
-  local work
-  work="$(mktemp -d)"
   (
-    cd "$work"
-    go mod init alertmedic.local/kwokbuild >/dev/null 2>&1
-    go get "sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}" >&2
-    log "building kwok $KWOK_VERSION (3/3, about 3 minutes on 2 cores)"
-    CGO_ENABLED=0 go build -o "$DIR/kwok.tmp" sigs.k8s.io/kwok/cmd/kwok
-    mv "$DIR/kwok.tmp" "$DIR/kwok"
-    # The stage files kwok ships in its module: how fake nodes and pods move
-    # through their lifecycle.
-    src="$(go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)"
-    mkdir -p "$DIR/stages"
-    cp "$src/kustomize/stage/node/fast/node-initialize.yaml" \
-       "$src/kustomize/stage/pod/fast/pod-ready.yaml" \
-       "$src/kustomize/stage/pod/fast/pod-complete.yaml" \
-       "$src/kustomize/stage/pod/fast/pod-delete.yaml" "$DIR/stages/"
-    chmod u+w "$DIR"/stages/*
+    cd "$1"
+    go_build kwok sigs.k8s.io/kwok/cmd/kwok "6/6" "$KWOK_VERSION, about 3 minutes on 2 cores"
   )
-  rm -rf "$work"
 }
 
+kwok_work=""
+fetch_pid=""
+trap 'rm -rf "$kwok_work"' EXIT
+if [[ ! -x "$DIR/kwok" ]]; then
+  kwok_work="$(mktemp -d)"
+  fetch_kwok "$kwok_work" &
+  fetch_pid=$!
+fi
 if [[ ! -x "$DIR/kube-controller-manager" || ! -x "$DIR/kube-scheduler" ]]; then
   build_kube
 fi
-if [[ ! -x "$DIR/kwok" || ! -d "$DIR/stages" ]]; then
-  build_kwok
+if [[ -n "$fetch_pid" ]]; then
+  wait "$fetch_pid"
+  build_kwok "$kwok_work"
 fi
 
 echo "$DIR"

@@ -17,6 +17,16 @@ STAGING_VERSION="v0.${KUBE_VERSION#v1.}"
 DIR="$CACHE/envtest/kube-${KUBE_VERSION}-etcd-${ETCD_VERSION}"
 
 log() { echo "envtest-assets: $*" >&2; }
+# go_build OUT PKG STEP WHAT: builds PKG into $DIR/OUT, saying which step
+# of the first run it is (hack/cluster-assets.sh continues the count) and
+# how long it took.
+go_build() {
+  local start=$SECONDS
+  log "building $1 $4 ($3)…"
+  CGO_ENABLED=0 go build -o "$DIR/$1.tmp" "$2"
+  mv "$DIR/$1.tmp" "$DIR/$1"
+  log "built $1 in $((SECONDS - start))s"
+}
 
 mkdir -p "$DIR"
 # One build at a time: test packages started in parallel all ask for the
@@ -25,21 +35,18 @@ exec 9>"$DIR/.lock"
 flock 9
 
 if [[ ! -x "$DIR/etcd" ]]; then
-  log "building etcd $ETCD_VERSION (about 30s)"
   work="$(mktemp -d)"
   trap 'rm -rf "$work"' EXIT
   (
     cd "$work"
     go mod init alertmedic.local/etcdbuild >/dev/null 2>&1
     go get "go.etcd.io/etcd/server/v3@${ETCD_VERSION}" >&2
-    CGO_ENABLED=0 go build -o "$DIR/etcd.tmp" go.etcd.io/etcd/server/v3
+    go_build etcd go.etcd.io/etcd/server/v3 "1/6" "$ETCD_VERSION, about 30s"
   )
-  mv "$DIR/etcd.tmp" "$DIR/etcd"
   rm -rf "$work"; trap - EXIT
 fi
 
 if [[ ! -x "$DIR/kube-apiserver" || ! -x "$DIR/kubectl" ]]; then
-  log "building kube-apiserver and kubectl $KUBE_VERSION (about 6 minutes on 2 cores, once)"
   work="$(mktemp -d)"
   trap 'rm -rf "$work"' EXIT
   (
@@ -65,11 +72,9 @@ import (
 )
 GO
     go mod tidy -e >&2 || true
-    [[ -x "$DIR/kube-apiserver" ]] || CGO_ENABLED=0 go build -o "$DIR/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver
-    CGO_ENABLED=0 go build -o "$DIR/kubectl.tmp" k8s.io/kubernetes/cmd/kubectl
+    [[ -x "$DIR/kube-apiserver" ]] || go_build kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "2/6" "$KUBE_VERSION, about 5 minutes on 2 cores"
+    [[ -x "$DIR/kubectl" ]] || go_build kubectl k8s.io/kubernetes/cmd/kubectl "3/6" "$KUBE_VERSION, about 1 minute"
   )
-  [[ -x "$DIR/kube-apiserver" ]] || mv "$DIR/kube-apiserver.tmp" "$DIR/kube-apiserver"
-  mv "$DIR/kubectl.tmp" "$DIR/kubectl"
   rm -rf "$work"; trap - EXIT
 fi
 

@@ -3,6 +3,7 @@ package testcluster
 import (
 	"bytes"
 	"context"
+	"embed"
 	"errors"
 	"fmt"
 	"io"
@@ -24,8 +25,9 @@ type Options struct {
 	// Full adds what makes the cluster reconcile: kube-controller-manager
 	// (Deployments make ReplicaSets, ReplicaSets make pods, rollout history,
 	// garbage collection), kube-scheduler and kwok, which plays the kubelet
-	// of Nodes fake nodes: it makes them Ready and runs their pods, without
-	// containers, through the stages in Stages.
+	// of fake nodes: it makes them Ready and runs their pods, without
+	// containers, through the stages in stages/ (pods Ready, or
+	// misbehaving as their Behaviour asks).
 	Full bool
 	// Nodes is how many fake nodes a full cluster has (default 1).
 	Nodes int
@@ -57,7 +59,7 @@ type full struct {
 }
 
 // ClusterAssets returns the folder holding kube-controller-manager,
-// kube-scheduler, kwok and kwok's stage files: ALERTMEDIC_CLUSTER_ASSETS
+// kube-scheduler and kwok: ALERTMEDIC_CLUSTER_ASSETS
 // when set, else the output of hack/cluster-assets.sh, which builds them
 // into the cache when missing.
 func ClusterAssets() (string, error) {
@@ -98,10 +100,15 @@ func (c *Cluster) startFull(opts Options) error {
 	}
 	secure := []string{"--kubeconfig", kubeconfig, "--authentication-kubeconfig", kubeconfig,
 		"--authorization-kubeconfig", kubeconfig, "--leader-elect=false", "--secure-port=0"}
-	stages, err := stageFiles(assets)
+	stages, err := writeStages(dir)
 	if err != nil {
 		return err
 	}
+	// Every fake node has the address 10.0.0.1; kwok hands pods addresses
+	// counting up from the one --cidr names, so 10.0.0.2 on, never the
+	// node's. kwok takes a fresh address each time a stage asks for one:
+	// the stages in stages/ ask only for a pod that has none, as a second
+	// one would make the status patch invalid (two IPs of one family).
 	kwokArgs := []string{"--kubeconfig", kubeconfig,
 		"--manage-nodes-with-annotation-selector=" + FakeNodeAnnotation + "=" + FakeNodeValue,
 		"--server-address=", "--node-ip=10.0.0.1", "--cidr=10.0.0.1/16"}
@@ -141,15 +148,32 @@ func (c *Cluster) startFull(opts Options) error {
 	return nil
 }
 
-// stageFiles are kwok's stage configurations in assets/stages: the node
-// and pod lifecycles, then alertmedic's own misbehaving pods.
-func stageFiles(assets string) ([]string, error) {
-	files, err := filepath.Glob(filepath.Join(assets, "stages", "*.yaml"))
+// stages are kwok's stage configurations: how fake nodes and their pods
+// move through their lifecycle (kwok's own, pod-ready.yaml changed to
+// leave misbehaving pods alone), then the misbehaviours a test asks for
+// with a Behaviour.
+//
+//go:embed stages/*.yaml
+var stages embed.FS
+
+// writeStages writes the stage files into dir, for kwok's --config, and
+// returns their paths.
+func writeStages(dir string) ([]string, error) {
+	entries, err := stages.ReadDir("stages")
 	if err != nil {
 		return nil, err
 	}
-	if len(files) == 0 {
-		return nil, fmt.Errorf("no kwok stage files in %s/stages: run hack/cluster-assets.sh", assets)
+	var files []string
+	for _, e := range entries {
+		data, err := stages.ReadFile("stages/" + e.Name())
+		if err != nil {
+			return nil, err
+		}
+		path := filepath.Join(dir, "stage-"+e.Name())
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			return nil, fmt.Errorf("write kwok stage: %w", err)
+		}
+		files = append(files, path)
 	}
 	return files, nil
 }
