@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/remediations"
@@ -83,11 +84,15 @@ type ambiguous struct {
 	state  func(t *testing.T, ns string) string
 	before string
 	after  string
+	// acted, when set, waits until the workload's controller has acted on
+	// the applied write, as it will have by the time a retry comes (a
+	// rollback's revision is renumbered then).
+	acted func(t *testing.T, ns string)
 }
 
 func ambiguousActions() []ambiguous {
 	dep := v1alpha1.KindDeployment
-	return []ambiguous{
+	out := []ambiguous{
 		{name: "restart", setup: func(t *testing.T, ns string) { createDeployment(t, ns, "web", 2, "web:v1") },
 			req: func(ns string) remediations.Request { return restartReq(dep, ns, "web") }, method: http.MethodPatch, path: "/deployments/web",
 			state: func(t *testing.T, ns string) string {
@@ -110,8 +115,25 @@ func ambiguousActions() []ambiguous {
 			req:    func(ns string) remediations.Request { return rollbackReq(dep, ns, "web", 0) },
 			method: http.MethodPatch, path: "/deployments/web",
 			state:  func(t *testing.T, ns string) string { return "image=" + imageOf(t, dep, ns, "web") },
-			before: "image=web:v3", after: "image=web:v2"},
+			before: "image=web:v3", after: "image=web:v2",
+			// Revision 2's ReplicaSet is revision 4 now: "the previous
+			// revision" is the bad one, 3.
+			acted: func(t *testing.T, ns string) { settledAt(t, ns, "4", "web:v2") }},
 	}
+	for _, kind := range []v1alpha1.Kind{v1alpha1.KindStatefulSet, v1alpha1.KindDaemonSet} {
+		out = append(out, ambiguous{name: "rollback a " + string(kind),
+			setup: func(t *testing.T, ns string) {
+				release(t, kind, ns, "web", 1, "web:v1", "web:v2")
+				settledRevisions(t, kind, ns, "web", "1:web:v1 2:web:v2")
+			},
+			req:    func(ns string) remediations.Request { return rollbackReq(kind, ns, "web", 0) },
+			method: http.MethodPatch, path: "/" + strings.ToLower(string(kind)) + "s/web",
+			state:  func(t *testing.T, ns string) string { return "image=" + imageOf(t, kind, ns, "web") },
+			before: "image=web:v2", after: "image=web:v1",
+			// The controller renumbers revision 1 as 3.
+			acted: func(t *testing.T, ns string) { settledRevisions(t, kind, ns, "web", "2:web:v2 3:web:v1") }})
+	}
+	return out
 }
 
 // A write that was applied but whose answer was lost (504, or the
@@ -140,6 +162,10 @@ func TestLostAnswerIsNotAppliedTwice(t *testing.T) {
 				}
 				if n := len(events(t, ns, "web")); n != 0 {
 					t.Errorf("events after the transient failure = %d, want 0 until the outcome is known", n)
+				}
+
+				if a.acted != nil {
+					a.acted(t, ns)
 				}
 
 				// The next attempt, told what was sent.
@@ -206,13 +232,7 @@ func TestWriteLandingDuringTheRetryIsNotAppliedTwice(t *testing.T) {
 	}
 	// The late write lands just before the retry's own write.
 	land := func() {
-		s, err := cluster.Client.AppsV1().Deployments(ns).GetScale(t.Context(), "web", metav1.GetOptions{})
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		s.Spec.Replicas = *res.Write.Replicas
-		if _, err := cluster.Client.AppsV1().Deployments(ns).UpdateScale(t.Context(), "web", s, metav1.UpdateOptions{}); err != nil {
+		if err := setReplicas(t, ns, "web", *res.Write.Replicas); err != nil {
 			t.Error(err)
 		}
 	}
@@ -249,12 +269,7 @@ func TestLostAnswerOnAMovedTarget(t *testing.T) {
 			createDeployment(t, ns, "web", 5, "web:v1")
 		}, wantOutcome: remediations.Skipped, wantReason: "TargetChanged", wantReps: 5},
 		{name: "scaled by someone else", meddle: func(t *testing.T, ns string) {
-			s, err := cluster.Client.AppsV1().Deployments(ns).GetScale(t.Context(), "web", metav1.GetOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			s.Spec.Replicas = 7
-			if _, err := cluster.Client.AppsV1().Deployments(ns).UpdateScale(t.Context(), "web", s, metav1.UpdateOptions{}); err != nil {
+			if err := setReplicas(t, ns, "web", 7); err != nil {
 				t.Fatal(err)
 			}
 		}, wantOutcome: remediations.Failed, wantReason: "OutcomeUnknown", wantReps: 7},
@@ -331,4 +346,18 @@ func TestTargetDeletedAfterThePlanIsSkipped(t *testing.T) {
 	if err != nil || res.Outcome != remediations.Skipped || res.Reason != "NotFound" {
 		t.Fatalf("execute = %+v, %v; want Skipped NotFound", res, err)
 	}
+}
+
+// setReplicas scales the Deployment through its scale subresource as
+// another writer would, retrying when its controller wrote it meanwhile.
+func setReplicas(t *testing.T, ns, name string, n int32) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		s, err := cluster.Client.AppsV1().Deployments(ns).GetScale(t.Context(), name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		s.Spec.Replicas = n
+		_, err = cluster.Client.AppsV1().Deployments(ns).UpdateScale(t.Context(), name, s, metav1.UpdateOptions{})
+		return err
+	})
 }

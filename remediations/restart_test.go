@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/remediations"
@@ -29,8 +30,11 @@ func restartReq(kind v1alpha1.Kind, ns, name string) remediations.Request {
 func TestRestartEachKind(t *testing.T) {
 	for _, kind := range []v1alpha1.Kind{v1alpha1.KindDeployment, v1alpha1.KindStatefulSet, v1alpha1.KindDaemonSet} {
 		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
 			ns := namespace(t)
 			createWorkload(t, kind, ns, "web")
+			rolledOut(t, kind, ns, "web")
+			before := podUIDs(t, ns, "web")
 			reg := prometheus.NewRegistry()
 			x := remediations.NewExecutor(cluster.Client, remediations.Options{
 				Instance: "test-replica", Now: func() time.Time { return clock }, Metrics: remediations.NewMetrics(reg),
@@ -46,6 +50,19 @@ func TestRestartEachKind(t *testing.T) {
 			tmpl := liveTemplate(t, kind, ns, "web")
 			if got := tmpl.Annotations[remediations.RestartedAtAnnotation]; got != want {
 				t.Errorf("restartedAt = %q, want %q", got, want)
+			}
+
+			// The workload's controller replaces every pod: none of the
+			// pods that ran before is left, as many run as before.
+			rolledOut(t, kind, ns, "web")
+			after := podUIDs(t, ns, "web")
+			if len(after) != len(before) {
+				t.Errorf("%d pods after the restart, want %d", len(after), len(before))
+			}
+			for uid := range after {
+				if before[uid] {
+					t.Errorf("pod %s survived the restart", uid)
+				}
 			}
 
 			ev := oneEvent(t, ns, "web")
@@ -109,11 +126,8 @@ func managedBy(t *testing.T, kind v1alpha1.Kind, ns, name, manager string) bool 
 
 func TestRestartRefusesPausedDeployment(t *testing.T) {
 	ns := namespace(t)
-	d := createDeployment(t, ns, "web", 2, "nginx:1")
-	d.Spec.Paused = true
-	if _, err := cluster.Client.AppsV1().Deployments(ns).Update(t.Context(), d, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	createDeployment(t, ns, "web", 2, "nginx:1")
+	patchWorkload(t, v1alpha1.KindDeployment, ns, "web", []byte(`{"spec":{"paused":true}}`))
 	res, err := executor(t, cluster.Client).Execute(t.Context(), restartReq(v1alpha1.KindDeployment, ns, "web"))
 	if err != nil {
 		t.Fatalf("Execute: %v", err)
@@ -138,6 +152,8 @@ func TestRestartTwiceInOneSecond(t *testing.T) {
 	if res, err := x.Execute(t.Context(), restartReq(v1alpha1.KindDeployment, ns, "web")); err != nil || res.Outcome != remediations.Succeeded {
 		t.Fatalf("first restart = %+v, %v", res, err)
 	}
+	// The controller's writes after the first restart are done.
+	rolledOut(t, v1alpha1.KindDeployment, ns, "web")
 	before, err := cluster.Client.AppsV1().Deployments(ns).Get(t.Context(), "web", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -200,19 +216,27 @@ func injectConflicts(t *testing.T, method, path string, meddle func()) (kubernet
 	return client, inj
 }
 
-// touch changes a label of the Deployment, as another writer would.
+// touch changes a label and the replica count of the Deployment, as
+// another writer would, and waits until the controller has acted on it.
 func touch(t *testing.T, ns, name string) func() {
 	return func() {
-		d, err := cluster.Client.AppsV1().Deployments(ns).Get(t.Context(), name, metav1.GetOptions{})
+		// The Deployment controller writes the object too: retried on a
+		// conflict, as any writer would.
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			d, err := cluster.Client.AppsV1().Deployments(ns).Get(t.Context(), name, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			d.Labels = map[string]string{"touched-by": "someone-else"}
+			d.Spec.Replicas = ptr(*d.Spec.Replicas + 1)
+			_, err = cluster.Client.AppsV1().Deployments(ns).Update(t.Context(), d, metav1.UpdateOptions{})
+			return err
+		})
 		if err != nil {
 			t.Error(err)
 			return
 		}
-		d.Labels = map[string]string{"touched-by": "someone-else"}
-		d.Spec.Replicas = ptr(*d.Spec.Replicas + 1)
-		if _, err := cluster.Client.AppsV1().Deployments(ns).Update(t.Context(), d, metav1.UpdateOptions{}); err != nil {
-			t.Error(err)
-		}
+		rolledOut(t, v1alpha1.KindDeployment, ns, name)
 	}
 }
 

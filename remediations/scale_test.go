@@ -131,12 +131,14 @@ func TestScale(t *testing.T) {
 		{"already there", v1alpha1.KindDeployment, 3, v1alpha1.ScaleParams{Op: v1alpha1.ScaleTo, N: 3}, 3, remediations.Skipped, "AlreadyAtReplicas", "already at 3 replicas"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			ns := namespace(t)
 			if tc.kind == v1alpha1.KindDeployment {
 				createDeployment(t, ns, "web", tc.current, "nginx:1")
 			} else {
 				createStatefulSet(t, ns, "web", tc.current, "nginx:1")
 			}
+			rolledOut(t, tc.kind, ns, "web")
 			res, err := executor(t, cluster.Client).Execute(t.Context(), scaleReq(tc.kind, ns, "web", tc.spec))
 			if err != nil {
 				t.Fatalf("Execute: %v", err)
@@ -146,6 +148,11 @@ func TestScale(t *testing.T) {
 			}
 			if got := replicasOf(t, tc.kind, ns, "web"); got != tc.want {
 				t.Errorf("replicas = %d, want %d", got, tc.want)
+			}
+			// The pods follow: the controller makes or removes them.
+			rolledOut(t, tc.kind, ns, "web")
+			if n := len(pods(t, ns, "web")); n != int(tc.want) {
+				t.Errorf("%d pods run, want %d", n, tc.want)
 			}
 			ev := oneEvent(t, ns, "web")
 			if ev.Reason != "AlertmedicScale" || !strings.Contains(ev.Message, tc.message) {
