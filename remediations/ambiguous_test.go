@@ -142,9 +142,11 @@ func ambiguousActions() []ambiguous {
 // exactly once, and one Event tells of it. Without that, the retry would
 // add 2 again, double again, or roll back the rollback.
 func TestLostAnswerIsNotAppliedTwice(t *testing.T) {
+	t.Parallel()
 	for _, a := range ambiguousActions() {
 		for _, as := range []string{"504", "cut"} {
 			t.Run(a.name+"/"+as, func(t *testing.T) {
+				t.Parallel()
 				ns := namespace(t)
 				a.setup(t, ns)
 				var hooked *v1alpha1.Write
@@ -173,7 +175,7 @@ func TestLostAnswerIsNotAppliedTwice(t *testing.T) {
 				retry.Prior = res.Write
 				sent := false
 				retry.BeforeWrite = func(context.Context, *v1alpha1.Write) error { sent = true; return nil }
-				res2, err := executor(t, cluster.Client).Execute(t.Context(), retry)
+				res2, err := executor(t, kube()).Execute(t.Context(), retry)
 				if err != nil || res2.Outcome != remediations.Succeeded || !strings.Contains(res2.Message, "applied by attempt") {
 					t.Fatalf("second attempt = %+v, %v; want Succeeded as applied by the first", res2, err)
 				}
@@ -194,8 +196,10 @@ func TestLostAnswerIsNotAppliedTwice(t *testing.T) {
 // A write cut before it reached the API server was not applied: the next
 // attempt sends the very same change, once.
 func TestWriteThatNeverArrivedIsSentAgain(t *testing.T) {
+	t.Parallel()
 	for _, a := range ambiguousActions() {
 		t.Run(a.name, func(t *testing.T) {
+			t.Parallel()
 			ns := namespace(t)
 			a.setup(t, ns)
 			res, err := executor(t, lossy(t, a.method, a.path, "drop")).Execute(t.Context(), a.req(ns))
@@ -207,7 +211,7 @@ func TestWriteThatNeverArrivedIsSentAgain(t *testing.T) {
 			}
 			retry := a.req(ns)
 			retry.Prior = res.Write
-			res2, err := executor(t, cluster.Client).Execute(t.Context(), retry)
+			res2, err := executor(t, kube()).Execute(t.Context(), retry)
 			if err != nil || res2.Outcome != remediations.Succeeded {
 				t.Fatalf("second attempt = %+v, %v", res2, err)
 			}
@@ -223,6 +227,7 @@ func TestWriteThatNeverArrivedIsSentAgain(t *testing.T) {
 // attempt's write: that write conflicts, and the re-read settles it as
 // applied instead of scaling again from the new count.
 func TestWriteLandingDuringTheRetryIsNotAppliedTwice(t *testing.T) {
+	t.Parallel()
 	ns := namespace(t)
 	createDeployment(t, ns, "web", 2, "web:v1")
 	req := scaleReq(v1alpha1.KindDeployment, ns, "web", v1alpha1.ScaleParams{Op: v1alpha1.ScaleBy, N: 2})
@@ -254,6 +259,7 @@ func TestWriteLandingDuringTheRetryIsNotAppliedTwice(t *testing.T) {
 // What the next attempt does when the target is not as the lost write left
 // it: replaced by a new object of the same name, or changed by someone else.
 func TestLostAnswerOnAMovedTarget(t *testing.T) {
+	t.Parallel()
 	dep := v1alpha1.KindDeployment
 	for _, tc := range []struct {
 		name        string
@@ -263,7 +269,7 @@ func TestLostAnswerOnAMovedTarget(t *testing.T) {
 		wantReps    int32
 	}{
 		{name: "deleted and created again", meddle: func(t *testing.T, ns string) {
-			if err := cluster.Client.AppsV1().Deployments(ns).Delete(t.Context(), "web", metav1.DeleteOptions{}); err != nil {
+			if err := kube().AppsV1().Deployments(ns).Delete(t.Context(), "web", metav1.DeleteOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			createDeployment(t, ns, "web", 5, "web:v1")
@@ -275,6 +281,7 @@ func TestLostAnswerOnAMovedTarget(t *testing.T) {
 		}, wantOutcome: remediations.Failed, wantReason: "OutcomeUnknown", wantReps: 7},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			ns := namespace(t)
 			createDeployment(t, ns, "web", 2, "web:v1")
 			req := scaleReq(dep, ns, "web", v1alpha1.ScaleParams{Op: v1alpha1.ScaleBy, N: 2})
@@ -285,7 +292,7 @@ func TestLostAnswerOnAMovedTarget(t *testing.T) {
 			tc.meddle(t, ns)
 			retry := req
 			retry.Prior = res.Write
-			res2, _ := executor(t, cluster.Client).Execute(t.Context(), retry)
+			res2, _ := executor(t, kube()).Execute(t.Context(), retry)
 			if res2.Outcome != tc.wantOutcome || res2.Reason != tc.wantReason {
 				t.Errorf("second attempt = %+v, want %s %s", res2, tc.wantOutcome, tc.wantReason)
 			}
@@ -300,16 +307,17 @@ func TestLostAnswerOnAMovedTarget(t *testing.T) {
 // the same name starts at generation 1 again, and an approved plan must not
 // run on it.
 func TestPlanPinsTheTargetsIdentity(t *testing.T) {
+	t.Parallel()
 	ns := namespace(t)
 	dep := v1alpha1.KindDeployment
 	createDeployment(t, ns, "web", 5, "web:v1")
-	x := executor(t, cluster.Client)
+	x := executor(t, kube())
 	req := scaleReq(dep, ns, "web", v1alpha1.ScaleParams{Op: v1alpha1.ScaleMultiply, Factor: "2"})
 	plan, err := x.Plan(t.Context(), req)
 	if err != nil || plan.UID == "" || plan.Generation == 0 {
 		t.Fatalf("plan = %+v, %v; want the target's UID and generation", plan, err)
 	}
-	if err := cluster.Client.AppsV1().Deployments(ns).Delete(t.Context(), "web", metav1.DeleteOptions{}); err != nil {
+	if err := kube().AppsV1().Deployments(ns).Delete(t.Context(), "web", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	createDeployment(t, ns, "web", 5, "web:v1")
@@ -329,16 +337,17 @@ func TestPlanPinsTheTargetsIdentity(t *testing.T) {
 // A target deleted after the action was planned (and approved) is not
 // there to act on: Skipped as NotFound, not a failure.
 func TestTargetDeletedAfterThePlanIsSkipped(t *testing.T) {
+	t.Parallel()
 	ns := namespace(t)
 	dep := v1alpha1.KindDeployment
 	createDeployment(t, ns, "web", 2, "web:v1")
-	x := executor(t, cluster.Client)
+	x := executor(t, kube())
 	req := restartReq(dep, ns, "web")
 	plan, err := x.Plan(t.Context(), req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cluster.Client.AppsV1().Deployments(ns).Delete(t.Context(), "web", metav1.DeleteOptions{}); err != nil {
+	if err := kube().AppsV1().Deployments(ns).Delete(t.Context(), "web", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	req.ExpectGeneration, req.ExpectUID = plan.Generation, plan.UID
@@ -352,12 +361,12 @@ func TestTargetDeletedAfterThePlanIsSkipped(t *testing.T) {
 // another writer would, retrying when its controller wrote it meanwhile.
 func setReplicas(t *testing.T, ns, name string, n int32) error {
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		s, err := cluster.Client.AppsV1().Deployments(ns).GetScale(t.Context(), name, metav1.GetOptions{})
+		s, err := kube().AppsV1().Deployments(ns).GetScale(t.Context(), name, metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
 		s.Spec.Replicas = n
-		_, err = cluster.Client.AppsV1().Deployments(ns).UpdateScale(t.Context(), name, s, metav1.UpdateOptions{})
+		_, err = kube().AppsV1().Deployments(ns).UpdateScale(t.Context(), name, s, metav1.UpdateOptions{})
 		return err
 	})
 }

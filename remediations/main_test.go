@@ -2,9 +2,11 @@ package remediations_test
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,19 +15,44 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/internal/testcluster"
 	"github.com/alertmedic/alertmedic/remediations"
 )
 
-var cluster *testcluster.Cluster
+var (
+	cluster  *testcluster.Cluster
+	kubeOnce = sync.OnceValue(func() kubernetes.Interface {
+		// Without client-go's default limit of 5 requests a second: the
+		// tests poll the controllers' progress from many goroutines.
+		cfg := rest.CopyConfig(cluster.Config)
+		cfg.QPS, cfg.Burst = -1, 0
+		return kubernetes.NewForConfigOrDie(cfg)
+	})
+)
+
+// kube is the clientset of the test cluster.
+func kube() kubernetes.Interface { return kubeOnce() }
 
 // The tests run on a cluster that reconciles: the Deployment, StatefulSet
 // and DaemonSet controllers make the rollout history alertmedic acts on, and
 // kwok runs the pods, so a restart replaces pods and a scale changes their
 // count as in a real cluster.
+//
+// The tests spend their time waiting on the controllers, not on the CPU, and
+// each has its own namespace: they run in parallel, 8 at a time unless
+// -test.parallel says otherwise (its default, GOMAXPROCS, is 2 here).
 func TestMain(m *testing.M) {
+	flag.Parse()
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set {
+		if err := flag.Set("test.parallel", "8"); err != nil {
+			panic(err)
+		}
+	}
 	testcluster.MainWith(m, "the remediations tests", testcluster.Options{Full: true}, &cluster)
 }
 
@@ -52,7 +79,7 @@ func namespace(t *testing.T) string {
 		name = name[:50]
 	}
 	name = strings.Trim(name, "-") + fmt.Sprintf("-%d", time.Now().UnixNano()%100000)
-	_, err := cluster.Client.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
+	_, err := kube().CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +104,7 @@ func ptr[T any](v T) *T { return &v }
 // writes that follow a create are done before a test acts on it.
 func createDeployment(t *testing.T, ns, name string, replicas int32, image string) *appsv1.Deployment {
 	t.Helper()
-	d, err := cluster.Client.AppsV1().Deployments(ns).Create(t.Context(), &appsv1.Deployment{
+	d, err := kube().AppsV1().Deployments(ns).Create(t.Context(), &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 		Spec:       appsv1.DeploymentSpec{Replicas: ptr(replicas), Selector: selector(name), Template: podTemplate(name, image)},
 	}, metav1.CreateOptions{})
@@ -90,7 +117,7 @@ func createDeployment(t *testing.T, ns, name string, replicas int32, image strin
 
 func createStatefulSet(t *testing.T, ns, name string, replicas int32, image string) *appsv1.StatefulSet {
 	t.Helper()
-	s, err := cluster.Client.AppsV1().StatefulSets(ns).Create(t.Context(), &appsv1.StatefulSet{
+	s, err := kube().AppsV1().StatefulSets(ns).Create(t.Context(), &appsv1.StatefulSet{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 		Spec:       appsv1.StatefulSetSpec{Replicas: ptr(replicas), Selector: selector(name), Template: podTemplate(name, image), ServiceName: name},
 	}, metav1.CreateOptions{})
@@ -103,7 +130,7 @@ func createStatefulSet(t *testing.T, ns, name string, replicas int32, image stri
 
 func createDaemonSet(t *testing.T, ns, name, image string) *appsv1.DaemonSet {
 	t.Helper()
-	d, err := cluster.Client.AppsV1().DaemonSets(ns).Create(t.Context(), &appsv1.DaemonSet{
+	d, err := kube().AppsV1().DaemonSets(ns).Create(t.Context(), &appsv1.DaemonSet{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 		Spec:       appsv1.DaemonSetSpec{Selector: selector(name), Template: podTemplate(name, image)},
 	}, metav1.CreateOptions{})
@@ -132,7 +159,7 @@ func createWorkload(t *testing.T, kind v1alpha1.Kind, ns, name string) {
 // liveTemplate returns the workload's pod template as the API server has it.
 func liveTemplate(t *testing.T, kind v1alpha1.Kind, ns, name string) corev1.PodTemplateSpec {
 	t.Helper()
-	apps := cluster.Client.AppsV1()
+	apps := kube().AppsV1()
 	var (
 		tmpl corev1.PodTemplateSpec
 		err  error
@@ -171,7 +198,7 @@ var kubeControllers = map[string]bool{
 // Kubernetes controllers that reconcile it.
 func events(t *testing.T, ns, name string) []corev1.Event {
 	t.Helper()
-	list, err := cluster.Client.CoreV1().Events(ns).List(t.Context(), metav1.ListOptions{FieldSelector: "involvedObject.name=" + name})
+	list, err := kube().CoreV1().Events(ns).List(t.Context(), metav1.ListOptions{FieldSelector: "involvedObject.name=" + name})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +249,7 @@ func createReplicaSet(t *testing.T, d *appsv1.Deployment, labels map[string]stri
 			Template: tmpl,
 		},
 	}
-	if _, err := cluster.Client.AppsV1().ReplicaSets(d.Namespace).Create(t.Context(), rs, metav1.CreateOptions{}); err != nil {
+	if _, err := kube().AppsV1().ReplicaSets(d.Namespace).Create(t.Context(), rs, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -239,10 +266,29 @@ func waitLong(t *testing.T, what string, cond func() (bool, error)) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s (last error: %v)", what, err)
+			t.Fatalf("timed out waiting for %s (last error: %v; %s)", what, err, nodeHealth(t))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// nodeHealth tells the fake nodes' Ready condition and taints: a node
+// whose heartbeat stopped has its pods marked not ready by the node
+// lifecycle controller.
+func nodeHealth(t *testing.T) string {
+	nodes, err := kube().CoreV1().Nodes().List(t.Context(), metav1.ListOptions{})
+	if err != nil {
+		return "nodes: " + err.Error()
+	}
+	var parts []string
+	for _, n := range nodes.Items {
+		for _, c := range n.Status.Conditions {
+			if c.Type == corev1.NodeReady {
+				parts = append(parts, fmt.Sprintf("node %s Ready=%s (heartbeat %s) taints %v", n.Name, c.Status, c.LastHeartbeatTime.Format(time.RFC3339), n.Spec.Taints))
+			}
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 // release creates the workload of the given kind with the first image, then
@@ -271,7 +317,7 @@ func releaseAnnotated(t *testing.T, kind v1alpha1.Kind, ns, name string, replica
 		return a
 	}
 	meta := metav1.ObjectMeta{Name: name, Namespace: ns, Annotations: cause(images[0])}
-	apps := cluster.Client.AppsV1()
+	apps := kube().AppsV1()
 	var err error
 	switch kind {
 	case v1alpha1.KindDeployment:
@@ -312,7 +358,7 @@ func releaseAnnotated(t *testing.T, kind v1alpha1.Kind, ns, name string, replica
 // owner would (a new release).
 func patchWorkload(t *testing.T, kind v1alpha1.Kind, ns, name string, patch []byte) {
 	t.Helper()
-	apps := cluster.Client.AppsV1()
+	apps := kube().AppsV1()
 	var err error
 	switch kind {
 	case v1alpha1.KindDeployment:
@@ -333,7 +379,7 @@ func patchWorkload(t *testing.T, kind v1alpha1.Kind, ns, name string, patch []by
 // none is terminating.
 func rolledOut(t *testing.T, kind v1alpha1.Kind, ns, name string) {
 	t.Helper()
-	apps := cluster.Client.AppsV1()
+	apps := kube().AppsV1()
 	waitLong(t, fmt.Sprintf("%s %s/%s rolled out", kind, ns, name), func() (bool, error) {
 		var want int32
 		switch kind {
@@ -414,7 +460,7 @@ func podReady(p *corev1.Pod) bool {
 // pods lists the pods of the workload named app (label app=<name>).
 func pods(t *testing.T, ns, app string) []corev1.Pod {
 	t.Helper()
-	list, err := cluster.Client.CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{LabelSelector: "app=" + app})
+	list, err := kube().CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{LabelSelector: "app=" + app})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -446,7 +492,7 @@ func podUIDs(t *testing.T, ns, app string) map[types.UID]bool {
 // revision returns the Deployment's deployment.kubernetes.io/revision.
 func revision(t *testing.T, ns, name string) string {
 	t.Helper()
-	d, err := cluster.Client.AppsV1().Deployments(ns).Get(t.Context(), name, metav1.GetOptions{})
+	d, err := kube().AppsV1().Deployments(ns).Get(t.Context(), name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,6 +28,7 @@ func restartReq(kind v1alpha1.Kind, ns, name string) remediations.Request {
 }
 
 func TestRestartEachKind(t *testing.T) {
+	t.Parallel()
 	for _, kind := range []v1alpha1.Kind{v1alpha1.KindDeployment, v1alpha1.KindStatefulSet, v1alpha1.KindDaemonSet} {
 		t.Run(string(kind), func(t *testing.T) {
 			t.Parallel()
@@ -36,7 +37,7 @@ func TestRestartEachKind(t *testing.T) {
 			rolledOut(t, kind, ns, "web")
 			before := podUIDs(t, ns, "web")
 			reg := prometheus.NewRegistry()
-			x := remediations.NewExecutor(cluster.Client, remediations.Options{
+			x := remediations.NewExecutor(kube(), remediations.Options{
 				Instance: "test-replica", Now: func() time.Time { return clock }, Metrics: remediations.NewMetrics(reg),
 			})
 			res, err := x.Execute(t.Context(), restartReq(kind, ns, "web"))
@@ -95,7 +96,7 @@ alertmedic_remediations_total{action="restart",kind="` + string(kind) + `",outco
 func managedBy(t *testing.T, kind v1alpha1.Kind, ns, name, manager string) bool {
 	t.Helper()
 	var fields []metav1.ManagedFieldsEntry
-	apps := cluster.Client.AppsV1()
+	apps := kube().AppsV1()
 	switch kind {
 	case v1alpha1.KindDeployment:
 		d, err := apps.Deployments(ns).Get(t.Context(), name, metav1.GetOptions{})
@@ -125,10 +126,11 @@ func managedBy(t *testing.T, kind v1alpha1.Kind, ns, name, manager string) bool 
 }
 
 func TestRestartRefusesPausedDeployment(t *testing.T) {
+	t.Parallel()
 	ns := namespace(t)
 	createDeployment(t, ns, "web", 2, "nginx:1")
 	patchWorkload(t, v1alpha1.KindDeployment, ns, "web", []byte(`{"spec":{"paused":true}}`))
-	res, err := executor(t, cluster.Client).Execute(t.Context(), restartReq(v1alpha1.KindDeployment, ns, "web"))
+	res, err := executor(t, kube()).Execute(t.Context(), restartReq(v1alpha1.KindDeployment, ns, "web"))
 	if err != nil {
 		t.Fatalf("Execute: %v", err)
 	}
@@ -146,15 +148,16 @@ func TestRestartRefusesPausedDeployment(t *testing.T) {
 // Two restarts in the same second would be an empty patch ('kubectl rollout
 // restart' says so too): the second is skipped and changes nothing.
 func TestRestartTwiceInOneSecond(t *testing.T) {
+	t.Parallel()
 	ns := namespace(t)
 	createDeployment(t, ns, "web", 2, "nginx:1")
-	x := executor(t, cluster.Client)
+	x := executor(t, kube())
 	if res, err := x.Execute(t.Context(), restartReq(v1alpha1.KindDeployment, ns, "web")); err != nil || res.Outcome != remediations.Succeeded {
 		t.Fatalf("first restart = %+v, %v", res, err)
 	}
 	// The controller's writes after the first restart are done.
 	rolledOut(t, v1alpha1.KindDeployment, ns, "web")
-	before, err := cluster.Client.AppsV1().Deployments(ns).Get(t.Context(), "web", metav1.GetOptions{})
+	before, err := kube().AppsV1().Deployments(ns).Get(t.Context(), "web", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +165,7 @@ func TestRestartTwiceInOneSecond(t *testing.T) {
 	if err != nil || res.Outcome != remediations.Skipped || res.Reason != "AlreadyRestarted" {
 		t.Fatalf("second restart = %+v, %v; want Skipped/AlreadyRestarted", res, err)
 	}
-	after, err := cluster.Client.AppsV1().Deployments(ns).Get(t.Context(), "web", metav1.GetOptions{})
+	after, err := kube().AppsV1().Deployments(ns).Get(t.Context(), "web", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,13 +226,13 @@ func touch(t *testing.T, ns, name string) func() {
 		// The Deployment controller writes the object too: retried on a
 		// conflict, as any writer would.
 		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			d, err := cluster.Client.AppsV1().Deployments(ns).Get(t.Context(), name, metav1.GetOptions{})
+			d, err := kube().AppsV1().Deployments(ns).Get(t.Context(), name, metav1.GetOptions{})
 			if err != nil {
 				return err
 			}
 			d.Labels = map[string]string{"touched-by": "someone-else"}
 			d.Spec.Replicas = ptr(*d.Spec.Replicas + 1)
-			_, err = cluster.Client.AppsV1().Deployments(ns).Update(t.Context(), d, metav1.UpdateOptions{})
+			_, err = kube().AppsV1().Deployments(ns).Update(t.Context(), d, metav1.UpdateOptions{})
 			return err
 		})
 		if err != nil {
@@ -241,6 +244,7 @@ func touch(t *testing.T, ns, name string) func() {
 }
 
 func TestRestartConflictIsRetried(t *testing.T) {
+	t.Parallel()
 	ns := namespace(t)
 	createDeployment(t, ns, "web", 2, "nginx:1")
 	client, inj := injectConflicts(t, http.MethodPatch, "/deployments/web", touch(t, ns, "web"))
@@ -251,7 +255,7 @@ func TestRestartConflictIsRetried(t *testing.T) {
 	if len(inj.statuss) != 2 || inj.statuss[0] != http.StatusConflict || inj.statuss[1] != http.StatusOK {
 		t.Errorf("PATCH answers = %v, want [409 200]", inj.statuss)
 	}
-	d, err := cluster.Client.AppsV1().Deployments(ns).Get(t.Context(), "web", metav1.GetOptions{})
+	d, err := kube().AppsV1().Deployments(ns).Get(t.Context(), "web", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,8 +268,9 @@ func TestRestartConflictIsRetried(t *testing.T) {
 }
 
 func TestMissingTargetFails(t *testing.T) {
+	t.Parallel()
 	ns := namespace(t)
-	res, err := executor(t, cluster.Client).Execute(t.Context(), restartReq(v1alpha1.KindDeployment, ns, "nope"))
+	res, err := executor(t, kube()).Execute(t.Context(), restartReq(v1alpha1.KindDeployment, ns, "nope"))
 	if err == nil || remediations.IsTransient(err) {
 		t.Fatalf("err = %v, want a permanent error", err)
 	}
@@ -278,7 +283,8 @@ func TestMissingTargetFails(t *testing.T) {
 }
 
 func TestUnsupportedKindFails(t *testing.T) {
-	res, err := executor(t, cluster.Client).Execute(t.Context(), restartReq("CronJob", "default", "x"))
+	t.Parallel()
+	res, err := executor(t, kube()).Execute(t.Context(), restartReq("CronJob", "default", "x"))
 	if err == nil || res.Outcome != remediations.Failed || res.Reason != "Unsupported" || !strings.Contains(err.Error(), `kind "CronJob"`) {
 		t.Fatalf("result = %+v, err = %v", res, err)
 	}
@@ -287,6 +293,7 @@ func TestUnsupportedKindFails(t *testing.T) {
 // An API server that is down is a transient failure: nothing was changed, and
 // the caller may try again.
 func TestAPIServerDownIsTransient(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -47,7 +47,7 @@ func deploymentWithHistory(t *testing.T, ns string) *appsv1.Deployment {
 	t.Helper()
 	releaseAnnotated(t, v1alpha1.KindDeployment, ns, "web", 2, map[string]string{"team": "shop"}, "web:v1", "web:v2", "web:v3")
 	canaryLabels := map[string]string{"app": "web", "track": "canary"}
-	canary, err := cluster.Client.AppsV1().Deployments(ns).Create(t.Context(), &appsv1.Deployment{
+	canary, err := kube().AppsV1().Deployments(ns).Create(t.Context(), &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: "web-canary", Namespace: ns},
 		Spec: appsv1.DeploymentSpec{
 			Replicas: ptr(int32(0)), Paused: true,
@@ -60,7 +60,7 @@ func deploymentWithHistory(t *testing.T, ns string) *appsv1.Deployment {
 		t.Fatal(err)
 	}
 	createReplicaSet(t, canary, canaryLabels, 9, "web:stranger")
-	d, err := cluster.Client.AppsV1().Deployments(ns).Get(t.Context(), "web", metav1.GetOptions{})
+	d, err := kube().AppsV1().Deployments(ns).Get(t.Context(), "web", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,6 +87,7 @@ func settledAt(t *testing.T, ns, rev, image string) {
 }
 
 func TestRollbackDeployment(t *testing.T) {
+	t.Parallel()
 	ns := namespace(t)
 	deploymentWithHistory(t, ns)
 	client, written := lastWritten(t, http.MethodPatch, "/deployments/web")
@@ -218,7 +219,7 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 
 func resourceVersion(t *testing.T, ns, name string) string {
 	t.Helper()
-	d, err := cluster.Client.AppsV1().Deployments(ns).Get(t.Context(), name, metav1.GetOptions{})
+	d, err := kube().AppsV1().Deployments(ns).Get(t.Context(), name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,9 +227,10 @@ func resourceVersion(t *testing.T, ns, name string) string {
 }
 
 func TestRollbackDeploymentWithoutHistory(t *testing.T) {
+	t.Parallel()
 	ns := namespace(t)
 	release(t, v1alpha1.KindDeployment, ns, "web", 1, "web:v1")
-	res, err := executor(t, cluster.Client).Execute(t.Context(), rollbackReq(v1alpha1.KindDeployment, ns, "web", 0))
+	res, err := executor(t, kube()).Execute(t.Context(), rollbackReq(v1alpha1.KindDeployment, ns, "web", 0))
 	if err == nil || res.Outcome != remediations.Failed || res.Reason != "NoRolloutHistory" ||
 		!strings.Contains(err.Error(), "no earlier revision of Deployment") {
 		t.Fatalf("result = %+v, err = %v", res, err)
@@ -236,10 +238,11 @@ func TestRollbackDeploymentWithoutHistory(t *testing.T) {
 }
 
 func TestRollbackRefusesPausedDeployment(t *testing.T) {
+	t.Parallel()
 	ns := namespace(t)
 	deploymentWithHistory(t, ns)
 	patchWorkload(t, v1alpha1.KindDeployment, ns, "web", []byte(`{"spec":{"paused":true}}`))
-	res, err := executor(t, cluster.Client).Execute(t.Context(), rollbackReq(v1alpha1.KindDeployment, ns, "web", 0))
+	res, err := executor(t, kube()).Execute(t.Context(), rollbackReq(v1alpha1.KindDeployment, ns, "web", 0))
 	if err != nil || res.Outcome != remediations.Skipped || res.Reason != "Paused" {
 		t.Fatalf("result = %+v, err = %v; want Skipped/Paused", res, err)
 	}
@@ -252,7 +255,7 @@ func TestRollbackRefusesPausedDeployment(t *testing.T) {
 // the workload controls, each with the image it holds, in order.
 func controllerRevisions(t *testing.T, kind v1alpha1.Kind, ns, name string) string {
 	t.Helper()
-	list, err := cluster.Client.AppsV1().ControllerRevisions(ns).List(t.Context(), metav1.ListOptions{LabelSelector: "app=" + name})
+	list, err := kube().AppsV1().ControllerRevisions(ns).List(t.Context(), metav1.ListOptions{LabelSelector: "app=" + name})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,6 +292,7 @@ func settledRevisions(t *testing.T, kind v1alpha1.Kind, ns, name, want string) {
 // which their controllers make and renumber: a revision rolled back to
 // becomes the newest.
 func TestRollbackFromControllerRevisions(t *testing.T) {
+	t.Parallel()
 	for _, kind := range []v1alpha1.Kind{v1alpha1.KindStatefulSet, v1alpha1.KindDaemonSet} {
 		t.Run(string(kind), func(t *testing.T) {
 			t.Parallel()
@@ -296,7 +300,7 @@ func TestRollbackFromControllerRevisions(t *testing.T) {
 			ctx := t.Context()
 			release(t, kind, ns, "db", 1, "db:v1", "db:v2")
 			settledRevisions(t, kind, ns, "db", "1:db:v1 2:db:v2")
-			x := executor(t, cluster.Client)
+			x := executor(t, kube())
 
 			res, err := x.Execute(ctx, rollbackReq(kind, ns, "db", 0))
 			if err != nil || res.Outcome != remediations.Succeeded || res.Before != "revision=2 db=db:v2" || res.After != "revision=1 db=db:v1" {
@@ -335,10 +339,11 @@ func TestRollbackFromControllerRevisions(t *testing.T) {
 }
 
 func TestRollbackStatefulSetWithOneRevision(t *testing.T) {
+	t.Parallel()
 	ns := namespace(t)
 	release(t, v1alpha1.KindStatefulSet, ns, "db", 1, "db:v1")
 	settledRevisions(t, v1alpha1.KindStatefulSet, ns, "db", "1:db:v1")
-	res, err := executor(t, cluster.Client).Execute(t.Context(), rollbackReq(v1alpha1.KindStatefulSet, ns, "db", 0))
+	res, err := executor(t, kube()).Execute(t.Context(), rollbackReq(v1alpha1.KindStatefulSet, ns, "db", 0))
 	if err == nil || res.Reason != "NoRolloutHistory" || !strings.Contains(err.Error(), "no earlier revision of StatefulSet") {
 		t.Fatalf("result = %+v, err = %v", res, err)
 	}
@@ -347,9 +352,10 @@ func TestRollbackStatefulSetWithOneRevision(t *testing.T) {
 // A dry run goes through the API server (server-side dry-run) and records
 // what it would have done, changing nothing.
 func TestDryRunChangesNothing(t *testing.T) {
+	t.Parallel()
 	ns := namespace(t)
 	deploymentWithHistory(t, ns)
-	x := executor(t, cluster.Client)
+	x := executor(t, kube())
 	rv := resourceVersion(t, ns, "web")
 	for _, req := range []remediations.Request{
 		restartReq(v1alpha1.KindDeployment, ns, "web"),
