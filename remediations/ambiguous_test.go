@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/remediations"
@@ -83,11 +84,15 @@ type ambiguous struct {
 	state  func(t *testing.T, ns string) string
 	before string
 	after  string
+	// acted, when set, waits until the workload's controller has acted on
+	// the applied write, as it will have by the time a retry comes (a
+	// rollback's revision is renumbered then).
+	acted func(t *testing.T, ns string)
 }
 
 func ambiguousActions() []ambiguous {
 	dep := v1alpha1.KindDeployment
-	return []ambiguous{
+	out := []ambiguous{
 		{name: "restart", setup: func(t *testing.T, ns string) { createDeployment(t, ns, "web", 2, "web:v1") },
 			req: func(ns string) remediations.Request { return restartReq(dep, ns, "web") }, method: http.MethodPatch, path: "/deployments/web",
 			state: func(t *testing.T, ns string) string {
@@ -110,8 +115,25 @@ func ambiguousActions() []ambiguous {
 			req:    func(ns string) remediations.Request { return rollbackReq(dep, ns, "web", 0) },
 			method: http.MethodPatch, path: "/deployments/web",
 			state:  func(t *testing.T, ns string) string { return "image=" + imageOf(t, dep, ns, "web") },
-			before: "image=web:v3", after: "image=web:v2"},
+			before: "image=web:v3", after: "image=web:v2",
+			// Revision 2's ReplicaSet is revision 4 now: "the previous
+			// revision" is the bad one, 3.
+			acted: func(t *testing.T, ns string) { settledAt(t, ns, "4", "web:v2") }},
 	}
+	for _, kind := range []v1alpha1.Kind{v1alpha1.KindStatefulSet, v1alpha1.KindDaemonSet} {
+		out = append(out, ambiguous{name: "rollback a " + string(kind),
+			setup: func(t *testing.T, ns string) {
+				release(t, kind, ns, "web", 1, "web:v1", "web:v2")
+				settledRevisions(t, kind, ns, "web", "1:web:v1 2:web:v2")
+			},
+			req:    func(ns string) remediations.Request { return rollbackReq(kind, ns, "web", 0) },
+			method: http.MethodPatch, path: "/" + strings.ToLower(string(kind)) + "s/web",
+			state:  func(t *testing.T, ns string) string { return "image=" + imageOf(t, kind, ns, "web") },
+			before: "image=web:v2", after: "image=web:v1",
+			// The controller renumbers revision 1 as 3.
+			acted: func(t *testing.T, ns string) { settledRevisions(t, kind, ns, "web", "2:web:v2 3:web:v1") }})
+	}
+	return out
 }
 
 // A write that was applied but whose answer was lost (504, or the
@@ -120,9 +142,11 @@ func ambiguousActions() []ambiguous {
 // exactly once, and one Event tells of it. Without that, the retry would
 // add 2 again, double again, or roll back the rollback.
 func TestLostAnswerIsNotAppliedTwice(t *testing.T) {
+	t.Parallel()
 	for _, a := range ambiguousActions() {
 		for _, as := range []string{"504", "cut"} {
 			t.Run(a.name+"/"+as, func(t *testing.T) {
+				t.Parallel()
 				ns := namespace(t)
 				a.setup(t, ns)
 				var hooked *v1alpha1.Write
@@ -142,12 +166,16 @@ func TestLostAnswerIsNotAppliedTwice(t *testing.T) {
 					t.Errorf("events after the transient failure = %d, want 0 until the outcome is known", n)
 				}
 
+				if a.acted != nil {
+					a.acted(t, ns)
+				}
+
 				// The next attempt, told what was sent.
 				retry := a.req(ns)
 				retry.Prior = res.Write
 				sent := false
 				retry.BeforeWrite = func(context.Context, *v1alpha1.Write) error { sent = true; return nil }
-				res2, err := executor(t, cluster.Client).Execute(t.Context(), retry)
+				res2, err := executor(t, kube()).Execute(t.Context(), retry)
 				if err != nil || res2.Outcome != remediations.Succeeded || !strings.Contains(res2.Message, "applied by attempt") {
 					t.Fatalf("second attempt = %+v, %v; want Succeeded as applied by the first", res2, err)
 				}
@@ -168,8 +196,10 @@ func TestLostAnswerIsNotAppliedTwice(t *testing.T) {
 // A write cut before it reached the API server was not applied: the next
 // attempt sends the very same change, once.
 func TestWriteThatNeverArrivedIsSentAgain(t *testing.T) {
+	t.Parallel()
 	for _, a := range ambiguousActions() {
 		t.Run(a.name, func(t *testing.T) {
+			t.Parallel()
 			ns := namespace(t)
 			a.setup(t, ns)
 			res, err := executor(t, lossy(t, a.method, a.path, "drop")).Execute(t.Context(), a.req(ns))
@@ -181,7 +211,7 @@ func TestWriteThatNeverArrivedIsSentAgain(t *testing.T) {
 			}
 			retry := a.req(ns)
 			retry.Prior = res.Write
-			res2, err := executor(t, cluster.Client).Execute(t.Context(), retry)
+			res2, err := executor(t, kube()).Execute(t.Context(), retry)
 			if err != nil || res2.Outcome != remediations.Succeeded {
 				t.Fatalf("second attempt = %+v, %v", res2, err)
 			}
@@ -197,6 +227,7 @@ func TestWriteThatNeverArrivedIsSentAgain(t *testing.T) {
 // attempt's write: that write conflicts, and the re-read settles it as
 // applied instead of scaling again from the new count.
 func TestWriteLandingDuringTheRetryIsNotAppliedTwice(t *testing.T) {
+	t.Parallel()
 	ns := namespace(t)
 	createDeployment(t, ns, "web", 2, "web:v1")
 	req := scaleReq(v1alpha1.KindDeployment, ns, "web", v1alpha1.ScaleParams{Op: v1alpha1.ScaleBy, N: 2})
@@ -206,13 +237,7 @@ func TestWriteLandingDuringTheRetryIsNotAppliedTwice(t *testing.T) {
 	}
 	// The late write lands just before the retry's own write.
 	land := func() {
-		s, err := cluster.Client.AppsV1().Deployments(ns).GetScale(t.Context(), "web", metav1.GetOptions{})
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		s.Spec.Replicas = *res.Write.Replicas
-		if _, err := cluster.Client.AppsV1().Deployments(ns).UpdateScale(t.Context(), "web", s, metav1.UpdateOptions{}); err != nil {
+		if err := setReplicas(t, ns, "web", *res.Write.Replicas); err != nil {
 			t.Error(err)
 		}
 	}
@@ -234,6 +259,7 @@ func TestWriteLandingDuringTheRetryIsNotAppliedTwice(t *testing.T) {
 // What the next attempt does when the target is not as the lost write left
 // it: replaced by a new object of the same name, or changed by someone else.
 func TestLostAnswerOnAMovedTarget(t *testing.T) {
+	t.Parallel()
 	dep := v1alpha1.KindDeployment
 	for _, tc := range []struct {
 		name        string
@@ -243,23 +269,19 @@ func TestLostAnswerOnAMovedTarget(t *testing.T) {
 		wantReps    int32
 	}{
 		{name: "deleted and created again", meddle: func(t *testing.T, ns string) {
-			if err := cluster.Client.AppsV1().Deployments(ns).Delete(t.Context(), "web", metav1.DeleteOptions{}); err != nil {
+			if err := kube().AppsV1().Deployments(ns).Delete(t.Context(), "web", metav1.DeleteOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			createDeployment(t, ns, "web", 5, "web:v1")
 		}, wantOutcome: remediations.Skipped, wantReason: "TargetChanged", wantReps: 5},
 		{name: "scaled by someone else", meddle: func(t *testing.T, ns string) {
-			s, err := cluster.Client.AppsV1().Deployments(ns).GetScale(t.Context(), "web", metav1.GetOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			s.Spec.Replicas = 7
-			if _, err := cluster.Client.AppsV1().Deployments(ns).UpdateScale(t.Context(), "web", s, metav1.UpdateOptions{}); err != nil {
+			if err := setReplicas(t, ns, "web", 7); err != nil {
 				t.Fatal(err)
 			}
 		}, wantOutcome: remediations.Failed, wantReason: "OutcomeUnknown", wantReps: 7},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			ns := namespace(t)
 			createDeployment(t, ns, "web", 2, "web:v1")
 			req := scaleReq(dep, ns, "web", v1alpha1.ScaleParams{Op: v1alpha1.ScaleBy, N: 2})
@@ -270,7 +292,7 @@ func TestLostAnswerOnAMovedTarget(t *testing.T) {
 			tc.meddle(t, ns)
 			retry := req
 			retry.Prior = res.Write
-			res2, _ := executor(t, cluster.Client).Execute(t.Context(), retry)
+			res2, _ := executor(t, kube()).Execute(t.Context(), retry)
 			if res2.Outcome != tc.wantOutcome || res2.Reason != tc.wantReason {
 				t.Errorf("second attempt = %+v, want %s %s", res2, tc.wantOutcome, tc.wantReason)
 			}
@@ -285,16 +307,17 @@ func TestLostAnswerOnAMovedTarget(t *testing.T) {
 // the same name starts at generation 1 again, and an approved plan must not
 // run on it.
 func TestPlanPinsTheTargetsIdentity(t *testing.T) {
+	t.Parallel()
 	ns := namespace(t)
 	dep := v1alpha1.KindDeployment
 	createDeployment(t, ns, "web", 5, "web:v1")
-	x := executor(t, cluster.Client)
+	x := executor(t, kube())
 	req := scaleReq(dep, ns, "web", v1alpha1.ScaleParams{Op: v1alpha1.ScaleMultiply, Factor: "2"})
 	plan, err := x.Plan(t.Context(), req)
 	if err != nil || plan.UID == "" || plan.Generation == 0 {
 		t.Fatalf("plan = %+v, %v; want the target's UID and generation", plan, err)
 	}
-	if err := cluster.Client.AppsV1().Deployments(ns).Delete(t.Context(), "web", metav1.DeleteOptions{}); err != nil {
+	if err := kube().AppsV1().Deployments(ns).Delete(t.Context(), "web", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	createDeployment(t, ns, "web", 5, "web:v1")
@@ -314,16 +337,17 @@ func TestPlanPinsTheTargetsIdentity(t *testing.T) {
 // A target deleted after the action was planned (and approved) is not
 // there to act on: Skipped as NotFound, not a failure.
 func TestTargetDeletedAfterThePlanIsSkipped(t *testing.T) {
+	t.Parallel()
 	ns := namespace(t)
 	dep := v1alpha1.KindDeployment
 	createDeployment(t, ns, "web", 2, "web:v1")
-	x := executor(t, cluster.Client)
+	x := executor(t, kube())
 	req := restartReq(dep, ns, "web")
 	plan, err := x.Plan(t.Context(), req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cluster.Client.AppsV1().Deployments(ns).Delete(t.Context(), "web", metav1.DeleteOptions{}); err != nil {
+	if err := kube().AppsV1().Deployments(ns).Delete(t.Context(), "web", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	req.ExpectGeneration, req.ExpectUID = plan.Generation, plan.UID
@@ -331,4 +355,18 @@ func TestTargetDeletedAfterThePlanIsSkipped(t *testing.T) {
 	if err != nil || res.Outcome != remediations.Skipped || res.Reason != "NotFound" {
 		t.Fatalf("execute = %+v, %v; want Skipped NotFound", res, err)
 	}
+}
+
+// setReplicas scales the Deployment through its scale subresource as
+// another writer would, retrying when its controller wrote it meanwhile.
+func setReplicas(t *testing.T, ns, name string, n int32) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		s, err := kube().AppsV1().Deployments(ns).GetScale(t.Context(), name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		s.Spec.Replicas = n
+		_, err = kube().AppsV1().Deployments(ns).UpdateScale(t.Context(), name, s, metav1.UpdateOptions{})
+		return err
+	})
 }

@@ -39,7 +39,7 @@ type scaler interface {
 // rollbacker is a kind that can go back to an earlier revision of its
 // template.
 type rollbacker interface {
-	planRollback(ctx context.Context, ns, name string, toRevision int64) (*rollbackPlan, error)
+	planRollback(ctx context.Context, ns, name string, to revisionRef) (*rollbackPlan, error)
 }
 
 func objectRef(k v1alpha1.Kind, m metav1.Object) corev1.ObjectReference {

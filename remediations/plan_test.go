@@ -15,7 +15,7 @@ import (
 // generationOf is the Deployment's metadata.generation.
 func generationOf(t *testing.T, ns, name string) int64 {
 	t.Helper()
-	d, err := cluster.Client.AppsV1().Deployments(ns).Get(t.Context(), name, metav1.GetOptions{})
+	d, err := kube().AppsV1().Deployments(ns).Get(t.Context(), name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,11 +23,12 @@ func generationOf(t *testing.T, ns, name string) int64 {
 }
 
 func TestPlanPreviewsWithoutChangingOrRecording(t *testing.T) {
+	t.Parallel()
 	ns := namespace(t)
 	deploymentWithHistory(t, ns)
-	x := executor(t, cluster.Client)
+	x := executor(t, kube())
 	rv, gen := resourceVersion(t, ns, "web"), generationOf(t, ns, "web")
-	d, err := cluster.Client.AppsV1().Deployments(ns).Get(t.Context(), "web", metav1.GetOptions{})
+	d, err := kube().AppsV1().Deployments(ns).Get(t.Context(), "web", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,6 +41,7 @@ func TestPlanPreviewsWithoutChangingOrRecording(t *testing.T) {
 		{rollbackReq(v1alpha1.KindDeployment, ns, "web", 0), "revision=3 web=web:v3", "revision=2 web=web:v2"},
 	} {
 		t.Run(string(tc.req.Action), func(t *testing.T) {
+			t.Parallel()
 			res, err := x.Plan(t.Context(), tc.req)
 			if err != nil {
 				t.Fatal(err)
@@ -60,8 +62,9 @@ func TestPlanPreviewsWithoutChangingOrRecording(t *testing.T) {
 }
 
 func TestPlanOfMissingTargetFails(t *testing.T) {
+	t.Parallel()
 	ns := namespace(t)
-	res, err := executor(t, cluster.Client).Plan(t.Context(), restartReq(v1alpha1.KindDeployment, ns, "gone"))
+	res, err := executor(t, kube()).Plan(t.Context(), restartReq(v1alpha1.KindDeployment, ns, "gone"))
 	if err == nil || res.Reason != "NotFound" {
 		t.Fatalf("plan of a missing Deployment = %+v, %v; want a NotFound failure", res, err)
 	}
@@ -71,11 +74,13 @@ func TestPlanOfMissingTargetFails(t *testing.T) {
 // change of spec since (here another writer scaling it) makes it Skipped as
 // TargetChanged, and nothing is written.
 func TestStalePlanIsNotApplied(t *testing.T) {
+	t.Parallel()
 	for _, action := range []v1alpha1.Action{v1alpha1.ActionRestart, v1alpha1.ActionScale, v1alpha1.ActionRollback} {
 		t.Run(string(action), func(t *testing.T) {
+			t.Parallel()
 			ns := namespace(t)
 			deploymentWithHistory(t, ns)
-			x := executor(t, cluster.Client)
+			x := executor(t, kube())
 			req := map[v1alpha1.Action]remediations.Request{
 				v1alpha1.ActionRestart:  restartReq(v1alpha1.KindDeployment, ns, "web"),
 				v1alpha1.ActionScale:    scaleReq(v1alpha1.KindDeployment, ns, "web", v1alpha1.ScaleParams{Op: v1alpha1.ScaleBy, N: 2}),
@@ -117,9 +122,10 @@ func TestStalePlanIsNotApplied(t *testing.T) {
 // by the resourceVersion the write carries: the action re-reads, sees the new
 // generation and refuses, rather than applying the stale plan.
 func TestChangeDuringStalePlanCheckIsCaught(t *testing.T) {
+	t.Parallel()
 	ns := namespace(t)
 	createDeployment(t, ns, "web", 2, "nginx:1")
-	x0 := executor(t, cluster.Client)
+	x0 := executor(t, kube())
 	req := restartReq(v1alpha1.KindDeployment, ns, "web")
 	plan, err := x0.Plan(t.Context(), req)
 	if err != nil {
@@ -134,7 +140,7 @@ func TestChangeDuringStalePlanCheckIsCaught(t *testing.T) {
 	if len(inj.statuss) != 1 || inj.statuss[0] != http.StatusConflict {
 		t.Errorf("PATCH answers = %v, want one 409 and no second write", inj.statuss)
 	}
-	d, err := cluster.Client.AppsV1().Deployments(ns).Get(t.Context(), "web", metav1.GetOptions{})
+	d, err := kube().AppsV1().Deployments(ns).Get(t.Context(), "web", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/remediations"
@@ -27,12 +28,16 @@ func restartReq(kind v1alpha1.Kind, ns, name string) remediations.Request {
 }
 
 func TestRestartEachKind(t *testing.T) {
+	t.Parallel()
 	for _, kind := range []v1alpha1.Kind{v1alpha1.KindDeployment, v1alpha1.KindStatefulSet, v1alpha1.KindDaemonSet} {
 		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
 			ns := namespace(t)
 			createWorkload(t, kind, ns, "web")
+			rolledOut(t, kind, ns, "web")
+			before := podUIDs(t, ns, "web")
 			reg := prometheus.NewRegistry()
-			x := remediations.NewExecutor(cluster.Client, remediations.Options{
+			x := remediations.NewExecutor(kube(), remediations.Options{
 				Instance: "test-replica", Now: func() time.Time { return clock }, Metrics: remediations.NewMetrics(reg),
 			})
 			res, err := x.Execute(t.Context(), restartReq(kind, ns, "web"))
@@ -46,6 +51,19 @@ func TestRestartEachKind(t *testing.T) {
 			tmpl := liveTemplate(t, kind, ns, "web")
 			if got := tmpl.Annotations[remediations.RestartedAtAnnotation]; got != want {
 				t.Errorf("restartedAt = %q, want %q", got, want)
+			}
+
+			// The workload's controller replaces every pod: none of the
+			// pods that ran before is left, as many run as before.
+			rolledOut(t, kind, ns, "web")
+			after := podUIDs(t, ns, "web")
+			if len(after) != len(before) {
+				t.Errorf("%d pods after the restart, want %d", len(after), len(before))
+			}
+			for uid := range after {
+				if before[uid] {
+					t.Errorf("pod %s survived the restart", uid)
+				}
 			}
 
 			ev := oneEvent(t, ns, "web")
@@ -78,7 +96,7 @@ alertmedic_remediations_total{action="restart",kind="` + string(kind) + `",outco
 func managedBy(t *testing.T, kind v1alpha1.Kind, ns, name, manager string) bool {
 	t.Helper()
 	var fields []metav1.ManagedFieldsEntry
-	apps := cluster.Client.AppsV1()
+	apps := kube().AppsV1()
 	switch kind {
 	case v1alpha1.KindDeployment:
 		d, err := apps.Deployments(ns).Get(t.Context(), name, metav1.GetOptions{})
@@ -108,13 +126,11 @@ func managedBy(t *testing.T, kind v1alpha1.Kind, ns, name, manager string) bool 
 }
 
 func TestRestartRefusesPausedDeployment(t *testing.T) {
+	t.Parallel()
 	ns := namespace(t)
-	d := createDeployment(t, ns, "web", 2, "nginx:1")
-	d.Spec.Paused = true
-	if _, err := cluster.Client.AppsV1().Deployments(ns).Update(t.Context(), d, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	res, err := executor(t, cluster.Client).Execute(t.Context(), restartReq(v1alpha1.KindDeployment, ns, "web"))
+	createDeployment(t, ns, "web", 2, "nginx:1")
+	patchWorkload(t, v1alpha1.KindDeployment, ns, "web", []byte(`{"spec":{"paused":true}}`))
+	res, err := executor(t, kube()).Execute(t.Context(), restartReq(v1alpha1.KindDeployment, ns, "web"))
 	if err != nil {
 		t.Fatalf("Execute: %v", err)
 	}
@@ -132,13 +148,16 @@ func TestRestartRefusesPausedDeployment(t *testing.T) {
 // Two restarts in the same second would be an empty patch ('kubectl rollout
 // restart' says so too): the second is skipped and changes nothing.
 func TestRestartTwiceInOneSecond(t *testing.T) {
+	t.Parallel()
 	ns := namespace(t)
 	createDeployment(t, ns, "web", 2, "nginx:1")
-	x := executor(t, cluster.Client)
+	x := executor(t, kube())
 	if res, err := x.Execute(t.Context(), restartReq(v1alpha1.KindDeployment, ns, "web")); err != nil || res.Outcome != remediations.Succeeded {
 		t.Fatalf("first restart = %+v, %v", res, err)
 	}
-	before, err := cluster.Client.AppsV1().Deployments(ns).Get(t.Context(), "web", metav1.GetOptions{})
+	// The controller's writes after the first restart are done.
+	rolledOut(t, v1alpha1.KindDeployment, ns, "web")
+	before, err := kube().AppsV1().Deployments(ns).Get(t.Context(), "web", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +165,7 @@ func TestRestartTwiceInOneSecond(t *testing.T) {
 	if err != nil || res.Outcome != remediations.Skipped || res.Reason != "AlreadyRestarted" {
 		t.Fatalf("second restart = %+v, %v; want Skipped/AlreadyRestarted", res, err)
 	}
-	after, err := cluster.Client.AppsV1().Deployments(ns).Get(t.Context(), "web", metav1.GetOptions{})
+	after, err := kube().AppsV1().Deployments(ns).Get(t.Context(), "web", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,23 +219,32 @@ func injectConflicts(t *testing.T, method, path string, meddle func()) (kubernet
 	return client, inj
 }
 
-// touch changes a label of the Deployment, as another writer would.
+// touch changes a label and the replica count of the Deployment, as
+// another writer would, and waits until the controller has acted on it.
 func touch(t *testing.T, ns, name string) func() {
 	return func() {
-		d, err := cluster.Client.AppsV1().Deployments(ns).Get(t.Context(), name, metav1.GetOptions{})
+		// The Deployment controller writes the object too: retried on a
+		// conflict, as any writer would.
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			d, err := kube().AppsV1().Deployments(ns).Get(t.Context(), name, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			d.Labels = map[string]string{"touched-by": "someone-else"}
+			d.Spec.Replicas = ptr(*d.Spec.Replicas + 1)
+			_, err = kube().AppsV1().Deployments(ns).Update(t.Context(), d, metav1.UpdateOptions{})
+			return err
+		})
 		if err != nil {
 			t.Error(err)
 			return
 		}
-		d.Labels = map[string]string{"touched-by": "someone-else"}
-		d.Spec.Replicas = ptr(*d.Spec.Replicas + 1)
-		if _, err := cluster.Client.AppsV1().Deployments(ns).Update(t.Context(), d, metav1.UpdateOptions{}); err != nil {
-			t.Error(err)
-		}
+		rolledOut(t, v1alpha1.KindDeployment, ns, name)
 	}
 }
 
 func TestRestartConflictIsRetried(t *testing.T) {
+	t.Parallel()
 	ns := namespace(t)
 	createDeployment(t, ns, "web", 2, "nginx:1")
 	client, inj := injectConflicts(t, http.MethodPatch, "/deployments/web", touch(t, ns, "web"))
@@ -227,7 +255,7 @@ func TestRestartConflictIsRetried(t *testing.T) {
 	if len(inj.statuss) != 2 || inj.statuss[0] != http.StatusConflict || inj.statuss[1] != http.StatusOK {
 		t.Errorf("PATCH answers = %v, want [409 200]", inj.statuss)
 	}
-	d, err := cluster.Client.AppsV1().Deployments(ns).Get(t.Context(), "web", metav1.GetOptions{})
+	d, err := kube().AppsV1().Deployments(ns).Get(t.Context(), "web", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,8 +268,9 @@ func TestRestartConflictIsRetried(t *testing.T) {
 }
 
 func TestMissingTargetFails(t *testing.T) {
+	t.Parallel()
 	ns := namespace(t)
-	res, err := executor(t, cluster.Client).Execute(t.Context(), restartReq(v1alpha1.KindDeployment, ns, "nope"))
+	res, err := executor(t, kube()).Execute(t.Context(), restartReq(v1alpha1.KindDeployment, ns, "nope"))
 	if err == nil || remediations.IsTransient(err) {
 		t.Fatalf("err = %v, want a permanent error", err)
 	}
@@ -254,7 +283,8 @@ func TestMissingTargetFails(t *testing.T) {
 }
 
 func TestUnsupportedKindFails(t *testing.T) {
-	res, err := executor(t, cluster.Client).Execute(t.Context(), restartReq("CronJob", "default", "x"))
+	t.Parallel()
+	res, err := executor(t, kube()).Execute(t.Context(), restartReq("CronJob", "default", "x"))
 	if err == nil || res.Outcome != remediations.Failed || res.Reason != "Unsupported" || !strings.Contains(err.Error(), `kind "CronJob"`) {
 		t.Fatalf("result = %+v, err = %v", res, err)
 	}
@@ -263,6 +293,7 @@ func TestUnsupportedKindFails(t *testing.T) {
 // An API server that is down is a transient failure: nothing was changed, and
 // the caller may try again.
 func TestAPIServerDownIsTransient(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

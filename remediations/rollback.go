@@ -33,6 +33,7 @@ const (
 type rollbackPlan struct {
 	w         *workload
 	from, to  int64  // revisions; from is 0 when unknown
+	toName    string // the ReplicaSet or ControllerRevision of revision to
 	fromState string // images now
 	toState   string // images of the revision rolled back to
 	same      bool   // the live template already is the revision's
@@ -54,12 +55,15 @@ func (e *Executor) rollback(ctx context.Context, k kind, req Request) (Result, *
 		w   *workload
 	)
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		var to int64 // the previous revision
+		var to revisionRef // the previous revision
 		if req.Rollback != nil {
-			to = req.Rollback.ToRevision
+			to.number = req.Rollback.ToRevision
 		}
 		if req.Prior != nil {
-			to = req.Prior.Revision // settle the change sent: that revision, not "the previous one" now
+			// Settle the change sent: that revision, not "the previous one"
+			// now, found by its name: once live again its controller has
+			// renumbered it (revision 2 of 3 is revision 4 now).
+			to = revisionRef{number: req.Prior.Revision, name: req.Prior.RevisionName}
 		}
 		p, err := rb.planRollback(ctx, req.Target.Namespace, req.Target.Name, to)
 		if err != nil {
@@ -87,7 +91,8 @@ func (e *Executor) rollback(ctx context.Context, k kind, req Request) (Result, *
 				return nil
 			}
 		}
-		change := &v1alpha1.Write{UID: res.UID, Generation: res.Generation, Revision: p.to, Before: res.Before, After: res.After}
+		change := &v1alpha1.Write{UID: res.UID, Generation: res.Generation, Revision: p.to, RevisionName: p.toName,
+			Before: res.Before, After: res.After}
 		err = send(ctx, req, change, &res, func() error {
 			obj, err := k.patch(ctx, req.Target.Namespace, req.Target.Name, p.patchType, p.patch, e.patchOptions(req))
 			if err == nil {
@@ -128,16 +133,38 @@ func images(t *corev1.PodTemplateSpec) string {
 	return strings.Join(parts, ",")
 }
 
-func revisionNotFound(rev int64) error {
-	return fmt.Errorf("%w: unable to find revision %d in the rollout history", errRevisionNotFound, rev)
+// revisionRef is the revision a rollback goes back to: by number (0: the
+// previous one), as kubectl's --to-revision, or, when name is set, the
+// ReplicaSet or ControllerRevision of that name, whatever its number now.
+// A retry settling a rollback already sent goes by name: the controller
+// renumbers a revision that becomes live again, so by number it would not
+// be found, and "the previous revision" would be the one rolled back from.
+type revisionRef struct {
+	number int64
+	name   string
+}
+
+func (r revisionRef) is(name string, number int64) bool {
+	if r.name != "" {
+		return name == r.name
+	}
+	return number == r.number
+}
+
+func revisionNotFound(r revisionRef) error {
+	if r.name != "" {
+		return fmt.Errorf("%w: unable to find revision %d (%s) in the rollout history", errRevisionNotFound, r.number, r.name)
+	}
+	return fmt.Errorf("%w: unable to find revision %d in the rollout history", errRevisionNotFound, r.number)
 }
 
 // planRollback picks the ReplicaSet to go back to as kubectl does: among the
 // ReplicaSets the Deployment controls, the one whose revision annotation is
-// toRevision, or for 0 the one with the second-highest revision. The patch
+// to.number, or for 0 the one with the second-highest revision (or the one
+// named to.name, see revisionRef). The patch
 // replaces the pod template (without the pod-template-hash label) and the
 // annotations, keeping the Deployment's own revision bookkeeping.
-func (k deployments) planRollback(ctx context.Context, ns, name string, toRevision int64) (*rollbackPlan, error) {
+func (k deployments) planRollback(ctx context.Context, ns, name string, to revisionRef) (*rollbackPlan, error) {
 	d, err := k.c.Deployments(ns).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return nil, err
@@ -154,6 +181,7 @@ func (k deployments) planRollback(ctx context.Context, ns, name string, toRevisi
 		latest, previous       *appsv1.ReplicaSet
 		latestRev, previousRev int64 = -1, -1
 		target                 *appsv1.ReplicaSet
+		toRevision             int64
 	)
 	for i := range list.Items {
 		rs := &list.Items[i]
@@ -164,9 +192,9 @@ func (k deployments) planRollback(ctx context.Context, ns, name string, toRevisi
 		if err != nil {
 			continue
 		}
-		if toRevision > 0 {
-			if v == toRevision {
-				target = rs
+		if to.number > 0 || to.name != "" {
+			if to.is(rs.Name, v) {
+				target, toRevision = rs, v
 				break
 			}
 			continue
@@ -179,17 +207,17 @@ func (k deployments) planRollback(ctx context.Context, ns, name string, toRevisi
 		}
 	}
 	switch {
-	case toRevision > 0 && target == nil:
-		return nil, revisionNotFound(toRevision)
-	case toRevision == 0 && previous == nil:
+	case (to.number > 0 || to.name != "") && target == nil:
+		return nil, revisionNotFound(to)
+	case target == nil && previous == nil:
 		return nil, fmt.Errorf("%w: no earlier revision of Deployment %s/%s to roll back to", errNoHistory, ns, name)
-	case toRevision == 0:
+	case target == nil:
 		target, toRevision = previous, previousRev
 	}
 	from, _ := strconv.ParseInt(d.Annotations[RevisionAnnotation], 10, 64)
 	p := &rollbackPlan{
 		w:    &workload{meta: d, template: &d.Spec.Template, paused: d.Spec.Paused, ref: objectRef(v1alpha1.KindDeployment, d)},
-		from: from, to: toRevision,
+		from: from, to: toRevision, toName: target.Name,
 		fromState: images(&d.Spec.Template), toState: images(&target.Spec.Template),
 		same: equalIgnoreHash(&target.Spec.Template, &d.Spec.Template),
 	}
@@ -235,25 +263,25 @@ func equalIgnoreHash(a, b *corev1.PodTemplateSpec) bool {
 	return apiequality.Semantic.DeepEqual(a, b)
 }
 
-func (k statefulSets) planRollback(ctx context.Context, ns, name string, toRevision int64) (*rollbackPlan, error) {
+func (k statefulSets) planRollback(ctx context.Context, ns, name string, to revisionRef) (*rollbackPlan, error) {
 	s, err := k.c.StatefulSets(ns).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return nil, err
 	}
 	w := &workload{meta: s, template: &s.Spec.Template, ref: objectRef(v1alpha1.KindStatefulSet, s)}
-	return historyPlan(ctx, k.c, w, s.Spec.Selector, toRevision, func(raw []byte) (*corev1.PodTemplateSpec, error) {
+	return historyPlan(ctx, k.c, w, s.Spec.Selector, to, func(raw []byte) (*corev1.PodTemplateSpec, error) {
 		var out appsv1.StatefulSet
 		return &out.Spec.Template, applyPatch(s, raw, &out)
 	})
 }
 
-func (k daemonSets) planRollback(ctx context.Context, ns, name string, toRevision int64) (*rollbackPlan, error) {
+func (k daemonSets) planRollback(ctx context.Context, ns, name string, to revisionRef) (*rollbackPlan, error) {
 	d, err := k.c.DaemonSets(ns).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return nil, err
 	}
 	w := &workload{meta: d, template: &d.Spec.Template, ref: objectRef(v1alpha1.KindDaemonSet, d)}
-	return historyPlan(ctx, k.c, w, d.Spec.Selector, toRevision, func(raw []byte) (*corev1.PodTemplateSpec, error) {
+	return historyPlan(ctx, k.c, w, d.Spec.Selector, to, func(raw []byte) (*corev1.PodTemplateSpec, error) {
 		var out appsv1.DaemonSet
 		return &out.Spec.Template, applyPatch(d, raw, &out)
 	})
@@ -275,11 +303,12 @@ func applyPatch(obj any, raw []byte, out any) error {
 
 // historyPlan plans a rollback of a StatefulSet or DaemonSet as kubectl does:
 // from the ControllerRevisions the object controls, the one numbered
-// toRevision, or for 0 the second-highest; the patch is the revision's data (a
+// to.number, or for 0 the second-highest (or the one named to.name, see
+// revisionRef); the patch is the revision's data (a
 // strategic merge patch replacing the pod template). applied returns the
 // template the object would have with that patch applied.
 func historyPlan(ctx context.Context, c appsclient.AppsV1Interface, w *workload, selector *metav1.LabelSelector,
-	toRevision int64, applied func(raw []byte) (*corev1.PodTemplateSpec, error)) (*rollbackPlan, error) {
+	to revisionRef, applied func(raw []byte) (*corev1.PodTemplateSpec, error)) (*rollbackPlan, error) {
 	ns, name, kindName := w.meta.GetNamespace(), w.meta.GetName(), w.ref.Kind
 	sel, err := metav1.LabelSelectorAsSelector(selector)
 	if err != nil {
@@ -298,18 +327,18 @@ func historyPlan(ctx context.Context, c appsclient.AppsV1Interface, w *workload,
 	slices.SortFunc(history, func(a, b *appsv1.ControllerRevision) int { return int(min(max(a.Revision-b.Revision, -1), 1)) })
 	var target *appsv1.ControllerRevision
 	switch {
-	case toRevision == 0 && len(history) <= 1:
+	case to.number == 0 && to.name == "" && len(history) <= 1:
 		return nil, fmt.Errorf("%w: no earlier revision of %s %s/%s to roll back to", errNoHistory, kindName, ns, name)
-	case toRevision == 0:
+	case to.number == 0 && to.name == "":
 		target = history[len(history)-2]
 	default:
 		for _, h := range history {
-			if h.Revision == toRevision {
+			if to.is(h.Name, h.Revision) {
 				target = h
 			}
 		}
 		if target == nil {
-			return nil, revisionNotFound(toRevision)
+			return nil, revisionNotFound(to)
 		}
 	}
 	tmpl, err := applied(target.Data.Raw)
@@ -327,7 +356,7 @@ func historyPlan(ctx context.Context, c appsclient.AppsV1Interface, w *workload,
 	meta["resourceVersion"] = w.meta.GetResourceVersion()
 	patch["metadata"] = meta
 	p := &rollbackPlan{
-		w: w, from: history[len(history)-1].Revision, to: target.Revision,
+		w: w, from: history[len(history)-1].Revision, to: target.Revision, toName: target.Name,
 		fromState: images(w.template), toState: images(tmpl),
 		same:      apiequality.Semantic.DeepEqual(tmpl, w.template),
 		patchType: types.StrategicMergePatchType,

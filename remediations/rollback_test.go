@@ -1,11 +1,22 @@
 package remediations_test
 
 import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/remediations"
@@ -24,30 +35,63 @@ func imageOf(t *testing.T, kind v1alpha1.Kind, ns, name string) string {
 	return liveTemplate(t, kind, ns, name).Spec.Containers[0].Image
 }
 
-// deploymentWithHistory is a Deployment on revision 3 (image web:v3) with the
-// ReplicaSets of revisions 1 to 3 as the deployment controller leaves them,
-// plus a ReplicaSet with a higher revision that it does not control.
+// deploymentWithHistory is a Deployment "web" of 2 replicas released as
+// web:v1, web:v2 and web:v3: revisions 1 to 3, whose ReplicaSets the
+// Deployment controller made, rolled out to revision 3. It carries a "team"
+// annotation since revision 3 only. Next to it, a ReplicaSet with a higher
+// revision (9) that it does not control: no controller makes one like it, so
+// it is built by hand, controlled by a paused Deployment "web-canary" whose
+// selector it also matches (a ReplicaSet of a Deployment that does not
+// exist would be garbage-collected).
 func deploymentWithHistory(t *testing.T, ns string) *appsv1.Deployment {
 	t.Helper()
-	d := createDeployment(t, ns, "web", 2, "web:v3")
-	d.Annotations = map[string]string{remediations.RevisionAnnotation: "3", "team": "shop"}
-	d, err := cluster.Client.AppsV1().Deployments(ns).Update(t.Context(), d, metav1.UpdateOptions{})
+	releaseAnnotated(t, v1alpha1.KindDeployment, ns, "web", 2, map[string]string{"team": "shop"}, "web:v1", "web:v2", "web:v3")
+	canaryLabels := map[string]string{"app": "web", "track": "canary"}
+	canary, err := kube().AppsV1().Deployments(ns).Create(t.Context(), &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "web-canary", Namespace: ns},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr(int32(0)), Paused: true,
+			Selector: &metav1.LabelSelector{MatchLabels: canaryLabels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: canaryLabels},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "web:canary"}}}},
+		},
+	}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	createReplicaSet(t, d, 1, "web:v1", nil)
-	createReplicaSet(t, d, 2, "web:v2", map[string]string{"kubernetes.io/change-cause": "deploy v2"})
-	createReplicaSet(t, d, 3, "web:v3", nil)
-	stranger := d.DeepCopy()
-	stranger.UID = "00000000-0000-0000-0000-000000000000"
-	createReplicaSet(t, stranger, 9, "web:stranger", nil)
+	createReplicaSet(t, canary, canaryLabels, 9, "web:stranger")
+	d, err := kube().AppsV1().Deployments(ns).Get(t.Context(), "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rev := d.Annotations[remediations.RevisionAnnotation]; rev != "3" {
+		t.Fatalf("the Deployment controller left web at revision %s, want 3", rev)
+	}
 	return d
 }
 
+// settledAt waits until the Deployment controller has rolled web out at the
+// given revision, and checks what a user checks after a rollback: the
+// Deployment available at a new revision number, its pods all running the
+// image of the revision it went back to.
+func settledAt(t *testing.T, ns, rev, image string) {
+	t.Helper()
+	waitLong(t, "web at revision "+rev, func() (bool, error) {
+		got := revision(t, ns, "web")
+		return got == rev, fmt.Errorf("revision %s", got)
+	})
+	rolledOut(t, v1alpha1.KindDeployment, ns, "web")
+	if got := fmt.Sprint(podImages(t, ns, "web")); got != fmt.Sprintf("[%s %s]", image, image) {
+		t.Errorf("pods run %s, want 2 pods of %s", got, image)
+	}
+}
+
 func TestRollbackDeployment(t *testing.T) {
+	t.Parallel()
 	ns := namespace(t)
 	deploymentWithHistory(t, ns)
-	x := executor(t, cluster.Client)
+	client, written := lastWritten(t, http.MethodPatch, "/deployments/web")
+	x := executor(t, client)
 	dep := v1alpha1.KindDeployment
 
 	// To the previous revision: the second-highest the Deployment controls.
@@ -60,10 +104,9 @@ func TestRollbackDeployment(t *testing.T) {
 		res.Message != "rolled back from revision 3 to revision 2 (web=web:v2)" {
 		t.Errorf("result = %+v", res)
 	}
-	d, err := cluster.Client.AppsV1().Deployments(ns).Get(t.Context(), "web", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The Deployment as alertmedic's write left it: the controller may have
+	// renumbered it by the time it is read again.
+	d := written()
 	if img := d.Spec.Template.Spec.Containers[0].Image; img != "web:v2" {
 		t.Errorf("image = %s, want web:v2", img)
 	}
@@ -72,23 +115,28 @@ func TestRollbackDeployment(t *testing.T) {
 	}
 	// As kubectl: the Deployment keeps its revision annotation and takes the
 	// ReplicaSet's other annotations in place of its own.
-	if d.Annotations[remediations.RevisionAnnotation] != "3" || d.Annotations["kubernetes.io/change-cause"] != "deploy v2" {
+	if d.Annotations[remediations.RevisionAnnotation] != "3" || d.Annotations["kubernetes.io/change-cause"] != "deploy web:v2" {
 		t.Errorf("annotations = %v", d.Annotations)
 	}
 	if _, ok := d.Annotations["team"]; ok {
 		t.Errorf("annotations = %v: kubectl replaces them with the ReplicaSet's", d.Annotations)
 	}
+	// The Deployment controller takes it from there: revision 2's
+	// ReplicaSet becomes revision 4, and its pods run web:v2 again.
+	settledAt(t, ns, "4", "web:v2")
 
 	// To a given revision.
 	res, err = x.Execute(t.Context(), rollbackReq(dep, ns, "web", 1))
 	if err != nil || res.Outcome != remediations.Succeeded || imageOf(t, dep, ns, "web") != "web:v1" {
 		t.Fatalf("rollback to 1 = %+v, %v, image %s", res, err, imageOf(t, dep, ns, "web"))
 	}
-	// Already there: skipped, not failed, and nothing written.
+	settledAt(t, ns, "5", "web:v1")
+	// Already there: skipped, not failed, and nothing written. Revision 1 is
+	// revision 5 now (the controller renumbered it).
 	rv := resourceVersion(t, ns, "web")
-	res, err = x.Execute(t.Context(), rollbackReq(dep, ns, "web", 1))
+	res, err = x.Execute(t.Context(), rollbackReq(dep, ns, "web", 5))
 	if err != nil || res.Outcome != remediations.Skipped || res.Reason != "AlreadyAtRevision" ||
-		res.Message != "current template already matches revision 1" {
+		res.Message != "current template already matches revision 5" {
 		t.Errorf("rollback to the live revision = %+v, %v; want Skipped/AlreadyAtRevision", res, err)
 	}
 	if got := resourceVersion(t, ns, "web"); got != rv {
@@ -119,9 +167,59 @@ func TestRollbackDeployment(t *testing.T) {
 	}
 }
 
+// lastWritten returns a client whose writes matching method and path are
+// recorded, and a function returning the Deployment the last of them
+// answered with: the object as that write left it, before any controller
+// acted on it.
+func lastWritten(t *testing.T, method, path string) (kubernetes.Interface, func() *appsv1.Deployment) {
+	t.Helper()
+	rec := &recorder{method: method, path: path}
+	cfg := rest.CopyConfig(cluster.Config)
+	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { rec.next = rt; return rec }
+	c, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, func() *appsv1.Deployment {
+		t.Helper()
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		obj, _, err := scheme.Codecs.UniversalDeserializer().Decode(rec.last, nil, nil)
+		d, ok := obj.(*appsv1.Deployment)
+		if err != nil || !ok {
+			t.Fatalf("no Deployment written (%v): %T", err, obj)
+		}
+		return d
+	}
+}
+
+type recorder struct {
+	next         http.RoundTripper
+	method, path string
+	mu           sync.Mutex
+	last         []byte
+}
+
+func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := r.next.RoundTrip(req)
+	if err != nil || req.Method != r.method || !strings.HasSuffix(req.URL.Path, r.path) {
+		return resp, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	r.last = body
+	r.mu.Unlock()
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	return resp, nil
+}
+
 func resourceVersion(t *testing.T, ns, name string) string {
 	t.Helper()
-	d, err := cluster.Client.AppsV1().Deployments(ns).Get(t.Context(), name, metav1.GetOptions{})
+	d, err := kube().AppsV1().Deployments(ns).Get(t.Context(), name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,10 +227,10 @@ func resourceVersion(t *testing.T, ns, name string) string {
 }
 
 func TestRollbackDeploymentWithoutHistory(t *testing.T) {
+	t.Parallel()
 	ns := namespace(t)
-	d := createDeployment(t, ns, "web", 2, "web:v1")
-	createReplicaSet(t, d, 1, "web:v1", nil)
-	res, err := executor(t, cluster.Client).Execute(t.Context(), rollbackReq(v1alpha1.KindDeployment, ns, "web", 0))
+	release(t, v1alpha1.KindDeployment, ns, "web", 1, "web:v1")
+	res, err := executor(t, kube()).Execute(t.Context(), rollbackReq(v1alpha1.KindDeployment, ns, "web", 0))
 	if err == nil || res.Outcome != remediations.Failed || res.Reason != "NoRolloutHistory" ||
 		!strings.Contains(err.Error(), "no earlier revision of Deployment") {
 		t.Fatalf("result = %+v, err = %v", res, err)
@@ -140,17 +238,11 @@ func TestRollbackDeploymentWithoutHistory(t *testing.T) {
 }
 
 func TestRollbackRefusesPausedDeployment(t *testing.T) {
+	t.Parallel()
 	ns := namespace(t)
-	d := deploymentWithHistory(t, ns)
-	d, err := cluster.Client.AppsV1().Deployments(ns).Get(t.Context(), d.Name, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.Spec.Paused = true
-	if _, err := cluster.Client.AppsV1().Deployments(ns).Update(t.Context(), d, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	res, err := executor(t, cluster.Client).Execute(t.Context(), rollbackReq(v1alpha1.KindDeployment, ns, "web", 0))
+	deploymentWithHistory(t, ns)
+	patchWorkload(t, v1alpha1.KindDeployment, ns, "web", []byte(`{"spec":{"paused":true}}`))
+	res, err := executor(t, kube()).Execute(t.Context(), rollbackReq(v1alpha1.KindDeployment, ns, "web", 0))
 	if err != nil || res.Outcome != remediations.Skipped || res.Reason != "Paused" {
 		t.Fatalf("result = %+v, err = %v; want Skipped/Paused", res, err)
 	}
@@ -159,35 +251,56 @@ func TestRollbackRefusesPausedDeployment(t *testing.T) {
 	}
 }
 
-// StatefulSets and DaemonSets keep their history in ControllerRevisions.
+// controllerRevisions returns the revision numbers of the ControllerRevisions
+// the workload controls, each with the image it holds, in order.
+func controllerRevisions(t *testing.T, kind v1alpha1.Kind, ns, name string) string {
+	t.Helper()
+	list, err := kube().AppsV1().ControllerRevisions(ns).List(t.Context(), metav1.ListOptions{LabelSelector: "app=" + name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var history []appsv1.ControllerRevision
+	for _, cr := range list.Items {
+		if ref := metav1.GetControllerOf(&cr); ref != nil && ref.Kind == string(kind) && ref.Name == name {
+			history = append(history, cr)
+		}
+	}
+	slices.SortFunc(history, func(a, b appsv1.ControllerRevision) int { return int(a.Revision - b.Revision) })
+	var out []string
+	for _, cr := range history {
+		image := "?"
+		if _, rest, ok := strings.Cut(string(cr.Data.Raw), `"image":"`); ok {
+			image, _, _ = strings.Cut(rest, `"`)
+		}
+		out = append(out, strconv.FormatInt(cr.Revision, 10)+":"+image)
+	}
+	return strings.Join(out, " ")
+}
+
+// settledRevisions waits until the workload is rolled out and its
+// controller's history reads want (see controllerRevisions).
+func settledRevisions(t *testing.T, kind v1alpha1.Kind, ns, name, want string) {
+	t.Helper()
+	waitLong(t, fmt.Sprintf("history of %s %s/%s to read %s", kind, ns, name, want), func() (bool, error) {
+		got := controllerRevisions(t, kind, ns, name)
+		return got == want, fmt.Errorf("history %s", got)
+	})
+	rolledOut(t, kind, ns, name)
+}
+
+// StatefulSets and DaemonSets keep their history in ControllerRevisions,
+// which their controllers make and renumber: a revision rolled back to
+// becomes the newest.
 func TestRollbackFromControllerRevisions(t *testing.T) {
+	t.Parallel()
 	for _, kind := range []v1alpha1.Kind{v1alpha1.KindStatefulSet, v1alpha1.KindDaemonSet} {
 		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
 			ns := namespace(t)
-			apps := cluster.Client.AppsV1()
 			ctx := t.Context()
-			// Revision 1 with v1, then an update to v2 recorded as revision 2.
-			switch kind {
-			case v1alpha1.KindStatefulSet:
-				s := createStatefulSet(t, ns, "db", 1, "db:v1")
-				recordRevision(t, s, kind, s.Spec.Template, 1)
-				s.Spec.Template.Spec.Containers[0].Image = "db:v2"
-				s, err := apps.StatefulSets(ns).Update(ctx, s, metav1.UpdateOptions{})
-				if err != nil {
-					t.Fatal(err)
-				}
-				recordRevision(t, s, kind, s.Spec.Template, 2)
-			case v1alpha1.KindDaemonSet:
-				d := createDaemonSet(t, ns, "db", "db:v1")
-				recordRevision(t, d, kind, d.Spec.Template, 1)
-				d.Spec.Template.Spec.Containers[0].Image = "db:v2"
-				d, err := apps.DaemonSets(ns).Update(ctx, d, metav1.UpdateOptions{})
-				if err != nil {
-					t.Fatal(err)
-				}
-				recordRevision(t, d, kind, d.Spec.Template, 2)
-			}
-			x := executor(t, cluster.Client)
+			release(t, kind, ns, "db", 1, "db:v1", "db:v2")
+			settledRevisions(t, kind, ns, "db", "1:db:v1 2:db:v2")
+			x := executor(t, kube())
 
 			res, err := x.Execute(ctx, rollbackReq(kind, ns, "db", 0))
 			if err != nil || res.Outcome != remediations.Succeeded || res.Before != "revision=2 db=db:v2" || res.After != "revision=1 db=db:v1" {
@@ -196,15 +309,21 @@ func TestRollbackFromControllerRevisions(t *testing.T) {
 			if img := imageOf(t, kind, ns, "db"); img != "db:v1" {
 				t.Fatalf("image = %s, want db:v1", img)
 			}
-			// The previous revision is live now: nothing to do.
-			res, err = x.Execute(ctx, rollbackReq(kind, ns, "db", 0))
+			// The controller rolls the pods back and renumbers revision 1 as 3.
+			settledRevisions(t, kind, ns, "db", "2:db:v2 3:db:v1")
+			if got := fmt.Sprint(podImages(t, ns, "db")); got != "[db:v1]" {
+				t.Errorf("pods run %s, want db:v1", got)
+			}
+			// The live revision: nothing to do.
+			res, err = x.Execute(ctx, rollbackReq(kind, ns, "db", 3))
 			if err != nil || res.Outcome != remediations.Skipped || res.Reason != "AlreadyAtRevision" {
-				t.Errorf("second rollback = %+v, %v; want Skipped/AlreadyAtRevision", res, err)
+				t.Errorf("rollback to the live revision = %+v, %v; want Skipped/AlreadyAtRevision", res, err)
 			}
 			res, err = x.Execute(ctx, rollbackReq(kind, ns, "db", 2))
 			if err != nil || res.Outcome != remediations.Succeeded || imageOf(t, kind, ns, "db") != "db:v2" {
 				t.Errorf("rollback to revision 2 = %+v, %v, image %s", res, err, imageOf(t, kind, ns, "db"))
 			}
+			settledRevisions(t, kind, ns, "db", "3:db:v1 4:db:v2")
 			res, err = x.Execute(ctx, rollbackReq(kind, ns, "db", 5))
 			if err == nil || res.Reason != "RevisionNotFound" {
 				t.Errorf("rollback to revision 5 = %+v, %v; want RevisionNotFound", res, err)
@@ -220,10 +339,11 @@ func TestRollbackFromControllerRevisions(t *testing.T) {
 }
 
 func TestRollbackStatefulSetWithOneRevision(t *testing.T) {
+	t.Parallel()
 	ns := namespace(t)
-	s := createStatefulSet(t, ns, "db", 1, "db:v1")
-	recordRevision(t, s, v1alpha1.KindStatefulSet, s.Spec.Template, 1)
-	res, err := executor(t, cluster.Client).Execute(t.Context(), rollbackReq(v1alpha1.KindStatefulSet, ns, "db", 0))
+	release(t, v1alpha1.KindStatefulSet, ns, "db", 1, "db:v1")
+	settledRevisions(t, v1alpha1.KindStatefulSet, ns, "db", "1:db:v1")
+	res, err := executor(t, kube()).Execute(t.Context(), rollbackReq(v1alpha1.KindStatefulSet, ns, "db", 0))
 	if err == nil || res.Reason != "NoRolloutHistory" || !strings.Contains(err.Error(), "no earlier revision of StatefulSet") {
 		t.Fatalf("result = %+v, err = %v", res, err)
 	}
@@ -232,9 +352,10 @@ func TestRollbackStatefulSetWithOneRevision(t *testing.T) {
 // A dry run goes through the API server (server-side dry-run) and records
 // what it would have done, changing nothing.
 func TestDryRunChangesNothing(t *testing.T) {
+	t.Parallel()
 	ns := namespace(t)
 	deploymentWithHistory(t, ns)
-	x := executor(t, cluster.Client)
+	x := executor(t, kube())
 	rv := resourceVersion(t, ns, "web")
 	for _, req := range []remediations.Request{
 		restartReq(v1alpha1.KindDeployment, ns, "web"),

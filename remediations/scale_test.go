@@ -13,6 +13,7 @@ import (
 )
 
 func TestReplicas(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name    string
 		current int32
@@ -32,6 +33,7 @@ func TestReplicas(t *testing.T) {
 		{"max 0 is unbounded", 2, v1alpha1.ScaleParams{Op: v1alpha1.ScaleBy, N: 100}, 102, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			got, clamp, err := remediations.Replicas(tc.current, tc.spec)
 			if got != tc.want || clamp != tc.clamp || err != nil {
 				t.Errorf("Replicas(%d, %+v) = %d, %q, %v; want %d, %q", tc.current, tc.spec, got, clamp, err, tc.want, tc.clamp)
@@ -50,6 +52,7 @@ func TestReplicas(t *testing.T) {
 // them itself, whoever built the request, and the replica count stays as
 // it was (a factor of 0 or "" is not a scale to zero, nor to the minimum).
 func TestScaleWithInvalidParametersNeverActs(t *testing.T) {
+	t.Parallel()
 	ns := namespace(t)
 	createWorkload(t, v1alpha1.KindDeployment, ns, "web")
 	before := replicasOf(t, v1alpha1.KindDeployment, ns, "web")
@@ -67,7 +70,7 @@ func TestScaleWithInvalidParametersNeverActs(t *testing.T) {
 		req := scaleReq(v1alpha1.KindDeployment, ns, "web", v1alpha1.ScaleParams{})
 		req.Scale = sc
 		for _, x := range []func(context.Context, remediations.Request) (remediations.Result, error){
-			executor(t, cluster.Client).Execute, executor(t, cluster.Client).Plan,
+			executor(t, kube()).Execute, executor(t, kube()).Plan,
 		} {
 			res, err := x(t.Context(), req)
 			if err == nil || remediations.IsTransient(err) || res.Outcome == remediations.Succeeded {
@@ -93,7 +96,7 @@ func scaleReq(kind v1alpha1.Kind, ns, name string, s v1alpha1.ScaleParams) remed
 
 func replicasOf(t *testing.T, kind v1alpha1.Kind, ns, name string) int32 {
 	t.Helper()
-	apps := cluster.Client.AppsV1()
+	apps := kube().AppsV1()
 	switch kind {
 	case v1alpha1.KindDeployment:
 		d, err := apps.Deployments(ns).Get(t.Context(), name, metav1.GetOptions{})
@@ -113,6 +116,7 @@ func replicasOf(t *testing.T, kind v1alpha1.Kind, ns, name string) int32 {
 }
 
 func TestScale(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name    string
 		kind    v1alpha1.Kind
@@ -131,13 +135,15 @@ func TestScale(t *testing.T) {
 		{"already there", v1alpha1.KindDeployment, 3, v1alpha1.ScaleParams{Op: v1alpha1.ScaleTo, N: 3}, 3, remediations.Skipped, "AlreadyAtReplicas", "already at 3 replicas"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			ns := namespace(t)
 			if tc.kind == v1alpha1.KindDeployment {
 				createDeployment(t, ns, "web", tc.current, "nginx:1")
 			} else {
 				createStatefulSet(t, ns, "web", tc.current, "nginx:1")
 			}
-			res, err := executor(t, cluster.Client).Execute(t.Context(), scaleReq(tc.kind, ns, "web", tc.spec))
+			rolledOut(t, tc.kind, ns, "web")
+			res, err := executor(t, kube()).Execute(t.Context(), scaleReq(tc.kind, ns, "web", tc.spec))
 			if err != nil {
 				t.Fatalf("Execute: %v", err)
 			}
@@ -146,6 +152,11 @@ func TestScale(t *testing.T) {
 			}
 			if got := replicasOf(t, tc.kind, ns, "web"); got != tc.want {
 				t.Errorf("replicas = %d, want %d", got, tc.want)
+			}
+			// The pods follow: the controller makes or removes them.
+			rolledOut(t, tc.kind, ns, "web")
+			if n := len(pods(t, ns, "web")); n != int(tc.want) {
+				t.Errorf("%d pods run, want %d", n, tc.want)
 			}
 			ev := oneEvent(t, ns, "web")
 			if ev.Reason != "AlertmedicScale" || !strings.Contains(ev.Message, tc.message) {
@@ -159,9 +170,10 @@ func TestScale(t *testing.T) {
 }
 
 func TestScaleDaemonSetIsUnsupported(t *testing.T) {
+	t.Parallel()
 	ns := namespace(t)
 	createDaemonSet(t, ns, "agent", "agent:1")
-	res, err := executor(t, cluster.Client).Execute(t.Context(), scaleReq(v1alpha1.KindDaemonSet, ns, "agent", v1alpha1.ScaleParams{Op: v1alpha1.ScaleTo, N: 3}))
+	res, err := executor(t, kube()).Execute(t.Context(), scaleReq(v1alpha1.KindDaemonSet, ns, "agent", v1alpha1.ScaleParams{Op: v1alpha1.ScaleTo, N: 3}))
 	if err == nil || res.Outcome != remediations.Failed || res.Reason != "Unsupported" || !strings.Contains(err.Error(), "no replica count") {
 		t.Fatalf("result = %+v, err = %v", res, err)
 	}
@@ -170,6 +182,7 @@ func TestScaleDaemonSetIsUnsupported(t *testing.T) {
 // A relative scale that meets a concurrent change is recomputed from the
 // count that is really there: +2 on top of the other writer's +1.
 func TestScaleConflictIsRetried(t *testing.T) {
+	t.Parallel()
 	ns := namespace(t)
 	createDeployment(t, ns, "web", 2, "nginx:1")
 	client, inj := injectConflicts(t, http.MethodPut, "/deployments/web/scale", touch(t, ns, "web"))

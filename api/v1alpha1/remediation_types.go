@@ -244,6 +244,12 @@ type Write struct {
 	// Revision is the revision a rollback goes back to.
 	// +optional
 	Revision int64 `json:"revision,omitempty"`
+	// RevisionName is the ReplicaSet or ControllerRevision holding that
+	// revision. Its controller renumbers a revision that becomes live again
+	// (revision 2 of 3 becomes revision 4) but keeps its name, so a retry
+	// settles the rollback by it.
+	// +optional
+	RevisionName string `json:"revisionName,omitempty"`
 	// Before and After are the target's state before and after the write.
 	// +optional
 	Before string `json:"before,omitempty"`
