@@ -109,9 +109,14 @@ func (c *Cluster) startFull(opts Options) error {
 	// node's. kwok takes a fresh address each time a stage asks for one:
 	// the stages in stages/ ask only for a pod that has none, as a second
 	// one would make the status patch invalid (two IPs of one family).
+	// --node-lease-duration-seconds makes kwok renew each node's Lease in
+	// kube-node-lease (every quarter of it, as a kubelet does): without
+	// that heartbeat the node controller marks the node NotReady after its
+	// grace period (about 50s) and every pod on it not ready, for good.
 	kwokArgs := []string{"--kubeconfig", kubeconfig,
 		"--manage-nodes-with-annotation-selector=" + FakeNodeAnnotation + "=" + FakeNodeValue,
-		"--server-address=", "--node-ip=10.0.0.1", "--cidr=10.0.0.1/16"}
+		"--server-address=", "--node-ip=10.0.0.1", "--cidr=10.0.0.1/16",
+		"--node-lease-duration-seconds=40"}
 	for _, s := range stages {
 		kwokArgs = append(kwokArgs, "--config", s)
 	}

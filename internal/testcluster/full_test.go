@@ -104,3 +104,24 @@ func TestFullClusterReconcilesADeployment(t *testing.T) {
 		t.Errorf("ReplicaSets by revision (replicas) = %v, want map[1:0 2:3]", revisions)
 	}
 }
+
+// Each fake node has a heartbeat, as a kubelet's: its Lease in
+// kube-node-lease is renewed. Without one the node controller marks the
+// node NotReady after its grace period, and every pod on it not ready.
+func TestFakeNodeLeaseIsRenewed(t *testing.T) {
+	ctx := context.Background()
+	leases := cluster.Client.CoordinationV1().Leases("kube-node-lease")
+	var first time.Time
+	waitLong(t, "fake-node-0's Lease", func() (bool, error) {
+		l, err := leases.Get(ctx, "fake-node-0", metav1.GetOptions{})
+		if err != nil || l.Spec.RenewTime == nil {
+			return false, err
+		}
+		first = l.Spec.RenewTime.Time
+		return true, nil
+	})
+	waitLong(t, "fake-node-0's Lease renewed", func() (bool, error) {
+		l, err := leases.Get(ctx, "fake-node-0", metav1.GetOptions{})
+		return err == nil && l.Spec.RenewTime != nil && l.Spec.RenewTime.After(first), err
+	})
+}
