@@ -30,11 +30,9 @@ const (
 	PhaseExpired         Phase = "Expired"
 	PhaseCancelled       Phase = "Cancelled"
 	PhaseRunning         Phase = "Running"
-	// PhaseVerifying is an action that succeeded and whose checks
-	// (spec.verify) are being watched until they pass or their deadline.
-	PhaseVerifying Phase = "Verifying"
-	PhaseSucceeded       Phase = "Succeeded"
-	PhaseFailed          Phase = "Failed"
+	PhaseVerifying       Phase = "Verifying" // the action succeeded; its checks (spec.verify) are watched until they pass or a deadline passes
+	PhaseSucceeded       Phase = "Succeeded" // the action succeeded, and so did its checks if it had any
+	PhaseFailed          Phase = "Failed"    // the action failed, or a check did not pass by its deadline
 	PhaseSkipped         Phase = "Skipped"
 )
 
