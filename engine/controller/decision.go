@@ -309,9 +309,9 @@ func afterCheck(spec v1alpha1.RemediationSpec, st v1alpha1.RemediationStatus, ob
 				wait = left
 			}
 		case c.name == "rollout":
-			passed = append(passed, fmt.Sprintf("rollout finished after %s (%s)", max(c.c.PassedAt.Sub(v.StartedAt.Time), 0), c.c.Observed))
+			passed = append(passed, fmt.Sprintf("rollout finished after %s (%s)", max(c.c.PassedAt.Sub(v.StartedAt.Time), 0).Round(100*time.Millisecond), c.c.Observed))
 		default:
-			passed = append(passed, fmt.Sprintf("alert resolved %s after the action", max(c.c.PassedAt.Sub(v.StartedAt.Time), 0)))
+			passed = append(passed, fmt.Sprintf("alert resolved %s after the action", max(c.c.PassedAt.Sub(v.StartedAt.Time), 0).Round(100*time.Millisecond)))
 		}
 	}
 	if wait > 0 {
@@ -322,7 +322,7 @@ func afterCheck(spec v1alpha1.RemediationSpec, st v1alpha1.RemediationStatus, ob
 
 // since is how long after the action now is.
 func since(v *v1alpha1.Verification, now time.Time) time.Duration {
-	return now.Sub(v.StartedAt.Time).Round(time.Millisecond)
+	return now.Sub(v.StartedAt.Time).Round(100 * time.Millisecond)
 }
 
 // verifyDone is the final status of a Verifying record.
