@@ -268,24 +268,26 @@ type RemediationStatus struct {
 
 // Verification is the progress of a record's checks after its action.
 type Verification struct {
-	// StartedAt is when the action ended and the checks began.
-	StartedAt metav1.Time `json:"startedAt"`
+	// StartedAt is when the action ended and the checks began. The times
+	// of a verification are kept to the microsecond: a deadline is never
+	// moved by rounding, and a check is looked at no sooner than due.
+	StartedAt metav1.MicroTime `json:"startedAt"`
 	// +optional
 	Rollout *CheckStatus `json:"rollout,omitempty"`
 	// +optional
 	AlertResolved *CheckStatus `json:"alertResolved,omitempty"`
 	// LastCheckedAt is when the checks were last looked at.
 	// +optional
-	LastCheckedAt *metav1.Time `json:"lastCheckedAt,omitempty"`
+	LastCheckedAt *metav1.MicroTime `json:"lastCheckedAt,omitempty"`
 }
 
 // CheckStatus is one check: its deadline, when it passed, and what was last
 // seen ("2/4 ready; new ReplicaSet pods: 2 Pending (Unschedulable: ...)").
 type CheckStatus struct {
-	Deadline metav1.Time `json:"deadline"`
+	Deadline metav1.MicroTime `json:"deadline"`
 	// PassedAt is when the check was first seen to pass.
 	// +optional
-	PassedAt *metav1.Time `json:"passedAt,omitempty"`
+	PassedAt *metav1.MicroTime `json:"passedAt,omitempty"`
 	// +optional
 	Observed string `json:"observed,omitempty"`
 }

@@ -71,7 +71,12 @@ func nextStep(rec *v1alpha1.Remediation, now time.Time, pol Policy) step {
 	case st.Phase == v1alpha1.PhaseRunning:
 		return step{Kind: stepResume}
 	case st.Phase == v1alpha1.PhaseVerifying:
-		// Whoever leads looks: the deadlines are in the record.
+		// Whoever leads looks, from the record alone. The check's own
+		// status write wakes the runner at once: it waits for the next
+		// look, due an interval after the last, or at a deadline.
+		if next := nextCheck(st.Verification, pol); now.Before(next) {
+			return step{Kind: stepWait, After: next.Sub(now)}
+		}
 		return step{Kind: stepVerify}
 	case st.NextAttemptAt != nil && now.Before(st.NextAttemptAt.Time):
 		// A retry is due later: the write of this very status woke us.
@@ -198,12 +203,12 @@ func startVerification(spec v1alpha1.RemediationSpec, now time.Time) *v1alpha1.V
 	if vs == nil || spec.DryRun || vs.Rollout == nil && vs.AlertResolved == nil {
 		return nil
 	}
-	v := &v1alpha1.Verification{StartedAt: metav1.NewTime(now)}
+	v := &v1alpha1.Verification{StartedAt: metav1.NewMicroTime(now)}
 	if vs.Rollout != nil {
-		v.Rollout = &v1alpha1.CheckStatus{Deadline: metav1.NewTime(now.Add(vs.Rollout.Timeout.Duration))}
+		v.Rollout = &v1alpha1.CheckStatus{Deadline: metav1.NewMicroTime(now.Add(vs.Rollout.Timeout.Duration))}
 	}
 	if vs.AlertResolved != nil {
-		v.AlertResolved = &v1alpha1.CheckStatus{Deadline: metav1.NewTime(now.Add(vs.AlertResolved.Within.Duration))}
+		v.AlertResolved = &v1alpha1.CheckStatus{Deadline: metav1.NewMicroTime(now.Add(vs.AlertResolved.Within.Duration))}
 	}
 	return v
 }
@@ -256,7 +261,7 @@ func afterCheck(spec v1alpha1.RemediationSpec, st v1alpha1.RemediationStatus, ob
 	}
 	v := st.Verification.DeepCopy()
 	st.Verification = v
-	t := metav1.NewTime(now)
+	t := metav1.NewMicroTime(now)
 	v.LastCheckedAt = &t
 	if c := v.Rollout; c != nil && c.PassedAt == nil {
 		switch {
@@ -278,7 +283,7 @@ func afterCheck(spec v1alpha1.RemediationSpec, st v1alpha1.RemediationStatus, ob
 	}
 	if c := v.AlertResolved; c != nil && c.PassedAt == nil {
 		if st.AlertResolvedAt != nil {
-			at := *st.AlertResolvedAt
+			at := metav1.NewMicroTime(st.AlertResolvedAt.Time)
 			c.PassedAt, c.Observed = &at, "resolved at "+at.UTC().Format(time.RFC3339)
 		} else {
 			c.Observed = "still firing: no resolved notification"
@@ -318,6 +323,22 @@ func afterCheck(spec v1alpha1.RemediationSpec, st v1alpha1.RemediationStatus, ob
 		return st, min(wait, pol.VerifyInterval)
 	}
 	return verifyDone(st, v1alpha1.PhaseSucceeded, ReasonVerified, "verified: "+strings.Join(passed, "; "), now), 0
+}
+
+// nextCheck is when the checks of v are due to be looked at: an interval
+// after the last look, or an open check's deadline if sooner; the zero time
+// (now) when never looked at.
+func nextCheck(v *v1alpha1.Verification, pol Policy) time.Time {
+	if v == nil || v.LastCheckedAt == nil {
+		return time.Time{}
+	}
+	next := v.LastCheckedAt.Add(pol.VerifyInterval)
+	for _, c := range []*v1alpha1.CheckStatus{v.Rollout, v.AlertResolved} {
+		if c != nil && c.PassedAt == nil && c.Deadline.Time.Before(next) {
+			next = c.Deadline.Time
+		}
+	}
+	return next
 }
 
 // since is how long after the action now is.

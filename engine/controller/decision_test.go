@@ -82,8 +82,20 @@ func TestNextStep(t *testing.T) {
 			want: step{Kind: stepRun, Admit: true}},
 		{name: "running is resumed", st: v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseRunning, Write: sent},
 			want: step{Kind: stepResume}},
-		{name: "verifying is looked at, whatever its deadlines (they are in the record)",
+		{name: "verifying never looked at is looked at (a new leader too: the deadlines are in the record)",
 			st:   v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseVerifying, StartedAt: mt(-time.Minute), DecidedAt: mt(-2 * time.Minute)},
+			want: step{Kind: stepVerify}},
+		{name: "verifying just looked at (its own status write woke the runner) waits for the interval",
+			st: v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseVerifying, Verification: &v1alpha1.Verification{StartedAt: *mmt(-time.Minute),
+				LastCheckedAt: mmt(-time.Second), Rollout: &v1alpha1.CheckStatus{Deadline: *mmt(4 * time.Minute)}}},
+			want: step{Kind: stepWait, After: 4 * time.Second}},
+		{name: "verifying just looked at, a deadline sooner than the interval: waits for the deadline",
+			st: v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseVerifying, Verification: &v1alpha1.Verification{StartedAt: *mmt(-5 * time.Minute),
+				LastCheckedAt: mmt(-time.Second), Rollout: &v1alpha1.CheckStatus{Deadline: *mmt(2 * time.Second)}}},
+			want: step{Kind: stepWait, After: 2 * time.Second}},
+		{name: "verifying due again is looked at",
+			st: v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseVerifying, Verification: &v1alpha1.Verification{StartedAt: *mmt(-time.Minute),
+				LastCheckedAt: mmt(-5 * time.Second), Rollout: &v1alpha1.CheckStatus{Deadline: *mmt(4 * time.Minute)}}},
 			want: step{Kind: stepVerify}},
 		{name: "running is resumed even with a retry time", st: v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseRunning, NextAttemptAt: mmt(time.Hour)},
 			want: step{Kind: stepResume}},
@@ -293,12 +305,12 @@ func TestAfterAttemptStartsVerification(t *testing.T) {
 func TestAfterCheck(t *testing.T) {
 	pol := testPolicy() // VerifyInterval 5s
 	started := func(ago, rollout, alert time.Duration) *v1alpha1.Verification {
-		v := &v1alpha1.Verification{StartedAt: *mt(-ago)}
+		v := &v1alpha1.Verification{StartedAt: *mmt(-ago)}
 		if rollout > 0 {
-			v.Rollout = &v1alpha1.CheckStatus{Deadline: *mt(rollout - ago)}
+			v.Rollout = &v1alpha1.CheckStatus{Deadline: *mmt(rollout - ago)}
 		}
 		if alert > 0 {
-			v.AlertResolved = &v1alpha1.CheckStatus{Deadline: *mt(alert - ago)}
+			v.AlertResolved = &v1alpha1.CheckStatus{Deadline: *mmt(alert - ago)}
 		}
 		return v
 	}
@@ -306,7 +318,7 @@ func TestAfterCheck(t *testing.T) {
 	stalled := &remediations.Rollout{Ready: 2, Desired: 4, Status: "2 of 4 new replicas updated", PodsOf: "new ReplicaSet pods",
 		Pods: "2 Pending (Unschedulable: 0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector.)"}
 	passedRollout := started(time.Minute, 5*time.Minute, 15*time.Minute)
-	passedRollout.Rollout.PassedAt, passedRollout.Rollout.Observed = mt(-30*time.Second), "4/4 ready: successfully rolled out"
+	passedRollout.Rollout.PassedAt, passedRollout.Rollout.Observed = mmt(-30*time.Second), "4/4 ready: successfully rolled out"
 	tests := []struct {
 		name       string
 		spec       v1alpha1.RemediationSpec
@@ -351,7 +363,7 @@ func TestAfterCheck(t *testing.T) {
 		{name: "rollout passed, alert past its deadline: not resolved, the rollout mentioned", spec: verifySpec(5*time.Minute, 15*time.Minute),
 			v: func() *v1alpha1.Verification {
 				v := started(16*time.Minute, 5*time.Minute, 15*time.Minute)
-				v.Rollout.PassedAt, v.Rollout.Observed = mt(-15*time.Minute), "4/4 ready: successfully rolled out"
+				v.Rollout.PassedAt, v.Rollout.Observed = mmt(-15*time.Minute), "4/4 ready: successfully rolled out"
 				return v
 			}(), wantPhase: v1alpha1.PhaseFailed, wantReason: ReasonAlertNotResolved, wantMsg: []string{"the rollout had finished 1m0s after the action"}},
 		{name: "found Verifying by a new leader, deadline ahead: continues with the recorded deadline, not a fresh one",

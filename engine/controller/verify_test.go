@@ -143,7 +143,7 @@ func TestStalledRolloutFailsWithThePodsReasons(t *testing.T) {
 	if st.Phase != v1alpha1.PhaseFailed || st.Reason != ReasonRolloutStalled || st.Result == nil || st.Result.Reason != "Restarted" {
 		t.Fatalf("record = %s %s (result %+v), want Failed RolloutStalled after a restart that was applied", st.Phase, st.Reason, st.Result)
 	}
-	if v := st.Verification; v == nil || v.Rollout == nil || v.Rollout.PassedAt != nil || st.FinishedAt.Before(&v.Rollout.Deadline) {
+	if v := st.Verification; v == nil || v.Rollout == nil || v.Rollout.PassedAt != nil || st.FinishedAt.Time.Before(v.Rollout.Deadline.Truncate(time.Second)) {
 		t.Errorf("verification = %+v, finished %v: want the check unpassed, ended at its deadline", v, st.FinishedAt)
 	}
 }
@@ -179,7 +179,7 @@ func TestAlertResolvedVerification(t *testing.T) {
 	if st.Phase != v1alpha1.PhaseFailed || st.Reason != ReasonAlertNotResolved || !strings.Contains(st.Message, "not resolved 6s after the action") {
 		t.Errorf("firing record = %s %s %q, want Failed AlertNotResolved", st.Phase, st.Reason, st.Message)
 	}
-	if v := st.Verification; v == nil || v.AlertResolved == nil || st.FinishedAt.Before(&v.AlertResolved.Deadline) {
+	if v := st.Verification; v == nil || v.AlertResolved == nil || st.FinishedAt.Time.Before(v.AlertResolved.Deadline.Truncate(time.Second)) {
 		t.Errorf("verification = %+v, finished %v: want it to end at its deadline, not before", v, st.FinishedAt)
 	}
 }
