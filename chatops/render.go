@@ -172,6 +172,8 @@ func headline(p v1alpha1.Phase) (icon, title string) {
 		return ":hourglass_flowing_sand:", "Approved"
 	case v1alpha1.PhaseRunning:
 		return ":gear:", "Running"
+	case v1alpha1.PhaseVerifying:
+		return ":mag:", "Verifying"
 	case v1alpha1.PhaseSucceeded:
 		return ":white_check_mark:", "Done"
 	case v1alpha1.PhaseFailed:
@@ -281,6 +283,8 @@ func outcome(rec *v1alpha1.Remediation) string {
 		return "*Approved*" + decided + "; about to run."
 	case v1alpha1.PhaseRunning:
 		return "*Approved*" + decided + "; running now."
+	case v1alpha1.PhaseVerifying:
+		return "*Approved*" + decided + ". *Done*, verifying that it worked: " + msg
 	case v1alpha1.PhaseSucceeded:
 		s := "*Approved*" + decided + ". *Succeeded*"
 		if r := st.Result; r != nil && r.Before != "" {

@@ -82,6 +82,10 @@ func TestRenderGolden(t *testing.T) {
 		}},
 		{"approved", func(r *v1alpha1.Remediation) { approved(r, v1alpha1.PhaseApproved) }},
 		{"running", func(r *v1alpha1.Remediation) { approved(r, v1alpha1.PhaseRunning) }},
+		{"verifying", func(r *v1alpha1.Remediation) {
+			approved(r, v1alpha1.PhaseVerifying)
+			r.Status.Reason, r.Status.Message = "RolledBack", "rolled back from revision 7 to revision 6 (checkout=shop/checkout:v2.3.1); verifying: rollout within 5m0s"
+		}},
 		{"succeeded", func(r *v1alpha1.Remediation) {
 			approved(r, v1alpha1.PhaseSucceeded)
 			r.Status.Reason, r.Status.Message = "RolledBack", "rolled back from revision 7 to revision 6 (checkout=shop/checkout:v2.3.1)"
@@ -144,7 +148,7 @@ func TestRenderGolden(t *testing.T) {
 func TestDigestFollowsPhase(t *testing.T) {
 	seen := map[string]v1alpha1.Phase{}
 	for _, p := range []v1alpha1.Phase{v1alpha1.PhasePendingApproval, v1alpha1.PhaseApproved, v1alpha1.PhaseRunning,
-		v1alpha1.PhaseSucceeded, v1alpha1.PhaseFailed, v1alpha1.PhaseDenied, v1alpha1.PhaseExpired, v1alpha1.PhaseCancelled, v1alpha1.PhaseSkipped} {
+		v1alpha1.PhaseVerifying, v1alpha1.PhaseSucceeded, v1alpha1.PhaseFailed, v1alpha1.PhaseDenied, v1alpha1.PhaseExpired, v1alpha1.PhaseCancelled, v1alpha1.PhaseSkipped} {
 		rec := rollbackRecord()
 		rec.Status.Phase = p
 		d := Render(rec, defaultsA).Digest()

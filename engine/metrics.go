@@ -43,6 +43,10 @@ type Metrics struct {
 	acceptToDone *prometheus.HistogramVec
 	alertToDone  *prometheus.HistogramVec
 	collected    prometheus.Counter
+	// verifications counts how the checks after an action ended;
+	// actionToVerified is from the action's end to the last check passing.
+	verifications    *prometheus.CounterVec
+	actionToVerified *prometheus.HistogramVec
 }
 
 // NewMetrics builds the engine's metrics and registers them with reg (nil:
@@ -79,9 +83,19 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "alertmedic_records_collected_total",
 			Help: "Finished Remediation records deleted after their retention.",
 		}),
+		verifications: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "alertmedic_verifications_total",
+			Help: "Verifications after a successful action, by action and result: Verified, RolloutStalled, AlertNotResolved or TargetDeleted.",
+		}, []string{"action", "result"}),
+		actionToVerified: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "alertmedic_action_to_verified_seconds",
+			Help:    "Time from the end of a successful action to its verification (every check passed), by action.",
+			Buckets: []float64{1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600},
+		}, []string{"action"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.decisions, m.matched, m.breakerOpen, m.leader, m.acceptToDone, m.alertToDone, m.collected)
+		reg.MustRegister(m.decisions, m.matched, m.breakerOpen, m.leader, m.acceptToDone, m.alertToDone, m.collected,
+			m.verifications, m.actionToVerified)
 	}
 	return m
 }
@@ -112,3 +126,15 @@ func (m *Metrics) AlertToDone(action, outcome string) prometheus.Observer {
 
 // Collected is the count of finished records deleted after their retention.
 func (m *Metrics) Collected() prometheus.Counter { return m.collected }
+
+// Verification is the count of verifications of action that ended with
+// result (the record's reason: Verified, RolloutStalled, ...).
+func (m *Metrics) Verification(action, result string) prometheus.Counter {
+	return m.verifications.WithLabelValues(action, result)
+}
+
+// ActionToVerified observes the time from the end of a successful action to
+// its verification, by action.
+func (m *Metrics) ActionToVerified(action string) prometheus.Observer {
+	return m.actionToVerified.WithLabelValues(action)
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/alertmanager/pkg/labels"
 	"github.com/prometheus/common/model"
 	"gopkg.in/yaml.v3"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
@@ -39,6 +40,7 @@ func (c *compiler) compile(rc *ruleConfig) *Rule {
 	r.Cooldown = c.cooldown(rc)
 	r.Budget = c.budget(rc)
 	r.Approval = c.approval(rc)
+	r.Verify = c.verify(rc)
 	if c.errors > before || rc.invalid {
 		return nil
 	}
@@ -615,6 +617,47 @@ func (c *compiler) approval(rc *ruleConfig) Approval {
 		}
 	}
 	return a
+}
+
+// verify compiles the verify block (filled in by applyDefaults: the
+// rollout checked within 5m unless the rule says otherwise).
+func (c *compiler) verify(rc *ruleConfig) *v1alpha1.VerifySpec {
+	cfg := rc.Verify
+	if cfg == nil || rc.bad("verify") {
+		return nil
+	}
+	window := func(path, text string) (time.Duration, bool) {
+		d, ok := c.duration(rc, path, text)
+		if ok && (d < minVerifyWindow || d > maxVerifyWindow) {
+			c.errorf(rc.at(path), "%s %s in %s is out of range; use between %s and %s", path, text, rc.label, humanDuration(minVerifyWindow), humanDuration(maxVerifyWindow))
+			return 0, false
+		}
+		return d, ok
+	}
+	vs := &v1alpha1.VerifySpec{}
+	rollout := cfg.Rollout != nil && *cfg.Rollout
+	if !rc.bad("verify.timeout") {
+		if d, ok := window("verify.timeout", cfg.Timeout); ok && rollout {
+			vs.Rollout = &v1alpha1.RolloutCheck{Timeout: metav1.Duration{Duration: d}}
+		}
+	}
+	if rc.ok("verify.rollout") && !rollout && rc.has("verify.timeout") {
+		c.errorf(rc.keyAt("verify.timeout"), "verify.timeout in %s is the rollout's deadline, but verify.rollout is false; remove the timeout or the rollout: false", rc.label)
+	}
+	if a := cfg.AlertResolved; a != nil && rc.ok("verify.alertResolved") {
+		switch {
+		case !rc.has("verify.alertResolved.within"):
+			c.missing(rc, "verify.alertResolved.within", "say how long the alert may take to resolve after the action, such as within: 15m")
+		case rc.ok("verify.alertResolved.within"):
+			if d, ok := window("verify.alertResolved.within", a.Within); ok {
+				vs.AlertResolved = &v1alpha1.AlertResolvedCheck{Within: metav1.Duration{Duration: d}}
+			}
+		}
+	}
+	if vs.Rollout == nil && vs.AlertResolved == nil {
+		return nil
+	}
+	return vs
 }
 
 // slackIDs checks a list of Slack IDs whose first letter is one of prefixes.

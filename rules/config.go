@@ -31,6 +31,7 @@ type ruleConfig struct {
 	Cooldown string          `yaml:"cooldown,omitempty"`
 	Budget   *budgetConfig   `yaml:"maxPerWindow,omitempty"`
 	Approval *approvalConfig `yaml:"approval,omitempty"`
+	Verify   *verifyConfig   `yaml:"verify,omitempty"`
 
 	label   string                // how messages name the rule: `rule "x"` or `rule #2`
 	node    *yaml.Node            // the rule's mapping
@@ -68,6 +69,16 @@ type approvalConfig struct {
 	Timeout   string          `yaml:"timeout,omitempty"`
 }
 
+type verifyConfig struct {
+	Rollout       *bool                `yaml:"rollout,omitempty"`
+	Timeout       string               `yaml:"timeout,omitempty"`
+	AlertResolved *alertResolvedConfig `yaml:"alertResolved,omitempty"`
+}
+
+type alertResolvedConfig struct {
+	Within string `yaml:"within"`
+}
+
 type approversConfig struct {
 	Users  []string `yaml:"users,omitempty"`
 	Groups []string `yaml:"groups,omitempty"`
@@ -93,6 +104,12 @@ const (
 	maxBudgetWindow     = policy.MaxBudgetWindow
 	defaultBudgetWindow = time.Hour
 
+	// Verification after an action: every action's rollout is checked by
+	// default, for at most this long; any check's window is within bounds.
+	defaultVerifyTimeout = 5 * time.Minute
+	minVerifyWindow      = time.Second
+	maxVerifyWindow      = 24 * time.Hour
+
 	defaultApprovalTimeout = 30 * time.Minute
 	minApprovalTimeout     = time.Minute
 	maxApprovalTimeout     = 24 * time.Hour
@@ -103,6 +120,9 @@ const (
 //   - approval.required: true when an approval block is present, so a block
 //     that names a channel and approvers never silently runs unapproved.
 //   - approval.timeout: 30m.
+//   - verify.rollout: true for every action (write verify: {rollout:
+//     false} to end the record when the API call succeeds), and
+//     verify.timeout: 5m.
 //
 // Everything else defaults to its zero value: continue false, no cooldown,
 // scale.min 0 and scale.max unbounded, rollback to the previous revision.
@@ -114,6 +134,18 @@ func (rc *ruleConfig) applyDefaults() {
 		}
 		if !rc.has("approval.timeout") {
 			a.Timeout = model.Duration(defaultApprovalTimeout).String()
+		}
+	}
+	if rc.Verify == nil && !rc.has("verify") {
+		rc.Verify = &verifyConfig{}
+	}
+	if v := rc.Verify; v != nil {
+		if !rc.has("verify.rollout") {
+			on := true
+			v.Rollout = &on
+		}
+		if !rc.has("verify.timeout") {
+			v.Timeout = model.Duration(defaultVerifyTimeout).String()
 		}
 	}
 }

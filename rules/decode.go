@@ -251,7 +251,7 @@ func (d *decoder) decodeRule(n *yaml.Node, index int) *ruleConfig {
 	defer func() { rc.invalid = d.errors > before }()
 	what := ruleLabel(n, index)
 	rc.label = what
-	known := []string{"name", "match", "target", "action", "scale", "rollback", "continue", "cooldown", "maxPerWindow", "approval"}
+	known := []string{"name", "match", "target", "action", "scale", "rollback", "continue", "cooldown", "maxPerWindow", "approval", "verify"}
 	d.mapping(rc, "", n, what, known, func(key string, v *yaml.Node) bool {
 		var ok bool
 		switch key {
@@ -321,10 +321,37 @@ func (d *decoder) decodeRule(n *yaml.Node, index int) *ruleConfig {
 		case "approval":
 			rc.Approval = &approvalConfig{}
 			ok = d.approval(rc, v, what)
+		case "verify":
+			rc.Verify = &verifyConfig{}
+			ok = d.verify(rc, v, what)
 		}
 		return ok
 	})
 	return rc
+}
+
+func (d *decoder) verify(rc *ruleConfig, v *yaml.Node, what string) bool {
+	c := rc.Verify
+	return d.mapping(rc, "verify", v, what, []string{"rollout", "timeout", "alertResolved"}, func(key string, v *yaml.Node) bool {
+		var ok bool
+		switch key {
+		case "rollout":
+			var b bool
+			if b, ok = d.boolean(v, "verify.rollout", what); ok {
+				c.Rollout = &b
+			}
+		case "timeout":
+			c.Timeout, ok = d.str(v, "verify.timeout", what, "")
+		case "alertResolved":
+			c.AlertResolved = &alertResolvedConfig{}
+			ok = d.mapping(rc, "verify.alertResolved", v, what, []string{"within"}, func(_ string, v *yaml.Node) bool {
+				var ok bool
+				c.AlertResolved.Within, ok = d.str(v, "verify.alertResolved.within", what, "")
+				return ok
+			})
+		}
+		return ok
+	})
 }
 
 func (d *decoder) approval(rc *ruleConfig, v *yaml.Node, what string) bool {

@@ -30,6 +30,9 @@ type Rule struct {
 	Cooldown time.Duration
 	Budget   Budget   // zero: no per-rule limits beyond the global defaults
 	Approval Approval // Required false: the action runs without a human
+	// Verify is what must be seen after the action succeeded before its
+	// record is Succeeded; nil: nothing (verify: {rollout: false}).
+	Verify *v1alpha1.VerifySpec
 
 	NamespaceTemplate *Template // renders Target.Namespace
 	NameTemplate      *Template // renders Target.Name

@@ -139,6 +139,13 @@ func schemaFields() map[string]schemaField {
 		"rules[].approval.approvers.groups": {doc: "Slack user group IDs.", itemDoc: "A Slack user group ID, such as S0456EFGH.", itemPat: groupPattern},
 		"rules[].approval.timeout": {doc: fmt.Sprintf("How long to wait for a decision: a duration between %s and %s.", humanDuration(minApprovalTimeout), humanDuration(maxApprovalTimeout)),
 			pattern: durationPattern, minLength: ptr(1), def: humanDuration(defaultApprovalTimeout)},
+		"rules[].verify":         {doc: "What must be seen after the action succeeded before its record is Succeeded (Verifying until then; Failed when a check is not seen by its deadline). Every action's rollout is checked by default; write verify: {rollout: false} to end the record when the API call succeeds."},
+		"rules[].verify.rollout": {doc: "Wait for the target to converge as kubectl rollout status says: the latest spec observed, every replica updated and available.", def: true},
+		"rules[].verify.timeout": {doc: fmt.Sprintf("How long the rollout may take after the action: a duration between %s and %s.", humanDuration(minVerifyWindow), humanDuration(maxVerifyWindow)),
+			pattern: durationPattern, minLength: ptr(1), def: humanDuration(defaultVerifyTimeout)},
+		"rules[].verify.alertResolved": {doc: "Wait for a resolved notification of the alert's episode."},
+		"rules[].verify.alertResolved.within": {doc: fmt.Sprintf("How long the alert may take to resolve after the action: a duration between %s and %s.", humanDuration(minVerifyWindow), humanDuration(maxVerifyWindow)),
+			required: true, pattern: durationPattern, minLength: ptr(1), examples: []any{"15m"}},
 	}
 }
 

@@ -41,5 +41,8 @@ func (m Match) Spec(a *template.Alert) v1alpha1.RemediationSpec {
 			Timeout: metav1.Duration{Duration: r.Approval.Timeout},
 		}
 	}
+	if r.Verify != nil {
+		s.Verify = r.Verify.DeepCopy()
+	}
 	return s
 }

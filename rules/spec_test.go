@@ -1,8 +1,11 @@
 package rules
 
 import (
+	"reflect"
 	"testing"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 )
@@ -49,5 +52,57 @@ func TestMatchSpec(t *testing.T) {
 	}
 	if ap := got.Approval; ap == nil || ap.Channel != "C0123456" || ap.Timeout.Duration != time.Hour || len(ap.Users) != 1 || len(ap.Groups) != 1 {
 		t.Errorf("approval = %+v, want the rule's", got.Approval)
+	}
+}
+
+// Every action's rollout is verified within 5m unless the rule says
+// otherwise; the record gets its own copy of the rule's checks.
+func TestMatchSpecVerify(t *testing.T) {
+	s := mustParse(t, `
+rules:
+  - name: by-default
+    match: ['alertname="A"']
+    target: {kind: Deployment, namespace: shop, name: cart}
+    action: scale
+    scale: {replicas: "+1", max: 5}
+  - name: longer-and-resolved
+    match: ['alertname="B"']
+    target: {kind: Deployment, namespace: shop, name: cart}
+    action: restart
+    verify: {timeout: 10m, alertResolved: {within: 15m}}
+  - name: resolved-only
+    match: ['alertname="C"']
+    target: {kind: Deployment, namespace: shop, name: cart}
+    action: restart
+    verify: {rollout: false, alertResolved: {within: 1h}}
+  - name: opted-out
+    match: ['alertname="D"']
+    target: {kind: Deployment, namespace: shop, name: cart}
+    action: restart
+    verify: {rollout: false}
+`)
+	dur := func(d time.Duration) metav1.Duration { return metav1.Duration{Duration: d} }
+	tests := []struct {
+		alertname string
+		want      *v1alpha1.VerifySpec
+	}{
+		{"A", &v1alpha1.VerifySpec{Rollout: &v1alpha1.RolloutCheck{Timeout: dur(5 * time.Minute)}}},
+		{"B", &v1alpha1.VerifySpec{Rollout: &v1alpha1.RolloutCheck{Timeout: dur(10 * time.Minute)}, AlertResolved: &v1alpha1.AlertResolvedCheck{Within: dur(15 * time.Minute)}}},
+		{"C", &v1alpha1.VerifySpec{AlertResolved: &v1alpha1.AlertResolvedCheck{Within: dur(time.Hour)}}},
+		{"D", nil},
+	}
+	for _, tt := range tests {
+		a := alert("alertname", tt.alertname)
+		ms := s.Match(a)
+		if len(ms) != 1 || ms[0].Err != nil {
+			t.Fatalf("%s: matches = %+v", tt.alertname, ms)
+		}
+		got := ms[0].Spec(a)
+		if !reflect.DeepEqual(got.Verify, tt.want) {
+			t.Errorf("%s: verify = %+v, want %+v", tt.alertname, got.Verify, tt.want)
+		}
+		if got.Verify != nil && got.Verify == ms[0].Rule.Verify {
+			t.Errorf("%s: the spec shares the rule's verify block", tt.alertname)
+		}
 	}
 }

@@ -17,7 +17,7 @@ func AddToScheme(s *runtime.Scheme) error {
 }
 
 // Phase is where a Remediation stands.
-// +kubebuilder:validation:Enum="";Pending;PendingApproval;Approved;Denied;Expired;Cancelled;Running;Succeeded;Failed;Skipped
+// +kubebuilder:validation:Enum="";Pending;PendingApproval;Approved;Denied;Expired;Cancelled;Running;Verifying;Succeeded;Failed;Skipped
 type Phase string
 
 const (
@@ -30,8 +30,9 @@ const (
 	PhaseExpired         Phase = "Expired"
 	PhaseCancelled       Phase = "Cancelled"
 	PhaseRunning         Phase = "Running"
-	PhaseSucceeded       Phase = "Succeeded"
-	PhaseFailed          Phase = "Failed"
+	PhaseVerifying       Phase = "Verifying" // the action succeeded; its checks (spec.verify) are watched until they pass or a deadline passes
+	PhaseSucceeded       Phase = "Succeeded" // the action succeeded, and so did its checks if it had any
+	PhaseFailed          Phase = "Failed"    // the action failed, or a check did not pass by its deadline
 	PhaseSkipped         Phase = "Skipped"
 )
 
@@ -148,6 +149,41 @@ type RemediationSpec struct {
 	// Budget is the rule's maxPerWindow; unset takes the global defaults.
 	// +optional
 	Budget *BudgetSpec `json:"budget,omitempty"`
+	// Verify is what must be seen after a successful action before the
+	// record is Succeeded; unset: nothing, the action's success is the
+	// record's.
+	// +optional
+	Verify *VerifySpec `json:"verify,omitempty"`
+}
+
+// VerifySpec is what a record checks after its action succeeded. Each
+// check has its own deadline, counted from the action's end; the record is
+// Succeeded when every check passed, Failed when one is past its deadline.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.rollout) || has(self.alertResolved)",message="verify needs rollout or alertResolved"
+type VerifySpec struct {
+	// Rollout waits for the target to converge as kubectl rollout status
+	// says it does.
+	// +optional
+	Rollout *RolloutCheck `json:"rollout,omitempty"`
+	// AlertResolved waits for a resolved notification of the alert's
+	// episode (status.alertResolvedAt).
+	// +optional
+	AlertResolved *AlertResolvedCheck `json:"alertResolved,omitempty"`
+}
+
+// RolloutCheck waits for the target's rollout to finish within Timeout.
+//
+// +kubebuilder:validation:XValidation:rule="duration(self.timeout) >= duration('1s') && duration(self.timeout) <= duration('24h')",message="verify.rollout.timeout must be between 1s and 24h"
+type RolloutCheck struct {
+	Timeout metav1.Duration `json:"timeout"`
+}
+
+// AlertResolvedCheck waits for the alert's episode to resolve within Within.
+//
+// +kubebuilder:validation:XValidation:rule="duration(self.within) >= duration('1s') && duration(self.within) <= duration('24h')",message="verify.alertResolved.within must be between 1s and 24h"
+type AlertResolvedCheck struct {
+	Within metav1.Duration `json:"within"`
 }
 
 // BudgetSpec bounds how many actions run within Window: PerRule by the rule
@@ -223,6 +259,37 @@ type RemediationStatus struct {
 	// Slack is the approval message mirroring this record in Slack.
 	// +optional
 	Slack *SlackMessage `json:"slack,omitempty"`
+	// Verification is where the checks of spec.verify stand, while the
+	// record is Verifying and after. Its deadlines are here, not in any
+	// replica's memory, so a new leader continues where the last stopped.
+	// +optional
+	Verification *Verification `json:"verification,omitempty"`
+}
+
+// Verification is the progress of a record's checks after its action.
+type Verification struct {
+	// StartedAt is when the action ended and the checks began. The times
+	// of a verification are kept to the microsecond: a deadline is never
+	// moved by rounding, and a check is looked at no sooner than due.
+	StartedAt metav1.MicroTime `json:"startedAt"`
+	// +optional
+	Rollout *CheckStatus `json:"rollout,omitempty"`
+	// +optional
+	AlertResolved *CheckStatus `json:"alertResolved,omitempty"`
+	// LastCheckedAt is when the checks were last looked at.
+	// +optional
+	LastCheckedAt *metav1.MicroTime `json:"lastCheckedAt,omitempty"`
+}
+
+// CheckStatus is one check: its deadline, when it passed, and what was last
+// seen ("2/4 ready; new ReplicaSet pods: 2 Pending (Unschedulable: ...)").
+type CheckStatus struct {
+	Deadline metav1.MicroTime `json:"deadline"`
+	// PassedAt is when the check was first seen to pass.
+	// +optional
+	PassedAt *metav1.MicroTime `json:"passedAt,omitempty"`
+	// +optional
+	Observed string `json:"observed,omitempty"`
 }
 
 // Write is one change alertmedic sends to a target, recorded before it is

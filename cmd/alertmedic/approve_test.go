@@ -20,6 +20,7 @@ func approvalRules(t *testing.T) string {
     match: ['alertname="KubePodCrashLooping"']
     target: {kind: Deployment, namespace: '{{ .Labels.namespace }}', name: '{{ .Labels.deployment }}'}
     action: restart
+    verify: {rollout: false} # this cluster runs no controllers: no rollout to see converge
     approval: {required: true, channel: C0123456, approvers: {users: [U0123]}, timeout: 30m}
 `
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {

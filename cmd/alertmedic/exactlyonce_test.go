@@ -30,6 +30,7 @@ func restartRules(t testing.TB, cooldown string) string {
     match: ['alertname="KubePodCrashLooping"']
     target: {kind: Deployment, namespace: '{{ .Labels.namespace }}', name: '{{ .Labels.deployment }}'}
     action: restart
+    verify: {rollout: false} # this cluster runs no controllers: no rollout to see converge
 `
 	if cooldown != "" {
 		text += "    cooldown: " + cooldown + "\n"
@@ -38,6 +39,7 @@ func restartRules(t testing.TB, cooldown string) string {
     match: ['alertname="ErrorBudgetBurn"']
     target: {kind: Deployment, namespace: '{{ .Labels.namespace }}', name: '{{ .Labels.deployment }}'}
     action: rollback
+    verify: {rollout: false} # this cluster runs no controllers: no rollout to see converge
     approval: {required: true, channel: C0123456, approvers: {users: [U0123]}, timeout: 30m}
 `
 	path := filepath.Join(t.TempDir(), "rules.yaml")

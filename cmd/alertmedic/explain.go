@@ -234,6 +234,7 @@ func writeVerdict(w io.Writer, v *rules.Verdict, n, total int) {
 	}
 	fmt.Fprintf(w, "  action:   %s\n", actionString(r))
 	fmt.Fprintf(w, "  approval: %s\n", approvalString(r.Approval))
+	fmt.Fprintf(w, "  verify:   %s\n", verifyString(r.Verify))
 	if r.Cooldown > 0 {
 		fmt.Fprintf(w, "  cooldown: %s\n", model.Duration(r.Cooldown))
 	}
@@ -287,6 +288,22 @@ func actionString(r *rules.Rule) string {
 		return "rollback to the previous revision"
 	}
 	return string(r.Action)
+}
+
+// verifyString says what is checked after the action before its record is
+// Succeeded.
+func verifyString(v *v1alpha1.VerifySpec) string {
+	if v == nil {
+		return "nothing: the record is Succeeded when the API call succeeds"
+	}
+	var parts []string
+	if v.Rollout != nil {
+		parts = append(parts, "rollout converged within "+model.Duration(v.Rollout.Timeout.Duration).String())
+	}
+	if v.AlertResolved != nil {
+		parts = append(parts, "alert resolved within "+model.Duration(v.AlertResolved.Within.Duration).String())
+	}
+	return strings.Join(parts, ", ")
 }
 
 func approvalString(a rules.Approval) string {

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -36,6 +37,9 @@ const (
 	// step.CheckRequired: the deployment's --require-approval may hold it
 	// for a person first).
 	stepRun
+	// stepVerify: the action succeeded and its checks (spec.verify) are
+	// looked at until they pass or their deadline passes.
+	stepVerify
 )
 
 // step is the runner's decision for a record before it acts.
@@ -66,6 +70,14 @@ func nextStep(rec *v1alpha1.Remediation, now time.Time, pol Policy) step {
 		return step{Kind: stepCollect}
 	case st.Phase == v1alpha1.PhaseRunning:
 		return step{Kind: stepResume}
+	case st.Phase == v1alpha1.PhaseVerifying:
+		// Whoever leads looks, from the record alone. The check's own
+		// status write wakes the runner at once: it waits for the next
+		// look, due an interval after the last, or at a deadline.
+		if next := nextCheck(st.Verification, pol); now.Before(next) {
+			return step{Kind: stepWait, After: next.Sub(now)}
+		}
+		return step{Kind: stepVerify}
 	case st.NextAttemptAt != nil && now.Before(st.NextAttemptAt.Time):
 		// A retry is due later: the write of this very status woke us.
 		return step{Kind: stepWait, After: st.NextAttemptAt.Sub(now)}
@@ -140,8 +152,10 @@ func running(st v1alpha1.RemediationStatus, w *v1alpha1.Write, identity string, 
 // err, and how long until the record is looked at again (0: it is final).
 // A transient failure with attempts left goes back to waiting, Approved if
 // a person approved it, until NextAttemptAt; the change it may have applied
-// stays in Write for the next attempt to settle. Anything else is final.
-func afterAttempt(st v1alpha1.RemediationStatus, res remediations.Result, err error, now time.Time, pol Policy) (v1alpha1.RemediationStatus, time.Duration) {
+// stays in Write for the next attempt to settle. A success whose spec asks
+// for checks (and is no dry run) is Verifying, looked at again after
+// pol.VerifyInterval. Anything else is final.
+func afterAttempt(spec v1alpha1.RemediationSpec, st v1alpha1.RemediationStatus, res remediations.Result, err error, now time.Time, pol Policy) (v1alpha1.RemediationStatus, time.Duration) {
 	if res.Write != nil {
 		st.Write = res.Write
 	}
@@ -167,7 +181,176 @@ func afterAttempt(st v1alpha1.RemediationStatus, res remediations.Result, err er
 	if err == nil {
 		st.Write = nil // settled: nothing left that may or may not have been applied
 	}
+	if st.Phase == v1alpha1.PhaseSucceeded && err == nil {
+		if v := startVerification(spec, now); v != nil {
+			st.Phase, st.FinishedAt, st.Verification = v1alpha1.PhaseVerifying, nil, v
+			st.Message = "verifying: " + checksText(spec.Verify)
+			if res.Message != "" {
+				st.Message = res.Message + "; " + st.Message
+			}
+			return st, pol.VerifyInterval
+		}
+	}
 	return st, 0
+}
+
+// startVerification is the verification of an action of spec that
+// succeeded at now: each check of spec.verify with its deadline; nil when
+// there is nothing to check (no checks, or a dry run, which changed
+// nothing).
+func startVerification(spec v1alpha1.RemediationSpec, now time.Time) *v1alpha1.Verification {
+	vs := spec.Verify
+	if vs == nil || spec.DryRun || vs.Rollout == nil && vs.AlertResolved == nil {
+		return nil
+	}
+	v := &v1alpha1.Verification{StartedAt: metav1.NewMicroTime(now)}
+	if vs.Rollout != nil {
+		v.Rollout = &v1alpha1.CheckStatus{Deadline: metav1.NewMicroTime(now.Add(vs.Rollout.Timeout.Duration))}
+	}
+	if vs.AlertResolved != nil {
+		v.AlertResolved = &v1alpha1.CheckStatus{Deadline: metav1.NewMicroTime(now.Add(vs.AlertResolved.Within.Duration))}
+	}
+	return v
+}
+
+// checksText names the checks of vs: "rollout within 5m0s, alert resolved
+// within 15m0s".
+func checksText(vs *v1alpha1.VerifySpec) string {
+	var parts []string
+	if vs.Rollout != nil {
+		parts = append(parts, "rollout within "+vs.Rollout.Timeout.Duration.String())
+	}
+	if vs.AlertResolved != nil {
+		parts = append(parts, "alert resolved within "+vs.AlertResolved.Within.Duration.String())
+	}
+	return strings.Join(parts, ", ")
+}
+
+// The reasons a Verifying record ends with.
+const (
+	ReasonVerified         = "Verified"         // Succeeded: every check passed
+	ReasonRolloutStalled   = "RolloutStalled"   // Failed: the rollout did not converge by its deadline, or cannot
+	ReasonAlertNotResolved = "AlertNotResolved" // Failed: no resolved notification by its deadline
+	ReasonTargetDeleted    = "TargetDeleted"    // Failed: the target is gone; nothing left to verify
+)
+
+// observation is what the runner saw of a Verifying record's target: its
+// rollout, or why it could not read it. Nil Rollout and Err: not read
+// (no rollout check left to do).
+type observation struct {
+	Rollout *remediations.Rollout
+	Err     error
+	// Gone: the target no longer exists.
+	Gone bool
+}
+
+// afterCheck is a Verifying record's status after looking at its checks at
+// now, with obs the target as read, and how long until it is looked at
+// again (0: it is final). A check passes once and stays passed; the record
+// is Succeeded (Verified) when every check passed, Failed when one has not
+// by its deadline (or the rollout cannot converge: stuck, or the target
+// gone), and otherwise looked at again after pol.VerifyInterval, or at the
+// next deadline if that is sooner.
+func afterCheck(spec v1alpha1.RemediationSpec, st v1alpha1.RemediationStatus, obs observation, now time.Time, pol Policy) (v1alpha1.RemediationStatus, time.Duration) {
+	if st.Verification == nil {
+		// Verifying without its deadlines (written by hand): start them now.
+		st.Verification = startVerification(spec, now)
+		if st.Verification == nil {
+			return verifyDone(st, v1alpha1.PhaseSucceeded, ReasonVerified, "nothing to verify", now), 0
+		}
+	}
+	v := st.Verification.DeepCopy()
+	st.Verification = v
+	t := metav1.NewMicroTime(now)
+	v.LastCheckedAt = &t
+	if c := v.Rollout; c != nil && c.PassedAt == nil {
+		switch {
+		case obs.Gone:
+			c.Observed = "the target was deleted"
+			return verifyDone(st, v1alpha1.PhaseFailed, ReasonTargetDeleted,
+				fmt.Sprintf("%s was deleted %s after the action: nothing left to verify", spec.TargetRef, since(v, now)), now), 0
+		case obs.Err != nil:
+			c.Observed = "could not read the target: " + obs.Err.Error()
+		case obs.Rollout != nil:
+			c.Observed = obs.Rollout.String()
+			if obs.Rollout.Done {
+				c.PassedAt = &t
+			} else if obs.Rollout.Stuck {
+				return verifyDone(st, v1alpha1.PhaseFailed, ReasonRolloutStalled,
+					fmt.Sprintf("rollout cannot finish (%s after the action): %s", since(v, now), c.Observed), now), 0
+			}
+		}
+	}
+	if c := v.AlertResolved; c != nil && c.PassedAt == nil {
+		if st.AlertResolvedAt != nil {
+			at := metav1.NewMicroTime(st.AlertResolvedAt.Time)
+			c.PassedAt, c.Observed = &at, "resolved at "+at.UTC().Format(time.RFC3339)
+		} else {
+			c.Observed = "still firing: no resolved notification"
+		}
+	}
+	if c := v.Rollout; c != nil && c.PassedAt == nil && !now.Before(c.Deadline.Time) {
+		return verifyDone(st, v1alpha1.PhaseFailed, ReasonRolloutStalled,
+			fmt.Sprintf("rollout not finished %s after the action: %s", c.Deadline.Sub(v.StartedAt.Time), c.Observed), now), 0
+	}
+	if c := v.AlertResolved; c != nil && c.PassedAt == nil && !now.Before(c.Deadline.Time) {
+		msg := fmt.Sprintf("alert %s not resolved %s after the action: %s", spec.Alert.Name, c.Deadline.Sub(v.StartedAt.Time), c.Observed)
+		if r := v.Rollout; r != nil && r.PassedAt != nil {
+			msg += fmt.Sprintf(" (the rollout had finished %s after the action: %s)", r.PassedAt.Sub(v.StartedAt.Time), r.Observed)
+		}
+		return verifyDone(st, v1alpha1.PhaseFailed, ReasonAlertNotResolved, msg, now), 0
+	}
+	var wait time.Duration
+	var passed []string
+	for _, c := range []struct {
+		name string
+		c    *v1alpha1.CheckStatus
+	}{{"rollout", v.Rollout}, {"alert resolved", v.AlertResolved}} {
+		switch {
+		case c.c == nil:
+		case c.c.PassedAt == nil:
+			left := c.c.Deadline.Sub(now)
+			if wait == 0 || left < wait {
+				wait = left
+			}
+		case c.name == "rollout":
+			passed = append(passed, fmt.Sprintf("rollout finished after %s (%s)", max(c.c.PassedAt.Sub(v.StartedAt.Time), 0).Round(100*time.Millisecond), c.c.Observed))
+		default:
+			passed = append(passed, fmt.Sprintf("alert resolved %s after the action", max(c.c.PassedAt.Sub(v.StartedAt.Time), 0).Round(100*time.Millisecond)))
+		}
+	}
+	if wait > 0 {
+		return st, min(wait, pol.VerifyInterval)
+	}
+	return verifyDone(st, v1alpha1.PhaseSucceeded, ReasonVerified, "verified: "+strings.Join(passed, "; "), now), 0
+}
+
+// nextCheck is when the checks of v are due to be looked at: an interval
+// after the last look, or an open check's deadline if sooner; the zero time
+// (now) when never looked at.
+func nextCheck(v *v1alpha1.Verification, pol Policy) time.Time {
+	if v == nil || v.LastCheckedAt == nil {
+		return time.Time{}
+	}
+	next := v.LastCheckedAt.Add(pol.VerifyInterval)
+	for _, c := range []*v1alpha1.CheckStatus{v.Rollout, v.AlertResolved} {
+		if c != nil && c.PassedAt == nil && c.Deadline.Time.Before(next) {
+			next = c.Deadline.Time
+		}
+	}
+	return next
+}
+
+// since is how long after the action now is.
+func since(v *v1alpha1.Verification, now time.Time) time.Duration {
+	return now.Sub(v.StartedAt.Time).Round(100 * time.Millisecond)
+}
+
+// verifyDone is the final status of a Verifying record.
+func verifyDone(st v1alpha1.RemediationStatus, phase v1alpha1.Phase, reason, msg string, now time.Time) v1alpha1.RemediationStatus {
+	t := metav1.NewTime(now)
+	st.Phase, st.Reason, st.Message, st.FinishedAt = phase, reason, msg, &t
+	return st
 }
 
 // retryWait is the wait before the attempt after attempt n: backoff,

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -81,6 +82,21 @@ func TestNextStep(t *testing.T) {
 			want: step{Kind: stepRun, Admit: true}},
 		{name: "running is resumed", st: v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseRunning, Write: sent},
 			want: step{Kind: stepResume}},
+		{name: "verifying never looked at is looked at (a new leader too: the deadlines are in the record)",
+			st:   v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseVerifying, StartedAt: mt(-time.Minute), DecidedAt: mt(-2 * time.Minute)},
+			want: step{Kind: stepVerify}},
+		{name: "verifying just looked at (its own status write woke the runner) waits for the interval",
+			st: v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseVerifying, Verification: &v1alpha1.Verification{StartedAt: *mmt(-time.Minute),
+				LastCheckedAt: mmt(-time.Second), Rollout: &v1alpha1.CheckStatus{Deadline: *mmt(4 * time.Minute)}}},
+			want: step{Kind: stepWait, After: 4 * time.Second}},
+		{name: "verifying just looked at, a deadline sooner than the interval: waits for the deadline",
+			st: v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseVerifying, Verification: &v1alpha1.Verification{StartedAt: *mmt(-5 * time.Minute),
+				LastCheckedAt: mmt(-time.Second), Rollout: &v1alpha1.CheckStatus{Deadline: *mmt(2 * time.Second)}}},
+			want: step{Kind: stepWait, After: 2 * time.Second}},
+		{name: "verifying due again is looked at",
+			st: v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseVerifying, Verification: &v1alpha1.Verification{StartedAt: *mmt(-time.Minute),
+				LastCheckedAt: mmt(-5 * time.Second), Rollout: &v1alpha1.CheckStatus{Deadline: *mmt(4 * time.Minute)}}},
+			want: step{Kind: stepVerify}},
 		{name: "running is resumed even with a retry time", st: v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseRunning, NextAttemptAt: mmt(time.Hour)},
 			want: step{Kind: stepResume}},
 	}
@@ -160,7 +176,7 @@ func TestAfterAttempt(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			st := tt.st
 			st.Attempts = tt.attempts
-			got, wait := afterAttempt(st, tt.res, tt.err, tNow, pol)
+			got, wait := afterAttempt(v1alpha1.RemediationSpec{Action: "restart"}, st, tt.res, tt.err, tNow, pol)
 			if got.Phase != tt.wantPhase || wait != tt.wantWait || got.Write != tt.wantWrite {
 				t.Fatalf("afterAttempt = %s (wait %v, write %v), want %s (wait %v, write %v)", got.Phase, wait, got.Write, tt.wantPhase, tt.wantWait, tt.wantWrite)
 			}
@@ -213,5 +229,181 @@ func TestRunning(t *testing.T) {
 	again := running(got, &v1alpha1.Write{}, "replica-a", false, tNow)
 	if again.Attempts != 2 || again.Write.Attempt != 2 {
 		t.Errorf("second change of one attempt = %+v, want attempt 2", again)
+	}
+}
+
+func verifySpec(rollout, alert time.Duration) v1alpha1.RemediationSpec {
+	s := v1alpha1.RemediationSpec{Action: "restart", TargetRef: "Deployment/shop/web", Alert: v1alpha1.AlertRef{Name: "KubePodCrashLooping"},
+		Verify: &v1alpha1.VerifySpec{}}
+	if rollout > 0 {
+		s.Verify.Rollout = &v1alpha1.RolloutCheck{Timeout: metav1.Duration{Duration: rollout}}
+	}
+	if alert > 0 {
+		s.Verify.AlertResolved = &v1alpha1.AlertResolvedCheck{Within: metav1.Duration{Duration: alert}}
+	}
+	return s
+}
+
+// An action that succeeded is Verifying when its spec has checks, each
+// with its deadline from the action's end; a dry run, a skip, a failure or
+// a transient failure is not verified.
+func TestAfterAttemptStartsVerification(t *testing.T) {
+	pol := testPolicy()
+	ok := remediations.Result{Outcome: remediations.Succeeded, Reason: "Restarted", Message: "restartedAt=2026-11-27T12:00:00Z"}
+	dry := verifySpec(5*time.Minute, 0)
+	dry.DryRun = true
+	tests := []struct {
+		name      string
+		spec      v1alpha1.RemediationSpec
+		res       remediations.Result
+		err       error
+		wantPhase v1alpha1.Phase
+		wantWait  time.Duration
+	}{
+		{"success with a rollout check is verifying", verifySpec(5*time.Minute, 0), ok, nil, v1alpha1.PhaseVerifying, pol.VerifyInterval},
+		{"success with both checks is verifying", verifySpec(5*time.Minute, 15*time.Minute), ok, nil, v1alpha1.PhaseVerifying, pol.VerifyInterval},
+		{"success without checks is final", v1alpha1.RemediationSpec{Action: "restart"}, ok, nil, v1alpha1.PhaseSucceeded, 0},
+		{"a dry run is not verified", dry, ok, nil, v1alpha1.PhaseSucceeded, 0},
+		{"a skip is not verified", verifySpec(5*time.Minute, 0), remediations.Result{Outcome: remediations.Skipped, Reason: "Paused"}, nil, v1alpha1.PhaseSkipped, 0},
+		{"a failure is not verified", verifySpec(5*time.Minute, 0), remediations.Result{Outcome: remediations.Failed, Reason: "Forbidden"},
+			apierrors.NewForbidden(schema.GroupResource{Group: "apps", Resource: "deployments"}, "web", fmt.Errorf("no")), v1alpha1.PhaseFailed, 0},
+		{"a transient failure is retried, not verified", verifySpec(5*time.Minute, 0), remediations.Result{Outcome: remediations.Failed},
+			apierrors.NewServiceUnavailable("restarting"), v1alpha1.PhasePending, pol.RetryBackoff},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, wait := afterAttempt(tt.spec, v1alpha1.RemediationStatus{Attempts: 1}, tt.res, tt.err, tNow, pol)
+			if got.Phase != tt.wantPhase || wait != tt.wantWait {
+				t.Fatalf("afterAttempt = %s (wait %v), want %s (wait %v)", got.Phase, wait, tt.wantPhase, tt.wantWait)
+			}
+			if got.Phase != v1alpha1.PhaseVerifying {
+				if got.Verification != nil {
+					t.Errorf("verification = %+v on a record that is not verified", got.Verification)
+				}
+				return
+			}
+			v := got.Verification
+			if got.FinishedAt != nil || v == nil || !v.StartedAt.Time.Equal(tNow) || v.Rollout == nil || !v.Rollout.Deadline.Time.Equal(tNow.Add(5*time.Minute)) {
+				t.Fatalf("verifying status = %+v, verification %+v: want not finished, the rollout due at %v", got, v, tNow.Add(5*time.Minute))
+			}
+			if (tt.spec.Verify.AlertResolved != nil) != (v.AlertResolved != nil) || v.AlertResolved != nil && !v.AlertResolved.Deadline.Time.Equal(tNow.Add(15*time.Minute)) {
+				t.Errorf("alertResolved check = %+v, want due at %v", v.AlertResolved, tNow.Add(15*time.Minute))
+			}
+			if got.Result == nil || got.Result.Reason != "Restarted" || !strings.Contains(got.Message, "verifying: rollout within 5m0s") {
+				t.Errorf("result %+v, message %q: want the action's result kept and the checks named", got.Result, got.Message)
+			}
+			if s := nextStep(&v1alpha1.Remediation{Spec: tt.spec, Status: got}, tNow, pol); s.Kind != stepVerify {
+				t.Errorf("nextStep = %+v, want to verify", s)
+			}
+		})
+	}
+}
+
+// Every way a Verifying record moves on: checks that pass (and stay
+// passed), deadlines (in the record: a new leader finds them there), a
+// rollout that cannot finish, a target gone, a read that failed.
+func TestAfterCheck(t *testing.T) {
+	pol := testPolicy() // VerifyInterval 5s
+	started := func(ago, rollout, alert time.Duration) *v1alpha1.Verification {
+		v := &v1alpha1.Verification{StartedAt: *mmt(-ago)}
+		if rollout > 0 {
+			v.Rollout = &v1alpha1.CheckStatus{Deadline: *mmt(rollout - ago)}
+		}
+		if alert > 0 {
+			v.AlertResolved = &v1alpha1.CheckStatus{Deadline: *mmt(alert - ago)}
+		}
+		return v
+	}
+	converged := &remediations.Rollout{Done: true, Ready: 4, Desired: 4, Status: "successfully rolled out"}
+	stalled := &remediations.Rollout{Ready: 2, Desired: 4, Status: "2 of 4 new replicas updated", PodsOf: "new ReplicaSet pods",
+		Pods: "2 Pending (Unschedulable: 0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector.)"}
+	passedRollout := started(time.Minute, 5*time.Minute, 15*time.Minute)
+	passedRollout.Rollout.PassedAt, passedRollout.Rollout.Observed = mmt(-30*time.Second), "4/4 ready: successfully rolled out"
+	tests := []struct {
+		name       string
+		spec       v1alpha1.RemediationSpec
+		v          *v1alpha1.Verification
+		resolvedAt *metav1.Time
+		obs        observation
+		wantPhase  v1alpha1.Phase
+		wantReason string
+		wantWait   time.Duration
+		wantMsg    []string
+	}{
+		{name: "converged: verified", spec: verifySpec(5*time.Minute, 0), v: started(12*time.Second, 5*time.Minute, 0),
+			obs: observation{Rollout: converged}, wantPhase: v1alpha1.PhaseSucceeded, wantReason: ReasonVerified,
+			wantMsg: []string{"rollout finished after 12s", "4/4 ready"}},
+		{name: "not yet converged: looked at again after the interval", spec: verifySpec(5*time.Minute, 0), v: started(time.Minute, 5*time.Minute, 0),
+			obs: observation{Rollout: stalled}, wantPhase: v1alpha1.PhaseVerifying, wantWait: 5 * time.Second},
+		{name: "not yet converged, deadline sooner than the interval: looked at on the deadline", spec: verifySpec(5*time.Minute, 0),
+			v: started(5*time.Minute-2*time.Second, 5*time.Minute, 0), obs: observation{Rollout: stalled}, wantPhase: v1alpha1.PhaseVerifying, wantWait: 2 * time.Second},
+		{name: "not converged at the deadline: stalled, with what was seen", spec: verifySpec(5*time.Minute, 0), v: started(5*time.Minute, 5*time.Minute, 0),
+			obs: observation{Rollout: stalled}, wantPhase: v1alpha1.PhaseFailed, wantReason: ReasonRolloutStalled,
+			wantMsg: []string{"rollout not finished 5m0s after the action", "2/4 ready", "new ReplicaSet pods: 2 Pending (Unschedulable"}},
+		{name: "a rollout that cannot finish fails before its deadline", spec: verifySpec(5*time.Minute, 0), v: started(time.Minute, 5*time.Minute, 0),
+			obs:       observation{Rollout: &remediations.Rollout{Stuck: true, Ready: 1, Desired: 4, Status: "exceeded its progress deadline"}},
+			wantPhase: v1alpha1.PhaseFailed, wantReason: ReasonRolloutStalled, wantMsg: []string{"cannot finish", "progress deadline"}},
+		{name: "target deleted: failed at once", spec: verifySpec(5*time.Minute, 0), v: started(time.Minute, 5*time.Minute, 0),
+			obs: observation{Gone: true}, wantPhase: v1alpha1.PhaseFailed, wantReason: ReasonTargetDeleted, wantMsg: []string{"Deployment/shop/web was deleted"}},
+		{name: "a read that failed is tried again before the deadline", spec: verifySpec(5*time.Minute, 0), v: started(time.Minute, 5*time.Minute, 0),
+			obs: observation{Err: fmt.Errorf("apiserver restarting")}, wantPhase: v1alpha1.PhaseVerifying, wantWait: 5 * time.Second},
+		{name: "a read that failed at the deadline is a stall, saying so", spec: verifySpec(5*time.Minute, 0), v: started(6*time.Minute, 5*time.Minute, 0),
+			obs: observation{Err: fmt.Errorf("apiserver restarting")}, wantPhase: v1alpha1.PhaseFailed, wantReason: ReasonRolloutStalled,
+			wantMsg: []string{"could not read the target: apiserver restarting"}},
+		{name: "alert resolved: verified", spec: verifySpec(0, 15*time.Minute), v: started(3*time.Minute, 0, 15*time.Minute), resolvedAt: mt(-time.Minute),
+			wantPhase: v1alpha1.PhaseSucceeded, wantReason: ReasonVerified, wantMsg: []string{"alert resolved 2m0s after the action"}},
+		{name: "alert still firing: waits", spec: verifySpec(0, 15*time.Minute), v: started(3*time.Minute, 0, 15*time.Minute),
+			wantPhase: v1alpha1.PhaseVerifying, wantWait: 5 * time.Second},
+		{name: "alert still firing at its deadline: not resolved", spec: verifySpec(0, 15*time.Minute), v: started(15*time.Minute, 0, 15*time.Minute),
+			wantPhase: v1alpha1.PhaseFailed, wantReason: ReasonAlertNotResolved, wantMsg: []string{"alert KubePodCrashLooping not resolved 15m0s after the action", "still firing"}},
+		{name: "rollout passed earlier stays passed; the alert is still awaited", spec: verifySpec(5*time.Minute, 15*time.Minute), v: passedRollout,
+			wantPhase: v1alpha1.PhaseVerifying, wantWait: 5 * time.Second},
+		{name: "rollout passed earlier, alert resolved now: verified, both said", spec: verifySpec(5*time.Minute, 15*time.Minute), v: passedRollout,
+			resolvedAt: mt(0), wantPhase: v1alpha1.PhaseSucceeded, wantReason: ReasonVerified, wantMsg: []string{"rollout finished after 30s", "alert resolved 1m0s after"}},
+		{name: "rollout passed, alert past its deadline: not resolved, the rollout mentioned", spec: verifySpec(5*time.Minute, 15*time.Minute),
+			v: func() *v1alpha1.Verification {
+				v := started(16*time.Minute, 5*time.Minute, 15*time.Minute)
+				v.Rollout.PassedAt, v.Rollout.Observed = mmt(-15*time.Minute), "4/4 ready: successfully rolled out"
+				return v
+			}(), wantPhase: v1alpha1.PhaseFailed, wantReason: ReasonAlertNotResolved, wantMsg: []string{"the rollout had finished 1m0s after the action"}},
+		{name: "found Verifying by a new leader, deadline ahead: continues with the recorded deadline, not a fresh one",
+			spec: verifySpec(5*time.Minute, 0), v: started(4*time.Minute+58*time.Second, 5*time.Minute, 0),
+			obs: observation{Rollout: stalled}, wantPhase: v1alpha1.PhaseVerifying, wantWait: 2 * time.Second},
+		{name: "found Verifying by a new leader past the deadline: stalled at the first look", spec: verifySpec(5*time.Minute, 0),
+			v: started(20*time.Minute, 5*time.Minute, 0), obs: observation{Rollout: stalled}, wantPhase: v1alpha1.PhaseFailed, wantReason: ReasonRolloutStalled},
+		{name: "found Verifying without deadlines (written by hand): they start now", spec: verifySpec(5*time.Minute, 0),
+			obs: observation{Rollout: stalled}, wantPhase: v1alpha1.PhaseVerifying, wantWait: 5 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseVerifying, Reason: "Restarted", Verification: tt.v, AlertResolvedAt: tt.resolvedAt,
+				Result: &v1alpha1.ActionResult{Outcome: "Succeeded", Reason: "Restarted"}}
+			var before *v1alpha1.Verification
+			if tt.v != nil {
+				before = tt.v.DeepCopy()
+			}
+			got, wait := afterCheck(tt.spec, st, tt.obs, tNow, pol)
+			if got.Phase != tt.wantPhase || wait != tt.wantWait || tt.wantReason != "" && got.Reason != tt.wantReason {
+				t.Fatalf("afterCheck = %s %s %q (wait %v), want %s %s (wait %v)", got.Phase, got.Reason, got.Message, wait, tt.wantPhase, tt.wantReason, tt.wantWait)
+			}
+			for _, m := range tt.wantMsg {
+				if !strings.Contains(got.Message, m) {
+					t.Errorf("message %q does not say %q", got.Message, m)
+				}
+			}
+			if got.Phase.Final() != (got.FinishedAt != nil) || got.Verification == nil || got.Verification.LastCheckedAt == nil {
+				t.Errorf("status = %+v: want FinishedAt exactly when final, and the verification kept", got)
+			}
+			if got.Result == nil || got.Result.Reason != "Restarted" {
+				t.Errorf("result = %+v, want the action's kept", got.Result)
+			}
+			if before != nil && (!got.Verification.StartedAt.Equal(&before.StartedAt) ||
+				before.Rollout != nil && !got.Verification.Rollout.Deadline.Equal(&before.Rollout.Deadline)) {
+				t.Errorf("verification = %+v, want the recorded start and deadlines kept (was %+v)", got.Verification, before)
+			}
+			if tt.v != nil && !reflect.DeepEqual(tt.v, before) {
+				t.Errorf("afterCheck changed the status it was given")
+			}
+		})
 	}
 }

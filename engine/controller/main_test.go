@@ -23,7 +23,7 @@ import (
 var cluster *testcluster.Cluster
 
 func TestMain(m *testing.M) {
-	testcluster.Main(m, "the controller tests", &cluster)
+	testcluster.MainWith(m, "the controller tests", testcluster.Options{Full: true}, &cluster)
 }
 
 func newClient(t *testing.T, cfg *rest.Config) client.Client {

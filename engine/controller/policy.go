@@ -9,6 +9,7 @@ import (
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/policy"
+	"github.com/alertmedic/alertmedic/remediations"
 )
 
 // Policy decides, when a record is about to run, whether it may. Zero
@@ -40,6 +41,9 @@ type Policy struct {
 	// again, so MaxRetention should exceed the longest alert.
 	Retention    time.Duration // default 24h
 	MaxRetention time.Duration // default 30 days
+	// VerifyInterval is how often the checks of a Verifying record are
+	// looked at (and the target read) until they pass or their deadline.
+	VerifyInterval time.Duration // default 5s
 }
 
 func (p *Policy) setDefaults() {
@@ -67,6 +71,9 @@ func (p *Policy) setDefaults() {
 	}
 	if p.MaxRetention <= 0 {
 		p.MaxRetention = 30 * 24 * time.Hour
+	}
+	if p.VerifyInterval <= 0 {
+		p.VerifyInterval = 5 * time.Second
 	}
 }
 
@@ -180,7 +187,10 @@ func (r *Runner) seed(ctx context.Context) error {
 	}
 	for _, rec := range list.Items {
 		st := rec.Status
-		if st.StartedAt == nil || (st.Phase != v1alpha1.PhaseRunning && st.Phase != v1alpha1.PhaseSucceeded) || rec.Spec.DryRun {
+		// A record that failed its verification acted all the same.
+		acted := st.Phase == v1alpha1.PhaseRunning || st.Phase == v1alpha1.PhaseVerifying || st.Phase == v1alpha1.PhaseSucceeded ||
+			st.Result != nil && st.Result.Outcome == string(remediations.Succeeded)
+		if st.StartedAt == nil || !acted || rec.Spec.DryRun {
 			continue
 		}
 		r.book.Record(rec.Spec.Rule, rec.Labels[v1alpha1.LabelTarget], st.StartedAt.Time)

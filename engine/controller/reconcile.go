@@ -21,10 +21,12 @@ import (
 	"github.com/alertmedic/alertmedic/remediations"
 )
 
-// Executor performs one remediation, or plans it without changing anything.
+// Executor performs one remediation, or plans it without changing anything,
+// and reads whether a target's rollout converged after it.
 type Executor interface {
 	Execute(ctx context.Context, req remediations.Request) (remediations.Result, error)
 	Plan(ctx context.Context, req remediations.Request) (remediations.Result, error)
+	RolloutStatus(ctx context.Context, target v1alpha1.Target) (remediations.Rollout, error)
 }
 
 // Options configures a Runner.
@@ -41,7 +43,8 @@ type Options struct {
 }
 
 // Runner executes Remediation records on the replica that holds the leader
-// Lease. A record goes Pending -> Running -> Succeeded, Failed or Skipped;
+// Lease. A record goes Pending -> Running -> Succeeded, Failed or Skipped,
+// by way of Verifying when its action succeeded and its spec asks for checks;
 // the move to Running is an update guarded by the record's resourceVersion,
 // so two replicas that both believe they lead cannot both run it.
 type Runner struct {
@@ -125,6 +128,8 @@ func (r *Runner) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, 
 			fmt.Sprintf("nobody approved it before %s", s.Deadline.UTC().Format(time.RFC3339)), now))
 	case stepAsk:
 		return r.pend(ctx, &rec, "ApprovalRequired", fmt.Sprintf("rule %s needs a person's approval", rec.Spec.Rule), nil, s.Deadline, now)
+	case stepVerify:
+		return r.verify(ctx, &rec, now)
 	}
 	if s.CheckRequired {
 		if why, plan := r.approvalRequired(ctx, &rec, now); why != "" {
@@ -210,8 +215,8 @@ func (r *Runner) run(ctx context.Context, rec *v1alpha1.Remediation, now time.Ti
 		rec.Status.Attempts++ // an attempt that sent nothing counts too
 	}
 	done := r.opts.Now()
-	st, wait := afterAttempt(rec.Status, res, err, done, r.opts.Policy)
-	if wait > 0 {
+	st, wait := afterAttempt(rec.Spec, rec.Status, res, err, done, r.opts.Policy)
+	if wait > 0 && st.Phase != v1alpha1.PhaseVerifying {
 		if st.Write == nil {
 			release(false) // certainly not applied
 		}
@@ -237,9 +242,9 @@ func (r *Runner) run(ctx context.Context, rec *v1alpha1.Remediation, now time.Ti
 		log.Error("remediation failed", "reason", res.Reason, "attempts", rec.Status.Attempts, "err", err)
 	} else {
 		log.Info("remediation finished", "outcome", string(res.Outcome), "reason", res.Reason,
-			"before", res.Before, "after", res.After, "dry_run", res.DryRun, "message", res.Message)
+			"before", res.Before, "after", res.After, "dry_run", res.DryRun, "message", res.Message, "verifying", st.Phase == v1alpha1.PhaseVerifying)
 	}
-	return ctrl.Result{}, r.finish(actx, rec, st)
+	return ctrl.Result{RequeueAfter: wait}, r.finish(actx, rec, st)
 }
 
 // recordedAt is when rec was created, as precisely as it is known.
@@ -268,7 +273,7 @@ func (r *Runner) finish(ctx context.Context, rec *v1alpha1.Remediation, st v1alp
 			st = rec.Status
 			st.Phase, st.Reason, st.Message, st.Result = want.Phase, want.Reason, want.Message, want.Result
 			st.StartedAt, st.FinishedAt, st.ExecutedBy, st.Attempts = want.StartedAt, want.FinishedAt, want.ExecutedBy, want.Attempts
-			st.NextAttemptAt, st.Write = want.NextAttemptAt, want.Write
+			st.NextAttemptAt, st.Write, st.Verification = want.NextAttemptAt, want.Write, want.Verification
 		}
 		first = false
 		rec.Status = st

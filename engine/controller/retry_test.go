@@ -75,6 +75,10 @@ func (f *flaky) Plan(ctx context.Context, req remediations.Request) (remediation
 	return remediations.Result{Outcome: remediations.Succeeded, DryRun: true}, nil
 }
 
+func (f *flaky) RolloutStatus(ctx context.Context, target v1alpha1.Target) (remediations.Rollout, error) {
+	return remediations.Rollout{Done: true, Status: "successfully rolled out"}, nil
+}
+
 // Execute records its change through req.BeforeWrite, as the real
 // executor does, then fails or succeeds.
 func (f *flaky) Execute(ctx context.Context, req remediations.Request) (remediations.Result, error) {

@@ -48,9 +48,9 @@ func (r *Runner) takeOver(ctx context.Context, req ctrl.Request, now time.Time) 
 		}
 		if done {
 			log.Info("interrupted restart had been applied; recording it")
-			st := refused(rec.Status, v1alpha1.PhaseSucceeded, "Restarted", "the restart was applied; the replica that ran it stopped before recording it", now)
-			st.Result = &v1alpha1.ActionResult{Outcome: string(remediations.Succeeded), Reason: "Restarted"}
-			return ctrl.Result{}, r.finish(ctx, &rec, st)
+			st, wait := afterAttempt(rec.Spec, rec.Status, remediations.Result{Outcome: remediations.Succeeded, Reason: "Restarted",
+				Message: "the restart was applied; the replica that ran it stopped before recording it"}, nil, now, r.opts.Policy)
+			return ctrl.Result{RequeueAfter: wait}, r.finish(ctx, &rec, st)
 		}
 		log.Info("interrupted restart had not been applied; running it")
 		return r.run(ctx, &rec, now, false)

@@ -9,6 +9,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/engine"
@@ -30,7 +31,7 @@ func TestTakeOverAppliedRestart(t *testing.T) {
 	if got := get(t, c, rec).Status; got.Reason != "Restarted" || got.Attempts != 1 {
 		t.Errorf("status = %+v, want Restarted after 1 attempt", got)
 	}
-	evs, err := cluster.Client.CoreV1().Events(ns).List(t.Context(), metav1.ListOptions{})
+	evs, err := cluster.Client.CoreV1().Events(ns).List(t.Context(), metav1.ListOptions{FieldSelector: "reportingComponent=" + remediations.Component}) // not the controllers'
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,12 +140,21 @@ func TestTakeOverSettlesTheRecordedChange(t *testing.T) {
 			w := tc.write
 			w.Attempt, w.UID, w.Generation = 1, string(d.UID), d.Generation
 			if tc.applied { // what the stopped leader's write did
-				if w.RestartedAt != "" {
-					d.Spec.Template.Annotations = map[string]string{remediations.RestartedAtAnnotation: w.RestartedAt}
-				} else {
-					d.Spec.Replicas = w.Replicas
-				}
-				if _, err := apps.Update(t.Context(), d, metav1.UpdateOptions{}); err != nil {
+				// The controllers write the Deployment's status meanwhile:
+				// read again on a conflict (its generation stays).
+				if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+					d, err := apps.Get(t.Context(), "web", metav1.GetOptions{})
+					if err != nil {
+						return err
+					}
+					if w.RestartedAt != "" {
+						d.Spec.Template.Annotations = map[string]string{remediations.RestartedAtAnnotation: w.RestartedAt}
+					} else {
+						d.Spec.Replicas = w.Replicas
+					}
+					_, err = apps.Update(t.Context(), d, metav1.UpdateOptions{})
+					return err
+				}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -164,7 +174,7 @@ func TestTakeOverSettlesTheRecordedChange(t *testing.T) {
 				t.Fatal(err)
 			}
 			tc.check(t, d)
-			evs, err := cluster.Client.CoreV1().Events(ns).List(t.Context(), metav1.ListOptions{})
+			evs, err := cluster.Client.CoreV1().Events(ns).List(t.Context(), metav1.ListOptions{FieldSelector: "reportingComponent=" + remediations.Component}) // not the controllers'
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -64,6 +64,13 @@ func TestCRDRefusesInvalidRecords(t *testing.T) {
 		{"negative budget", func(r *v1alpha1.Remediation) {
 			r.Spec.Budget = &v1alpha1.BudgetSpec{PerRule: -1, Window: metav1.Duration{Duration: time.Hour}}
 		}, []string{"spec.budget.perRule"}},
+		{"verify with no check", func(r *v1alpha1.Remediation) { r.Spec.Verify = &v1alpha1.VerifySpec{} }, []string{"verify needs rollout or alertResolved"}},
+		{"rollout timeout of zero", func(r *v1alpha1.Remediation) {
+			r.Spec.Verify = &v1alpha1.VerifySpec{Rollout: &v1alpha1.RolloutCheck{}}
+		}, []string{"verify.rollout.timeout must be between 1s and 24h"}},
+		{"alertResolved window of two days", func(r *v1alpha1.Remediation) {
+			r.Spec.Verify = &v1alpha1.VerifySpec{AlertResolved: &v1alpha1.AlertResolvedCheck{Within: metav1.Duration{Duration: 48 * time.Hour}}}
+		}, []string{"verify.alertResolved.within must be between 1s and 24h"}},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -149,6 +149,12 @@ func expectActionsSucceed(t *testing.T, exec *remediations.Executor, w *workload
 		if err := a.effect(t, w); err != nil {
 			t.Errorf("%s in %s succeeded, but %v", a.name, w.ns, err)
 		}
+		// What verification reads afterwards: the target, its newest
+		// ReplicaSet and the pods not ready (nothing converges here, so
+		// every read is made).
+		if ro, err := exec.RolloutStatus(t.Context(), req.Target); err != nil || ro.Done {
+			t.Errorf("%s in %s: rollout status %+v, err %v; want it read, not done", a.name, w.ns, ro, err)
+		}
 		evs, err := cluster.Client.CoreV1().Events(w.ns).List(t.Context(), metav1.ListOptions{
 			FieldSelector: fmt.Sprintf("involvedObject.kind=%s,involvedObject.name=%s,reason=%s", req.Target.Kind, req.Target.Name, remediations.EventReason(req.Action)),
 		})

@@ -36,10 +36,12 @@ const rulesYAML = `rules:
     match: ['alertname="KubePodCrashLooping"']
     target: {kind: Deployment, namespace: '{{ .Labels.namespace }}', name: '{{ .Labels.deployment }}'}
     action: restart
+    verify: {rollout: false} # this cluster runs no controllers: no rollout to see converge
   - name: rollback-on-budget-burn
     match: ['alertname="ErrorBudgetBurn"', 'severity="critical"']
     target: {kind: Deployment, namespace: '{{ .Labels.namespace }}', name: '{{ .Labels.deployment }}'}
     action: rollback
+    verify: {rollout: false} # this cluster runs no controllers: no rollout to see converge
     approval: {required: true, channel: C0123456, approvers: {users: [U0123]}, timeout: 30m}
 `
 

@@ -1,0 +1,62 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/alertmedic/alertmedic/api/v1alpha1"
+)
+
+// verify looks at the checks of a Verifying record: it reads the target's
+// rollout when that check is still open, asks afterCheck, and writes what
+// it returns. Nothing here is in memory: the deadlines are in the record,
+// so whichever replica leads next carries on from the record alone.
+func (r *Runner) verify(ctx context.Context, rec *v1alpha1.Remediation, now time.Time) (ctrl.Result, error) {
+	var obs observation
+	if v := rec.Status.Verification; v == nil || v.Rollout != nil && v.Rollout.PassedAt == nil {
+		if rec.Spec.Verify != nil && rec.Spec.Verify.Rollout != nil {
+			ro, err := r.opts.Executor.RolloutStatus(ctx, rec.Spec.Target)
+			switch {
+			case apierrors.IsNotFound(err):
+				obs.Gone = true
+			case err != nil:
+				if ctx.Err() != nil {
+					return ctrl.Result{}, err
+				}
+				obs.Err = err
+				r.opts.Logger.Warn("could not read the rollout of a remediation's target; trying again", "record", rec.Name, "target", rec.Spec.TargetRef, "err", err)
+			default:
+				obs.Rollout = &ro
+			}
+		}
+	}
+	checked := r.opts.Now()
+	st, wait := afterCheck(rec.Spec, rec.Status, obs, checked, r.opts.Policy)
+	if st.Phase.Final() {
+		r.observeVerification(rec, st, checked)
+	}
+	if err := r.finish(ctx, rec, st); err != nil {
+		return ctrl.Result{}, fmt.Errorf("record the verification of %s: %w", rec.Name, err)
+	}
+	return ctrl.Result{RequeueAfter: wait}, nil
+}
+
+// observeVerification counts how a verification ended, and logs it.
+func (r *Runner) observeVerification(rec *v1alpha1.Remediation, st v1alpha1.RemediationStatus, at time.Time) {
+	action := string(rec.Spec.Action)
+	r.opts.Metrics.Verification(action, st.Reason).Inc()
+	log := r.opts.Logger.With("record", rec.Name, "rule", rec.Spec.Rule, "action", action, "target", rec.Spec.TargetRef,
+		"fingerprint", rec.Spec.Alert.Fingerprint, "reason", st.Reason, "message", st.Message)
+	if st.Phase != v1alpha1.PhaseSucceeded {
+		log.Warn("remediation not verified")
+		return
+	}
+	if v := st.Verification; v != nil {
+		r.opts.Metrics.ActionToVerified(action).Observe(at.Sub(v.StartedAt.Time).Seconds())
+	}
+	log.Info("remediation verified")
+}
