@@ -23,18 +23,10 @@ set -euo pipefail
 KUBE_VERSION="${KUBE_VERSION:-v1.36.3}"
 KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"
 CACHE="${ALERTMEDIC_CACHE:-$HOME/.cache/alertmedic}"
-STAGING_VERSION="v0.${KUBE_VERSION#v1.}"
 DIR="$CACHE/cluster/kube-${KUBE_VERSION}-kwok-${KWOK_VERSION}"
 
 log() { echo "cluster-assets: $*" >&2; }
-# go_build OUT PKG STEP WHAT: as in hack/envtest-assets.sh.
-go_build() {
-  local start=$SECONDS
-  log "building $1 $4 ($3)…"
-  CGO_ENABLED=0 go build -o "$DIR/$1.tmp" "$2"
-  mv "$DIR/$1.tmp" "$DIR/$1"
-  log "built $1 in $((SECONDS - start))s"
-}
+. "$(dirname "$0")/lib/assets.sh"
 
 mkdir -p "$DIR"
 exec 9>"$DIR/.lock"
@@ -45,27 +37,7 @@ build_kube() {
   work="$(mktemp -d)"
   (
     cd "$work"
-    go mod init alertmedic.local/clusterbuild >/dev/null 2>&1
-    # k8s.io/kubernetes replaces its staging modules with ./staging paths that
-    # do not exist in the module zip; point each at the published module.
-    gomod="$(go mod download -json "k8s.io/kubernetes@${KUBE_VERSION}" | sed -n 's/.*"GoMod": "\(.*\)",*/\1/p')"
-    {
-      echo "require k8s.io/kubernetes ${KUBE_VERSION}"
-      echo "replace ("
-      sed -n 's#^[[:space:]]*\(k8s.io/[^ ]*\) => ./staging/.*#\t\1 => \1 '"${STAGING_VERSION}"'#p' "$gomod"
-      echo ")"
-    } >>go.mod
-    cat >tools.go <<'GO'
-//go:build tools
-
-package tools
-
-import (
-	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
-	_ "k8s.io/kubernetes/cmd/kube-scheduler"
-)
-GO
-    go mod tidy -e >&2 || true
+    kube_module clusterbuild kube-controller-manager kube-scheduler
     [[ -x "$DIR/kube-controller-manager" ]] || go_build kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager "4/6" "$KUBE_VERSION, about 2 minutes on 2 cores"
     [[ -x "$DIR/kube-scheduler" ]] || go_build kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler "5/6" "$KUBE_VERSION, about 30s"
   )

@@ -13,20 +13,10 @@ set -euo pipefail
 KUBE_VERSION="${KUBE_VERSION:-v1.36.3}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.5}"
 CACHE="${ALERTMEDIC_CACHE:-$HOME/.cache/alertmedic}"
-STAGING_VERSION="v0.${KUBE_VERSION#v1.}"
 DIR="$CACHE/envtest/kube-${KUBE_VERSION}-etcd-${ETCD_VERSION}"
 
 log() { echo "envtest-assets: $*" >&2; }
-# go_build OUT PKG STEP WHAT: builds PKG into $DIR/OUT, saying which step
-# of the first run it is (hack/cluster-assets.sh continues the count) and
-# how long it took.
-go_build() {
-  local start=$SECONDS
-  log "building $1 $4 ($3)…"
-  CGO_ENABLED=0 go build -o "$DIR/$1.tmp" "$2"
-  mv "$DIR/$1.tmp" "$DIR/$1"
-  log "built $1 in $((SECONDS - start))s"
-}
+. "$(dirname "$0")/lib/assets.sh"
 
 mkdir -p "$DIR"
 # One build at a time: test packages started in parallel all ask for the
@@ -51,27 +41,7 @@ if [[ ! -x "$DIR/kube-apiserver" || ! -x "$DIR/kubectl" ]]; then
   trap 'rm -rf "$work"' EXIT
   (
     cd "$work"
-    go mod init alertmedic.local/apiserverbuild >/dev/null 2>&1
-    # k8s.io/kubernetes replaces its staging modules with ./staging paths that
-    # do not exist in the module zip; point each at the published module.
-    gomod="$(go mod download -json "k8s.io/kubernetes@${KUBE_VERSION}" | sed -n 's/.*"GoMod": "\(.*\)",*/\1/p')"
-    {
-      echo "require k8s.io/kubernetes ${KUBE_VERSION}"
-      echo "replace ("
-      sed -n 's#^[[:space:]]*\(k8s.io/[^ ]*\) => ./staging/.*#\t\1 => \1 '"${STAGING_VERSION}"'#p' "$gomod"
-      echo ")"
-    } >>go.mod
-    cat >tools.go <<'GO'
-//go:build tools
-
-package tools
-
-import (
-	_ "k8s.io/kubernetes/cmd/kube-apiserver"
-	_ "k8s.io/kubernetes/cmd/kubectl"
-)
-GO
-    go mod tidy -e >&2 || true
+    kube_module apiserverbuild kube-apiserver kubectl
     [[ -x "$DIR/kube-apiserver" ]] || go_build kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "2/6" "$KUBE_VERSION, about 5 minutes on 2 cores"
     [[ -x "$DIR/kubectl" ]] || go_build kubectl k8s.io/kubernetes/cmd/kubectl "3/6" "$KUBE_VERSION, about 1 minute"
   )
