@@ -2,11 +2,9 @@ package approval
 
 import (
 	"errors"
-	"fmt"
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -21,25 +19,6 @@ func TestMain(m *testing.M) {
 }
 
 var t0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
-
-func newClient(t *testing.T) client.Client {
-	t.Helper()
-	c, err := client.New(cluster.Config, client.Options{Scheme: cluster.Scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-// recordsNamespace creates a fresh namespace for a test's records.
-func recordsNamespace(t *testing.T) string {
-	t.Helper()
-	ns := fmt.Sprintf("records-%d", time.Now().UnixNano()%1_000_000_000)
-	if _, err := cluster.Client.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	return ns
-}
 
 func restartRecord(name, ns, target string) *v1alpha1.Remediation {
 	return &v1alpha1.Remediation{
@@ -78,8 +57,8 @@ func get(t *testing.T, c client.Client, rec *v1alpha1.Remediation) *v1alpha1.Rem
 // Past its deadline a record cannot be approved, even before the leader has
 // recorded it as Expired.
 func TestDecideAfterDeadlineIsRefused(t *testing.T) {
-	ns := recordsNamespace(t)
-	c := newClient(t)
+	ns := cluster.Namespace(t, "records")
+	c := cluster.NewClient(t, nil)
 	deadline := metav1.NewTime(time.Now().Add(-time.Second).Truncate(time.Second))
 	rec := restartRecord("rem-late", ns, "web")
 	rec = put(t, c, ns, rec, v1alpha1.RemediationStatus{Phase: v1alpha1.PhasePendingApproval, ApprovalExpiresAt: &deadline})

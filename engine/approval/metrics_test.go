@@ -15,8 +15,8 @@ import (
 // PendingApproval at each scrape: not the ones approved, denied or of
 // another namespace; one decided leaves the count.
 func TestApprovalsWaitingGauge(t *testing.T) {
-	ns, other := recordsNamespace(t), recordsNamespace(t)
-	c := newClient(t)
+	ns, other := cluster.Namespace(t, "records"), cluster.Namespace(t, "records")
+	c := cluster.NewClient(t, nil)
 	reg := prometheus.NewRegistry()
 	if err := RegisterWaiting(t.Context(), reg, c, ns); err != nil {
 		t.Fatal(err)

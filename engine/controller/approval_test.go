@@ -19,8 +19,8 @@ import (
 // that waits for approval (by U0123), and returns once it waits.
 func pendingRestart(t *testing.T, name string) (string, client.Client, *v1alpha1.Remediation) {
 	t.Helper()
-	ns := recordsNamespace(t)
-	c := newClient(t, cluster.Config)
+	ns := cluster.Namespace(t, "records")
+	c := cluster.NewClient(t, cluster.Config)
 	workload(t, ns, "web", nil)
 	rec := restartRecord(name, ns, "web")
 	rec.Spec.Approval = &v1alpha1.ApprovalSpec{Users: []string{"U0123"}, Timeout: metav1.Duration{Duration: time.Hour}}
@@ -32,8 +32,8 @@ func pendingRestart(t *testing.T, name string) (string, client.Client, *v1alpha1
 
 // A record that needs approval waits, then expires after its timeout.
 func TestApprovalWaitsThenExpires(t *testing.T) {
-	ns := recordsNamespace(t)
-	c := newClient(t, cluster.Config)
+	ns := cluster.Namespace(t, "records")
+	c := cluster.NewClient(t, cluster.Config)
 	exec := &flaky{}
 	rec := restartRecord("rem-approval", ns, "web")
 	rec.Spec.Approval = &v1alpha1.ApprovalSpec{Channel: "C1", Users: []string{"U1"}, Timeout: metav1.Duration{Duration: 30 * time.Minute}}
@@ -110,8 +110,8 @@ func TestApprovedStalePlanIsNotRun(t *testing.T) {
 // A missing target still waits for approval, shown with why there is no
 // preview.
 func TestPlanErrorIsShown(t *testing.T) {
-	ns := recordsNamespace(t)
-	c := newClient(t, cluster.Config)
+	ns := cluster.Namespace(t, "records")
+	c := cluster.NewClient(t, cluster.Config)
 	rec := restartRecord("rem-no-target", ns, "missing")
 	rec.Spec.Approval = &v1alpha1.ApprovalSpec{Users: []string{"U0123"}, Timeout: metav1.Duration{Duration: time.Hour}}
 	rec = put(t, c, ns, rec, v1alpha1.RemediationStatus{})

@@ -22,8 +22,8 @@ import (
 // run: by action, by scaling down (worked out from the replicas there for a
 // scale to N), and by namespace. Other actions run.
 func TestPolicyRequiresApproval(t *testing.T) {
-	ns := recordsNamespace(t)
-	c := newClient(t, cluster.Config)
+	ns := cluster.Namespace(t, "records")
+	c := cluster.NewClient(t, cluster.Config)
 	prod := "prod-" + ns
 	if _, err := cluster.Client.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: prod}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -116,8 +116,8 @@ func allDone(t *testing.T, c client.Client, recs []*v1alpha1.Remediation) func()
 // maxPerWindow: past a rule's budget (on one target, or across its targets)
 // actions are Skipped with the reason; rules without one take the defaults.
 func TestBudgets(t *testing.T) {
-	ns := recordsNamespace(t)
-	c := newClient(t, cluster.Config)
+	ns := cluster.Namespace(t, "records")
+	c := cluster.NewClient(t, cluster.Config)
 	exec := &flaky{}
 	m := startRunner(t, ns, exec, Policy{Limits: policy.Limits{PerTarget: 1, BudgetWindow: time.Hour}}, time.Now)
 	hour := metav1.Duration{Duration: time.Hour}

@@ -16,8 +16,8 @@ import (
 // InvalidParameters in Request without acting: a scale factor of 0 never
 // becomes a scale to the minimum.
 func TestInvalidParametersAreRefusedByTheAPIServer(t *testing.T) {
-	ns := recordsNamespace(t)
-	c := newClient(t, cluster.Config)
+	ns := cluster.Namespace(t, "records")
+	c := cluster.NewClient(t, cluster.Config)
 	rec := &v1alpha1.Remediation{
 		ObjectMeta: metav1.ObjectMeta{Name: "rem-factor-zero", Namespace: ns},
 		Spec: v1alpha1.RemediationSpec{Rule: "scale-up", Action: "scale", Scale: &v1alpha1.ScaleParams{Op: "multiply", Factor: "0"},

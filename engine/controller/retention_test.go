@@ -15,8 +15,8 @@ import (
 // Finished records are deleted after their retention: counted from when the
 // alert resolved, or from when they finished if it never did.
 func TestFinishedRecordsAreCollected(t *testing.T) {
-	ns := recordsNamespace(t)
-	c := newClient(t, cluster.Config)
+	ns := cluster.Namespace(t, "records")
+	c := cluster.NewClient(t, cluster.Config)
 	long := metav1.NewTime(time.Now().Add(-25 * time.Hour))
 	resolved := put(t, c, ns, restartRecord("rem-resolved", ns, "a"), v1alpha1.RemediationStatus{
 		Phase: v1alpha1.PhaseSucceeded, FinishedAt: &long, AlertResolvedAt: &long})

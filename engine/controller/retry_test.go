@@ -103,8 +103,8 @@ func (f *flaky) count() int {
 }
 
 func TestTransientFailureIsRetried(t *testing.T) {
-	ns := recordsNamespace(t)
-	c := newClient(t, cluster.Config)
+	ns := cluster.Namespace(t, "records")
+	c := cluster.NewClient(t, cluster.Config)
 	exec := &flaky{n: 2}
 	m := startRunner(t, ns, exec, Policy{RetryBackoff: 10 * time.Millisecond}, time.Now)
 	rec := put(t, c, ns, restartRecord("rem-flaky", ns, "web"), v1alpha1.RemediationStatus{})
@@ -118,8 +118,8 @@ func TestTransientFailureIsRetried(t *testing.T) {
 }
 
 func TestTransientFailureGivesUpAfterMaxAttempts(t *testing.T) {
-	ns := recordsNamespace(t)
-	c := newClient(t, cluster.Config)
+	ns := cluster.Namespace(t, "records")
+	c := cluster.NewClient(t, cluster.Config)
 	exec := &flaky{n: 100}
 	startRunner(t, ns, exec, Policy{RetryBackoff: 5 * time.Millisecond, MaxAttempts: 3}, time.Now)
 	rec := put(t, c, ns, restartRecord("rem-down", ns, "web"), v1alpha1.RemediationStatus{})
@@ -133,8 +133,8 @@ func TestTransientFailureGivesUpAfterMaxAttempts(t *testing.T) {
 // status write that records the retry wakes the runner at once, and a poke
 // does too, but nothing is tried before NextAttemptAt.
 func TestRetryWaitsForItsBackoff(t *testing.T) {
-	ns := recordsNamespace(t)
-	c := newClient(t, cluster.Config)
+	ns := cluster.Namespace(t, "records")
+	c := cluster.NewClient(t, cluster.Config)
 	clk := &clock{at: time.Now()}
 	exec := &flaky{n: 1}
 	const backoff = 20 * time.Second
@@ -164,8 +164,8 @@ func TestRetryWaitsForItsBackoff(t *testing.T) {
 // A person's approval survives a transient failure: the record is retried
 // as Approved and runs, never asks again, and does not expire.
 func TestApprovalSurvivesATransientFailure(t *testing.T) {
-	ns := recordsNamespace(t)
-	c := newClient(t, cluster.Config)
+	ns := cluster.Namespace(t, "records")
+	c := cluster.NewClient(t, cluster.Config)
 	clk := &clock{at: time.Now()}
 	exec := &flaky{n: 1}
 	rec := restartRecord("rem-approved-retry", ns, "web")

@@ -20,8 +20,8 @@ import (
 // the next leader sees the annotation and records the success, without a
 // second restart.
 func TestTakeOverAppliedRestart(t *testing.T) {
-	ns := recordsNamespace(t)
-	c := newClient(t, cluster.Config)
+	ns := cluster.Namespace(t, "records")
+	c := cluster.NewClient(t, cluster.Config)
 	started := time.Now().Add(-time.Minute).Truncate(time.Second)
 	workload(t, ns, "web", map[string]string{remediations.RestartedAtAnnotation: started.Format(time.RFC3339)})
 	rec := put(t, c, ns, restartRecord("rem-applied", ns, "web"), v1alpha1.RemediationStatus{
@@ -45,8 +45,8 @@ func TestTakeOverAppliedRestart(t *testing.T) {
 
 // The stopped leader had not got as far as the patch: the restart is run.
 func TestTakeOverRestartNotApplied(t *testing.T) {
-	ns := recordsNamespace(t)
-	c := newClient(t, cluster.Config)
+	ns := cluster.Namespace(t, "records")
+	c := cluster.NewClient(t, cluster.Config)
 	workload(t, ns, "web", nil)
 	rec := put(t, c, ns, restartRecord("rem-not-applied", ns, "web"), v1alpha1.RemediationStatus{
 		Phase: v1alpha1.PhaseRunning, StartedAt: &metav1.Time{Time: time.Now().Add(-time.Minute)}, ExecutedBy: "old-leader", Attempts: 1})
@@ -67,8 +67,8 @@ func TestTakeOverRestartNotApplied(t *testing.T) {
 // A relative scale may or may not have been applied; running it again could
 // scale twice. It is failed for a person to check, and nothing is changed.
 func TestTakeOverRelativeScaleIsNotRepeated(t *testing.T) {
-	ns := recordsNamespace(t)
-	c := newClient(t, cluster.Config)
+	ns := cluster.Namespace(t, "records")
+	c := cluster.NewClient(t, cluster.Config)
 	workload(t, ns, "web", nil)
 	rec := &v1alpha1.Remediation{
 		ObjectMeta: metav1.ObjectMeta{Name: "rem-scale-by"},
@@ -129,8 +129,8 @@ func TestTakeOverSettlesTheRecordedChange(t *testing.T) {
 			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ns := recordsNamespace(t)
-			c := newClient(t, cluster.Config)
+			ns := cluster.Namespace(t, "records")
+			c := cluster.NewClient(t, cluster.Config)
 			workload(t, ns, "web", nil)
 			apps := cluster.Client.AppsV1().Deployments(ns)
 			d, err := apps.Get(t.Context(), "web", metav1.GetOptions{})

@@ -55,7 +55,7 @@ func final(t *testing.T, rec *v1alpha1.Remediation) func() bool {
 // ReplicaSet has every pod ready and the old one none: then Succeeded,
 // Verified, saying how long it took.
 func TestRestartVerifiedOnceTheRolloutConverges(t *testing.T) {
-	ns := recordsNamespace(t)
+	ns := cluster.Namespace(t, "records")
 	workload(t, ns, "web", nil)
 	waitLong(t, "web available before the restart", available(t, ns, "web"))
 	m := startRunner(t, ns, remediations.NewExecutor(cluster.Client, remediations.Options{}), verifyPolicy(), nil)
@@ -98,7 +98,7 @@ func TestRestartVerifiedOnceTheRolloutConverges(t *testing.T) {
 // not converge: at the deadline the record is Failed, RolloutStalled,
 // saying how many are ready and why the new pods are not.
 func TestStalledRolloutFailsWithThePodsReasons(t *testing.T) {
-	ns := recordsNamespace(t)
+	ns := cluster.Namespace(t, "records")
 	nodes, err := cluster.Client.CoreV1().Nodes().List(t.Context(), metav1.ListOptions{})
 	if err != nil || len(nodes.Items) == 0 {
 		t.Fatalf("nodes: %v %v", nodes, err)
@@ -151,7 +151,7 @@ func TestStalledRolloutFailsWithThePodsReasons(t *testing.T) {
 // alertResolved passes on the resolved notification (status.alertResolvedAt,
 // written by ingest), and fails when none comes within its window.
 func TestAlertResolvedVerification(t *testing.T) {
-	ns := recordsNamespace(t)
+	ns := cluster.Namespace(t, "records")
 	workload(t, ns, "web", nil)
 	workload(t, ns, "api", nil)
 	startRunner(t, ns, remediations.NewExecutor(cluster.Client, remediations.Options{}), verifyPolicy(), nil)

@@ -3,7 +3,6 @@ package ingest
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -11,9 +10,7 @@ import (
 	"github.com/prometheus/alertmanager/template"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/model"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -60,25 +57,6 @@ func mustRules(t testing.TB, text string) *rules.Set {
 	return set
 }
 
-func newClient(t *testing.T, cfg *rest.Config) client.Client {
-	t.Helper()
-	c, err := client.New(cfg, client.Options{Scheme: cluster.Scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-// recordsNamespace creates a fresh namespace for a test's records.
-func recordsNamespace(t *testing.T) string {
-	t.Helper()
-	ns := fmt.Sprintf("records-%d", time.Now().UnixNano()%1_000_000_000)
-	if _, err := cluster.Client.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	return ns
-}
-
 func alert(status, name string, labels map[string]string, startsAt time.Time) template.Alert {
 	kv := template.KV{"alertname": name}
 	ls := model.LabelSet{"alertname": model.LabelValue(name)}
@@ -106,8 +84,8 @@ func records(t *testing.T, c client.Client, ns string) []v1alpha1.Remediation {
 var t0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 
 func TestAcceptRecordsOneRemediationPerMatch(t *testing.T) {
-	ns := recordsNamespace(t)
-	c := newClient(t, cluster.Config)
+	ns := cluster.Namespace(t, "records")
+	c := cluster.NewClient(t, cluster.Config)
 	e := New(Options{Client: c, Namespace: ns, Rules: mustRules(t, testRules)})
 	msg := message(
 		alert("firing", "KubePodCrashLooping", map[string]string{"namespace": "shop", "deployment": "cart"}, t0),
@@ -165,8 +143,8 @@ func ptr[T any](v T) *T { return &v }
 // The same alert, re-sent 20 times, inside 20 different groups, and to a
 // fresh engine (another replica, or this one after a restart): one record.
 func TestSameEpisodeIsRecordedOnce(t *testing.T) {
-	ns := recordsNamespace(t)
-	c := newClient(t, cluster.Config)
+	ns := cluster.Namespace(t, "records")
+	c := cluster.NewClient(t, cluster.Config)
 	a := alert("firing", "KubePodCrashLooping", map[string]string{"namespace": "shop", "deployment": "cart"}, t0)
 	other := alert("firing", "LatencyHigh", map[string]string{"namespace": "db", "statefulset": "pg"}, t0)
 	e := New(Options{Client: c, Namespace: ns, Rules: mustRules(t, testRules)})
@@ -199,8 +177,8 @@ func TestSameEpisodeIsRecordedOnce(t *testing.T) {
 }
 
 func TestResolvedAlertCancelsItsPendingRecord(t *testing.T) {
-	ns := recordsNamespace(t)
-	c := newClient(t, cluster.Config)
+	ns := cluster.Namespace(t, "records")
+	c := cluster.NewClient(t, cluster.Config)
 	e := New(Options{Client: c, Namespace: ns, Rules: mustRules(t, testRules)})
 	a := alert("firing", "ErrorBudgetBurn", map[string]string{"namespace": "shop", "deployment": "cart"}, t0)
 	if err := e.Accept(t.Context(), message(a)); err != nil {
@@ -240,15 +218,15 @@ func TestAcceptRefusesWhenRecordsCannotBeWritten(t *testing.T) {
 	dead := rest.CopyConfig(cluster.Config)
 	dead.Host = "https://127.0.0.1:1"
 	dead.Timeout = 2 * time.Second
-	e := New(Options{Client: newClient(t, cluster.Config), Namespace: "nowhere", Busy: busy, Rules: mustRules(t, testRules)})
+	e := New(Options{Client: cluster.NewClient(t, cluster.Config), Namespace: "nowhere", Busy: busy, Rules: mustRules(t, testRules)})
 	e.opts.Client = newClientLazy(t, dead)
 	err := e.Accept(t.Context(), message(alert("firing", "KubePodCrashLooping", map[string]string{"namespace": "a", "deployment": "x"}, t0)))
 	if !errors.Is(err, busy) || !strings.Contains(err.Error(), "could not be written") {
 		t.Fatalf("Accept = %v, want the busy sentinel saying records could not be written", err)
 	}
 	// Nothing was remembered: the retry, once the API server answers, records it.
-	ns := recordsNamespace(t)
-	e2 := New(Options{Client: newClient(t, cluster.Config), Namespace: ns, Rules: mustRules(t, testRules)})
+	ns := cluster.Namespace(t, "records")
+	e2 := New(Options{Client: cluster.NewClient(t, cluster.Config), Namespace: ns, Rules: mustRules(t, testRules)})
 	e2.seen = e.seen
 	if err := e2.Accept(t.Context(), message(alert("firing", "KubePodCrashLooping", map[string]string{"namespace": "a", "deployment": "x"}, t0))); err != nil {
 		t.Fatal(err)
@@ -277,7 +255,7 @@ func newClientLazy(t *testing.T, cfg *rest.Config) client.Client {
 
 func TestGateRefusesWithBusy(t *testing.T) {
 	busy := errors.New("busy sentinel")
-	e := New(Options{Client: newClient(t, cluster.Config), Namespace: "x", Busy: busy, Rules: mustRules(t, testRules),
+	e := New(Options{Client: cluster.NewClient(t, cluster.Config), Namespace: "x", Busy: busy, Rules: mustRules(t, testRules),
 		Gate: func(ctx context.Context) error { return errors.New("api down") }})
 	err := e.Accept(t.Context(), message(alert("firing", "KubePodCrashLooping", map[string]string{"namespace": "a", "deployment": "x"}, t0)))
 	if !errors.Is(err, busy) || !strings.Contains(err.Error(), "api down") {
@@ -289,8 +267,8 @@ func TestGateRefusesWithBusy(t *testing.T) {
 // records, and each keeps its startsAt as Alertmanager sent it
 // (Prometheus' timestamps carry milliseconds).
 func TestEpisodesWithinOneSecondAreKeptApart(t *testing.T) {
-	ns := recordsNamespace(t)
-	c := newClient(t, cluster.Config)
+	ns := cluster.Namespace(t, "records")
+	c := cluster.NewClient(t, cluster.Config)
 	e := New(Options{Client: c, Namespace: ns, Rules: mustRules(t, testRules)})
 	labels := map[string]string{"namespace": "shop", "deployment": "cart"}
 	first, second := t0.Add(120*time.Millisecond), t0.Add(870*time.Millisecond)
