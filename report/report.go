@@ -79,13 +79,26 @@ type Durations struct {
 	P50, P90 time.Duration
 }
 
+type durationsJSON struct {
+	N   int     `json:"n"`
+	P50 float64 `json:"p50Seconds"`
+	P90 float64 `json:"p90Seconds"`
+}
+
 // MarshalJSON writes the durations in seconds.
 func (d Durations) MarshalJSON() ([]byte, error) {
-	return json.Marshal(struct {
-		N   int     `json:"n"`
-		P50 float64 `json:"p50Seconds"`
-		P90 float64 `json:"p90Seconds"`
-	}{d.N, d.P50.Seconds(), d.P90.Seconds()})
+	return json.Marshal(durationsJSON{d.N, d.P50.Seconds(), d.P90.Seconds()})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (d *Durations) UnmarshalJSON(b []byte) error {
+	var j durationsJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	sec := func(f float64) time.Duration { return time.Duration(math.Round(f * float64(time.Second))) }
+	*d = Durations{N: j.N, P50: sec(j.P50), P90: sec(j.P90)}
+	return nil
 }
 
 // Build is the report of records created in [now-since, now): one row per

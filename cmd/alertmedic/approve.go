@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
@@ -34,13 +35,9 @@ func recordsClient(ctx context.Context, kubeconfigPath string) (client.Client, s
 	if err != nil {
 		return nil, "", err
 	}
-	scheme := runtime.NewScheme()
-	if err := v1alpha1.AddToScheme(scheme); err != nil {
-		return nil, "", err
-	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	c, err := newRecordsClient(cfg)
 	if err != nil {
-		return nil, "", fmt.Errorf("kubernetes client: %w", err)
+		return nil, "", err
 	}
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
@@ -51,6 +48,28 @@ func recordsClient(ctx context.Context, kubeconfigPath string) (client.Client, s
 		return nil, "", fmt.Errorf("who am I (SelfSubjectReview): %w", err)
 	}
 	return c, review.Status.UserInfo.Username, nil
+}
+
+// recordsReader is a client for the records with the caller's kubeconfig,
+// for commands that only read them.
+func recordsReader(kubeconfigPath string) (client.Client, error) {
+	cfg, err := server.KubeConfig(kubeconfigPath, version)
+	if err != nil {
+		return nil, err
+	}
+	return newRecordsClient(cfg)
+}
+
+func newRecordsClient(cfg *rest.Config) (client.Client, error) {
+	scheme := runtime.NewScheme()
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	return c, nil
 }
 
 // decideCmd is 'alertmedic approve NAME' and 'alertmedic deny NAME': who may

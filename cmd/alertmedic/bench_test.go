@@ -163,7 +163,7 @@ func BenchmarkAlertToPatch(b *testing.B) {
 		lat = append(lat, time.Since(start))
 	}
 	b.StopTimer()
-	report(b, lat, "")
+	reportLatency(b, lat, "")
 	// The floor: the three durable writes exactly-once needs (create the
 	// record, mark it Running, patch the workload), made directly.
 	floor := make([]time.Duration, 0, n)
@@ -185,10 +185,10 @@ func BenchmarkAlertToPatch(b *testing.B) {
 		}
 		floor = append(floor, time.Since(start))
 	}
-	report(b, floor, "floor-")
+	reportLatency(b, floor, "floor-")
 }
 
-func report(b *testing.B, lat []time.Duration, prefix string) {
+func reportLatency(b *testing.B, lat []time.Duration, prefix string) {
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, prefix+"p50-ms")
 	b.ReportMetric(float64(lat[(len(lat)*99)/100].Microseconds())/1000, prefix+"p99-ms")

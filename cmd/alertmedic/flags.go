@@ -17,6 +17,7 @@ import (
 	"github.com/alertmedic/alertmedic/engine/ingest"
 	"github.com/alertmedic/alertmedic/internal/server"
 	"github.com/alertmedic/alertmedic/policy"
+	"github.com/alertmedic/alertmedic/report"
 	"github.com/alertmedic/alertmedic/webhook"
 )
 
@@ -41,6 +42,7 @@ type commandLine struct {
 	test    testOptions
 	explain explainOptions
 	decide  decideOptions
+	report  reportOptions
 	// extra holds the arguments given to a command that takes none (or more
 	// than it takes); the command reports them as a usage error.
 	extra []string
@@ -71,6 +73,7 @@ func newCLI(stdout, stderr io.Writer) *commandLine {
 	c.decideCommand(app.Command("pending", "List the remediations waiting for approval."), false)
 	c.decideCommand(app.Command("approve", "Approve a remediation waiting for approval (who may is up to Kubernetes RBAC)."), true)
 	c.decideCommand(app.Command("deny", "Deny a remediation waiting for approval (who may is up to Kubernetes RBAC)."), true)
+	c.reportCommand(app.Command("report", reportHelp))
 	app.Command("version", "Print the version and build information.").Arg("args", "").Hidden().StringsVar(&c.extra)
 	return c
 }
@@ -207,7 +210,7 @@ func (c *commandLine) serveCommand(cmd *kingpin.CmdClause) {
 	cmd.Flag("approval-timeout", "how long an action --require-approval holds waits for approval").Default("30m").DurationVar(&o.Policy.RequiredApprovalTimeout)
 	cmd.Flag("max-attempts", "tries of an action that fails because the API server is unavailable").Default("5").IntVar(&o.Policy.MaxAttempts)
 	cmd.Flag("retry-backoff", "wait before the second try of an action after a transient failure, doubled for each try after it (at most 1h)").Default("5s").DurationVar(&o.Policy.RetryBackoff)
-	cmd.Flag("retention", "keep a finished record this long after its alert resolved").Default("24h").DurationVar(&o.Policy.Retention)
+	cmd.Flag("retention", "keep a finished record this long after its alert resolved (8 days: 'alertmedic report --since 7d' sees a whole week)").Default("192h").DurationVar(&o.Policy.Retention)
 	cmd.Flag("max-retention", "keep a finished record this long when its alert never resolved").Default("720h").DurationVar(&o.Policy.MaxRetention)
 	cmd.Flag("dry-run", "plan, log and record Events, but change no workload (server-side dry-run)").BoolVar(&o.DryRun)
 	cmd.Flag("watch-rules", "reload the rule files when they change on disk (as SIGHUP does)").Default("true").BoolVar(&o.WatchRules)
@@ -303,6 +306,15 @@ func (c *commandLine) decideCommand(cmd *kingpin.CmdClause, wantName bool) {
 		cmd.Arg("name", "the remediation (see 'alertmedic pending')").StringVar(&o.name)
 	}
 	cmd.Arg("args", "").Hidden().StringsVar(&c.extra)
+	cmd.Flag("namespace", "namespace of the Remediation records").Default("alertmedic").Envar(namespaceEnv).StringVar(&o.namespace)
+	cmd.Flag("kubeconfig", "kubeconfig path (without it: $KUBECONFIG, the in-cluster config, ~/.kube/config)").PlaceHolder("FILE").StringVar(&o.kubeconfig)
+}
+
+func (c *commandLine) reportCommand(cmd *kingpin.CmdClause) {
+	o := &c.report
+	cmd.Arg("args", "").Hidden().StringsVar(&c.extra)
+	cmd.Flag("since", "report on the records created within this long of now (7d, 24h, 2w)").Default("7d").SetValue(&o.since)
+	cmd.Flag("format", "text, json, or markdown (a table to paste into a review)").Default("text").EnumVar(&o.format, report.Formats...)
 	cmd.Flag("namespace", "namespace of the Remediation records").Default("alertmedic").Envar(namespaceEnv).StringVar(&o.namespace)
 	cmd.Flag("kubeconfig", "kubeconfig path (without it: $KUBECONFIG, the in-cluster config, ~/.kube/config)").PlaceHolder("FILE").StringVar(&o.kubeconfig)
 }

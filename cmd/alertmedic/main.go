@@ -56,6 +56,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = decideCmd(ctx, c, cmd == "approve", stdout)
 	case "pending":
 		err = pendingCmd(ctx, c, stdout)
+	case "report":
+		err = reportCmd(ctx, c, stdout)
 	case "version":
 		if err = noArgs(cmd, c.extra); err == nil {
 			fmt.Fprintln(stdout, versionString())

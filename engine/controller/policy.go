@@ -39,7 +39,7 @@ type Policy struct {
 	// MaxRetention, after it finished, when no resolved notification came.
 	// A record deleted while its alert still fires lets a later re-send act
 	// again, so MaxRetention should exceed the longest alert.
-	Retention    time.Duration // default 24h
+	Retention    time.Duration // default 8 days: a week's report (alertmedic report) sees every record of the week
 	MaxRetention time.Duration // default 30 days
 	// VerifyInterval is how often the checks of a Verifying record are
 	// looked at (and the target read) until they pass or their deadline.
@@ -67,7 +67,7 @@ func (p *Policy) setDefaults() {
 		p.ActionTimeout = 20 * time.Second
 	}
 	if p.Retention <= 0 {
-		p.Retention = 24 * time.Hour
+		p.Retention = 8 * 24 * time.Hour
 	}
 	if p.MaxRetention <= 0 {
 		p.MaxRetention = 30 * 24 * time.Hour
