@@ -41,6 +41,7 @@ func (c *compiler) compile(rc *ruleConfig) *Rule {
 	r.Budget = c.budget(rc)
 	r.Approval = c.approval(rc)
 	r.Verify = c.verify(rc)
+	r.Silence = c.silence(rc, r.Verify)
 	if c.errors > before || rc.invalid {
 		return nil
 	}
@@ -658,6 +659,24 @@ func (c *compiler) verify(rc *ruleConfig) *v1alpha1.VerifySpec {
 		return nil
 	}
 	return vs
+}
+
+// silence checks silence: true: a silence lasts the rollout's check, so it
+// needs one; and it would mute the resolved notification that
+// verify.alertResolved waits for, so the two do not go together.
+func (c *compiler) silence(rc *ruleConfig, v *v1alpha1.VerifySpec) bool {
+	if !rc.Silence || !rc.ok("silence") || rc.bad("verify") {
+		return false
+	}
+	switch {
+	case v != nil && v.AlertResolved != nil:
+		c.errorf(rc.at("silence"), "silence in %s would mute the resolved notification that verify.alertResolved waits for; remove one of them", rc.label)
+	case v == nil || v.Rollout == nil:
+		c.errorf(rc.at("silence"), "silence in %s lasts while the rollout is verified, but verify.rollout is false; remove silence or the rollout: false", rc.label)
+	default:
+		return true
+	}
+	return false
 }
 
 // slackIDs checks a list of Slack IDs whose first letter is one of prefixes.

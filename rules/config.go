@@ -32,6 +32,7 @@ type ruleConfig struct {
 	Budget   *budgetConfig   `yaml:"maxPerWindow,omitempty"`
 	Approval *approvalConfig `yaml:"approval,omitempty"`
 	Verify   *verifyConfig   `yaml:"verify,omitempty"`
+	Silence  bool            `yaml:"silence,omitempty"`
 
 	label   string                // how messages name the rule: `rule "x"` or `rule #2`
 	node    *yaml.Node            // the rule's mapping

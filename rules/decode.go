@@ -251,7 +251,7 @@ func (d *decoder) decodeRule(n *yaml.Node, index int) *ruleConfig {
 	defer func() { rc.invalid = d.errors > before }()
 	what := ruleLabel(n, index)
 	rc.label = what
-	known := []string{"name", "match", "target", "action", "scale", "rollback", "continue", "cooldown", "maxPerWindow", "approval", "verify"}
+	known := []string{"name", "match", "target", "action", "scale", "rollback", "continue", "cooldown", "maxPerWindow", "approval", "verify", "silence"}
 	d.mapping(rc, "", n, what, known, func(key string, v *yaml.Node) bool {
 		var ok bool
 		switch key {
@@ -324,6 +324,8 @@ func (d *decoder) decodeRule(n *yaml.Node, index int) *ruleConfig {
 		case "verify":
 			rc.Verify = &verifyConfig{}
 			ok = d.verify(rc, v, what)
+		case "silence":
+			rc.Silence, ok = d.boolean(v, "silence", what)
 		}
 		return ok
 	})

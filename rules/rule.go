@@ -33,6 +33,9 @@ type Rule struct {
 	// Verify is what must be seen after the action succeeded before its
 	// record is Succeeded; nil: nothing (verify: {rollout: false}).
 	Verify *v1alpha1.VerifySpec
+	// Silence asks for an Alertmanager silence of the alert while the
+	// rollout is verified.
+	Silence bool
 
 	NamespaceTemplate *Template // renders Target.Namespace
 	NameTemplate      *Template // renders Target.Name

@@ -143,6 +143,7 @@ func schemaFields() map[string]schemaField {
 		"rules[].verify.rollout": {doc: "Wait for the target to converge as kubectl rollout status says: the latest spec observed, every replica updated and available.", def: true},
 		"rules[].verify.timeout": {doc: fmt.Sprintf("How long the rollout may take after the action: a duration between %s and %s.", humanDuration(minVerifyWindow), humanDuration(maxVerifyWindow)),
 			pattern: durationPattern, minLength: ptr(1), def: humanDuration(defaultVerifyTimeout)},
+		"rules[].silence":              {doc: "Silence the alert in Alertmanager (its labels exactly; serve --alertmanager-url) while the rollout is verified: the silence ends at the rollout check's deadline at the latest and is expired as soon as the record ends. Needs verify.rollout and no verify.alertResolved, whose resolved notification a silence would mute.", def: false},
 		"rules[].verify.alertResolved": {doc: "Wait for a resolved notification of the alert's episode."},
 		"rules[].verify.alertResolved.within": {doc: fmt.Sprintf("How long the alert may take to resolve after the action: a duration between %s and %s.", humanDuration(minVerifyWindow), humanDuration(maxVerifyWindow)),
 			required: true, pattern: durationPattern, minLength: ptr(1), examples: []any{"15m"}},

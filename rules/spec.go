@@ -44,5 +44,6 @@ func (m Match) Spec(a *template.Alert) v1alpha1.RemediationSpec {
 	if r.Verify != nil {
 		s.Verify = r.Verify.DeepCopy()
 	}
+	s.Silence = r.Silence
 	return s
 }

@@ -123,6 +123,7 @@ type ApprovalSpec struct {
 // +kubebuilder:validation:XValidation:rule="self.action != 'scale' || has(self.scale)",message="action scale needs spec.scale"
 // +kubebuilder:validation:XValidation:rule="self.action == 'scale' || !has(self.scale)",message="spec.scale is only for action scale"
 // +kubebuilder:validation:XValidation:rule="self.action == 'rollback' || !has(self.rollback)",message="spec.rollback is only for action rollback"
+// +kubebuilder:validation:XValidation:rule="!has(self.silence) || !self.silence || (has(self.verify) && has(self.verify.rollout) && !has(self.verify.alertResolved))",message="spec.silence needs spec.verify.rollout and no spec.verify.alertResolved: the silence lasts the rollout's check, and would mute the resolved notification alertResolved waits for"
 type RemediationSpec struct {
 	// Rule is the name of the rule that planned the action.
 	// +kubebuilder:validation:MinLength=1
@@ -154,6 +155,11 @@ type RemediationSpec struct {
 	// record's.
 	// +optional
 	Verify *VerifySpec `json:"verify,omitempty"`
+	// Silence asks for an Alertmanager silence of the alert, on its labels
+	// exactly, while the record is Verifying: it ends at the rollout check's
+	// deadline at the latest, and is expired as soon as the record ends.
+	// +optional
+	Silence bool `json:"silence,omitempty"`
 }
 
 // VerifySpec is what a record checks after its action succeeded. Each
@@ -264,6 +270,29 @@ type RemediationStatus struct {
 	// replica's memory, so a new leader continues where the last stopped.
 	// +optional
 	Verification *Verification `json:"verification,omitempty"`
+	// Silence is the Alertmanager silence spec.silence asked for.
+	// +optional
+	Silence *SilenceStatus `json:"silence,omitempty"`
+}
+
+// SilenceStatus is the Alertmanager silence of a record's alert while it is
+// verified. Its ID is recorded once Alertmanager answered; an answer lost
+// is recovered by finding the silence by its comment, which names the
+// record.
+type SilenceStatus struct {
+	// ID is Alertmanager's id of the silence.
+	// +optional
+	ID string `json:"id,omitempty"`
+	// EndsAt is when the silence ends by itself: the verification's
+	// deadline, never later.
+	// +optional
+	EndsAt *metav1.MicroTime `json:"endsAt,omitempty"`
+	// ExpiredAt is when alertmedic expired it, the record having ended.
+	// +optional
+	ExpiredAt *metav1.MicroTime `json:"expiredAt,omitempty"`
+	// Message says why there is no silence, or what last went wrong.
+	// +optional
+	Message string `json:"message,omitempty"`
 }
 
 // Verification is the progress of a record's checks after its action.

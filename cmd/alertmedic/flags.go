@@ -212,6 +212,7 @@ func (c *commandLine) serveCommand(cmd *kingpin.CmdClause) {
 	cmd.Flag("retry-backoff", "wait before the second try of an action after a transient failure, doubled for each try after it (at most 1h)").Default("5s").DurationVar(&o.Policy.RetryBackoff)
 	cmd.Flag("retention", "keep a finished record this long after its alert resolved (8 days: 'alertmedic report --since 7d' sees a whole week)").Default("192h").DurationVar(&o.Policy.Retention)
 	cmd.Flag("max-retention", "keep a finished record this long when its alert never resolved").Default("720h").DurationVar(&o.Policy.MaxRetention)
+	cmd.Flag("alertmanager-url", "Alertmanager that silences an alert while its remediation is verified (rules with silence: true), such as http://alertmanager:9093").PlaceHolder("URL").StringVar(&o.AlertmanagerURL)
 	cmd.Flag("dry-run", "plan, log and record Events, but change no workload (server-side dry-run)").BoolVar(&o.DryRun)
 	cmd.Flag("watch-rules", "reload the rule files when they change on disk (as SIGHUP does)").Default("true").BoolVar(&o.WatchRules)
 	cmd.Flag("watch-debounce", "changes to the rule files within this long of each other are one reload").Default("1s").DurationVar(&o.WatchDebounce)

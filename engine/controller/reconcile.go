@@ -40,6 +40,9 @@ type Options struct {
 	Logger  *slog.Logger
 	Metrics *engine.Metrics
 	Now     func() time.Time
+	// Silences is the Alertmanager that silences alerts while their
+	// remediation is verified (spec.silence); nil: none is configured.
+	Silences Silences
 }
 
 // Runner executes Remediation records on the replica that holds the leader
@@ -84,6 +87,7 @@ func NewRunner(mgr manager.Manager, opts Options) (*Runner, error) {
 	err = mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
 		opts.Metrics.Leader().Set(1)
 		opts.Logger.Info("leading: this replica executes remediations", "identity", opts.Identity)
+		r.sweepSilences(ctx)
 		<-ctx.Done()
 		opts.Metrics.Leader().Set(0)
 		return nil
@@ -113,6 +117,9 @@ func (r *Runner) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, 
 		return ctrl.Result{}, err
 	}
 	now := r.opts.Now()
+	if err := r.silence(ctx, &rec, now); err != nil {
+		return ctrl.Result{}, err
+	}
 	s := nextStep(&rec, now, r.opts.Policy)
 	switch s.Kind {
 	case stepWait:

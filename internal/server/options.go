@@ -9,6 +9,7 @@ import (
 
 	"github.com/alertmedic/alertmedic/engine/controller"
 	"github.com/alertmedic/alertmedic/policy"
+	"github.com/alertmedic/alertmedic/silences"
 )
 
 // Options are what 'alertmedic serve' runs with: its command-line flags,
@@ -78,6 +79,10 @@ type Options struct {
 	SeenSize int
 	// Log configures the logger: level, format, and the Writer logs go to.
 	Log promslog.Config
+	// AlertmanagerURL is the Alertmanager that silences an alert while its
+	// remediation is verified (rules with silence: true); empty: none, and
+	// such records note that they were not silenced.
+	AlertmanagerURL string
 	// Slack configures Slack approvals; without a bot token Slack is off.
 	Slack SlackOptions
 	// Version is alertmedic's version, in the client's User-Agent and the
@@ -118,6 +123,11 @@ func usagef(format string, args ...any) error {
 func (o Options) Validate() error {
 	if err := CheckNamespaceFlags(o.Policy.Limits); err != nil {
 		return usagef("serve: %v", err)
+	}
+	if o.AlertmanagerURL != "" {
+		if _, err := silences.New(o.AlertmanagerURL, nil); err != nil {
+			return usagef("serve: --alertmanager-url: %v", err)
+		}
 	}
 	if len(o.RulePaths) == 0 {
 		return usagef("serve: --rules is required (a rule file or a directory of them)")

@@ -34,8 +34,12 @@ import (
 	"github.com/alertmedic/alertmedic/engine/ingest"
 	"github.com/alertmedic/alertmedic/remediations"
 	"github.com/alertmedic/alertmedic/rules"
+	"github.com/alertmedic/alertmedic/silences"
 	"github.com/alertmedic/alertmedic/webhook"
 )
+
+// alertmanagerTimeout bounds each request to Alertmanager's API.
+const alertmanagerTimeout = 10 * time.Second
 
 // Run validates o, wires the webhook, the engine, the runner and Slack
 // together, and serves until ctx ends (SIGTERM) or a part fails; SIGHUP
@@ -121,14 +125,23 @@ func Run(ctx context.Context, o Options) error {
 	if err := approval.RegisterWaiting(ctx, reg, mgr.GetClient(), o.Namespace); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
-	if _, err := controller.NewRunner(mgr, controller.Options{
+	ropts := controller.Options{
 		Executor: exec,
 		Policy:   o.Policy,
 		Identity: o.Identity,
 		Workers:  o.Workers,
 		Logger:   log,
 		Metrics:  metrics,
-	}); err != nil {
+	}
+	if o.AlertmanagerURL != "" {
+		am, err := silences.New(o.AlertmanagerURL, &http.Client{Timeout: alertmanagerTimeout})
+		if err != nil {
+			return fmt.Errorf("--alertmanager-url: %w", err)
+		}
+		ropts.Silences = am
+		log.Info("silences: rules with silence: true silence their alert while it is verified", "alertmanager", am.URL())
+	}
+	if _, err := controller.NewRunner(mgr, ropts); err != nil {
 		return err
 	}
 	sl, err := setupSlack(&o, records, eng.Rules, reg, log)

@@ -71,6 +71,12 @@ func TestCRDRefusesInvalidRecords(t *testing.T) {
 		{"alertResolved window of two days", func(r *v1alpha1.Remediation) {
 			r.Spec.Verify = &v1alpha1.VerifySpec{AlertResolved: &v1alpha1.AlertResolvedCheck{Within: metav1.Duration{Duration: 48 * time.Hour}}}
 		}, []string{"verify.alertResolved.within must be between 1s and 24h"}},
+		{"silence without verification", func(r *v1alpha1.Remediation) { r.Spec.Silence = true }, []string{"spec.silence needs spec.verify.rollout"}},
+		{"silence with alertResolved", func(r *v1alpha1.Remediation) {
+			r.Spec.Silence = true
+			r.Spec.Verify = &v1alpha1.VerifySpec{Rollout: &v1alpha1.RolloutCheck{Timeout: metav1.Duration{Duration: time.Minute}},
+				AlertResolved: &v1alpha1.AlertResolvedCheck{Within: metav1.Duration{Duration: time.Minute}}}
+		}, []string{"would mute the resolved notification"}},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -103,7 +109,10 @@ func TestCRDSpecIsImmutable(t *testing.T) {
 	rb.Spec.Action, rb.Spec.Scale, rb.Spec.Rollback = "rollback", nil, &v1alpha1.RollbackParams{ToRevision: 3}
 	rs := scaleRecord("rem-valid-restart")
 	rs.Spec.Action, rs.Spec.Scale = "restart", nil
-	valid = append(valid, to, by, rb, rs)
+	sl := scaleRecord("rem-valid-silence")
+	sl.Spec.Silence = true
+	sl.Spec.Verify = &v1alpha1.VerifySpec{Rollout: &v1alpha1.RolloutCheck{Timeout: metav1.Duration{Duration: 5 * time.Minute}}}
+	valid = append(valid, to, by, rb, rs, sl)
 	for _, r := range valid {
 		if err := cluster.Records.Create(ctx, r); err != nil {
 			t.Fatalf("create valid record %s: %v", r.Name, err)
