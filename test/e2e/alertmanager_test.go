@@ -137,17 +137,7 @@ func createDeployment(t *testing.T, ns, name string) *appsv1.Deployment {
 // records returns alertmedic's records of alerts named alertname.
 func records(t *testing.T, alertname string) []v1alpha1.Remediation {
 	t.Helper()
-	var list v1alpha1.RemediationList
-	if err := cluster.Records.List(t.Context(), &list, client.InNamespace(recordsNS)); err != nil {
-		t.Fatalf("list Remediations: %v", err)
-	}
-	var out []v1alpha1.Remediation
-	for _, r := range list.Items {
-		if r.Spec.Alert.Name == alertname {
-			out = append(out, r)
-		}
-	}
-	return out
+	return recordsIn(t, recordsNS, alertname)
 }
 
 func describe(recs []v1alpha1.Remediation) string {
