@@ -160,6 +160,46 @@ type RemediationSpec struct {
 	// deadline at the latest, and is expired as soon as the record ends.
 	// +optional
 	Silence bool `json:"silence,omitempty"`
+	// OnFailure is the rule's escalation chain: when this record ends
+	// Failed, OnFailure[0] becomes a new record on the same target for the
+	// same alert (spec.escalatedFrom names this one), carrying
+	// OnFailure[1:] as its own chain. Each step has its own approval and
+	// checks.
+	// +optional
+	// +kubebuilder:validation:MaxItems=3
+	OnFailure []Step `json:"onFailure,omitempty"`
+	// EscalatedFrom is the record whose failure this one answers; empty
+	// for a record planned from an alert.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	EscalatedFrom string `json:"escalatedFrom,omitempty"`
+	// Notify says which records of the rule get a Slack message when Slack
+	// is configured (a record waiting for approval always does):
+	// "" or all, every record, updated through its life; failures, only
+	// records that end Failed; none, no other.
+	// +optional
+	Notify Notify `json:"notify,omitempty"`
+}
+
+// Step is one escalation: an action on the record's target with its own
+// parameters, approval and checks, taken when the record before it failed.
+//
+// +kubebuilder:validation:XValidation:rule="self.action != 'scale' || has(self.scale)",message="action scale needs scale"
+// +kubebuilder:validation:XValidation:rule="self.action == 'scale' || !has(self.scale)",message="scale is only for action scale"
+// +kubebuilder:validation:XValidation:rule="self.action == 'rollback' || !has(self.rollback)",message="rollback is only for action rollback"
+// +kubebuilder:validation:XValidation:rule="!has(self.silence) || !self.silence || (has(self.verify) && has(self.verify.rollout) && !has(self.verify.alertResolved))",message="silence needs verify.rollout and no verify.alertResolved"
+type Step struct {
+	Action Action `json:"action"`
+	// +optional
+	Scale *ScaleParams `json:"scale,omitempty"`
+	// +optional
+	Rollback *RollbackParams `json:"rollback,omitempty"`
+	// +optional
+	Approval *ApprovalSpec `json:"approval,omitempty"`
+	// +optional
+	Verify *VerifySpec `json:"verify,omitempty"`
+	// +optional
+	Silence bool `json:"silence,omitempty"`
 }
 
 // VerifySpec is what a record checks after its action succeeded. Each
@@ -273,6 +313,21 @@ type RemediationStatus struct {
 	// Silence is the Alertmanager silence spec.silence asked for.
 	// +optional
 	Silence *SilenceStatus `json:"silence,omitempty"`
+	// Escalation is what became of spec.onFailure once the record failed:
+	// the record that took the next step, or why there is none.
+	// +optional
+	Escalation *EscalationStatus `json:"escalation,omitempty"`
+}
+
+// EscalationStatus links a failed record to its escalation.
+type EscalationStatus struct {
+	// Record is the name of the record that takes the next step.
+	// +optional
+	Record string `json:"record,omitempty"`
+	// Message says why the record was not escalated, or what last went
+	// wrong creating its escalation.
+	// +optional
+	Message string `json:"message,omitempty"`
 }
 
 // SilenceStatus is the Alertmanager silence of a record's alert while it is

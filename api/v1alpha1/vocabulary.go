@@ -28,6 +28,20 @@ func (a Action) Validate() error {
 	return fmt.Errorf("action %q: want restart, scale or rollback", string(a))
 }
 
+// Notify says which of a rule's records are told in Slack.
+// +kubebuilder:validation:Enum="";all;failures;none
+type Notify string
+
+const (
+	NotifyAll      Notify = "all"      // every record, through its life (the default, also "")
+	NotifyFailures Notify = "failures" // only records that end Failed, and those waiting for approval
+	NotifyNone     Notify = "none"     // only records waiting for approval
+)
+
+// MaxEscalations is the longest escalation chain a rule may have
+// (spec.onFailure).
+const MaxEscalations = 3
+
 // Kind is a workload kind alertmedic acts on, as its apps/v1 kind.
 // +kubebuilder:validation:Enum=Deployment;StatefulSet;DaemonSet
 type Kind string
