@@ -42,6 +42,8 @@ func (c *compiler) compile(rc *ruleConfig) *Rule {
 	r.Approval = c.approval(rc)
 	r.Verify = c.verify(rc)
 	r.Silence = c.silence(rc, r.Verify)
+	r.Notify = c.notify(rc)
+	r.OnFailure = c.step(rc.OnFailure, r.Kind)
 	if c.errors > before || rc.invalid {
 		return nil
 	}
@@ -49,10 +51,45 @@ func (c *compiler) compile(rc *ruleConfig) *Rule {
 	r.approvalDeclined = explicitNo
 	n := rc.at("target.namespace")
 	r.namespaceAt = position{line: n.Line, column: n.Column}
-	if risk := riskyWithoutApproval(r, explicitNo); risk != "" {
+	if risk := riskyWithoutApproval(r.Action, r.Scale, r.Approval.Required || explicitNo); risk != "" {
 		c.warnf(rc.at("action"), "%s %s; %s", rc.label, risk, approvalHint)
 	}
 	return r
+}
+
+// step compiles the onFailure step rc of a rule that targets kind (nil:
+// none).
+func (c *compiler) step(rc *ruleConfig, kind v1alpha1.Kind) *Step {
+	if rc == nil {
+		return nil
+	}
+	s := &Step{}
+	s.Action = c.action(rc)
+	s.Scale = c.scale(rc, s.Action, kind)
+	s.Rollback = c.rollback(rc, s.Action)
+	s.Approval = c.approval(rc)
+	s.Verify = c.verify(rc)
+	s.Silence = c.silence(rc, s.Verify)
+	s.OnFailure = c.step(rc.OnFailure, kind)
+	s.approvalDeclined = rc.ok("approval.required") && !s.Approval.Required
+	if risk := riskyWithoutApproval(s.Action, s.Scale, s.Approval.Required || s.approvalDeclined); risk != "" {
+		c.warnf(rc.at("action"), "%s %s; %s", rc.label, risk, approvalHint)
+	}
+	return s
+}
+
+// notify checks notify: all, failures or none.
+func (c *compiler) notify(rc *ruleConfig) v1alpha1.Notify {
+	if !rc.ok("notify") {
+		return ""
+	}
+	n := v1alpha1.Notify(strings.TrimSpace(rc.Notify))
+	switch n {
+	case v1alpha1.NotifyAll, v1alpha1.NotifyFailures, v1alpha1.NotifyNone:
+		return n
+	}
+	c.errorf(rc.at("notify"), "notify %q in %s is not one of all, failures, none; all tells Slack of every action through its life, failures only of those that fail, none only of those waiting for approval", rc.Notify, rc.label)
+	return ""
 }
 
 // missing reports a required field that is not there, at the mapping that

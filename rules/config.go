@@ -33,8 +33,15 @@ type ruleConfig struct {
 	Approval *approvalConfig `yaml:"approval,omitempty"`
 	Verify   *verifyConfig   `yaml:"verify,omitempty"`
 	Silence  bool            `yaml:"silence,omitempty"`
+	Notify   string          `yaml:"notify,omitempty"`
+	// OnFailure is the escalation: a step (a ruleConfig holding only the
+	// stepKeys) taken when this action fails. Its schema is the "step"
+	// definition, which refers to itself.
+	OnFailure *ruleConfig `yaml:"onFailure,omitempty" schema:"step"`
 
-	label   string                // how messages name the rule: `rule "x"` or `rule #2`
+	depth   int                   // 0 for a rule, n for its n-th onFailure step
+	label   string                // how messages name the rule: `rule "x"` or `rule #2`, or the step: `onFailure of rule "x"`
+	rule    string                // how messages name the rule the step belongs to (label, for a rule)
 	node    *yaml.Node            // the rule's mapping
 	fields  map[string]fieldNodes // every field present, by path: "target.kind", "match[1]"
 	typos   map[string]bool       // fields reported as misspelled (by path), so not also as missing
@@ -124,10 +131,14 @@ const (
 //   - verify.rollout: true for every action (write verify: {rollout:
 //     false} to end the record when the API call succeeds), and
 //     verify.timeout: 5m.
+//   - the same for each onFailure step, which is checked like the rule.
 //
 // Everything else defaults to its zero value: continue false, no cooldown,
 // scale.min 0 and scale.max unbounded, rollback to the previous revision.
 func (rc *ruleConfig) applyDefaults() {
+	if rc.OnFailure != nil {
+		rc.OnFailure.applyDefaults()
+	}
 	if a := rc.Approval; a != nil {
 		if !rc.has("approval.required") {
 			required := true

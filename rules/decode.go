@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/alertmedic/alertmedic/api/v1alpha1"
 )
 
 // Decoding walks the yaml.Node tree instead of unmarshalling into structs.
@@ -240,6 +242,13 @@ func ruleLabel(n *yaml.Node, index int) string {
 	return fmt.Sprintf("rule #%d", index)
 }
 
+// ruleKeys are the fields of a rule; stepKeys those of an onFailure step,
+// which acts on its rule's target under its rule's cooldown and budget.
+var (
+	ruleKeys = []string{"name", "match", "target", "action", "scale", "rollback", "continue", "cooldown", "maxPerWindow", "approval", "verify", "silence", "notify", "onFailure"}
+	stepKeys = []string{"action", "scale", "rollback", "approval", "verify", "silence", "onFailure"}
+)
+
 func (d *decoder) decodeRule(n *yaml.Node, index int) *ruleConfig {
 	n = d.resolve(n)
 	if n.Kind != yaml.MappingNode {
@@ -250,86 +259,112 @@ func (d *decoder) decodeRule(n *yaml.Node, index int) *ruleConfig {
 	before := d.errors
 	defer func() { rc.invalid = d.errors > before }()
 	what := ruleLabel(n, index)
-	rc.label = what
-	known := []string{"name", "match", "target", "action", "scale", "rollback", "continue", "cooldown", "maxPerWindow", "approval", "verify", "silence"}
-	d.mapping(rc, "", n, what, known, func(key string, v *yaml.Node) bool {
-		var ok bool
-		switch key {
-		case "name":
-			rc.Name, ok = d.str(v, "name", what, "")
-		case "match":
-			rc.Match, ok = d.list(rc, "match", v, what)
-		case "target":
-			rc.Target = &targetConfig{}
-			t := rc.Target
-			ok = d.mapping(rc, "target", v, what, []string{"kind", "namespace", "name"}, func(key string, v *yaml.Node) bool {
-				var ok bool
-				switch key {
-				case "kind":
-					t.Kind, ok = d.str(v, "target.kind", what, "")
-				case "namespace":
-					t.Namespace, ok = d.str(v, "target.namespace", what, "; quote templates: namespace: '{{ .Labels.namespace }}'")
-				case "name":
-					t.Name, ok = d.str(v, "target.name", what, "; quote templates: name: '{{ .Labels.deployment }}'")
-				}
-				return ok
-			})
-		case "action":
-			rc.Action, ok = d.str(v, "action", what, "")
-		case "scale":
-			rc.Scale = &scaleConfig{}
-			s := rc.Scale
-			ok = d.mapping(rc, "scale", v, what, []string{"replicas", "min", "max"}, func(key string, v *yaml.Node) bool {
-				var ok bool
-				switch key {
-				case "replicas":
-					s.Replicas, ok = d.str(v, "scale.replicas", what, "")
-				case "min":
-					s.Min, ok = d.integer(v, "scale.min", what)
-				case "max":
-					s.Max, ok = d.integer(v, "scale.max", what)
-				}
-				return ok
-			})
-		case "rollback":
-			rc.Rollback = &rollbackConfig{}
-			r := rc.Rollback
-			ok = d.mapping(rc, "rollback", v, what, []string{"toRevision"}, func(_ string, v *yaml.Node) bool {
-				var ok bool
-				r.ToRevision, ok = d.integer(v, "rollback.toRevision", what)
-				return ok
-			})
-		case "continue":
-			rc.Continue, ok = d.boolean(v, "continue", what)
-		case "cooldown":
-			rc.Cooldown, ok = d.str(v, "cooldown", what, "")
-		case "maxPerWindow":
-			rc.Budget = &budgetConfig{}
-			b := rc.Budget
-			ok = d.mapping(rc, "maxPerWindow", v, what, []string{"perRule", "perTarget", "window"}, func(key string, v *yaml.Node) bool {
-				var ok bool
-				switch key {
-				case "perRule":
-					b.PerRule, ok = d.integer(v, "maxPerWindow.perRule", what)
-				case "perTarget":
-					b.PerTarget, ok = d.integer(v, "maxPerWindow.perTarget", what)
-				case "window":
-					b.Window, ok = d.str(v, "maxPerWindow.window", what, "")
-				}
-				return ok
-			})
-		case "approval":
-			rc.Approval = &approvalConfig{}
-			ok = d.approval(rc, v, what)
-		case "verify":
-			rc.Verify = &verifyConfig{}
-			ok = d.verify(rc, v, what)
-		case "silence":
-			rc.Silence, ok = d.boolean(v, "silence", what)
-		}
-		return ok
-	})
+	rc.label, rc.rule = what, what
+	d.mapping(rc, "", n, what, ruleKeys, func(key string, v *yaml.Node) bool { return d.field(rc, key, v, what) })
 	return rc
+}
+
+// decodeStep decodes the onFailure step v of rc: a mapping of stepKeys,
+// nested at most v1alpha1.MaxEscalations deep.
+func (d *decoder) decodeStep(rc *ruleConfig, v *yaml.Node) bool {
+	v = d.resolve(v)
+	depth := rc.depth + 1
+	label := strings.Repeat("onFailure.", depth-1) + "onFailure of " + rc.rule
+	if depth > v1alpha1.MaxEscalations {
+		d.errorf(v, "%s escalates more than %d times; an onFailure chain may have at most %d steps: remove the innermost onFailure", rc.rule, v1alpha1.MaxEscalations, v1alpha1.MaxEscalations)
+		return false
+	}
+	if v.Kind != yaml.MappingNode {
+		d.errorf(v, "onFailure in %s must be a mapping of fields (action, scale, rollback, approval, verify, silence, onFailure), got %s", rc.label, kindName(v))
+		return false
+	}
+	step := &ruleConfig{node: v, fields: map[string]fieldNodes{}, typos: map[string]bool{}, depth: depth, label: label, rule: rc.rule}
+	d.mapping(step, "", v, label, stepKeys, func(key string, v *yaml.Node) bool { return d.field(step, key, v, label) })
+	rc.OnFailure = step
+	return true
+}
+
+// field decodes the field key of a rule or step.
+func (d *decoder) field(rc *ruleConfig, key string, v *yaml.Node, what string) bool {
+	var ok bool
+	switch key {
+	case "name":
+		rc.Name, ok = d.str(v, "name", what, "")
+	case "match":
+		rc.Match, ok = d.list(rc, "match", v, what)
+	case "target":
+		rc.Target = &targetConfig{}
+		t := rc.Target
+		ok = d.mapping(rc, "target", v, what, []string{"kind", "namespace", "name"}, func(key string, v *yaml.Node) bool {
+			var ok bool
+			switch key {
+			case "kind":
+				t.Kind, ok = d.str(v, "target.kind", what, "")
+			case "namespace":
+				t.Namespace, ok = d.str(v, "target.namespace", what, "; quote templates: namespace: '{{ .Labels.namespace }}'")
+			case "name":
+				t.Name, ok = d.str(v, "target.name", what, "; quote templates: name: '{{ .Labels.deployment }}'")
+			}
+			return ok
+		})
+	case "action":
+		rc.Action, ok = d.str(v, "action", what, "")
+	case "scale":
+		rc.Scale = &scaleConfig{}
+		s := rc.Scale
+		ok = d.mapping(rc, "scale", v, what, []string{"replicas", "min", "max"}, func(key string, v *yaml.Node) bool {
+			var ok bool
+			switch key {
+			case "replicas":
+				s.Replicas, ok = d.str(v, "scale.replicas", what, "")
+			case "min":
+				s.Min, ok = d.integer(v, "scale.min", what)
+			case "max":
+				s.Max, ok = d.integer(v, "scale.max", what)
+			}
+			return ok
+		})
+	case "rollback":
+		rc.Rollback = &rollbackConfig{}
+		r := rc.Rollback
+		ok = d.mapping(rc, "rollback", v, what, []string{"toRevision"}, func(_ string, v *yaml.Node) bool {
+			var ok bool
+			r.ToRevision, ok = d.integer(v, "rollback.toRevision", what)
+			return ok
+		})
+	case "continue":
+		rc.Continue, ok = d.boolean(v, "continue", what)
+	case "cooldown":
+		rc.Cooldown, ok = d.str(v, "cooldown", what, "")
+	case "maxPerWindow":
+		rc.Budget = &budgetConfig{}
+		b := rc.Budget
+		ok = d.mapping(rc, "maxPerWindow", v, what, []string{"perRule", "perTarget", "window"}, func(key string, v *yaml.Node) bool {
+			var ok bool
+			switch key {
+			case "perRule":
+				b.PerRule, ok = d.integer(v, "maxPerWindow.perRule", what)
+			case "perTarget":
+				b.PerTarget, ok = d.integer(v, "maxPerWindow.perTarget", what)
+			case "window":
+				b.Window, ok = d.str(v, "maxPerWindow.window", what, "")
+			}
+			return ok
+		})
+	case "approval":
+		rc.Approval = &approvalConfig{}
+		ok = d.approval(rc, v, what)
+	case "verify":
+		rc.Verify = &verifyConfig{}
+		ok = d.verify(rc, v, what)
+	case "silence":
+		rc.Silence, ok = d.boolean(v, "silence", what)
+	case "notify":
+		rc.Notify, ok = d.str(v, "notify", what, "")
+	case "onFailure":
+		ok = d.decodeStep(rc, v)
+	}
+	return ok
 }
 
 func (d *decoder) verify(rc *ruleConfig, v *yaml.Node, what string) bool {
@@ -406,6 +441,10 @@ func (d *decoder) mapping(rc *ruleConfig, path string, v *yaml.Node, what string
 			prefix = path + "."
 		}
 		if !slices.Contains(known, p.key) {
+			if rc.depth > 0 && path == "" && slices.Contains(ruleKeys, p.key) {
+				d.errorf(p.k, "%s cannot have %s: an escalation acts on its rule's target, and match, cooldown, budgets and notify are its rule's; valid fields are %s", where, p.key, strings.Join(known, ", "))
+				continue
+			}
 			if meant := d.unknownField(p, where, known); meant != "" {
 				rc.typos[prefix+meant] = true
 			}

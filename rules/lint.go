@@ -320,15 +320,14 @@ func (an *analysis) shadows(rules []*Rule, never []bool) []shadow {
 // riskyWithoutApproval says how the rule's action can do harm when it runs
 // without a person approving it, or "" when it cannot, or a person must
 // approve it, or the rule says approval.required: false on purpose.
-func riskyWithoutApproval(r *Rule, explicitNo bool) string {
-	if r.Approval.Required || explicitNo {
+func riskyWithoutApproval(action v1alpha1.Action, s *v1alpha1.ScaleParams, approvedOrAccepted bool) string {
+	if approvedOrAccepted {
 		return ""
 	}
-	switch r.Action {
+	switch action {
 	case v1alpha1.ActionRollback:
 		return "rolls back without approval, replacing the running version of the workload"
 	case v1alpha1.ActionScale:
-		s := r.Scale
 		if s == nil { // its block had the wrong type: already an error
 			return ""
 		}

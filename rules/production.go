@@ -56,8 +56,24 @@ var verbs = map[v1alpha1.Action]string{v1alpha1.ActionRestart: "restarts", v1alp
 // restricts is not reported: the rule may act anywhere, and the allow and
 // deny lists of the policy decide where.
 func productionRisk(an *analysis, r *Rule, patterns []string) string {
-	if r.Approval.Required || r.approvalDeclined || r.NamespaceTemplate == nil {
+	if r.NamespaceTemplate == nil {
 		return ""
+	}
+	// The first action of the rule or its onFailure chain that runs
+	// without a person and without the risk accepted.
+	who, action := fmt.Sprintf("rule %q", r.Name), r.Action
+	if r.Approval.Required || r.approvalDeclined {
+		who = fmt.Sprintf("onFailure of rule %q", r.Name)
+		for st := r.OnFailure; ; st = st.OnFailure {
+			if st == nil {
+				return ""
+			}
+			if !st.Approval.Required && !st.approvalDeclined {
+				action = st.Action
+				break
+			}
+			who = "onFailure." + who
+		}
 	}
 	t := r.NamespaceTemplate
 	fix := approvalHint
@@ -66,8 +82,8 @@ func productionRisk(an *analysis, r *Rule, patterns []string) string {
 		if !ok {
 			return ""
 		}
-		return fmt.Sprintf("rule %q %s %s %s/%s without approval, and %s is a production namespace (--production-namespaces matches it with %q); %s",
-			r.Name, verbs[r.Action], r.Kind, t.literal, r.NameTemplate, t.literal, p, fix)
+		return fmt.Sprintf("%s %s %s %s/%s without approval, and %s is a production namespace (--production-namespaces matches it with %q); %s",
+			who, verbs[action], r.Kind, t.literal, r.NameTemplate, t.literal, p, fix)
 	}
 	if t.field != "Labels" {
 		return ""
@@ -121,8 +137,8 @@ func productionRisk(an *analysis, r *Rule, patterns []string) string {
 	if len(ms) > 1 {
 		lets = "let"
 	}
-	return fmt.Sprintf("rule %q %s a %s in namespace %s without approval, and that may be a production namespace: %s %s label %s be %s, which --production-namespaces matches (%s); %s, or leave production namespaces out of the matchers",
-		r.Name, verbs[r.Action], r.Kind, singleQuote(t.text), strings.Join(ms, " and "), lets, label, be, strings.Join(by, ", "), fix)
+	return fmt.Sprintf("%s %s a %s in namespace %s without approval, and that may be a production namespace: %s %s label %s be %s, which --production-namespaces matches (%s); %s, or leave production namespaces out of the matchers",
+		who, verbs[action], r.Kind, singleQuote(t.text), strings.Join(ms, " and "), lets, label, be, strings.Join(by, ", "), fix)
 }
 
 // labelAccepts reports whether value v of label passes every matcher of ms

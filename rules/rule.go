@@ -36,12 +36,32 @@ type Rule struct {
 	// Silence asks for an Alertmanager silence of the alert while the
 	// rollout is verified.
 	Silence bool
+	// Notify says which of the rule's records are told in Slack
+	// ("": all).
+	Notify v1alpha1.Notify
+	// OnFailure is the escalation when the action fails (nil: none).
+	OnFailure *Step
 
 	NamespaceTemplate *Template // renders Target.Namespace
 	NameTemplate      *Template // renders Target.Name
 
 	namespaceAt      position // of target.namespace in File, for warnings
 	approvalDeclined bool     // approval: {required: false}: the risk is accepted
+}
+
+// Step is an onFailure escalation: an action on the rule's target, with
+// its own parameters, approval and checks, taken when the action before it
+// ends Failed; OnFailure is the next one.
+type Step struct {
+	Action    v1alpha1.Action
+	Scale     *v1alpha1.ScaleParams
+	Rollback  *v1alpha1.RollbackParams
+	Approval  Approval
+	Verify    *v1alpha1.VerifySpec
+	Silence   bool
+	OnFailure *Step
+
+	approvalDeclined bool
 }
 
 // Matches reports whether every matcher of the rule matches the labels.

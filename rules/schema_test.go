@@ -79,6 +79,7 @@ func TestSchemaFieldsAreTheDecoders(t *testing.T) {
 		{"rollback", rule.Properties["rollback"], "rules:\n  - " + base + "    rollback: {zzz: 1}\n"},
 		{"approval", rule.Properties["approval"], "rules:\n  - " + base + "    approval: {zzz: 1}\n"},
 		{"approvers", rule.Properties["approval"].Properties["approvers"], "rules:\n  - " + base + "    approval: {approvers: {zzz: 1}}\n"},
+		{"onFailure", s.Definitions["step"], "rules:\n  - " + base + "    onFailure: {action: rollback, zzz: 1}\n"},
 	} {
 		_, err := Parse("probe.yaml", []byte(tc.src))
 		var le *LoadError
@@ -141,6 +142,9 @@ func TestSchemaValidates(t *testing.T) {
 		{"bad-rollback.yaml", `$.rules[1]: must not have "rollback"`},
 		{"bad-scale.yaml", `$.rules[2].scale.replicas: "double" does not match`},
 		{"bad-rules-not-list.yaml", `$.rules: want array`},
+		{"rules:\n  - {name: x, match: ['a=\"b\"'], target: {kind: Deployment, namespace: a, name: b}, action: restart, onFailure: {action: rollback, onFailure: {action: scale}}}\n", `$.rules[0].onFailure.onFailure: missing required property "scale"`},
+		{"rules:\n  - {name: x, match: ['a=\"b\"'], target: {kind: Deployment, namespace: a, name: b}, action: restart, onFailure: {action: rollback, cooldown: 1h}}\n", `$.rules[0].onFailure: unknown property "cooldown"`},
+		{"rules:\n  - {name: x, match: ['a=\"b\"'], target: {kind: Deployment, namespace: a, name: b}, action: restart, notify: loud}\n", `$.rules[0].notify: "loud" is not one of`},
 	} {
 		var v any
 		if strings.Contains(tc.file, "\n") {
@@ -179,7 +183,14 @@ func yamlValue(t *testing.T, path string) any {
 
 // validateSchema checks v against the part of JSON Schema the rule file
 // schema uses, and lists what fails.
-func validateSchema(s *jsonSchema, v any, at string) []string {
+func validateSchema(s *jsonSchema, v any, at string) []string { return validateIn(s, s, v, at) }
+
+// validateIn checks v against s, part of the schema root, whose
+// definitions a $ref names.
+func validateIn(root, s *jsonSchema, v any, at string) []string {
+	if name, ok := strings.CutPrefix(s.Ref, "#/definitions/"); ok {
+		s = root.Definitions[name]
+	}
 	var errs []string
 	fail := func(format string, args ...any) { errs = append(errs, at+": "+fmt.Sprintf(format, args...)) }
 	if s.Type != nil && !hasType(s.Type, v) {
@@ -211,7 +222,7 @@ func validateSchema(s *jsonSchema, v any, at string) []string {
 		}
 		for i, item := range list {
 			if s.Items != nil {
-				errs = append(errs, validateSchema(s.Items, item, fmt.Sprintf("%s[%d]", at, i))...)
+				errs = append(errs, validateIn(root, s.Items, item, fmt.Sprintf("%s[%d]", at, i))...)
 			}
 		}
 	}
@@ -227,22 +238,22 @@ func validateSchema(s *jsonSchema, v any, at string) []string {
 			p, ok := s.Properties[k]
 			switch {
 			case ok:
-				errs = append(errs, validateSchema(p, m[k], at+"."+k)...)
+				errs = append(errs, validateIn(root, p, m[k], at+"."+k)...)
 			case s.AdditionalProperties != nil && !*s.AdditionalProperties:
 				fail("unknown property %q", k)
 			}
 		}
 	}
 	for _, sub := range s.AllOf {
-		errs = append(errs, validateSchema(sub, v, at)...)
+		errs = append(errs, validateIn(root, sub, v, at)...)
 	}
 	if s.If != nil {
-		if len(validateSchema(s.If, v, at)) == 0 {
+		if len(validateIn(root, s.If, v, at)) == 0 {
 			if s.Then != nil {
-				errs = append(errs, validateSchema(s.Then, v, at)...)
+				errs = append(errs, validateIn(root, s.Then, v, at)...)
 			}
 		} else if s.Else != nil {
-			if s.Else.Not != nil && len(validateSchema(s.Else.Not, v, at)) == 0 {
+			if s.Else.Not != nil && len(validateIn(root, s.Else.Not, v, at)) == 0 {
 				fail("must not have %q", s.Else.Not.Required[0])
 			}
 		}

@@ -9,7 +9,8 @@ import (
 
 // Spec is the action planned for match m of alert a, as a Remediation
 // records it: the rule's action and parameters on the rendered target, the
-// alert episode it answers, and the rule's approval, cooldown and budget.
+// alert episode it answers, the rule's approval, cooldown and budget, and
+// its onFailure chain, flattened.
 // It holds copies, not the rule's own values. m.Err must be nil.
 func (m Match) Spec(a *template.Alert) v1alpha1.RemediationSpec {
 	r := m.Rule
@@ -45,5 +46,32 @@ func (m Match) Spec(a *template.Alert) v1alpha1.RemediationSpec {
 		s.Verify = r.Verify.DeepCopy()
 	}
 	s.Silence = r.Silence
+	s.Notify = r.Notify
+	for st := r.OnFailure; st != nil; st = st.OnFailure {
+		s.OnFailure = append(s.OnFailure, st.spec())
+	}
 	return s
+}
+
+// spec is the step as a record carries it, in copies.
+func (st *Step) spec() v1alpha1.Step {
+	out := v1alpha1.Step{Action: st.Action, Silence: st.Silence}
+	if st.Scale != nil {
+		sc := *st.Scale
+		out.Scale = &sc
+	}
+	if st.Rollback != nil {
+		rb := *st.Rollback
+		out.Rollback = &rb
+	}
+	if a := st.Approval; a.Required {
+		out.Approval = &v1alpha1.ApprovalSpec{
+			Channel: a.Channel, Users: a.Users, Groups: a.Groups,
+			Timeout: metav1.Duration{Duration: a.Timeout},
+		}
+	}
+	if st.Verify != nil {
+		out.Verify = st.Verify.DeepCopy()
+	}
+	return out
 }
