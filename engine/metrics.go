@@ -25,6 +25,7 @@ const (
 	DecisionInterrupted     = "interrupted" // found Running after a leader change
 	DecisionRetry           = "retry"       // transient failure, tried again
 	DecisionInvalid         = "invalid"     // parameters that do not parse: Failed, nothing done
+	DecisionEscalated       = "escalated"   // a failed record's onFailure step recorded as a new record
 )
 
 // Metrics are the engine's Prometheus metrics, shared by its rooms: ingest

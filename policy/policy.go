@@ -83,6 +83,11 @@ type Action struct {
 	// not hold it back (that is what the approval was for). The other
 	// limits still apply.
 	Approved bool
+	// Escalation: the action answers the failure of an earlier one on the
+	// same target (a rule's onFailure), so the cooldown, which is there to
+	// stop repeated alerts acting again and again, does not hold it back.
+	// The budgets and the breaker still count it.
+	Escalation bool
 }
 
 // Reason says why policy refuses an action. It is the reason recorded on a
@@ -178,7 +183,7 @@ func (b *Book) Check(a Action, now time.Time) Decision {
 		cooldown = a.Cooldown
 	}
 	b.prune(a, now)
-	if last, ok := b.last[a.Target]; ok && cooldown > 0 && now.Sub(last) < cooldown {
+	if last, ok := b.last[a.Target]; ok && cooldown > 0 && now.Sub(last) < cooldown && !a.Escalation {
 		return Decision{Reason: Cooldown, Message: fmt.Sprintf("%s was acted on %s ago; cooldown %s", a.TargetRef, now.Sub(last).Round(time.Second), cooldown)}
 	}
 	perRule, perTarget, window := l.PerRule, l.PerTarget, l.BudgetWindow

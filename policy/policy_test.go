@@ -48,6 +48,7 @@ func TestCheck(t *testing.T) {
 	withBudget := func(a Action, b Budget) Action { a.Budget = &b; return a }
 	inNamespace := func(a Action, ns string) Action { a.Namespace = ns; return a }
 	approved := func(a Action) Action { a.Approved = true; return a }
+	escalation := func(a Action) Action { a.Escalation = true; return a }
 	for _, tc := range []struct {
 		name   string
 		limits Limits
@@ -72,6 +73,12 @@ func TestCheck(t *testing.T) {
 			{a: act("r", "cart")},
 			{a: act("r", "cart"), at: 9 * time.Minute, want: Cooldown},
 			{a: act("r", "cart"), at: 10 * time.Minute},
+		}},
+		{"an escalation is not held by the cooldown, but counts in the budget", Limits{Cooldown: time.Hour, PerTarget: 2}, []step{
+			{a: act("r", "cart")},
+			{a: act("r", "cart"), at: time.Minute, want: Cooldown},
+			{a: escalation(act("r", "cart")), at: 2 * time.Minute},
+			{a: escalation(act("r", "cart")), at: 3 * time.Minute, want: TargetBudget},
 		}},
 		{"default budget per target", Limits{PerTarget: 2, BudgetWindow: time.Hour}, []step{
 			{a: act("a", "cart")}, {a: act("b", "cart"), at: time.Minute},

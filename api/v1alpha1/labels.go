@@ -11,6 +11,9 @@ const (
 	LabelRule   = "alertmedic.io/rule"
 	LabelTarget = "alertmedic.io/target" // hash of Kind/namespace/name (TargetLabel)
 	LabelAlert  = "alertmedic.io/alertname"
+	// LabelEscalatedFrom is on an escalation: the name of the record whose
+	// failure it answers (spec.escalatedFrom).
+	LabelEscalatedFrom = "alertmedic.io/escalated-from"
 
 	// AnnotationRecordedAt is when the record was created, to the
 	// nanosecond (creationTimestamp has whole seconds): the start of the

@@ -40,6 +40,9 @@ const (
 	// stepVerify: the action succeeded and its checks (spec.verify) are
 	// looked at until they pass or their deadline passes.
 	stepVerify
+	// stepEscalate: the record failed and its spec.onFailure has a step
+	// that has not been recorded yet.
+	stepEscalate
 )
 
 // step is the runner's decision for a record before it acts.
@@ -62,6 +65,8 @@ func approved(st v1alpha1.RemediationStatus) bool {
 func nextStep(rec *v1alpha1.Remediation, now time.Time, pol Policy) step {
 	st := rec.Status
 	switch {
+	case needsEscalation(rec):
+		return step{Kind: stepEscalate}
 	case st.Phase.Final():
 		expiry := retainedUntil(rec, pol)
 		if now.Before(expiry) {

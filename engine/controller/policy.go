@@ -163,6 +163,7 @@ func PolicyAction(rec *v1alpha1.Remediation) policy.Action {
 	a := policy.Action{
 		Rule: rec.Spec.Rule, Target: rec.Labels[v1alpha1.LabelTarget], TargetRef: rec.Spec.TargetRef,
 		Namespace: rec.Spec.Target.Namespace, Approved: rec.Status.Phase == v1alpha1.PhaseApproved,
+		Escalation: rec.Spec.EscalatedFrom != "",
 	}
 	if rec.Spec.Cooldown != nil {
 		a.Cooldown = rec.Spec.Cooldown.Duration

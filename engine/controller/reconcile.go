@@ -47,7 +47,8 @@ type Options struct {
 
 // Runner executes Remediation records on the replica that holds the leader
 // Lease. A record goes Pending -> Running -> Succeeded, Failed or Skipped,
-// by way of Verifying when its action succeeded and its spec asks for checks;
+// by way of Verifying when its action succeeded and its spec asks for checks,
+// and a Failed one with spec.onFailure is escalated to a new record;
 // the move to Running is an update guarded by the record's resourceVersion,
 // so two replicas that both believe they lead cannot both run it.
 type Runner struct {
@@ -137,6 +138,8 @@ func (r *Runner) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, 
 		return r.pend(ctx, &rec, "ApprovalRequired", fmt.Sprintf("rule %s needs a person's approval", rec.Spec.Rule), nil, s.Deadline, now)
 	case stepVerify:
 		return r.verify(ctx, &rec, now)
+	case stepEscalate:
+		return r.escalate(ctx, &rec, now)
 	}
 	if s.CheckRequired {
 		if why, plan := r.approvalRequired(ctx, &rec, now); why != "" {

@@ -11,8 +11,6 @@ import (
 
 	"github.com/prometheus/alertmanager/template"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
@@ -251,39 +249,15 @@ func (in *Ingester) create(ctx context.Context, rec *v1alpha1.Remediation, group
 	return nil
 }
 
-// resolve marks the record of a resolved alert episode: a record still
-// waiting (for the executor or for approval) is cancelled; any record notes
-// when its alert resolved, which starts its retention period.
+// resolve marks the record of a resolved alert episode, and the
+// escalations it led to (approval.Resolve).
 func (in *Ingester) resolve(ctx context.Context, planned *v1alpha1.Remediation, now time.Time) error {
 	in.opts.Metrics.Decision(engine.DecisionResolvedIgnored).Inc()
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		var rec v1alpha1.Remediation
-		if err := in.opts.Client.Get(ctx, client.ObjectKeyFromObject(planned), &rec); err != nil {
-			return err
-		}
-		if rec.Status.AlertResolvedAt != nil && !approval.Waiting(rec.Status.Phase) {
-			return nil
-		}
-		t := metav1.NewTime(now)
-		rec.Status.AlertResolvedAt = &t
-		cancel := approval.Waiting(rec.Status.Phase)
-		if cancel {
-			rec.Status.Phase, rec.Status.Reason = v1alpha1.PhaseCancelled, "AlertResolved"
-			rec.Status.Message = "the alert resolved before the action ran"
-			rec.Status.FinishedAt = &t
-		}
-		if err := in.opts.Client.Status().Update(ctx, &rec); err != nil {
-			return err
-		}
-		if cancel {
-			in.opts.Metrics.Decision(engine.DecisionCancelled).Inc()
-			in.opts.Logger.Info("alert resolved; pending remediation cancelled", "record", rec.Name,
-				"rule", rec.Spec.Rule, "target", rec.Spec.TargetRef, "fingerprint", rec.Spec.Alert.Fingerprint)
-		}
-		return nil
-	})
-	if apierrors.IsNotFound(err) {
-		return nil // nothing was planned for this episode (or it was collected)
+	cancelled, err := approval.Resolve(ctx, in.opts.Client, client.ObjectKeyFromObject(planned), now)
+	for _, rec := range cancelled {
+		in.opts.Metrics.Decision(engine.DecisionCancelled).Inc()
+		in.opts.Logger.Info("alert resolved; pending remediation cancelled", "record", rec.Name,
+			"rule", rec.Spec.Rule, "target", rec.Spec.TargetRef, "fingerprint", rec.Spec.Alert.Fingerprint)
 	}
 	return err
 }

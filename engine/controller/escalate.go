@@ -1,0 +1,146 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"strconv"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/engine"
+	"github.com/alertmedic/alertmedic/engine/approval"
+)
+
+// A record that ends Failed and has an onFailure chain escalates: the
+// chain's first step becomes a new record (the escalation) on the same
+// target for the same alert episode, carrying the rest of the chain. The
+// new record is then like any other: policy, approval, action and checks
+// are its own. Creating it is idempotent (its name comes from the failed
+// record's), so an answer lost, a crash or a leader change between the
+// create and the note on the failed record (status.escalation) never makes
+// a second one.
+
+// needsEscalation reports whether rec failed with a step left to take and
+// has not yet been escalated (or told why not).
+func needsEscalation(rec *v1alpha1.Remediation) bool {
+	return rec.Status.Phase == v1alpha1.PhaseFailed && len(rec.Spec.OnFailure) > 0 && rec.Status.Escalation == nil
+}
+
+// EscalationName is the name of the record that escalates cause: the name
+// of the chain's first record with -e1, -e2, ... for its place in the
+// chain.
+func EscalationName(cause *v1alpha1.Remediation) string {
+	root, n := cause.Name, 0
+	if cause.Spec.EscalatedFrom != "" {
+		if i := strings.LastIndex(cause.Name, "-e"); i > 0 {
+			if k, err := strconv.Atoi(cause.Name[i+2:]); err == nil {
+				root, n = cause.Name[:i], k
+			}
+		}
+	}
+	return fmt.Sprintf("%s-e%d", root, n+1)
+}
+
+// escalation is the record that takes cause's next step, recorded at now:
+// cause's spec with the step's action, parameters, approval and checks,
+// the rest of the chain, and a link to cause.
+func escalation(cause *v1alpha1.Remediation, now time.Time) *v1alpha1.Remediation {
+	step := cause.Spec.OnFailure[0]
+	spec := *cause.Spec.DeepCopy()
+	spec.Action, spec.Scale, spec.Rollback = step.Action, step.Scale, step.Rollback
+	spec.Approval, spec.Verify, spec.Silence = step.Approval, step.Verify, step.Silence
+	spec.OnFailure = nil
+	if rest := cause.Spec.OnFailure[1:]; len(rest) > 0 {
+		spec.OnFailure = append([]v1alpha1.Step(nil), rest...)
+	}
+	spec.EscalatedFrom = cause.Name
+	labels := maps.Clone(cause.Labels)
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	labels[v1alpha1.LabelEscalatedFrom] = cause.Name
+	return &v1alpha1.Remediation{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: EscalationName(cause), Namespace: cause.Namespace, Labels: labels,
+			Annotations: map[string]string{v1alpha1.AnnotationRecordedAt: now.UTC().Format(time.RFC3339Nano)},
+		},
+		Spec: *spec.DeepCopy(),
+	}
+}
+
+// escalate records the escalation of the failed record rec and notes it on
+// rec. An alert that resolved before rec failed is not escalated: nothing
+// acts for an alert that no longer fires. A failure to create that will
+// not pass on retry (the API server refuses the record) is noted on rec;
+// any other is returned, and the escalation tried again.
+func (r *Runner) escalate(ctx context.Context, rec *v1alpha1.Remediation, now time.Time) (ctrl.Result, error) {
+	log := r.opts.Logger.With("record", rec.Name, "rule", rec.Spec.Rule, "target", rec.Spec.TargetRef)
+	if at := rec.Status.AlertResolvedAt; at != nil {
+		log.Info("failed remediation not escalated: its alert resolved", "resolved_at", at.Time)
+		return ctrl.Result{}, r.noteEscalation(ctx, rec, v1alpha1.EscalationStatus{
+			Message: fmt.Sprintf("not escalated: the alert resolved at %s", at.UTC().Format(time.RFC3339))})
+	}
+	next := escalation(rec, now)
+	err := r.client.Create(ctx, next)
+	switch {
+	case err == nil:
+		r.opts.Metrics.Decision(engine.DecisionEscalated).Inc()
+		log.Info("remediation failed; escalated", "escalation", next.Name, "action", next.Spec.Action, "reason", rec.Status.Reason)
+	case apierrors.IsAlreadyExists(err):
+		// Created before: its answer was lost, or the note below was not
+		// written. It is this record's escalation only if it says so.
+		var got v1alpha1.Remediation
+		if err := r.reader.Get(ctx, client.ObjectKeyFromObject(next), &got); err != nil {
+			return ctrl.Result{}, fmt.Errorf("read escalation %s of %s: %w", next.Name, rec.Name, err)
+		}
+		if got.Spec.EscalatedFrom != rec.Name {
+			return ctrl.Result{}, r.noteEscalation(ctx, rec, v1alpha1.EscalationStatus{
+				Message: fmt.Sprintf("not escalated: record %s exists and escalates %q, not this record", next.Name, got.Spec.EscalatedFrom)})
+		}
+	case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) || apierrors.IsForbidden(err):
+		log.Error("failed remediation could not be escalated", "escalation", next.Name, "err", err)
+		return ctrl.Result{}, r.noteEscalation(ctx, rec, v1alpha1.EscalationStatus{Message: "not escalated: " + err.Error()})
+	default:
+		return ctrl.Result{}, fmt.Errorf("escalate %s: create %s: %w", rec.Name, next.Name, err)
+	}
+	if err := r.noteEscalation(ctx, rec, v1alpha1.EscalationStatus{Record: next.Name}); err != nil {
+		return ctrl.Result{}, err
+	}
+	// A resolved notification that came while the escalation was being
+	// created found no link to it: look at the failed record again, now
+	// that the link is written, and pass the resolution on.
+	var fresh v1alpha1.Remediation
+	if err := r.reader.Get(ctx, client.ObjectKeyFromObject(rec), &fresh); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if at := fresh.Status.AlertResolvedAt; at != nil {
+		if _, err := approval.Resolve(ctx, r.client, client.ObjectKeyFromObject(next), at.Time); err != nil {
+			return ctrl.Result{}, fmt.Errorf("pass the resolution of %s on to %s: %w", rec.Name, next.Name, err)
+		}
+	}
+	return ctrl.Result{}, nil
+}
+
+// noteEscalation writes status.escalation of rec, alone, with a merge
+// patch: rec is final, and other writers (the Slack mirror, a resolved
+// notification) may write other fields of its status at the same time.
+func (r *Runner) noteEscalation(ctx context.Context, rec *v1alpha1.Remediation, e v1alpha1.EscalationStatus) error {
+	orig := rec.DeepCopy()
+	rec.Status.Escalation = &e
+	patch := client.MergeFrom(orig)
+	err := retry.OnError(retry.DefaultBackoff, func(err error) bool { return !apierrors.IsNotFound(err) && ctx.Err() == nil }, func() error {
+		return r.client.Status().Patch(ctx, rec, patch)
+	})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("note the escalation of %s: %w", rec.Name, err)
+	}
+	return nil
+}
