@@ -24,9 +24,11 @@ type Report struct {
 }
 
 // Row is what became of one rule's records. Each record counts once in
-// Matched and in at most one of the outcome counts (Skipped, Cancelled,
-// Denied, Expired, Verified, Unverified, Failed, InFlight); Acted and
-// Approved count records at any phase.
+// Matched (a record planned for an alert episode) or Escalated (a record
+// taking an onFailure step after another failed), and once in one of the
+// outcome counts (Skipped, Cancelled, Denied, Expired, Verified,
+// Unverified, Failed, InFlight); Acted and Approved count records at any
+// phase.
 type Row struct {
 	Rule string `json:"rule"`
 	// Matched is the alert episodes the rule matched: one record per
@@ -47,7 +49,12 @@ type Row struct {
 	Unverified int    `json:"unverified"`
 	Failed     Counts `json:"failed"`   // by reason
 	InFlight   int    `json:"inFlight"` // not finished when the report was made
-	// AlertToAction is from the alert's startsAt to the action's start.
+	// Escalated is the escalations: records made by onFailure when an
+	// earlier record of the rule failed. Their outcomes count above, like
+	// any record's.
+	Escalated int `json:"escalated"`
+	// AlertToAction is from the alert's startsAt to the action's start,
+	// for records planned for the alert (not escalations).
 	AlertToAction Durations `json:"alertToAction"`
 	// ActionToVerified is from the action's start to the last of its
 	// checks passing, for Verified records.
@@ -171,7 +178,7 @@ func sample(rec *v1alpha1.Remediation) samples {
 		return s
 	}
 	action := st.StartedAt.Time
-	if starts := rec.Spec.Alert.StartsAt.Time; !starts.IsZero() && !action.Before(starts) {
+	if starts := rec.Spec.Alert.StartsAt.Time; !starts.IsZero() && !action.Before(starts) && rec.Spec.EscalatedFrom == "" {
 		d := action.Sub(starts)
 		s.toAction = &d
 	}
@@ -210,7 +217,11 @@ func verifiedAt(st v1alpha1.RemediationStatus) (time.Time, bool) {
 
 func (r *Row) add(rec *v1alpha1.Remediation) {
 	st := rec.Status
-	r.Matched++
+	if rec.Spec.EscalatedFrom != "" {
+		r.Escalated++
+	} else {
+		r.Matched++
+	}
 	if st.StartedAt != nil {
 		r.Acted++
 	}

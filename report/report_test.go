@@ -32,6 +32,7 @@ type rec struct {
 	// After started; zero: no verification (or that check not passed).
 	rolloutPassed, resolvedPassed time.Duration
 	verification                  bool
+	escalation                    bool // an onFailure step's record
 }
 
 func (r rec) record() v1alpha1.Remediation {
@@ -42,6 +43,9 @@ func (r rec) record() v1alpha1.Remediation {
 		Spec: v1alpha1.RemediationSpec{Rule: r.rule, Alert: v1alpha1.AlertRef{
 			Name: "A", StartsAt: metav1.NewMicroTime(created.Add(-2 * time.Minute))}},
 		Status: v1alpha1.RemediationStatus{Phase: r.phase, Reason: r.reason},
+	}
+	if r.escalation {
+		x.Spec.EscalatedFrom = "rem-cause"
 	}
 	st := &x.Status
 	if r.started != 0 {
@@ -91,6 +95,10 @@ var week = []rec{
 	{rule: "restart-crashlooping", created: 2 * day, phase: v1alpha1.PhaseSkipped, reason: "Cooldown"},
 	{rule: "restart-crashlooping", created: 1 * day, phase: v1alpha1.PhaseFailed, reason: "RolloutStalled",
 		started: 5 * sec, verification: true},
+	// Its escalation, a rollback 11 minutes later, verified: an action of
+	// the rule, not an episode; no alert → action sample.
+	{rule: "restart-crashlooping", created: 1*day - 11*min, phase: v1alpha1.PhaseSucceeded, reason: "Verified",
+		started: 5 * sec, verification: true, rolloutPassed: 60 * sec, escalation: true},
 	// At the window's start: in. Just before it, and in the future: out.
 	{rule: "restart-crashlooping", created: 7 * day, phase: v1alpha1.PhaseSkipped, reason: "CircuitOpen"},
 	{rule: "restart-crashlooping", created: 7*day + sec, phase: v1alpha1.PhaseSucceeded, reason: "Verified",
@@ -128,15 +136,15 @@ func ds(n int, p50, p90 time.Duration) Durations { return Durations{N: n, P50: p
 
 func TestBuild(t *testing.T) {
 	rep := Build(records(), 7*day, now)
-	if rep.From != now.Add(-7*day) || rep.To != now || rep.Records != 15 {
-		t.Errorf("window %s..%s, %d records; want %s..%s, 15", rep.From, rep.To, rep.Records, now.Add(-7*day), now)
+	if rep.From != now.Add(-7*day) || rep.To != now || rep.Records != 16 {
+		t.Errorf("window %s..%s, %d records; want %s..%s, 16", rep.From, rep.To, rep.Records, now.Add(-7*day), now)
 	}
 	// alert → action adds 2m (the alert fired 2m before its record).
 	want := []Row{{
-		Rule: "restart-crashlooping", Matched: 5, Acted: 3,
-		Skipped: Counts{"Cooldown": 1, "CircuitOpen": 1}, Verified: 2, Failed: Counts{"RolloutStalled": 1},
+		Rule: "restart-crashlooping", Matched: 5, Escalated: 1, Acted: 4,
+		Skipped: Counts{"Cooldown": 1, "CircuitOpen": 1}, Verified: 3, Failed: Counts{"RolloutStalled": 1},
 		AlertToAction:    ds(3, 2*min+10*sec, 2*min+20*sec),
-		ActionToVerified: ds(2, 100*sec, 230*sec),
+		ActionToVerified: ds(3, 100*sec, 230*sec),
 		ActionToResolved: ds(2, 100*sec, 230*sec),
 	}, {
 		Rule: "rollback-bad-deploy", Matched: 6, Acted: 2, Approved: 2, Denied: 1, Expired: 1, Cancelled: 1, InFlight: 1,
@@ -149,11 +157,11 @@ func TestBuild(t *testing.T) {
 		Failed:        Counts{},
 		AlertToAction: ds(3, 2*min+4*sec, 2*min+30*sec),
 	}, {
-		Rule: AllRules, Matched: 15, Acted: 8, Approved: 2, Denied: 1, Expired: 1, Cancelled: 1, InFlight: 2,
+		Rule: AllRules, Matched: 15, Escalated: 1, Acted: 9, Approved: 2, Denied: 1, Expired: 1, Cancelled: 1, InFlight: 2,
 		Skipped:  Counts{"Cooldown": 1, "CircuitOpen": 1, "AtMaximum": 1, "RuleBudget": 1},
-		Verified: 3, Unverified: 1, Failed: Counts{"RolloutStalled": 2},
+		Verified: 4, Unverified: 1, Failed: Counts{"RolloutStalled": 2},
 		AlertToAction:    ds(8, 2*min+10*sec, 6*min+sec),
-		ActionToVerified: ds(3, 3*min, 230*sec),
+		ActionToVerified: ds(4, 100*sec, 230*sec),
 		ActionToResolved: ds(3, 230*sec, 5*min-sec),
 	}}
 	if len(rep.Rules) != len(want) {
@@ -172,9 +180,9 @@ func TestBuildWindow(t *testing.T) {
 		records int
 	}{
 		{time.Hour, 3}, // the running scale, the waiting and the failed rollback (at the start)
-		{2 * day, 6},   // and the failed restart, the cancelled rollback, the skipped restart
-		{7 * day, 15},  // the window's start is in
-		{30 * day, 17}, // and the two older ones; never the future one
+		{2 * day, 7},   // and the failed restart and its escalation, the cancelled rollback, the skipped restart
+		{7 * day, 16},  // the window's start is in
+		{30 * day, 18}, // and the two older ones; never the future one
 	} {
 		if got := Build(records(), tc.since, now).Records; got != tc.records {
 			t.Errorf("since %s: %d records, want %d", tc.since, got, tc.records)

@@ -238,6 +238,11 @@ func writeVerdict(w io.Writer, v *rules.Verdict, n, total int) {
 	if r.Cooldown > 0 {
 		fmt.Fprintf(w, "  cooldown: %s\n", model.Duration(r.Cooldown))
 	}
+	label := "on failure"
+	for st := r.OnFailure; st != nil; st = st.OnFailure {
+		fmt.Fprintf(w, "  %s: %s; approval %s; verify %s\n", label, stepAction(st.Action, st.Scale, st.Rollback), approvalString(st.Approval), verifyString(st.Verify))
+		label = "then, on failure"
+	}
 	if !v.Reached {
 		return
 	}
@@ -268,26 +273,29 @@ func targetString(t v1alpha1.Target) string {
 	return fmt.Sprintf("%s %s/%s", t.Kind, t.Namespace, t.Name)
 }
 
-func actionString(r *rules.Rule) string {
-	switch r.Action {
+func actionString(r *rules.Rule) string { return stepAction(r.Action, r.Scale, r.Rollback) }
+
+// stepAction says what an action does, with its parameters.
+func stepAction(a v1alpha1.Action, sc *v1alpha1.ScaleParams, rb *v1alpha1.RollbackParams) string {
+	switch a {
 	case v1alpha1.ActionScale:
-		s := fmt.Sprintf("scale, replicas %s", r.Scale.Replicas())
+		s := fmt.Sprintf("scale, replicas %s", sc.Replicas())
 		switch {
-		case r.Scale.Max > 0:
-			s += fmt.Sprintf(", within %d..%d", r.Scale.Min, r.Scale.Max)
-		case r.Scale.Min > 0:
-			s += fmt.Sprintf(", at least %d (no upper bound)", r.Scale.Min)
+		case sc.Max > 0:
+			s += fmt.Sprintf(", within %d..%d", sc.Min, sc.Max)
+		case sc.Min > 0:
+			s += fmt.Sprintf(", at least %d (no upper bound)", sc.Min)
 		default:
 			s += " (no bounds)"
 		}
 		return s
 	case v1alpha1.ActionRollback:
-		if r.Rollback.ToRevision > 0 {
-			return fmt.Sprintf("rollback to revision %d", r.Rollback.ToRevision)
+		if rb.ToRevision > 0 {
+			return fmt.Sprintf("rollback to revision %d", rb.ToRevision)
 		}
 		return "rollback to the previous revision"
 	}
-	return string(r.Action)
+	return string(a)
 }
 
 // verifyString says what is checked after the action before its record is
