@@ -48,6 +48,8 @@ type Metrics struct {
 	// actionToVerified is from the action's end to the last check passing.
 	verifications    *prometheus.CounterVec
 	actionToVerified *prometheus.HistogramVec
+	// silences counts the calls to Alertmanager's silences API.
+	silences *prometheus.CounterVec
 }
 
 // NewMetrics builds the engine's metrics and registers them with reg (nil:
@@ -93,10 +95,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Time from the end of a successful action to its verification (every check passed), by action.",
 			Buckets: []float64{1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600},
 		}, []string{"action"}),
+		silences: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "alertmedic_silences_total",
+			Help: "Alertmanager silences of alerts being remediated, by op (create: made; adopt: found one an earlier create whose answer was lost made; expire: the record ended; sweep: left behind, expired by the leader) and result (ok, error).",
+		}, []string{"op", "result"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.decisions, m.matched, m.breakerOpen, m.leader, m.acceptToDone, m.alertToDone, m.collected,
-			m.verifications, m.actionToVerified)
+			m.verifications, m.actionToVerified, m.silences)
 	}
 	return m
 }
@@ -138,4 +144,10 @@ func (m *Metrics) Verification(action, result string) prometheus.Counter {
 // its verification, by action.
 func (m *Metrics) ActionToVerified(action string) prometheus.Observer {
 	return m.actionToVerified.WithLabelValues(action)
+}
+
+// Silence is the count of silence calls of op (create, adopt, expire,
+// sweep) that ended with result (ok, error).
+func (m *Metrics) Silence(op, result string) prometheus.Counter {
+	return m.silences.WithLabelValues(op, result)
 }

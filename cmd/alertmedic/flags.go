@@ -213,6 +213,7 @@ func (c *commandLine) serveCommand(cmd *kingpin.CmdClause) {
 	cmd.Flag("retention", "keep a finished record this long after its alert resolved (8 days: 'alertmedic report --since 7d' sees a whole week)").Default("192h").DurationVar(&o.Policy.Retention)
 	cmd.Flag("max-retention", "keep a finished record this long when its alert never resolved").Default("720h").DurationVar(&o.Policy.MaxRetention)
 	cmd.Flag("alertmanager-url", "Alertmanager that silences an alert while its remediation is verified (rules with silence: true), such as http://alertmanager:9093").PlaceHolder("URL").StringVar(&o.AlertmanagerURL)
+	cmd.Flag("silence-sweep-interval", "how often the leader looks in Alertmanager for silences left behind (their record ended or is gone) and expires them; it also looks when it starts leading").Default("10m").DurationVar(&o.Policy.SilenceSweep)
 	cmd.Flag("dry-run", "plan, log and record Events, but change no workload (server-side dry-run)").BoolVar(&o.DryRun)
 	cmd.Flag("watch-rules", "reload the rule files when they change on disk (as SIGHUP does)").Default("true").BoolVar(&o.WatchRules)
 	cmd.Flag("watch-debounce", "changes to the rule files within this long of each other are one reload").Default("1s").DurationVar(&o.WatchDebounce)

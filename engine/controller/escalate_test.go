@@ -255,7 +255,7 @@ func TestRollbackToABadReleaseEscalatesToARollbackThatSucceeds(t *testing.T) {
 	workload(t, ns, "web", nil) // release 1: app:1
 	waitLong(t, "release 1 available", available(t, ns, "web"))
 	setImage(t, ns, "web", "app:"+string(testcluster.CrashLoop)) // release 2 crash-loops
-	setImage(t, ns, "web", "app:3")                               // release 3 replaces it
+	setImage(t, ns, "web", "app:3")                              // release 3 replaces it
 	waitLong(t, "release 3 available", available(t, ns, "web"))
 
 	rec := restartRecord("bad-rollback", ns, "web")

@@ -44,6 +44,9 @@ type Policy struct {
 	// VerifyInterval is how often the checks of a Verifying record are
 	// looked at (and the target read) until they pass or their deadline.
 	VerifyInterval time.Duration // default 5s
+	// SilenceSweep is how often the leader looks for silences left behind
+	// (their record ended or is gone) and expires them.
+	SilenceSweep time.Duration // default 10m
 }
 
 func (p *Policy) setDefaults() {
@@ -74,6 +77,9 @@ func (p *Policy) setDefaults() {
 	}
 	if p.VerifyInterval <= 0 {
 		p.VerifyInterval = 5 * time.Second
+	}
+	if p.SilenceSweep <= 0 {
+		p.SilenceSweep = 10 * time.Minute
 	}
 }
 

@@ -99,18 +99,24 @@ func (r *Runner) silence(ctx context.Context, rec *v1alpha1.Remediation, now tim
 		// silence by the record its comment names before making another.
 		id, err := r.findSilence(ctx, key)
 		if err != nil {
+			r.opts.Metrics.Silence("adopt", "error").Inc()
 			log.Warn("could not look for the record's silence; trying again at the next check", "err", err)
 			return nil
 		}
-		if id == "" {
+		if id != "" {
+			r.opts.Metrics.Silence("adopt", "ok").Inc()
+			log.Info("found the record's silence made by an earlier create", "silence", id)
+		} else {
 			id, err = r.opts.Silences.Create(ctx, silences.Silence{
 				Matchers: rec.Spec.Alert.Labels, StartsAt: now, EndsAt: step.EndsAt,
 				Comment: silences.Comment(key, string(rec.Spec.Action), rec.Spec.TargetRef, rec.Spec.Alert.GeneratorURL),
 			})
 			if err != nil {
+				r.opts.Metrics.Silence("create", "error").Inc()
 				log.Warn("could not create the silence; trying again at the next check", "err", err)
 				return nil
 			}
+			r.opts.Metrics.Silence("create", "ok").Inc()
 		}
 		end := metav1.NewMicroTime(step.EndsAt)
 		st.ID, st.EndsAt = id, &end
@@ -132,8 +138,10 @@ func (r *Runner) silence(ctx context.Context, rec *v1alpha1.Remediation, now tim
 				continue
 			}
 			if err := r.opts.Silences.Expire(ctx, id); err != nil {
+				r.opts.Metrics.Silence("expire", "error").Inc()
 				return fmt.Errorf("expire the silence of %s: %w", rec.Name, err)
 			}
+			r.opts.Metrics.Silence("expire", "ok").Inc()
 			log.Info("silence expired: the remediation ended", "silence", id, "phase", rec.Status.Phase)
 		}
 		at := metav1.NewMicroTime(r.opts.Now())
@@ -165,19 +173,23 @@ func (r *Runner) findSilence(ctx context.Context, record string) (string, error)
 
 // sweepSilences expires the silences alertmedic made whose record ended or
 // is gone: left behind by a replica that stopped between the end of a
-// record and the expiry of its silence. It runs when this replica starts
-// leading, and tries until it succeeds or leading ends.
+// record and the expiry of its silence, or by a record deleted before its
+// silence was expired. It runs when this replica starts leading, then every
+// Policy.SilenceSweep while it leads; a sweep that fails is tried again
+// sooner, backing off from a second to a minute.
 func (r *Runner) sweepSilences(ctx context.Context) {
 	if r.opts.Silences == nil {
 		return
 	}
-	wait := time.Second
+	retry := time.Second
 	for {
-		err := r.sweepOnce(ctx)
-		if err == nil {
-			return
+		wait := r.opts.Policy.SilenceSweep
+		if err := r.sweepOnce(ctx); err != nil {
+			r.opts.Logger.Warn("could not look for silences left behind; trying again", "in", retry, "err", err)
+			wait, retry = retry, min(2*retry, time.Minute)
+		} else {
+			retry = time.Second
 		}
-		r.opts.Logger.Warn("could not look for silences left behind; trying again", "in", wait, "err", err)
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -185,13 +197,13 @@ func (r *Runner) sweepSilences(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		wait = min(2*wait, time.Minute)
 	}
 }
 
 func (r *Runner) sweepOnce(ctx context.Context) error {
 	mine, err := r.opts.Silences.Mine(ctx)
 	if err != nil {
+		r.opts.Metrics.Silence("sweep", "error").Inc()
 		return err
 	}
 	for _, s := range mine {
@@ -215,8 +227,10 @@ func (r *Runner) sweepOnce(ctx context.Context) error {
 			continue
 		}
 		if err := r.opts.Silences.Expire(ctx, s.ID); err != nil {
+			r.opts.Metrics.Silence("sweep", "error").Inc()
 			return err
 		}
+		r.opts.Metrics.Silence("sweep", "ok").Inc()
 		r.opts.Logger.Info("silence left behind expired", "silence", s.ID, "record", s.Record, "why", why)
 	}
 	return nil

@@ -12,10 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/model"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/engine/ingest"
+	"github.com/alertmedic/alertmedic/policy"
 )
 
 // silenceRulesYAML restarts a Deployment and silences the alert while the
@@ -63,6 +66,14 @@ func recordsIn(t *testing.T, ns, alertname string) []v1alpha1.Remediation {
 		}
 	}
 	return out
+}
+
+func toLabelSet(m map[string]string) model.LabelSet {
+	ls := model.LabelSet{}
+	for k, v := range m {
+		ls[model.LabelName(k)] = model.LabelValue(v)
+	}
+	return ls
 }
 
 func amSilences(t *testing.T, amURL string) map[string]amSilence {
@@ -146,11 +157,11 @@ func TestSilenceWhileVerifying(t *testing.T) {
 	}
 	medicAddr, amAddr := freeAddr(t), freeAddr(t)
 	medicURL, amURL := "http://"+medicAddr, "http://"+amAddr
-	startMedic := func() *process {
-		p := startProcess(t, "alertmedic", medicBin, "serve",
+	startMedic := func(extra ...string) *process {
+		p := startProcess(t, "alertmedic", medicBin, append([]string{"serve",
 			"--listen", medicAddr, "--rules", rulesFile, "--token-file", tokenFile,
 			"--kubeconfig", kubeconfig, "--namespace", recNS, "--alertmanager-url", amURL,
-			"--leader-elect-retry-period", "500ms", "--log.format", "logfmt")
+			"--leader-elect-retry-period", "500ms", "--log.format", "logfmt"}, extra...)...)
 		waitFor(t, "alertmedic /readyz", 30*time.Second, []*process{p}, func() (bool, string) {
 			code, body := httpGet(ctx, medicURL+"/readyz")
 			return code == http.StatusOK, fmt.Sprintf("%d %s", code, body)
@@ -215,6 +226,41 @@ func TestSilenceWhileVerifying(t *testing.T) {
 	}
 	t.Logf("silence %s active until %s (deadline %s): %s", id, sil.EndsAt, deadline, sil.Comment)
 
+	// 1b. A create whose answer was lost: the silence for a record is in
+	// Alertmanager already (made by an earlier create) when the record
+	// is Verifying. It is found by its tag and recorded, not made twice.
+	createDeployment(t, appNS, "api2")
+	labels2 := map[string]string{"alertname": "PaymentsLatencyHigh", "namespace": appNS, "deployment": "api2", "severity": "page"}
+	starts2 := time.Now().Add(-time.Minute).UTC().Truncate(time.Millisecond)
+	name2 := ingest.RecordName(policy.EpisodeKey("restart-silenced", "Deployment/"+appNS+"/api2",
+		toLabelSet(labels2).Fingerprint().String(), starts2))
+	landed := postSilence(t, amURL, "alertmedic", fmt.Sprintf("alertmedic: restart of Deployment/payments/api2 is being verified [alertmedic.io/remediation=%s/%s]", recNS, name2))
+	postAlerts(t, amURL, postableAlert{Labels: labels2, StartsAt: starts2, EndsAt: time.Now().Add(30 * time.Minute)})
+	waitFor(t, "the second record Verifying with the silence that was there", 30*time.Second, procs, func() (bool, string) {
+		var r v1alpha1.Remediation
+		if err := cluster.Records.Get(ctx, client.ObjectKey{Namespace: recNS, Name: name2}, &r); err != nil {
+			return false, err.Error()
+		}
+		return r.Status.Phase == v1alpha1.PhaseVerifying && r.Status.Silence != nil && r.Status.Silence.ID != "",
+			fmt.Sprintf("%s %s, silence %+v", r.Name, r.Status.Phase, r.Status.Silence)
+	})
+	var rec2 v1alpha1.Remediation
+	if err := cluster.Records.Get(ctx, client.ObjectKey{Namespace: recNS, Name: name2}, &rec2); err != nil {
+		t.Fatal(err)
+	}
+	if rec2.Status.Silence.ID != landed {
+		t.Errorf("record %s holds silence %s, want the one already in Alertmanager, %s", name2, rec2.Status.Silence.ID, landed)
+	}
+	n := 0
+	for _, s := range amSilences(t, amURL) {
+		if s.CreatedBy == "alertmedic" && strings.Contains(s.Comment, "/"+name2+"]") && s.Status.State == "active" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d active silences of alertmedic for %s, want 1", n, name2)
+	}
+
 	// 2. The rollout converges (this cluster has no controllers: the test
 	// writes what the Deployment controller would), the record ends
 	// Succeeded, and the silence is expired at once.
@@ -225,11 +271,14 @@ func TestSilenceWhileVerifying(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the record Succeeded and its silence expired in Alertmanager", 30*time.Second, procs, func() (bool, string) {
-		recs := recordsIn(t, recNS, "PaymentsLatencyHigh")
+		var r v1alpha1.Remediation
+		if err := cluster.Records.Get(ctx, client.ObjectKeyFromObject(&rec), &r); err != nil {
+			return false, err.Error()
+		}
 		s := amSilences(t, amURL)[id]
-		return len(recs) == 1 && recs[0].Status.Phase == v1alpha1.PhaseSucceeded && s.Status.State == "expired" &&
-				recs[0].Status.Silence != nil && recs[0].Status.Silence.ExpiredAt != nil,
-			fmt.Sprintf("%s; silence %s %s", describe(recs), id, s.Status.State)
+		return r.Status.Phase == v1alpha1.PhaseSucceeded && s.Status.State == "expired" &&
+				r.Status.Silence != nil && r.Status.Silence.ExpiredAt != nil,
+			fmt.Sprintf("%s; silence %s %s", describe([]v1alpha1.Remediation{r}), id, s.Status.State)
 	})
 
 	// 3. A replica that stopped before expiring left silences behind: one
@@ -256,7 +305,7 @@ func TestSilenceWhileVerifying(t *testing.T) {
 	endedLost := postSilence(t, amURL, "alertmedic", tag(failed.Name))
 	gone := postSilence(t, amURL, "alertmedic", tag("restart-silenced-gone"))
 	theirs := postSilence(t, amURL, "oncall@example.com", tag(rec.Name))
-	medic = startMedic()
+	medic = startMedic("--silence-sweep-interval", "1s")
 	procs = []*process{medic, am}
 	waitFor(t, "the new leader to expire the silences left behind", 30*time.Second, procs, func() (bool, string) {
 		all := amSilences(t, amURL)
@@ -266,6 +315,17 @@ func TestSilenceWhileVerifying(t *testing.T) {
 	})
 	if s := amSilences(t, amURL)[theirs]; s.Status.State != "active" {
 		t.Errorf("a silence alertmedic did not make is %s, want active", s.Status.State)
+	}
+	// 4. While it leads, the leader keeps looking (--silence-sweep-interval):
+	// a silence left behind later is expired without a restart, and the
+	// silence of the record still Verifying is kept.
+	later := postSilence(t, amURL, "alertmedic", tag("restart-silenced-deleted-later"))
+	waitFor(t, "the leader to expire a silence left behind while it leads", 30*time.Second, procs, func() (bool, string) {
+		s := amSilences(t, amURL)[later]
+		return s.Status.State == "expired", s.Status.State
+	})
+	if s := amSilences(t, amURL)[landed]; s.Status.State != "active" {
+		t.Errorf("the silence of the record still Verifying is %s, want active", s.Status.State)
 	}
 	if err := am.terminate(20 * time.Second); err != nil {
 		t.Errorf("Alertmanager on SIGTERM: %v", err)
@@ -277,7 +337,7 @@ func TestSilenceWhileVerifying(t *testing.T) {
 	if err := cluster.Records.List(ctx, &all, client.InNamespace(recNS)); err != nil {
 		t.Fatal(err)
 	}
-	if len(all.Items) != 2 {
-		t.Errorf("%s at the end, want the two", describe(all.Items))
+	if len(all.Items) != 3 {
+		t.Errorf("%s at the end, want the three", describe(all.Items))
 	}
 }
