@@ -372,6 +372,12 @@ type CheckStatus struct {
 	// PassedAt is when the check was first seen to pass.
 	// +optional
 	PassedAt *metav1.MicroTime `json:"passedAt,omitempty"`
+	// AbsentSince, for alertResolved with an Alertmanager configured, is
+	// when Alertmanager's API was first seen not listing the alert, in a
+	// run of looks that all did not; the check passes once that run has
+	// lasted the serve's --alertmanager-absent-for.
+	// +optional
+	AbsentSince *metav1.MicroTime `json:"absentSince,omitempty"`
 	// +optional
 	Observed string `json:"observed,omitempty"`
 }

@@ -23,7 +23,7 @@ func TestPolicyFlags(t *testing.T) {
 	got.BreakerHold, got.ApprovalTimeout, got.MaxAttempts, got.Retention, got.MaxRetention =
 		so.Policy.BreakerHold, so.Policy.ApprovalTimeout, so.Policy.MaxAttempts, so.Policy.Retention, so.Policy.MaxRetention
 	got.RequireApproval, got.RequiredApprovalTimeout = so.Policy.RequireApproval, so.Policy.RequiredApprovalTimeout
-	got.RetryBackoff, got.ActionTimeout, got.SilenceSweep = so.Policy.RetryBackoff, so.Policy.ActionTimeout, so.Policy.SilenceSweep
+	got.RetryBackoff, got.ActionTimeout, got.SilenceSweep, got.AlertAbsentFor = so.Policy.RetryBackoff, so.Policy.ActionTimeout, so.Policy.SilenceSweep, so.Policy.AlertAbsentFor
 	if !reflect.DeepEqual(so.Policy, got) {
 		t.Errorf("serve: policy\ngot  %+v\nwant %+v", so.Policy, got)
 	}

@@ -247,6 +247,10 @@ type observation struct {
 	Err     error
 	// Gone: the target no longer exists.
 	Gone bool
+	// Firing is whether Alertmanager's API lists the alert (nil: not
+	// asked); AlertErr why it could not be asked.
+	Firing   *bool
+	AlertErr error
 }
 
 // afterCheck is a Verifying record's status after looking at its checks at
@@ -287,11 +291,33 @@ func afterCheck(spec v1alpha1.RemediationSpec, st v1alpha1.RemediationStatus, ob
 		}
 	}
 	if c := v.AlertResolved; c != nil && c.PassedAt == nil {
-		if st.AlertResolvedAt != nil {
+		switch {
+		case st.AlertResolvedAt != nil:
 			at := metav1.NewMicroTime(st.AlertResolvedAt.Time)
 			c.PassedAt, c.Observed = &at, "resolved at "+at.UTC().Format(time.RFC3339)
-		} else {
+		case obs.AlertErr != nil:
+			c.Observed = "still firing: no resolved notification (could not ask Alertmanager: " + obs.AlertErr.Error() + ")"
+		case obs.Firing == nil:
 			c.Observed = "still firing: no resolved notification"
+		case *obs.Firing:
+			c.AbsentSince, c.Observed = nil, "still firing: no resolved notification, and Alertmanager lists it"
+		default:
+			// Alertmanager no longer lists it: resolved, or forgotten by an
+			// Alertmanager that restarted, which knows it again once
+			// Prometheus re-sends it. Only a run of absent looks as long as
+			// pol.AlertAbsentFor counts.
+			if c.AbsentSince == nil {
+				c.AbsentSince = &t
+			}
+			gone := now.Sub(c.AbsentSince.Time)
+			since := c.AbsentSince.UTC().Format(time.RFC3339)
+			if gone >= pol.AlertAbsentFor {
+				at := *c.AbsentSince
+				c.PassedAt = &at
+				c.Observed = fmt.Sprintf("resolved: Alertmanager has not listed it since %s (no resolved notification)", since)
+			} else {
+				c.Observed = fmt.Sprintf("no resolved notification; Alertmanager has not listed it since %s (resolved once that lasts %s)", since, pol.AlertAbsentFor)
+			}
 		}
 	}
 	if c := v.Rollout; c != nil && c.PassedAt == nil && !now.Before(c.Deadline.Time) {

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -405,5 +406,55 @@ func TestAfterCheck(t *testing.T) {
 				t.Errorf("afterCheck changed the status it was given")
 			}
 		})
+	}
+}
+
+// With an Alertmanager to ask and no resolved notification, alertResolved
+// passes once Alertmanager's API has gone on not listing the alert for
+// AlertAbsentFor: a look that finds it listed again starts the run over,
+// and a run shorter than that at the deadline fails.
+func TestAlertResolvedByAlertmanager(t *testing.T) {
+	pol := testPolicy() // AlertAbsentFor 2m
+	spec := verifySpec(0, 10*time.Minute)
+	st := v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseVerifying, Verification: startVerification(spec, tNow)}
+	yes, no := true, false
+	look := func(at time.Duration, firing *bool) {
+		t.Helper()
+		st, _ = afterCheck(spec, st, observation{Firing: firing}, tNow.Add(at), pol)
+	}
+	check := func() *v1alpha1.CheckStatus { return st.Verification.AlertResolved }
+
+	look(time.Minute, &no)
+	if c := check(); st.Phase != v1alpha1.PhaseVerifying || c.AbsentSince == nil || !c.AbsentSince.Time.Equal(tNow.Add(time.Minute)) || c.PassedAt != nil {
+		t.Fatalf("first absent look: %s %+v, want Verifying, absent since 1m", st.Phase, c)
+	}
+	look(2*time.Minute, &yes) // an Alertmanager that restarted knows it again
+	if c := check(); c.AbsentSince != nil || !strings.Contains(c.Observed, "Alertmanager lists it") {
+		t.Fatalf("listed again: %+v, want the run of absent looks over", c)
+	}
+	look(3*time.Minute, &no)
+	look(4*time.Minute+59*time.Second, &no)
+	if st.Phase != v1alpha1.PhaseVerifying || !strings.Contains(check().Observed, "resolved once that lasts 2m0s") {
+		t.Fatalf("absent 1m59s: %s %+v, want still Verifying", st.Phase, check())
+	}
+	look(5*time.Minute, nil) // not asked (no answer this time): the run goes on
+	look(5*time.Minute+time.Second, &no)
+	if c := check(); st.Phase != v1alpha1.PhaseSucceeded || st.Reason != ReasonVerified || c.PassedAt == nil || !c.PassedAt.Time.Equal(tNow.Add(3*time.Minute)) ||
+		!strings.Contains(c.Observed, "Alertmanager has not listed it since") {
+		t.Fatalf("absent 2m: %s %s %+v, want Succeeded Verified, resolved when it was first absent", st.Phase, st.Reason, c)
+	}
+
+	// Absent, but not for long enough, at the deadline: Failed.
+	st = v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseVerifying, Verification: startVerification(spec, tNow)}
+	look(9*time.Minute, &no)
+	look(10*time.Minute, &no)
+	if st.Phase != v1alpha1.PhaseFailed || st.Reason != ReasonAlertNotResolved || !strings.Contains(st.Message, "Alertmanager has not listed it since") {
+		t.Errorf("deadline after 1m absent: %s %s %q, want Failed AlertNotResolved saying what was seen", st.Phase, st.Reason, st.Message)
+	}
+	// Alertmanager cannot be asked: said, and nothing passes.
+	st = v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseVerifying, Verification: startVerification(spec, tNow)}
+	st, _ = afterCheck(spec, st, observation{AlertErr: errors.New("connection refused")}, tNow.Add(time.Minute), pol)
+	if c := check(); st.Phase != v1alpha1.PhaseVerifying || c.PassedAt != nil || !strings.Contains(c.Observed, "could not ask Alertmanager: connection refused") {
+		t.Errorf("Alertmanager down: %s %+v", st.Phase, c)
 	}
 }

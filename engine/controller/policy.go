@@ -44,6 +44,11 @@ type Policy struct {
 	// VerifyInterval is how often the checks of a Verifying record are
 	// looked at (and the target read) until they pass or their deadline.
 	VerifyInterval time.Duration // default 5s
+	// AlertAbsentFor is how long Alertmanager's API must go on not listing
+	// an alert, without a resolved notification, before verify.alertResolved
+	// takes it as resolved (Prometheus re-sends a firing alert every
+	// minute, so an Alertmanager that restarted knows it again by then).
+	AlertAbsentFor time.Duration // default 2m
 	// SilenceSweep is how often the leader looks for silences left behind
 	// (their record ended or is gone) and expires them.
 	SilenceSweep time.Duration // default 10m
@@ -77,6 +82,9 @@ func (p *Policy) setDefaults() {
 	}
 	if p.VerifyInterval <= 0 {
 		p.VerifyInterval = 5 * time.Second
+	}
+	if p.AlertAbsentFor <= 0 {
+		p.AlertAbsentFor = 2 * time.Minute
 	}
 	if p.SilenceSweep <= 0 {
 		p.SilenceSweep = 10 * time.Minute

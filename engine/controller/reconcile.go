@@ -40,9 +40,10 @@ type Options struct {
 	Logger  *slog.Logger
 	Metrics *engine.Metrics
 	Now     func() time.Time
-	// Silences is the Alertmanager that silences alerts while their
-	// remediation is verified (spec.silence); nil: none is configured.
-	Silences Silences
+	// Alertmanager silences alerts while their remediation is verified
+	// (spec.silence), and says whether an alert still fires
+	// (spec.verify.alertResolved); nil: none is configured.
+	Alertmanager Alertmanager
 }
 
 // Runner executes Remediation records on the replica that holds the leader

@@ -14,12 +14,14 @@ import (
 	"github.com/alertmedic/alertmedic/silences"
 )
 
-// Silences is Alertmanager's silences, as the runner uses them
-// (silences.Client).
-type Silences interface {
+// Alertmanager is what the runner asks of Alertmanager (silences.Client):
+// silences while a remediation is verified, and whether an alert still
+// fires, for verify.alertResolved.
+type Alertmanager interface {
 	Create(ctx context.Context, s silences.Silence) (string, error)
 	Expire(ctx context.Context, id string) error
 	Mine(ctx context.Context) ([]silences.Silence, error)
+	Firing(ctx context.Context, fingerprint string, labels map[string]string) (bool, error)
 }
 
 // NoAlertmanager is what a record asking for a silence notes when serve
@@ -84,7 +86,7 @@ func verificationDeadline(v *v1alpha1.Verification) (time.Time, bool) {
 // status. A silence that cannot be made is logged and tried again at the
 // next look; the verification goes on regardless.
 func (r *Runner) silence(ctx context.Context, rec *v1alpha1.Remediation, now time.Time) error {
-	step := nextSilence(rec.Spec, rec.Status, now, r.opts.Silences != nil)
+	step := nextSilence(rec.Spec, rec.Status, now, r.opts.Alertmanager != nil)
 	key := rec.Namespace + "/" + rec.Name
 	log := r.opts.Logger.With("record", rec.Name, "rule", rec.Spec.Rule, "target", rec.Spec.TargetRef)
 	var st v1alpha1.SilenceStatus
@@ -107,7 +109,7 @@ func (r *Runner) silence(ctx context.Context, rec *v1alpha1.Remediation, now tim
 			r.opts.Metrics.Silence("adopt", "ok").Inc()
 			log.Info("found the record's silence made by an earlier create", "silence", id)
 		} else {
-			id, err = r.opts.Silences.Create(ctx, silences.Silence{
+			id, err = r.opts.Alertmanager.Create(ctx, silences.Silence{
 				Matchers: rec.Spec.Alert.Labels, StartsAt: now, EndsAt: step.EndsAt,
 				Comment: silences.Comment(key, string(rec.Spec.Action), rec.Spec.TargetRef, rec.Spec.Alert.GeneratorURL),
 			})
@@ -137,7 +139,7 @@ func (r *Runner) silence(ctx context.Context, rec *v1alpha1.Remediation, now tim
 			if id == "" {
 				continue
 			}
-			if err := r.opts.Silences.Expire(ctx, id); err != nil {
+			if err := r.opts.Alertmanager.Expire(ctx, id); err != nil {
 				r.opts.Metrics.Silence("expire", "error").Inc()
 				return fmt.Errorf("expire the silence of %s: %w", rec.Name, err)
 			}
@@ -159,7 +161,7 @@ func (r *Runner) silence(ctx context.Context, rec *v1alpha1.Remediation, now tim
 // findSilence returns the ID of an active or pending silence alertmedic
 // made for record ("namespace/name"), or "".
 func (r *Runner) findSilence(ctx context.Context, record string) (string, error) {
-	mine, err := r.opts.Silences.Mine(ctx)
+	mine, err := r.opts.Alertmanager.Mine(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -178,7 +180,7 @@ func (r *Runner) findSilence(ctx context.Context, record string) (string, error)
 // Policy.SilenceSweep while it leads; a sweep that fails is tried again
 // sooner, backing off from a second to a minute.
 func (r *Runner) sweepSilences(ctx context.Context) {
-	if r.opts.Silences == nil {
+	if r.opts.Alertmanager == nil {
 		return
 	}
 	retry := time.Second
@@ -201,7 +203,7 @@ func (r *Runner) sweepSilences(ctx context.Context) {
 }
 
 func (r *Runner) sweepOnce(ctx context.Context) error {
-	mine, err := r.opts.Silences.Mine(ctx)
+	mine, err := r.opts.Alertmanager.Mine(ctx)
 	if err != nil {
 		r.opts.Metrics.Silence("sweep", "error").Inc()
 		return err
@@ -226,7 +228,7 @@ func (r *Runner) sweepOnce(ctx context.Context) error {
 		default:
 			continue
 		}
-		if err := r.opts.Silences.Expire(ctx, s.ID); err != nil {
+		if err := r.opts.Alertmanager.Expire(ctx, s.ID); err != nil {
 			r.opts.Metrics.Silence("sweep", "error").Inc()
 			return err
 		}

@@ -34,6 +34,19 @@ func (r *Runner) verify(ctx context.Context, rec *v1alpha1.Remediation, now time
 			}
 		}
 	}
+	if v := rec.Status.Verification; v != nil && v.AlertResolved != nil && v.AlertResolved.PassedAt == nil &&
+		rec.Status.AlertResolvedAt == nil && r.opts.Alertmanager != nil {
+		firing, err := r.opts.Alertmanager.Firing(ctx, rec.Spec.Alert.Fingerprint, rec.Spec.Alert.Labels)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctrl.Result{}, err
+			}
+			obs.AlertErr = err
+			r.opts.Logger.Warn("could not ask Alertmanager whether the alert still fires; trying again", "record", rec.Name, "err", err)
+		} else {
+			obs.Firing = &firing
+		}
+	}
 	checked := r.opts.Now()
 	st, wait := afterCheck(rec.Spec, rec.Status, obs, checked, r.opts.Policy)
 	if st.Phase.Final() {

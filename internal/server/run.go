@@ -138,7 +138,7 @@ func Run(ctx context.Context, o Options) error {
 		if err != nil {
 			return fmt.Errorf("--alertmanager-url: %w", err)
 		}
-		ropts.Silences = am
+		ropts.Alertmanager = am
 		log.Info("silences: rules with silence: true silence their alert while it is verified", "alertmanager", am.URL())
 	}
 	if _, err := controller.NewRunner(mgr, ropts); err != nil {
