@@ -24,8 +24,11 @@ const MaxWarnings = 5
 // counted together, at most MaxWarnings lines such as
 // "BackOff (x12, Pod/web-7d9f-abc and 1 more): Back-off restarting failed
 // container". The pods are the target's now, and for a Deployment those of
-// any of its ReplicaSets, deleted ones included. It changes nothing.
-func (e *Executor) Warnings(ctx context.Context, target v1alpha1.Target) ([]string, error) {
+// any of its ReplicaSets, deleted ones included. Events last seen before
+// since (to the second: Events keep whole seconds) are left out, so that
+// what was wrong before an action is not taken for its result. It changes
+// nothing.
+func (e *Executor) Warnings(ctx context.Context, target v1alpha1.Target, since time.Time) ([]string, error) {
 	ns := target.Namespace
 	var (
 		sel      *metav1.LabelSelector
@@ -90,7 +93,11 @@ func (e *Executor) Warnings(ctx context.Context, target v1alpha1.Target) ([]stri
 		return nil, fmt.Errorf("list the Warning Events in %s: %w", ns, err)
 	}
 	var evs []corev1.Event
+	since = since.Truncate(time.Second)
 	for _, ev := range list.Items {
+		if eventTime(&ev).Before(since) {
+			continue
+		}
 		o := ev.InvolvedObject.Kind + "/" + ev.InvolvedObject.Name
 		if objects[o] || ev.InvolvedObject.Kind == "Pod" && slices.ContainsFunc(podsFrom, func(p string) bool {
 			return strings.HasPrefix(ev.InvolvedObject.Name, p)

@@ -28,7 +28,7 @@ type Executor interface {
 	Execute(ctx context.Context, req remediations.Request) (remediations.Result, error)
 	Plan(ctx context.Context, req remediations.Request) (remediations.Result, error)
 	RolloutStatus(ctx context.Context, target v1alpha1.Target) (remediations.Rollout, error)
-	Warnings(ctx context.Context, target v1alpha1.Target) ([]string, error)
+	Warnings(ctx context.Context, target v1alpha1.Target, since time.Time) ([]string, error)
 }
 
 // Options configures a Runner.

@@ -79,7 +79,7 @@ func (f *flaky) RolloutStatus(ctx context.Context, target v1alpha1.Target) (reme
 	return remediations.Rollout{Done: true, Status: "successfully rolled out"}, nil
 }
 
-func (f *flaky) Warnings(ctx context.Context, target v1alpha1.Target) ([]string, error) {
+func (f *flaky) Warnings(ctx context.Context, target v1alpha1.Target, since time.Time) ([]string, error) {
 	return nil, nil
 }
 
