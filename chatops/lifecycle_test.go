@@ -53,6 +53,12 @@ func TestLifecycleOfAnAutomaticRestart(t *testing.T) {
 				if err := cluster.WaitDeploymentAvailable(t.Context(), e.ns, "web", 30*time.Second); err != nil {
 					t.Fatal(err)
 				}
+				// Events keep whole seconds: one from the rollout above
+				// (FailedScheduling while the fake node starts) in the
+				// second the restart starts would count as the restart's.
+				waitFor(t, "a second without Warning Events", func() bool {
+					return e.lastWarning().Before(time.Now().Truncate(time.Second))
+				})
 			} else {
 				waitFor(t, "both pods to report BackOff", func() bool { return e.warningPods() >= 2 })
 			}
@@ -149,9 +155,24 @@ func (e *env) warningPods() int {
 	return len(pods)
 }
 
+// lastWarning is when the newest Warning Event was last seen.
+func (e *env) lastWarning() time.Time {
+	evs, err := cluster.Client.CoreV1().Events(e.ns).List(e.t.Context(), metav1.ListOptions{FieldSelector: "type=Warning"})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var last time.Time
+	for _, ev := range evs.Items {
+		if t := ev.LastTimestamp.Time; t.After(last) {
+			last = t
+		}
+	}
+	return last
+}
+
 // automaticRestart records, as the webhook would, a restart of Deployment
 // target that needs no approval and is verified by its rollout.
-func (e *env) automaticRestart(target string, timeout time.Duration) *v1alpha1.Remediation {
+func (e *env) automaticRestart(target string, timeout time.Duration, change ...func(*v1alpha1.Remediation)) *v1alpha1.Remediation {
 	e.t.Helper()
 	startsAt := metav1.NewMicroTime(time.Now().Add(-time.Minute).Truncate(time.Second))
 	fp := fmt.Sprintf("%016x", time.Now().UnixNano())
@@ -173,6 +194,9 @@ func (e *env) automaticRestart(target string, timeout time.Duration) *v1alpha1.R
 				RunbookURL:   "https://runbooks.prometheus-operator.dev/runbooks/kubernetes/kubepodcrashlooping"},
 			Verify: &v1alpha1.VerifySpec{Rollout: &v1alpha1.RolloutCheck{Timeout: metav1.Duration{Duration: timeout}}},
 		},
+	}
+	for _, f := range change {
+		f(rec)
 	}
 	if err := e.records.Create(e.t.Context(), rec); err != nil {
 		e.t.Fatal(err)
