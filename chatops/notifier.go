@@ -88,7 +88,7 @@ func (n *notifier) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result
 		}
 		err := c.call(ctx, "chat.postMessage", func(ctx context.Context) error {
 			ch, ts, err := c.api.PostMessageContext(ctx, channel, opts...)
-			sent = sentMessage{uid: rec.UID, channel: ch, ts: ts, digest: digest}
+			sent = sentMessage{uid: rec.UID, channel: ch, ts: ts, digest: digest, phase: rec.Status.Phase, at: c.opts.Now()}
 			return err
 		})
 		if err != nil {
@@ -99,6 +99,13 @@ func (n *notifier) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result
 		c.logger.Info("message posted to Slack", "record", rec.Name, "phase", string(rec.Status.Phase), "channel", sent.channel, "ts", sent.ts)
 		return ctrl.Result{}, n.save(ctx, &rec, sent, nil)
 	}
+	if p := rec.Status.Phase; p == v1alpha1.PhaseVerifying && sent.phase == p {
+		// What the checks see changes at every look (restart counts, Event
+		// counts): one update per verifyingUpdateEvery while it verifies.
+		if wait := sent.at.Add(verifyingUpdateEvery).Sub(c.opts.Now()); wait > 0 {
+			return ctrl.Result{RequeueAfter: wait}, nil
+		}
+	}
 	err := c.call(ctx, "chat.update", func(ctx context.Context) error {
 		_, _, _, err := c.api.UpdateMessageContext(ctx, sent.channel, sent.ts, opts...)
 		return err
@@ -106,12 +113,16 @@ func (n *notifier) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result
 	if err != nil {
 		return n.failed(ctx, &rec, "update", err)
 	}
-	sent.digest = digest
+	sent.digest, sent.phase, sent.at = digest, rec.Status.Phase, c.opts.Now()
 	c.sent.Store(key, sent)
 	c.retryAt.Delete(key)
 	c.logger.Debug("message updated in Slack", "record", rec.Name, "phase", string(rec.Status.Phase))
 	return ctrl.Result{}, n.save(ctx, &rec, sent, nil)
 }
+
+// verifyingUpdateEvery is how often at most a message is updated while its
+// record stays Verifying; a change of phase is shown at once.
+const verifyingUpdateEvery = 30 * time.Second
 
 // postedFinishedWithin bounds how long after a record ended its first
 // message is still posted: a new leader, or a first start with Slack, does
