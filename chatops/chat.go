@@ -11,6 +11,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/alertmedic/alertmedic/api/v1alpha1"
 )
 
 // Options configures a Chat.
@@ -75,6 +77,8 @@ type Chat struct {
 type sentMessage struct {
 	uid                 types.UID
 	channel, ts, digest string
+	phase               v1alpha1.Phase // of the record as last written (unknown after a restart)
+	at                  time.Time      // when it was written
 }
 
 // forget drops what is remembered of a deleted record.

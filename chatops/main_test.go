@@ -29,7 +29,9 @@ import (
 var cluster *testcluster.Cluster
 
 func TestMain(m *testing.M) {
-	testcluster.Main(m, "the chatops tests", &cluster)
+	// A cluster that reconciles: the lifecycle tests watch real rollouts,
+	// pods in CrashLoopBackOff and their Warning Events.
+	testcluster.MainWith(m, "the chatops tests", testcluster.Options{Full: true}, &cluster)
 }
 
 const secret = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -49,6 +51,7 @@ type env struct {
 	ns      string
 	ws      *testslack.Workspace
 	records client.Client
+	policy  controller.Policy // the runner's
 }
 
 func newEnv(t *testing.T) *env {
@@ -91,7 +94,7 @@ func (e *env) start(change ...func(*Options)) *bot {
 		t.Fatal(err)
 	}
 	exec := remediations.NewExecutor(cluster.Client, remediations.Options{Instance: "test-replica"})
-	if _, err := controller.NewRunner(mgr, controller.Options{Executor: exec, Identity: "test-replica"}); err != nil {
+	if _, err := controller.NewRunner(mgr, controller.Options{Executor: exec, Identity: "test-replica", Policy: e.policy}); err != nil {
 		t.Fatal(err)
 	}
 	if err := chat.Register(mgr); err != nil {

@@ -27,9 +27,11 @@ func (c *Chat) Register(mgr manager.Manager) error {
 		Complete(&notifier{chat: c, client: mgr.GetClient()})
 }
 
-// notifier posts a record's approval message once it waits for approval,
-// and updates the message whenever the record renders differently: decided,
-// running, its outcome. The buttons go once the record is decided.
+// notifier posts one message for each record its rule's spec.notify asks
+// for (every record waiting for approval, whatever it says), and updates
+// the message whenever the record renders differently: decided, running,
+// verifying, its outcome, its escalation. The buttons go once the record is
+// decided. It runs apart from the runner, which never waits for Slack.
 type notifier struct {
 	chat   *Chat
 	client client.Client // cached reads, API writes
@@ -55,8 +57,8 @@ func (n *notifier) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result
 	}
 	st := rec.Status.Slack
 	sent := c.lastSent(&rec)
-	if sent.ts == "" && rec.Status.Phase != v1alpha1.PhasePendingApproval {
-		return ctrl.Result{}, nil // never asked anyone: nothing to mirror
+	if sent.ts == "" && !postable(&rec, c.opts.Now()) {
+		return ctrl.Result{}, nil // not (yet) a record to tell the channel about
 	}
 	msg := Render(&rec, c.opts.DefaultApprovers)
 	digest := msg.Digest()
@@ -72,6 +74,10 @@ func (n *notifier) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result
 		if a := rec.Spec.Approval; a != nil && a.Channel != "" {
 			channel = a.Channel
 		}
+		if channel == "" && rec.Status.Phase != v1alpha1.PhasePendingApproval {
+			c.logger.Debug("no Slack channel for a record that needs no approval; not posted", "record", rec.Name)
+			return ctrl.Result{}, nil
+		}
 		if channel == "" {
 			if st == nil || st.Error != errNoChannel.Error() {
 				c.metrics.failures.WithLabelValues("post").Inc()
@@ -82,7 +88,7 @@ func (n *notifier) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result
 		}
 		err := c.call(ctx, "chat.postMessage", func(ctx context.Context) error {
 			ch, ts, err := c.api.PostMessageContext(ctx, channel, opts...)
-			sent = sentMessage{uid: rec.UID, channel: ch, ts: ts, digest: digest}
+			sent = sentMessage{uid: rec.UID, channel: ch, ts: ts, digest: digest, phase: rec.Status.Phase, at: c.opts.Now()}
 			return err
 		})
 		if err != nil {
@@ -90,8 +96,15 @@ func (n *notifier) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result
 		}
 		c.sent.Store(key, sent)
 		c.retryAt.Delete(key)
-		c.logger.Info("approval request posted to Slack", "record", rec.Name, "channel", sent.channel, "ts", sent.ts)
+		c.logger.Info("message posted to Slack", "record", rec.Name, "phase", string(rec.Status.Phase), "channel", sent.channel, "ts", sent.ts)
 		return ctrl.Result{}, n.save(ctx, &rec, sent, nil)
+	}
+	if p := rec.Status.Phase; p == v1alpha1.PhaseVerifying && sent.phase == p {
+		// What the checks see changes at every look (restart counts, Event
+		// counts): one update per verifyingUpdateEvery while it verifies.
+		if wait := sent.at.Add(verifyingUpdateEvery).Sub(c.opts.Now()); wait > 0 {
+			return ctrl.Result{RequeueAfter: wait}, nil
+		}
 	}
 	err := c.call(ctx, "chat.update", func(ctx context.Context) error {
 		_, _, _, err := c.api.UpdateMessageContext(ctx, sent.channel, sent.ts, opts...)
@@ -100,11 +113,59 @@ func (n *notifier) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result
 	if err != nil {
 		return n.failed(ctx, &rec, "update", err)
 	}
-	sent.digest = digest
+	sent.digest, sent.phase, sent.at = digest, rec.Status.Phase, c.opts.Now()
 	c.sent.Store(key, sent)
 	c.retryAt.Delete(key)
-	c.logger.Debug("approval message updated in Slack", "record", rec.Name, "phase", string(rec.Status.Phase))
+	c.logger.Debug("message updated in Slack", "record", rec.Name, "phase", string(rec.Status.Phase))
 	return ctrl.Result{}, n.save(ctx, &rec, sent, nil)
+}
+
+// verifyingUpdateEvery is how often at most a message is updated while its
+// record stays Verifying; a change of phase is shown at once.
+const verifyingUpdateEvery = 30 * time.Second
+
+// postedFinishedWithin bounds how long after a record ended its first
+// message is still posted: a new leader, or a first start with Slack, does
+// not post the records of the past week into the channel.
+const postedFinishedWithin = 15 * time.Minute
+
+// postable reports whether rec, never posted yet, gets a message now:
+//   - waiting for approval: always, whatever spec.notify says;
+//   - notify none: never otherwise; notify failures: once it is Failed;
+//   - notify all: once it is decided (Pending, Running...), except a record
+//     Skipped before it ran (cooldown, budgets, a denied namespace, the
+//     circuit breaker): it did nothing, the alert is in the channel already,
+//     and a storm of them would bury the messages that matter; the
+//     metrics, alertmedic report and kubectl get remediations count them.
+//
+// A record that ended more than postedFinishedWithin ago is not posted.
+func postable(rec *v1alpha1.Remediation, now time.Time) bool {
+	st := rec.Status
+	if st.Phase == v1alpha1.PhasePendingApproval {
+		return true
+	}
+	if st.Phase.Final() {
+		ended := rec.CreationTimestamp.Time
+		if st.FinishedAt != nil {
+			ended = st.FinishedAt.Time
+		}
+		if now.Sub(ended) > postedFinishedWithin {
+			return false
+		}
+	}
+	switch rec.Spec.Notify {
+	case v1alpha1.NotifyNone:
+		return false
+	case v1alpha1.NotifyFailures:
+		return st.Phase == v1alpha1.PhaseFailed
+	}
+	switch st.Phase {
+	case v1alpha1.PhaseNew:
+		return false
+	case v1alpha1.PhaseSkipped:
+		return st.StartedAt != nil || st.DecidedBy != ""
+	}
+	return true
 }
 
 // failed records a Slack call that failed after its retries and tries

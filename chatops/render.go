@@ -68,36 +68,59 @@ func (m Message) Digest() string {
 	return hex.EncodeToString(sum[:8])
 }
 
+// Slack's limits on a message: the text of one block, a header's text, a
+// field of a section, and the blocks of one message.
+const (
+	maxBlockText  = 3000
+	maxHeaderText = 150
+	maxFieldText  = 2000
+	maxBlocks     = 50
+)
+
 // Render is the Slack message for rec in its current phase. It is a pure
 // function of the record (and the default approvers), so every replica
 // renders the same message, and the message is updated exactly when the
-// record changes in a way that shows.
+// record changes in a way that shows. Every text is kept within Slack's
+// limits, cut with an ellipsis.
 func Render(rec *v1alpha1.Remediation, defaults Approvers) Message {
 	s, st := rec.Spec, rec.Status
 	what := fmt.Sprintf("%s %s", describeAction(s), s.TargetRef)
-	icon, title := headline(st.Phase)
-	text := fmt.Sprintf("%s: %s (rule %s, alert %s)", title, what, s.Rule, s.Alert.Name)
+	icon, title := headline(rec)
+	text := truncate(fmt.Sprintf("%s: %s (rule %s, alert %s)", title, what, s.Rule, s.Alert.Name), maxBlockText)
 
 	blocks := []slack.Block{
-		slack.NewHeaderBlock(plain(truncate(icon+" "+title+": "+what, 150))),
+		slack.NewHeaderBlock(plain(truncate(icon+" "+title+": "+what, maxHeaderText))),
 	}
 	alert := "`" + esc(s.Alert.Name) + "`"
 	if s.Alert.Summary != "" {
 		alert += " " + esc(truncate(s.Alert.Summary, 300))
 	}
 	blocks = append(blocks, slack.NewSectionBlock(nil, []*slack.TextBlockObject{
-		mrkdwn("*Alert*\n" + alert),
-		mrkdwn("*Rule*\n`" + esc(s.Rule) + "`"),
-		mrkdwn("*Target*\n`" + esc(s.TargetRef) + "`"),
-		mrkdwn("*Action*\n" + esc(describeAction(s))),
+		mrkdwn(truncate("*Alert*\n"+alert, maxFieldText)),
+		mrkdwn(truncate("*Rule*\n`"+esc(s.Rule)+"`", maxFieldText)),
+		mrkdwn(truncate("*Target*\n`"+esc(s.TargetRef)+"`", maxFieldText)),
+		mrkdwn(truncate("*Action*\n"+esc(describeAction(s)), maxFieldText)),
 	}, nil))
-	if p := preview(st.Plan); p != "" {
-		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(p), nil, nil))
+	section := func(t string) {
+		if t != "" {
+			blocks = append(blocks, slack.NewSectionBlock(mrkdwn(truncate(t, maxBlockText)), nil, nil))
+		}
 	}
+	if s.Alert.Description != "" {
+		section("*Description* " + esc(truncate(s.Alert.Description, 1000)))
+	}
+	if s.EscalatedFrom != "" {
+		section(":arrow_heading_up: *Escalation* of `" + esc(s.EscalatedFrom) + "`, which failed: this is the next step of its rule's `onFailure`.")
+	}
+	section(preview(st.Plan))
 	if l := labels(s.Alert.Labels); l != "" {
-		blocks = append(blocks, slack.NewSectionBlock(mrkdwn("*Labels* "+l), nil, nil))
+		section("*Labels* " + l)
 	}
-	blocks = append(blocks, slack.NewSectionBlock(mrkdwn(outcome(rec)), nil, nil))
+	section(outcome(rec))
+	section(change(st))
+	for _, d := range diagnosis(st.Verification, st.Phase.Final()) {
+		section(d)
+	}
 
 	approvers := approversOf(rec, defaults)
 	var ctx []string
@@ -111,14 +134,20 @@ func Render(rec *v1alpha1.Remediation, defaults Approvers) Message {
 			ctx = append(ctx, "Expires "+date(st.ApprovalExpiresAt.Time))
 		}
 	}
+	if s.DryRun {
+		ctx = append(ctx, "Dry run: the API server checked the change, nothing was changed")
+	}
+	if s.Notify == v1alpha1.NotifyFailures {
+		ctx = append(ctx, "This rule posts only its failures (`notify: failures`)")
+	}
 	if s.Alert.GeneratorURL != "" {
-		ctx = append(ctx, "<"+s.Alert.GeneratorURL+"|Alert source>")
+		ctx = append(ctx, "<"+esc(s.Alert.GeneratorURL)+"|Alert source>")
 	}
 	if s.Alert.RunbookURL != "" {
-		ctx = append(ctx, "<"+s.Alert.RunbookURL+"|Runbook>")
+		ctx = append(ctx, "<"+esc(s.Alert.RunbookURL)+"|Runbook>")
 	}
 	ctx = append(ctx, "Record `"+rec.Name+"`")
-	blocks = append(blocks, slack.NewContextBlock("", mrkdwn(strings.Join(ctx, " · "))))
+	blocks = append(blocks, slack.NewContextBlock("", mrkdwn(truncate(strings.Join(ctx, " · "), maxBlockText))))
 
 	if st.Phase == v1alpha1.PhasePendingApproval {
 		approve := slack.NewButtonBlockElement(ActionApprove, rec.Name, plain("Approve")).WithStyle(slack.StylePrimary).
@@ -128,7 +157,51 @@ func Render(rec *v1alpha1.Remediation, defaults Approvers) Message {
 		deny := slack.NewButtonBlockElement(ActionDeny, rec.Name, plain("Deny")).WithStyle(slack.StyleDanger)
 		blocks = append(blocks, slack.NewActionBlock(blockDecision, approve, deny))
 	}
+	if len(blocks) > maxBlocks { // not reached today: a guard for sections added later
+		blocks = append(blocks[:maxBlocks-1], blocks[len(blocks)-1])
+	}
 	return Message{Text: text, Blocks: blocks}
+}
+
+// change is the target's state before and after the action, once it ran;
+// a succeeded record says it in its outcome.
+func change(st v1alpha1.RemediationStatus) string {
+	r := st.Result
+	if r == nil || r.Before == "" && r.After == "" || st.Phase == v1alpha1.PhaseSucceeded {
+		return ""
+	}
+	return fmt.Sprintf("*Change* `%s` → `%s`", esc(truncate(r.Before, 600)), esc(truncate(r.After, 600)))
+}
+
+// diagnosis is what the checks of a verification saw: the rollout (which
+// pods are not ready, and why), the alert, and the last Warning Events of
+// the target and its pods.
+func diagnosis(v *v1alpha1.Verification, ended bool) []string {
+	if v == nil {
+		return nil
+	}
+	var out []string
+	if c := v.Rollout; c != nil && c.Observed != "" {
+		state := "*Rollout* (checking until " + date(c.Deadline.Time) + "): "
+		switch {
+		case c.PassedAt != nil:
+			state = "*Rollout* finished: "
+		case ended:
+			state = "*Rollout* not finished, last seen: "
+		}
+		out = append(out, state+esc(truncate(c.Observed, 1500)))
+	}
+	if c := v.AlertResolved; c != nil && c.Observed != "" {
+		out = append(out, "*Alert* "+esc(truncate(c.Observed, 500)))
+	}
+	if c := v.Rollout; c != nil && len(c.Warnings) > 0 {
+		lines := make([]string, 0, len(c.Warnings))
+		for _, w := range c.Warnings {
+			lines = append(lines, "• "+esc(truncate(w, 500)))
+		}
+		out = append(out, "*Warning events*, newest first\n"+strings.Join(lines, "\n"))
+	}
+	return out
 }
 
 func plain(s string) *slack.TextBlockObject {
@@ -164,19 +237,31 @@ func who(s string) string {
 	return "`" + esc(s) + "`"
 }
 
-func headline(p v1alpha1.Phase) (icon, title string) {
-	switch p {
+func headline(rec *v1alpha1.Remediation) (icon, title string) {
+	st := rec.Status
+	switch st.Phase {
 	case v1alpha1.PhasePendingApproval:
 		return ":warning:", "Approval needed"
-	case v1alpha1.PhaseApproved, v1alpha1.PhasePending:
+	case v1alpha1.PhaseApproved:
 		return ":hourglass_flowing_sand:", "Approved"
+	case v1alpha1.PhasePending:
+		if approvedBy(st) {
+			return ":hourglass_flowing_sand:", "Approved"
+		}
+		return ":clipboard:", "Planned"
 	case v1alpha1.PhaseRunning:
 		return ":gear:", "Running"
 	case v1alpha1.PhaseVerifying:
 		return ":mag:", "Verifying"
 	case v1alpha1.PhaseSucceeded:
+		if v := st.Verification; v != nil && st.Reason != "DryRun" {
+			return ":white_check_mark:", "Verified"
+		}
 		return ":white_check_mark:", "Done"
 	case v1alpha1.PhaseFailed:
+		if e := st.Escalation; e != nil && e.Record != "" {
+			return ":arrow_heading_up:", "Failed, escalated"
+		}
 		return ":x:", "Failed"
 	case v1alpha1.PhaseDenied:
 		return ":no_entry_sign:", "Denied"
@@ -187,7 +272,12 @@ func headline(p v1alpha1.Phase) (icon, title string) {
 	case v1alpha1.PhaseSkipped:
 		return ":fast_forward:", "Skipped"
 	}
-	return ":grey_question:", string(p)
+	return ":grey_question:", string(st.Phase)
+}
+
+// approvedBy reports whether a person approved the record.
+func approvedBy(st v1alpha1.RemediationStatus) bool {
+	return st.DecidedBy != "" && st.DecidedAt != nil
 }
 
 // describeAction says what the action does, with its parameters.
@@ -262,6 +352,27 @@ func labels(l map[string]string) string {
 	return strings.Join(parts, " ")
 }
 
+// approvedLead opens the outcome of an approved record with who approved.
+func approvedLead(decided string) string {
+	if decided == "" {
+		return ""
+	}
+	return "*Approved*" + decided + ". "
+}
+
+// escalation is what became of a failed record's onFailure.
+func escalation(e *v1alpha1.EscalationStatus) string {
+	switch {
+	case e == nil:
+		return ""
+	case e.Record != "":
+		return "\n:arrow_heading_up: *Escalated* to `" + esc(e.Record) + "`: its own message follows."
+	case e.Message != "":
+		return "\n*Not escalated*: " + esc(truncate(e.Message, 500))
+	}
+	return ""
+}
+
 // outcome is the line saying where the record stands and who did what.
 func outcome(rec *v1alpha1.Remediation) string {
 	st := rec.Status
@@ -280,13 +391,23 @@ func outcome(rec *v1alpha1.Remediation) string {
 		}
 		return "*Waiting for approval*: nothing happens until someone approves."
 	case v1alpha1.PhaseApproved, v1alpha1.PhasePending:
+		if decided == "" {
+			s := "*Planned*: the rule acts without approval; about to run."
+			if st.Reason == "Retrying" {
+				s = "*Planned*, trying again: " + msg
+			}
+			return s
+		}
 		return "*Approved*" + decided + "; about to run."
 	case v1alpha1.PhaseRunning:
+		if decided == "" {
+			return "*Running* now."
+		}
 		return "*Approved*" + decided + "; running now."
 	case v1alpha1.PhaseVerifying:
-		return "*Approved*" + decided + ". *Done*, verifying that it worked: " + msg
+		return approvedLead(decided) + "*Done*, verifying that it worked: " + msg
 	case v1alpha1.PhaseSucceeded:
-		s := "*Approved*" + decided + ". *Succeeded*"
+		s := approvedLead(decided) + "*Succeeded*"
 		if r := st.Result; r != nil && r.Before != "" {
 			s += fmt.Sprintf(": `%s` → `%s`", esc(r.Before), esc(r.After))
 		}
@@ -295,7 +416,7 @@ func outcome(rec *v1alpha1.Remediation) string {
 		}
 		return s
 	case v1alpha1.PhaseFailed:
-		return "*Approved*" + decided + ". *Failed* (" + esc(st.Reason) + "): " + msg
+		return approvedLead(decided) + "*Failed* (" + esc(st.Reason) + "): " + msg + escalation(st.Escalation)
 	case v1alpha1.PhaseDenied:
 		return "*Denied*" + decided + ". Nothing was done."
 	case v1alpha1.PhaseExpired:

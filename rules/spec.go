@@ -18,7 +18,7 @@ func (m Match) Spec(a *template.Alert) v1alpha1.RemediationSpec {
 		Rule: r.Name, Action: r.Action, Target: m.Target, TargetRef: m.Target.String(),
 		Alert: v1alpha1.AlertRef{
 			Name: a.Labels["alertname"], Fingerprint: a.Fingerprint, StartsAt: metav1.NewMicroTime(a.StartsAt),
-			Labels: a.Labels, Summary: a.Annotations["summary"],
+			Labels: a.Labels, Summary: a.Annotations["summary"], Description: a.Annotations["description"],
 			GeneratorURL: a.GeneratorURL, RunbookURL: a.Annotations["runbook_url"],
 		},
 	}

@@ -12,7 +12,8 @@ import (
 
 func TestMatchSpec(t *testing.T) {
 	s := mustParseFile(t, "testdata/valid.yaml")
-	a := alert("alertname", "LatencyHigh", "severity", "page", "statefulset", "pg", "@summary", "slow", "@runbook_url", "https://runbooks/x")
+	a := alert("alertname", "LatencyHigh", "severity", "page", "statefulset", "pg", "@summary", "slow", "@runbook_url", "https://runbooks/x",
+		"@description", "p99 above 1s for 10m")
 	a.StartsAt = time.Date(2026, 11, 23, 9, 30, 0, 123456000, time.UTC)
 	a.GeneratorURL = "http://prom/graph"
 	ms := s.Match(a)
@@ -28,7 +29,7 @@ func TestMatchSpec(t *testing.T) {
 		t.Errorf("scale = %+v, rollback = %+v, want by 2 within 2..10 and no rollback", got.Scale, got.Rollback)
 	}
 	al := got.Alert
-	if al.Name != "LatencyHigh" || al.Fingerprint != "abc123" || !al.StartsAt.Time.Equal(a.StartsAt) || al.Summary != "slow" ||
+	if al.Name != "LatencyHigh" || al.Fingerprint != "abc123" || !al.StartsAt.Time.Equal(a.StartsAt) || al.Summary != "slow" || al.Description != "p99 above 1s for 10m" ||
 		al.RunbookURL != "https://runbooks/x" || al.GeneratorURL != "http://prom/graph" || al.Labels["statefulset"] != "pg" {
 		t.Errorf("alert = %+v", al)
 	}

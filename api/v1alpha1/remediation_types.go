@@ -102,6 +102,9 @@ type AlertRef struct {
 	StartsAt metav1.MicroTime  `json:"startsAt"`
 	Labels   map[string]string `json:"labels,omitempty"`
 	Summary  string            `json:"summary,omitempty"`
+	// Description is the alert's description annotation.
+	// +optional
+	Description string `json:"description,omitempty"`
 	// +optional
 	GeneratorURL string `json:"generatorURL,omitempty"`
 	// +optional
@@ -302,7 +305,7 @@ type RemediationStatus struct {
 	// approved action runs only while the target is as it was planned.
 	// +optional
 	Plan *Plan `json:"plan,omitempty"`
-	// Slack is the approval message mirroring this record in Slack.
+	// Slack is the message mirroring this record in Slack.
 	// +optional
 	Slack *SlackMessage `json:"slack,omitempty"`
 	// Verification is where the checks of spec.verify stand, while the
@@ -380,6 +383,13 @@ type CheckStatus struct {
 	AbsentSince *metav1.MicroTime `json:"absentSince,omitempty"`
 	// +optional
 	Observed string `json:"observed,omitempty"`
+	// Warnings are the last Warning Events of the target and its pods and
+	// ReplicaSets, newest first, alike ones counted together ("BackOff
+	// (x12, Pod/web-7d9f-abc): Back-off restarting failed container"), as
+	// read while the check was open and when it ended. At most five.
+	// +optional
+	// +kubebuilder:validation:MaxItems=5
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Write is one change alertmedic sends to a target, recorded before it is
@@ -445,7 +455,7 @@ type Plan struct {
 	Error string `json:"error,omitempty"`
 }
 
-// SlackMessage is where a record's approval message is in Slack and how far
+// SlackMessage is where a record's message is in Slack and how far
 // it is up to date.
 type SlackMessage struct {
 	// +optional

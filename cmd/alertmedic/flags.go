@@ -236,7 +236,7 @@ func slackFlags(cmd *kingpin.CmdClause, o *server.SlackOptions) {
 	cmd.Flag("slack-bot-token-file", "file holding the Slack bot token (xoxb-…); enables Slack approvals (without it: the token in $"+server.SlackBotTokenEnv+")").PlaceHolder("FILE").StringVar(&o.BotTokenFile)
 	cmd.Flag("slack-signing-secret-file", "file holding the Slack app's signing secret; serves POST /slack/interactions (without it: the secret in $"+server.SlackSigningSecretEnv+")").PlaceHolder("FILE").StringVar(&o.SigningSecretFile)
 	cmd.Flag("slack-app-token-file", "file holding an app-level token (xapp-…); receives clicks over Socket Mode instead of HTTP (without it: the token in $"+server.SlackAppTokenEnv+")").PlaceHolder("FILE").StringVar(&o.AppTokenFile)
-	cmd.Flag("slack-channel", "channel id for approval requests whose rule names none (and for actions the breaker holds)").Envar(slackChannelEnv).PlaceHolder("ID").StringVar(&o.Channel)
+	cmd.Flag("slack-channel", "channel id for the messages of rules that name none: every action, approval requests, actions the breaker holds").Envar(slackChannelEnv).PlaceHolder("ID").StringVar(&o.Channel)
 	cmd.Flag("slack-approvers", "Slack user (U…, W…) and user group (S…) ids who may approve when a rule names none (repeatable, comma-separated)").Envar(slackApproverEnv).PlaceHolder("ID").SetValue((*stringList)(&o.Approvers))
 	cmd.Flag("slack-group-cache-ttl", "how long the members of a Slack user group are cached").Default("1m").DurationVar(&o.GroupTTL)
 	cmd.Flag("slack-api-url", "Slack Web API base URL (for a proxy)").Default(slack.APIURL).StringVar(&o.APIURL)

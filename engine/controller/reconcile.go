@@ -22,11 +22,13 @@ import (
 )
 
 // Executor performs one remediation, or plans it without changing anything,
-// and reads whether a target's rollout converged after it.
+// reads whether a target's rollout converged after it, and the Warning
+// Events of the target and its pods that say why not.
 type Executor interface {
 	Execute(ctx context.Context, req remediations.Request) (remediations.Result, error)
 	Plan(ctx context.Context, req remediations.Request) (remediations.Result, error)
 	RolloutStatus(ctx context.Context, target v1alpha1.Target) (remediations.Rollout, error)
+	Warnings(ctx context.Context, target v1alpha1.Target, since time.Time) ([]string, error)
 }
 
 // Options configures a Runner.

@@ -79,6 +79,10 @@ func (f *flaky) RolloutStatus(ctx context.Context, target v1alpha1.Target) (reme
 	return remediations.Rollout{Done: true, Status: "successfully rolled out"}, nil
 }
 
+func (f *flaky) Warnings(ctx context.Context, target v1alpha1.Target, since time.Time) ([]string, error) {
+	return nil, nil
+}
+
 // Execute records its change through req.BeforeWrite, as the real
 // executor does, then fails or succeeds.
 func (f *flaky) Execute(ctx context.Context, req remediations.Request) (remediations.Result, error) {

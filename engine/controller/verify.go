@@ -49,6 +49,9 @@ func (r *Runner) verify(ctx context.Context, rec *v1alpha1.Remediation, now time
 	}
 	checked := r.opts.Now()
 	st, wait := afterCheck(rec.Spec, rec.Status, obs, checked, r.opts.Policy)
+	if obs.Rollout != nil {
+		r.readWarnings(ctx, rec, &st)
+	}
 	if st.Phase.Final() {
 		r.observeVerification(rec, st, checked)
 	}
@@ -72,4 +75,26 @@ func (r *Runner) observeVerification(rec *v1alpha1.Remediation, st v1alpha1.Reme
 		r.opts.Metrics.ActionToVerified(action).Observe(at.Sub(v.StartedAt.Time).Seconds())
 	}
 	log.Info("remediation verified")
+}
+
+// readWarnings keeps in the rollout check the last Warning Events of the
+// target and its pods, read while the check is open and once more as it
+// passes or fails, so that whoever reads the record (the Slack message,
+// kubectl) sees why its pods are not ready without a terminal. Only Events
+// seen since the action started count. A failed read keeps what was read
+// before: it is a diagnosis, not a verdict.
+func (r *Runner) readWarnings(ctx context.Context, rec *v1alpha1.Remediation, st *v1alpha1.RemediationStatus) {
+	if st.Verification == nil || st.Verification.Rollout == nil {
+		return
+	}
+	since := st.Verification.StartedAt.Time
+	if st.StartedAt != nil {
+		since = st.StartedAt.Time
+	}
+	w, err := r.opts.Executor.Warnings(ctx, rec.Spec.Target, since)
+	if err != nil {
+		r.opts.Logger.Warn("could not read the Warning Events of a remediation's target", "record", rec.Name, "target", rec.Spec.TargetRef, "err", err)
+		return
+	}
+	st.Verification.Rollout.Warnings = w
 }

@@ -34,6 +34,12 @@ type Message struct {
 	Updates           int // chat.update calls on it
 }
 
+// Write is one successful chat.postMessage or chat.update, as sent.
+type Write struct {
+	Method, Channel, TS, Text string
+	Blocks                    json.RawMessage
+}
+
 // Ephemeral is a message only one user saw.
 type Ephemeral struct{ Channel, User, Text string }
 
@@ -52,6 +58,7 @@ type Workspace struct {
 	seq        int
 	messages   map[string]*Message // channel/ts -> message
 	order      []string
+	writes     []Write
 	ephemerals []Ephemeral
 	groups     map[string][]string
 	calls      map[string]int
@@ -117,6 +124,13 @@ func (w *Workspace) Messages() []Message {
 		out = append(out, *w.messages[k])
 	}
 	return out
+}
+
+// Writes are the messages posted and updated, in the order Slack took them.
+func (w *Workspace) Writes() []Write {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]Write(nil), w.writes...)
 }
 
 // Ephemerals are the messages shown to single users, oldest first.
@@ -201,6 +215,8 @@ func (w *Workspace) postMessage(f url.Values) (any, string) {
 	ts := fmt.Sprintf("%d.%06d", time.Now().Unix(), w.seq)
 	w.messages[ch+"/"+ts] = &Message{Channel: ch, TS: ts, Text: f.Get("text"), Blocks: readable(f.Get("blocks"))}
 	w.order = append(w.order, ch+"/"+ts)
+	m := w.messages[ch+"/"+ts]
+	w.writes = append(w.writes, Write{Method: "chat.postMessage", Channel: ch, TS: ts, Text: m.Text, Blocks: m.Blocks})
 	return map[string]any{"ok": true, "channel": ch, "ts": ts}, ""
 }
 
@@ -214,6 +230,7 @@ func (w *Workspace) update(f url.Values) (any, string) {
 	}
 	m.Text, m.Blocks = f.Get("text"), readable(f.Get("blocks"))
 	m.Updates++
+	w.writes = append(w.writes, Write{Method: "chat.update", Channel: ch, TS: ts, Text: m.Text, Blocks: m.Blocks})
 	return map[string]any{"ok": true, "channel": ch, "ts": ts, "text": m.Text}, ""
 }
 

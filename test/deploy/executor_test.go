@@ -3,6 +3,7 @@ package deploy
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -154,6 +155,9 @@ func expectActionsSucceed(t *testing.T, exec *remediations.Executor, w *workload
 		// every read is made).
 		if ro, err := exec.RolloutStatus(t.Context(), req.Target); err != nil || ro.Done {
 			t.Errorf("%s in %s: rollout status %+v, err %v; want it read, not done", a.name, w.ns, ro, err)
+		}
+		if _, err := exec.Warnings(t.Context(), req.Target, time.Time{}); err != nil {
+			t.Errorf("%s in %s: Warning Events not read: %v", a.name, w.ns, err)
 		}
 		evs, err := cluster.Client.CoreV1().Events(w.ns).List(t.Context(), metav1.ListOptions{
 			FieldSelector: fmt.Sprintf("involvedObject.kind=%s,involvedObject.name=%s,reason=%s", req.Target.Kind, req.Target.Name, remediations.EventReason(req.Action)),

@@ -297,6 +297,10 @@ func actionChecks(sa *serviceAccount, w *workloads) []check {
 			_, err = sa.k.CoreV1().Events(ns).Patch(ctx, ev.Name, types.MergePatchType, []byte(`{"count":2}`), patchOpts)
 			return err
 		}},
+		{"list the Warning Events of " + ns, func(ctx context.Context) error {
+			_, err := sa.k.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "type=Warning"})
+			return err
+		}},
 	}
 }
 

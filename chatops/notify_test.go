@@ -1,0 +1,87 @@
+package chatops
+
+import (
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/internal/testslack"
+)
+
+// Which records get a first message, by their rule's notify and where
+// they stand.
+func TestPostable(t *testing.T) {
+	now := t0.Add(time.Hour)
+	ended := func(ago time.Duration) *metav1.Time { return &metav1.Time{Time: now.Add(-ago)} }
+	for _, tc := range []struct {
+		name   string
+		notify v1alpha1.Notify
+		st     v1alpha1.RemediationStatus
+		want   bool
+	}{
+		{"new, not decided yet", "", v1alpha1.RemediationStatus{}, false},
+		{"planned", "", v1alpha1.RemediationStatus{Phase: v1alpha1.PhasePending}, true},
+		{"planned, notify all", v1alpha1.NotifyAll, v1alpha1.RemediationStatus{Phase: v1alpha1.PhasePending}, true},
+		{"running", "", v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseRunning}, true},
+		{"verifying", "", v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseVerifying}, true},
+		{"succeeded just now", "", v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseSucceeded, FinishedAt: ended(time.Minute)}, true},
+		{"succeeded an hour before it was seen", "", v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseSucceeded, FinishedAt: ended(time.Hour)}, false},
+		{"skipped by policy", "", v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseSkipped, Reason: "CircuitOpen", FinishedAt: ended(0)}, false},
+		{"skipped after it ran", "", v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseSkipped, Reason: "Paused", StartedAt: ended(0), FinishedAt: ended(0)}, true},
+		{"failed by policy (cannot be done as written)", "", v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseFailed, FinishedAt: ended(0)}, true},
+		{"waiting for approval, notify none", v1alpha1.NotifyNone, v1alpha1.RemediationStatus{Phase: v1alpha1.PhasePendingApproval}, true},
+		{"waiting for approval, notify failures", v1alpha1.NotifyFailures, v1alpha1.RemediationStatus{Phase: v1alpha1.PhasePendingApproval}, true},
+		{"running, notify none", v1alpha1.NotifyNone, v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseRunning}, false},
+		{"failed, notify none", v1alpha1.NotifyNone, v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseFailed, FinishedAt: ended(0)}, false},
+		{"running, notify failures", v1alpha1.NotifyFailures, v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseRunning}, false},
+		{"verifying, notify failures", v1alpha1.NotifyFailures, v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseVerifying}, false},
+		{"succeeded, notify failures", v1alpha1.NotifyFailures, v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseSucceeded, FinishedAt: ended(0)}, false},
+		{"failed, notify failures", v1alpha1.NotifyFailures, v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseFailed, FinishedAt: ended(0)}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := restartRecord()
+			rec.CreationTimestamp = metav1.Time{Time: now.Add(-2 * time.Hour)}
+			rec.Spec.Notify, rec.Status = tc.notify, tc.st
+			if got := postable(rec, now); got != tc.want {
+				t.Errorf("postable = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// A rule with notify: failures posts nothing for a restart that works, and
+// the runner finishes it whatever Slack does: here every post fails.
+func TestQuietRuleAndSlackDownDoNotHoldTheAction(t *testing.T) {
+	e := newEnv(t)
+	for _, name := range []string{"web", "api"} {
+		e.behaving(name, "")
+		if err := cluster.WaitDeploymentAvailable(t.Context(), e.ns, name, 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.ws.Fail("chat.postMessage", slices500(50)...)
+	e.start()
+	quiet := e.automaticRestart("web", time.Minute, func(r *v1alpha1.Remediation) { r.Spec.Notify = v1alpha1.NotifyFailures })
+	waitFor(t, "the quiet restart to be verified", phaseIs(e, quiet, v1alpha1.PhaseSucceeded))
+	if n := e.ws.Calls("chat.postMessage"); n != 0 {
+		t.Errorf("%d posts for a record of a notify: failures rule that succeeded, want 0", n)
+	}
+	loud := e.automaticRestart("api", time.Minute)
+	waitFor(t, "the restart to be verified while Slack fails every post", phaseIs(e, loud, v1alpha1.PhaseSucceeded))
+	if n := e.ws.Calls("chat.postMessage"); n == 0 {
+		t.Errorf("no post tried for a record of a notify: all rule")
+	}
+	if n := len(e.ws.Messages()); n != 0 {
+		t.Errorf("%d messages in Slack, want none (every post failed)", n)
+	}
+}
+
+func slices500(n int) []testslack.Failure {
+	f := make([]testslack.Failure, n)
+	for i := range f {
+		f[i] = testslack.Failure{Status: 500}
+	}
+	return f
+}
