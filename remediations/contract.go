@@ -24,6 +24,10 @@ type Request struct {
 	// dry-run where the API supports it).
 	DryRun bool
 
+	// GitOps is the rule's choice for a target Argo CD or Flux manages
+	// ("": Options.GitOps, else the action's default).
+	GitOps v1alpha1.GitOps
+
 	// ExpectGeneration, when set, is the target's metadata.generation the
 	// action was planned (and approved) against. If the target has changed
 	// since, the action is Skipped as TargetChanged instead of being applied

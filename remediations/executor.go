@@ -30,6 +30,10 @@ type Options struct {
 	Logger   *slog.Logger
 	Metrics  *Metrics
 	Now      func() time.Time
+	// GitOps is the deployment's choice for targets Argo CD or Flux
+	// manages, for rules that make none ("": refuse scale and rollback,
+	// allow restart).
+	GitOps v1alpha1.GitOps
 }
 
 // Executor performs remediations against a Kubernetes API server.

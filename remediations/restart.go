@@ -42,7 +42,7 @@ func (e *Executor) restart(ctx context.Context, k kind, req Request) (Result, *w
 			}
 			now = p.RestartedAt // not applied: send the very same change again
 		} else {
-			if changed(req, w, &res) {
+			if changed(req, w, &res) || e.gitOpsManaged(req, w, &res) {
 				return nil
 			}
 			if w.paused {

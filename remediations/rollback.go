@@ -77,7 +77,7 @@ func (e *Executor) rollback(ctx context.Context, k kind, req Request) (Result, *
 				return nil
 			}
 		} else {
-			if changed(req, w, &res) {
+			if changed(req, w, &res) || e.gitOpsManaged(req, w, &res) {
 				return nil
 			}
 			switch {

@@ -90,7 +90,7 @@ func (e *Executor) scale(ctx context.Context, k kind, req Request) (Result, *wor
 			}
 			want = *p.Replicas // not applied: send the very same change again
 		} else {
-			if changed(req, w, &res) {
+			if changed(req, w, &res) || e.gitOpsManaged(req, w, &res) {
 				return nil
 			}
 			var clamp string

@@ -43,6 +43,7 @@ func (c *compiler) compile(rc *ruleConfig) *Rule {
 	r.Verify = c.verify(rc)
 	r.Silence = c.silence(rc, r.Verify)
 	r.Notify = c.notify(rc)
+	r.GitOps = c.gitops(rc)
 	r.OnFailure = c.step(rc.OnFailure, r.Kind)
 	if c.errors > before || rc.invalid {
 		return nil
@@ -76,6 +77,20 @@ func (c *compiler) step(rc *ruleConfig, kind v1alpha1.Kind) *Step {
 		c.warnf(rc.at("action"), "%s %s; %s", rc.label, risk, approvalHint)
 	}
 	return s
+}
+
+// gitops checks gitops: refuse or allow.
+func (c *compiler) gitops(rc *ruleConfig) v1alpha1.GitOps {
+	if !rc.ok("gitops") {
+		return ""
+	}
+	g := v1alpha1.GitOps(strings.TrimSpace(rc.GitOps))
+	switch g {
+	case v1alpha1.GitOpsRefuse, v1alpha1.GitOpsAllow:
+		return g
+	}
+	c.errorf(rc.at("gitops"), "gitops %q in %s is not refuse or allow; refuse skips the action on a workload Argo CD or Flux manages, allow acts on it (once the GitOps tool tolerates the change)", rc.GitOps, rc.label)
+	return ""
 }
 
 // notify checks notify: all, failures or none.

@@ -34,6 +34,7 @@ type ruleConfig struct {
 	Verify   *verifyConfig   `yaml:"verify,omitempty"`
 	Silence  bool            `yaml:"silence,omitempty"`
 	Notify   string          `yaml:"notify,omitempty"`
+	GitOps   string          `yaml:"gitops,omitempty"`
 	// OnFailure is the escalation: a step (a ruleConfig holding only the
 	// stepKeys) taken when this action fails. Its schema is the "step"
 	// definition, which refers to itself.

@@ -245,7 +245,7 @@ func ruleLabel(n *yaml.Node, index int) string {
 // ruleKeys are the fields of a rule; stepKeys those of an onFailure step,
 // which acts on its rule's target under its rule's cooldown and budget.
 var (
-	ruleKeys = []string{"name", "match", "target", "action", "scale", "rollback", "continue", "cooldown", "maxPerWindow", "approval", "verify", "silence", "notify", "onFailure"}
+	ruleKeys = []string{"name", "match", "target", "action", "scale", "rollback", "continue", "cooldown", "maxPerWindow", "approval", "verify", "silence", "notify", "gitops", "onFailure"}
 	stepKeys = []string{"action", "scale", "rollback", "approval", "verify", "silence", "onFailure"}
 )
 
@@ -361,6 +361,8 @@ func (d *decoder) field(rc *ruleConfig, key string, v *yaml.Node, what string) b
 		rc.Silence, ok = d.boolean(v, "silence", what)
 	case "notify":
 		rc.Notify, ok = d.str(v, "notify", what, "")
+	case "gitops":
+		rc.GitOps, ok = d.str(v, "gitops", what, "")
 	case "onFailure":
 		ok = d.decodeStep(rc, v)
 	}
@@ -442,7 +444,7 @@ func (d *decoder) mapping(rc *ruleConfig, path string, v *yaml.Node, what string
 		}
 		if !slices.Contains(known, p.key) {
 			if rc.depth > 0 && path == "" && slices.Contains(ruleKeys, p.key) {
-				d.errorf(p.k, "%s cannot have %s: an escalation acts on its rule's target, and match, cooldown, budgets and notify are its rule's; valid fields are %s", where, p.key, strings.Join(known, ", "))
+				d.errorf(p.k, "%s cannot have %s: an escalation acts on its rule's target, and match, cooldown, budgets, notify and gitops are its rule's; valid fields are %s", where, p.key, strings.Join(known, ", "))
 				continue
 			}
 			if meant := d.unknownField(p, where, known); meant != "" {

@@ -39,6 +39,9 @@ type Rule struct {
 	// Notify says which of the rule's records are told in Slack
 	// ("": all).
 	Notify v1alpha1.Notify
+	// GitOps is the rule's choice for targets Argo CD or Flux manage
+	// ("": serve's --gitops, else the action's default).
+	GitOps v1alpha1.GitOps
 	// OnFailure is the escalation when the action fails (nil: none).
 	OnFailure *Step
 

@@ -47,6 +47,7 @@ func (m Match) Spec(a *template.Alert) v1alpha1.RemediationSpec {
 	}
 	s.Silence = r.Silence
 	s.Notify = r.Notify
+	s.GitOps = r.GitOps
 	for st := r.OnFailure; st != nil; st = st.OnFailure {
 		s.OnFailure = append(s.OnFailure, st.spec())
 	}

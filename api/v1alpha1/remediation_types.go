@@ -182,6 +182,11 @@ type RemediationSpec struct {
 	// records that end Failed; none, no other.
 	// +optional
 	Notify Notify `json:"notify,omitempty"`
+	// GitOps is the rule's choice for a target that Argo CD or Flux
+	// manages: refuse or allow; empty takes serve's --gitops, else refuse
+	// for scale and rollback and allow for restart.
+	// +optional
+	GitOps GitOps `json:"gitops,omitempty"`
 }
 
 // Step is one escalation: an action on the record's target with its own

@@ -38,6 +38,16 @@ const (
 	NotifyNone     Notify = "none"     // only records waiting for approval
 )
 
+// GitOps says whether an action goes ahead on a target that a GitOps
+// controller (Argo CD, Flux) manages.
+// +kubebuilder:validation:Enum="";refuse;allow
+type GitOps string
+
+const (
+	GitOpsRefuse GitOps = "refuse" // Skipped, reason GitOpsManaged
+	GitOpsAllow  GitOps = "allow"  // act: the GitOps tool tolerates the change
+)
+
 // MaxEscalations is the longest escalation chain a rule may have
 // (spec.onFailure).
 const MaxEscalations = 3

@@ -215,6 +215,7 @@ func (c *commandLine) serveCommand(cmd *kingpin.CmdClause) {
 	cmd.Flag("alertmanager-url", "Alertmanager that silences an alert while its remediation is verified (rules with silence: true) and that verify.alertResolved asks whether an alert still fires, such as http://alertmanager:9093").PlaceHolder("URL").StringVar(&o.AlertmanagerURL)
 	cmd.Flag("alertmanager-absent-for", "with --alertmanager-url: a rule's verify.alertResolved also passes, without a resolved notification, once Alertmanager's API has not listed the alert for this long").Default("2m").DurationVar(&o.Policy.AlertAbsentFor)
 	cmd.Flag("silence-sweep-interval", "how often the leader looks in Alertmanager for silences left behind (their record ended or is gone) and expires them; it also looks when it starts leading").Default("10m").DurationVar(&o.Policy.SilenceSweep)
+	cmd.Flag("gitops", "what to do with a target Argo CD or Flux manages, for rules that do not say: refuse or allow (default: refuse scale and rollback, allow restart)").StringVar((*string)(&o.GitOps))
 	cmd.Flag("dry-run", "plan, log and record Events, but change no workload (server-side dry-run)").BoolVar(&o.DryRun)
 	cmd.Flag("watch-rules", "reload the rule files when they change on disk (as SIGHUP does)").Default("true").BoolVar(&o.WatchRules)
 	cmd.Flag("watch-debounce", "changes to the rule files within this long of each other are one reload").Default("1s").DurationVar(&o.WatchDebounce)

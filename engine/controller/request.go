@@ -14,7 +14,7 @@ func Request(rec *v1alpha1.Remediation) (remediations.Request, error) {
 	req := remediations.Request{
 		Action: s.Action, Target: s.Target, Scale: s.Scale, Rollback: s.Rollback,
 		Rule: s.Rule, AlertName: s.Alert.Name, Fingerprint: s.Alert.Fingerprint,
-		DryRun: s.DryRun,
+		DryRun: s.DryRun, GitOps: s.GitOps,
 	}
 	if err := v1alpha1.ValidateAction(s.Action, s.Scale, s.Rollback); err != nil {
 		return req, err

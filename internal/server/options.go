@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/common/promslog"
 
+	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/engine/controller"
 	"github.com/alertmedic/alertmedic/policy"
 	"github.com/alertmedic/alertmedic/silences"
@@ -50,6 +51,10 @@ type Options struct {
 	Workers int
 	// DryRun plans, logs and records Events, but changes no workload.
 	DryRun bool
+	// GitOps is what to do with targets Argo CD or Flux manage, for rules
+	// that do not say: refuse, allow, or "" (refuse scale and rollback,
+	// allow restart).
+	GitOps v1alpha1.GitOps
 	// Namespace holds the Remediation records and the leader Lease.
 	Namespace string
 	// Identity is this replica's name in the Lease and the records; empty:
@@ -123,6 +128,11 @@ func usagef(format string, args ...any) error {
 func (o Options) Validate() error {
 	if err := CheckNamespaceFlags(o.Policy.Limits); err != nil {
 		return usagef("serve: %v", err)
+	}
+	switch o.GitOps {
+	case "", v1alpha1.GitOpsRefuse, v1alpha1.GitOpsAllow:
+	default:
+		return usagef("serve: --gitops %q: want refuse or allow (or leave it out: refuse scale and rollback, allow restart)", string(o.GitOps))
 	}
 	if o.AlertmanagerURL != "" {
 		if _, err := silences.New(o.AlertmanagerURL, nil); err != nil {

@@ -102,6 +102,7 @@ func Run(ctx context.Context, o Options) error {
 		Instance:     o.Identity,
 		Logger:       log,
 		Metrics:      remediations.NewMetrics(reg),
+		GitOps:       o.GitOps,
 	})
 	metrics := engine.NewMetrics(reg)
 	probe := &apiProbe{client: clientset, namespace: o.Namespace, ttl: 2 * time.Second, timeout: 2 * time.Second}
