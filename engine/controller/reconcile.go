@@ -27,6 +27,7 @@ type Executor interface {
 	Execute(ctx context.Context, req remediations.Request) (remediations.Result, error)
 	Plan(ctx context.Context, req remediations.Request) (remediations.Result, error)
 	RolloutStatus(ctx context.Context, target v1alpha1.Target) (remediations.Rollout, error)
+	JobStatus(ctx context.Context, namespace, name string) (remediations.Rollout, error)
 }
 
 // Options configures a Runner.
