@@ -228,13 +228,17 @@ func (e *Executor) updateOptions(req Request) metav1.UpdateOptions {
 }
 
 // EventReason is the reason of the Events recorded for action: Alertmedic
-// followed by the action, e.g. AlertmedicRestart.
+// followed by the action in CamelCase, e.g. AlertmedicRestart,
+// AlertmedicEvictPod.
 func EventReason(a v1alpha1.Action) string {
-	s := string(a)
-	if s == "" {
-		return "Alertmedic"
+	var b strings.Builder
+	b.WriteString("Alertmedic")
+	for w := range strings.SplitSeq(string(a), "-") {
+		if w != "" {
+			b.WriteString(strings.ToUpper(w[:1]) + w[1:])
+		}
 	}
-	return "Alertmedic" + strings.ToUpper(s[:1]) + s[1:]
+	return b.String()
 }
 
 // record writes the Event telling what the action did on its target. The
