@@ -132,7 +132,7 @@ func createWorkloads(t *testing.T, ns, prefix string) *workloads {
 	jobTmpl.Spec.RestartPolicy = corev1.RestartPolicyNever
 	cj := &batchv1.CronJob{
 		ObjectMeta: metav1.ObjectMeta{Name: prefix + "backup", Namespace: ns},
-		Spec: batchv1.CronJobSpec{Schedule: "0 3 * * *", JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: jobTmpl}}},
+		Spec:       batchv1.CronJobSpec{Schedule: "0 3 * * *", JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: jobTmpl}}},
 	}
 	if w.cronJob, err = cluster.Client.BatchV1().CronJobs(ns).Create(ctx, cj, create); err != nil {
 		t.Fatalf("create CronJob %s/%s: %v", ns, cj.Name, err)
