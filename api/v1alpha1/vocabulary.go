@@ -55,11 +55,16 @@ func (a Action) ValidateKind(k Kind) error {
 	if slices.Contains(a.Kinds(), k) {
 		return nil
 	}
-	names := make([]string, 0, 3)
-	for _, w := range a.Kinds() {
-		names = append(names, string(w))
+	kinds := a.Kinds()
+	names := make([]string, len(kinds))
+	for i, w := range kinds {
+		names[i] = string(w)
 	}
-	return fmt.Errorf("action %s does not act on a %s: want a target of kind %s", a, k, strings.Join(names, " or "))
+	want := names[len(names)-1]
+	if len(names) > 1 {
+		want = strings.Join(names[:len(names)-1], ", ") + " or " + want
+	}
+	return fmt.Errorf("action %s does not act on a %s: want a target of kind %s", a, k, want)
 }
 
 // Notify says which of a rule's records are told in Slack.

@@ -81,7 +81,7 @@ func TestActionValidateKind(t *testing.T) {
 		{ActionRestart, KindDeployment, ""},
 		{ActionEvictPod, KindPod, ""},
 		{ActionRunJob, KindCronJob, ""},
-		{ActionRestart, KindPod, "action restart does not act on a Pod: want a target of kind Deployment or StatefulSet or DaemonSet"},
+		{ActionRestart, KindPod, "action restart does not act on a Pod: want a target of kind Deployment, StatefulSet or DaemonSet"},
 		{ActionEvictPod, KindDeployment, "action evict-pod does not act on a Deployment: want a target of kind Pod"},
 		{ActionRunJob, KindPod, "action run-job does not act on a Pod: want a target of kind CronJob"},
 	} {
