@@ -53,7 +53,7 @@ func (c *compiler) compile(rc *ruleConfig) *Rule {
 	r.approvalDeclined = explicitNo
 	n := rc.at("target.namespace")
 	r.namespaceAt = position{line: n.Line, column: n.Column}
-	if risk := riskyWithoutApproval(r.Action, r.Scale, r.Approval.Required || explicitNo); risk != "" {
+	if risk := riskyWithoutApproval(r.Action, r.Scale, r.Evict, r.Approval.Required || explicitNo); risk != "" {
 		c.warnf(rc.at("action"), "%s %s; %s", rc.label, risk, approvalHint)
 	}
 	return r
@@ -76,7 +76,7 @@ func (c *compiler) step(rc *ruleConfig, kind v1alpha1.Kind) *Step {
 	s.Silence = c.silence(rc, s.Verify)
 	s.OnFailure = c.step(rc.OnFailure, kind)
 	s.approvalDeclined = rc.ok("approval.required") && !s.Approval.Required
-	if risk := riskyWithoutApproval(s.Action, s.Scale, s.Approval.Required || s.approvalDeclined); risk != "" {
+	if risk := riskyWithoutApproval(s.Action, s.Scale, s.Evict, s.Approval.Required || s.approvalDeclined); risk != "" {
 		c.warnf(rc.at("action"), "%s %s; %s", rc.label, risk, approvalHint)
 	}
 	return s
