@@ -314,6 +314,13 @@ func describeAction(s v1alpha1.RemediationSpec) string {
 		if s.Rollback != nil && s.Rollback.ToRevision > 0 {
 			d = fmt.Sprintf("roll back to revision %d", s.Rollback.ToRevision)
 		}
+	case v1alpha1.ActionEvictPod:
+		d = "evict"
+		if s.Evict != nil && s.Evict.MinAvailable > 0 {
+			d = fmt.Sprintf("evict (keeping %d other ready pods)", s.Evict.MinAvailable)
+		}
+	case v1alpha1.ActionRunJob:
+		d = "run a Job from"
 	default:
 		d = string(s.Action)
 	}

@@ -14,6 +14,11 @@ type Request struct {
 	Target   v1alpha1.Target
 	Scale    *v1alpha1.ScaleParams    // for a scale; required
 	Rollback *v1alpha1.RollbackParams // for a rollback; nil: the previous revision
+	Evict    *v1alpha1.EvictParams    // for evict-pod; nil: the defaults
+
+	// Record is the name of the Remediation the request runs for: run-job
+	// names its Job from it, so that a retry never creates a second one.
+	Record string
 
 	// Why: carried into the Event and log line on the target.
 	Rule        string
@@ -78,4 +83,8 @@ type Result struct {
 	// Write is the change sent when the action failed after sending it: it
 	// may have been applied, and is the next attempt's Request.Prior.
 	Write *v1alpha1.Write
+	// Owner is the workload that owned the pod evict-pod evicted (nil:
+	// none alertmedic knows); Job is the Job run-job created.
+	Owner *v1alpha1.Target
+	Job   string
 }

@@ -17,6 +17,8 @@ var (
 	errInvalid          = errors.New("invalid parameters")
 	errRevisionNotFound = errors.New("revision not found")
 	errNoHistory        = errors.New("no rollout history")
+	errBlockedByPDB     = errors.New("blocked by a PodDisruptionBudget")
+	errJobNameTaken     = errors.New("job name taken")
 )
 
 // IsTransient reports whether err may go away if the same action is tried
@@ -55,6 +57,10 @@ func reason(err error) string {
 		return "RevisionNotFound"
 	case errors.Is(err, errNoHistory):
 		return "NoRolloutHistory"
+	case errors.Is(err, errBlockedByPDB):
+		return ReasonBlockedByPDB
+	case errors.Is(err, errJobNameTaken):
+		return "JobNameTaken"
 	case apierrors.IsNotFound(err):
 		return "NotFound"
 	case apierrors.IsForbidden(err):

@@ -99,15 +99,23 @@ func (e *Executor) execute(ctx context.Context, req Request) (Result, *workload,
 	)
 	// Fail closed: parameters that do not validate never act (a factor of
 	// 0 or "" is not a scale to zero, nor to the minimum).
-	err := v1alpha1.ValidateAction(req.Action, req.Scale, req.Rollback)
+	err := v1alpha1.ValidateAction(req.Action, v1alpha1.Params{Scale: req.Scale, Rollback: req.Rollback, Evict: req.Evict})
 	if err != nil {
 		err = fmt.Errorf("%w: %w", errInvalid, err)
+	} else if kerr := req.Action.ValidateKind(req.Target.Kind); kerr != nil {
+		err = fmt.Errorf("%w: %w", errUnsupported, kerr)
 	}
 	var k kind
-	if err == nil {
+	switch {
+	case err != nil:
+	case req.Action == v1alpha1.ActionEvictPod:
+		res, w, err = e.evict(ctx, req)
+	case req.Action == v1alpha1.ActionRunJob:
+		res, w, err = e.runJob(ctx, req)
+	default:
 		k, err = kindFor(e.client.AppsV1(), req.Target.Kind)
 	}
-	if err == nil {
+	if err == nil && k != nil {
 		switch req.Action {
 		case v1alpha1.ActionRestart:
 			res, w, err = e.restart(ctx, k, req)
@@ -116,7 +124,7 @@ func (e *Executor) execute(ctx context.Context, req Request) (Result, *workload,
 		case v1alpha1.ActionRollback:
 			res, w, err = e.rollback(ctx, k, req)
 		default:
-			err = fmt.Errorf("%w: action %q (want restart, scale or rollback)", errUnsupported, req.Action)
+			err = fmt.Errorf("%w: action %q (want restart, scale, rollback, evict-pod or run-job)", errUnsupported, req.Action)
 		}
 	}
 	e.opts.Metrics.duration.WithLabelValues(string(req.Action)).Observe(time.Since(start).Seconds())
@@ -224,20 +232,24 @@ func (e *Executor) updateOptions(req Request) metav1.UpdateOptions {
 }
 
 // EventReason is the reason of the Events recorded for action: Alertmedic
-// followed by the action, e.g. AlertmedicRestart.
+// followed by the action in CamelCase, e.g. AlertmedicRestart,
+// AlertmedicEvictPod.
 func EventReason(a v1alpha1.Action) string {
-	s := string(a)
-	if s == "" {
-		return "Alertmedic"
+	var b strings.Builder
+	b.WriteString("Alertmedic")
+	for w := range strings.SplitSeq(string(a), "-") {
+		if w != "" {
+			b.WriteString(strings.ToUpper(w[:1]) + w[1:])
+		}
 	}
-	return "Alertmedic" + strings.ToUpper(s[:1]) + s[1:]
+	return b.String()
 }
 
 // record writes the Event telling what the action did on its target. The
 // Event is written synchronously (not through a broadcaster that may
 // aggregate or drop it) so that each action leaves exactly one.
 func (e *Executor) record(ctx context.Context, req Request, res Result, w *workload) {
-	ref := corev1.ObjectReference{APIVersion: "apps/v1", Kind: string(req.Target.Kind), Namespace: req.Target.Namespace, Name: req.Target.Name}
+	ref := corev1.ObjectReference{APIVersion: apiVersion(req.Target.Kind), Kind: string(req.Target.Kind), Namespace: req.Target.Namespace, Name: req.Target.Name}
 	if w != nil {
 		ref = w.ref
 	}
@@ -283,4 +295,15 @@ func EventMessage(req Request, res Result) string {
 		fmt.Fprintf(&b, " (fingerprint %s)", req.Fingerprint)
 	}
 	return b.String()
+}
+
+// apiVersion is the API version of the objects of kind k.
+func apiVersion(k v1alpha1.Kind) string {
+	switch k {
+	case v1alpha1.KindPod:
+		return "v1"
+	case v1alpha1.KindCronJob:
+		return "batch/v1"
+	}
+	return "apps/v1"
 }

@@ -192,6 +192,7 @@ func liveTemplate(t *testing.T, kind v1alpha1.Kind, ns, name string) corev1.PodT
 var kubeControllers = map[string]bool{
 	"deployment-controller": true, "replicaset-controller": true,
 	"statefulset-controller": true, "daemonset-controller": true,
+	"default-scheduler": true, // Scheduled, on the pods evict-pod acts on
 }
 
 // events returns the Events recorded on the named object by anyone but the

@@ -284,8 +284,14 @@ func TestMissingTargetFails(t *testing.T) {
 
 func TestUnsupportedKindFails(t *testing.T) {
 	t.Parallel()
-	res, err := executor(t, kube()).Execute(t.Context(), restartReq("CronJob", "default", "x"))
-	if err == nil || res.Outcome != remediations.Failed || res.Reason != "Unsupported" || !strings.Contains(err.Error(), `kind "CronJob"`) {
+	res, err := executor(t, kube()).Execute(t.Context(), restartReq("Job", "default", "x"))
+	if err == nil || res.Outcome != remediations.Failed || res.Reason != "Unsupported" || !strings.Contains(err.Error(), `kind "Job"`) {
+		t.Fatalf("result = %+v, err = %v", res, err)
+	}
+	// A kind alertmedic knows, but not for this action.
+	res, err = executor(t, kube()).Execute(t.Context(), restartReq("CronJob", "default", "x"))
+	if err == nil || res.Outcome != remediations.Failed || res.Reason != "Unsupported" ||
+		!strings.Contains(err.Error(), "action restart does not act on a CronJob: want a target of kind Deployment, StatefulSet or DaemonSet") {
 		t.Fatalf("result = %+v, err = %v", res, err)
 	}
 }

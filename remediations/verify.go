@@ -27,6 +27,10 @@ type Rollout struct {
 	// progressDeadlineSeconds, or an update strategy (OnDelete) that
 	// replaces no pod by itself.
 	Stuck bool
+	// Reason, when set, is the CamelCase word for how it ended: a Job's
+	// JobSucceeded or JobFailed. A verification ends with it instead of
+	// the generic Verified or RolloutStalled.
+	Reason string
 	// Status is kubectl's sentence for it, e.g. "2 of 4 updated replicas
 	// are available".
 	Status string

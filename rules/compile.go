@@ -36,11 +36,13 @@ func (c *compiler) compile(rc *ruleConfig) *Rule {
 	r.Action = c.action(rc)
 	r.Scale = c.scale(rc, r.Action, r.Kind)
 	r.Rollback = c.rollback(rc, r.Action)
+	r.Evict = c.evict(rc, r.Action)
+	c.actionKind(rc, r.Action, r.Kind)
 	r.Continue = rc.Continue
 	r.Cooldown = c.cooldown(rc)
 	r.Budget = c.budget(rc)
 	r.Approval = c.approval(rc)
-	r.Verify = c.verify(rc)
+	r.Verify = c.runJob(rc, r.Action, c.verify(rc))
 	r.Silence = c.silence(rc, r.Verify)
 	r.Notify = c.notify(rc)
 	r.GitOps = c.gitops(rc)
@@ -52,7 +54,7 @@ func (c *compiler) compile(rc *ruleConfig) *Rule {
 	r.approvalDeclined = explicitNo
 	n := rc.at("target.namespace")
 	r.namespaceAt = position{line: n.Line, column: n.Column}
-	if risk := riskyWithoutApproval(r.Action, r.Scale, r.Approval.Required || explicitNo); risk != "" {
+	if risk := riskyWithoutApproval(r.Action, r.Scale, r.Evict, r.Approval.Required || explicitNo); risk != "" {
 		c.warnf(rc.at("action"), "%s %s; %s", rc.label, risk, approvalHint)
 	}
 	return r
@@ -68,12 +70,14 @@ func (c *compiler) step(rc *ruleConfig, kind v1alpha1.Kind) *Step {
 	s.Action = c.action(rc)
 	s.Scale = c.scale(rc, s.Action, kind)
 	s.Rollback = c.rollback(rc, s.Action)
+	s.Evict = c.evict(rc, s.Action)
+	c.actionKind(rc, s.Action, kind)
 	s.Approval = c.approval(rc)
-	s.Verify = c.verify(rc)
+	s.Verify = c.runJob(rc, s.Action, c.verify(rc))
 	s.Silence = c.silence(rc, s.Verify)
 	s.OnFailure = c.step(rc.OnFailure, kind)
 	s.approvalDeclined = rc.ok("approval.required") && !s.Approval.Required
-	if risk := riskyWithoutApproval(s.Action, s.Scale, s.Approval.Required || s.approvalDeclined); risk != "" {
+	if risk := riskyWithoutApproval(s.Action, s.Scale, s.Evict, s.Approval.Required || s.approvalDeclined); risk != "" {
 		c.warnf(rc.at("action"), "%s %s; %s", rc.label, risk, approvalHint)
 	}
 	return s
@@ -210,12 +214,12 @@ func (c *compiler) target(rc *ruleConfig) (kind v1alpha1.Kind, ns, name *Templat
 	kinds := kindNames()
 	switch {
 	case !rc.has("target.kind"):
-		c.missing(rc, "target.kind", "set it to Deployment, StatefulSet or DaemonSet")
+		c.missing(rc, "target.kind", "set it to Deployment, StatefulSet or DaemonSet (Pod for evict-pod, CronJob for run-job)")
 	case !rc.ok("target.kind"):
 	case strings.Contains(t.Kind, "{{"):
-		c.errorf(rc.at("target.kind"), "target.kind in %s cannot be a template; write Deployment, StatefulSet or DaemonSet", rc.label)
+		c.errorf(rc.at("target.kind"), "target.kind in %s cannot be a template; write Deployment, StatefulSet or DaemonSet (Pod for evict-pod, CronJob for run-job)", rc.label)
 	case !slices.Contains(kinds, t.Kind):
-		c.errorf(rc.at("target.kind"), "unknown target.kind %q in %s%s; use Deployment, StatefulSet or DaemonSet", t.Kind, rc.label, didYouMean(t.Kind, kinds))
+		c.errorf(rc.at("target.kind"), "unknown target.kind %q in %s%s; use Deployment, StatefulSet or DaemonSet (Pod for evict-pod, CronJob for run-job)", t.Kind, rc.label, didYouMean(t.Kind, kinds))
 	default:
 		kind = v1alpha1.Kind(t.Kind)
 	}
@@ -386,10 +390,10 @@ func (c *compiler) action(rc *ruleConfig) v1alpha1.Action {
 	actions := actionNames()
 	switch {
 	case !rc.has("action"):
-		c.missing(rc, "action", "use restart, scale or rollback")
+		c.missing(rc, "action", "use restart, scale, rollback, evict-pod or run-job")
 	case !rc.ok("action"):
 	case !slices.Contains(actions, rc.Action):
-		c.errorf(rc.at("action"), "unknown action %q in %s%s; use restart, scale or rollback", rc.Action, rc.label, didYouMean(rc.Action, actions))
+		c.errorf(rc.at("action"), "unknown action %q in %s%s; use restart, scale, rollback, evict-pod or run-job", rc.Action, rc.label, didYouMean(rc.Action, actions))
 	default:
 		return v1alpha1.Action(rc.Action)
 	}
@@ -398,7 +402,11 @@ func (c *compiler) action(rc *ruleConfig) v1alpha1.Action {
 
 // misplaced reports a parameter block given for another action.
 func (c *compiler) misplaced(rc *ruleConfig, block string, action v1alpha1.Action) {
-	c.errorf(rc.keyAt(block), "%s is only used with action: %s, but %s has action: %s; remove %s or change the action", block, block, rc.label, action, block)
+	owner := map[string]v1alpha1.Action{"evict": v1alpha1.ActionEvictPod, "runJob": v1alpha1.ActionRunJob}[block]
+	if owner == "" {
+		owner = v1alpha1.Action(block)
+	}
+	c.errorf(rc.keyAt(block), "%s is only used with action: %s, but %s has action: %s; remove %s or change the action", block, owner, rc.label, action, block)
 }
 
 func (c *compiler) scale(rc *ruleConfig, action v1alpha1.Action, kind v1alpha1.Kind) *v1alpha1.ScaleParams {
@@ -567,6 +575,106 @@ func (c *compiler) rollback(rc *ruleConfig, action v1alpha1.Action) *v1alpha1.Ro
 		}
 	}
 	return rb
+}
+
+// actionKind checks that the action acts on the target's kind: evict-pod
+// on a Pod, run-job on a CronJob, the others on a workload. A step acts
+// on its rule's target, so the same holds for it.
+func (c *compiler) actionKind(rc *ruleConfig, action v1alpha1.Action, kind v1alpha1.Kind) {
+	if action == "" || kind == "" || action.ValidateKind(kind) == nil {
+		return
+	}
+	hint := map[v1alpha1.Action]string{
+		v1alpha1.ActionEvictPod: "target: {kind: Pod, namespace: '{{ .Labels.namespace }}', name: '{{ .Labels.pod }}'}",
+		v1alpha1.ActionRunJob:   "target: {kind: CronJob, namespace: NAMESPACE, name: CRONJOB}",
+	}[action]
+	if hint == "" {
+		hint = "a target of kind Deployment, StatefulSet or DaemonSet"
+	}
+	where := "the target"
+	if rc.depth > 0 {
+		where = "the rule's target"
+	}
+	c.errorf(rc.at("action"), "action %s in %s cannot act on %s, a %s; it needs %s", action, rc.label, where, kind, hint)
+}
+
+// evict compiles the evict block of an evict-pod action (nil: the
+// defaults, a controller required and no minAvailable guard).
+func (c *compiler) evict(rc *ruleConfig, action v1alpha1.Action) *v1alpha1.EvictParams {
+	if action == "" {
+		return nil
+	}
+	if action != v1alpha1.ActionEvictPod {
+		if rc.has("evict") {
+			c.misplaced(rc, "evict", action)
+		}
+		return nil
+	}
+	cfg := rc.Evict
+	if cfg == nil || !rc.ok("evict") {
+		return nil
+	}
+	ev := &v1alpha1.EvictParams{}
+	if cfg.AllowUnowned != nil {
+		ev.AllowUnowned = *cfg.AllowUnowned
+	}
+	if m := cfg.MinAvailable; m != nil {
+		switch {
+		case *m < 0:
+			c.errorf(rc.at("evict.minAvailable"), "evict.minAvailable (%d) in %s must be 0 or more; it is how many other ready pods the owning workload must keep", *m, rc.label)
+		case *m > math.MaxInt32:
+			c.errorf(rc.at("evict.minAvailable"), "evict.minAvailable (%d) in %s is too large; the most is %d", *m, rc.label, math.MaxInt32)
+		default:
+			ev.MinAvailable = int32(*m)
+		}
+	}
+	return ev
+}
+
+// runJob compiles the runJob block of a run-job action into its checks:
+// wait: true waits for the Job (the rollout check, runJob.timeout long),
+// whose success or failure then ends the record. vs is the verify block,
+// which for run-job may only hold alertResolved.
+func (c *compiler) runJob(rc *ruleConfig, action v1alpha1.Action, vs *v1alpha1.VerifySpec) *v1alpha1.VerifySpec {
+	if action == "" {
+		return vs
+	}
+	if action != v1alpha1.ActionRunJob {
+		if rc.has("runJob") {
+			c.misplaced(rc, "runJob", action)
+		}
+		return vs
+	}
+	if rc.has("verify.rollout") || rc.has("verify.timeout") {
+		c.errorf(rc.keyAt("verify"), "verify.rollout and verify.timeout are not for action run-job in %s; write runJob: {wait: true, timeout: 30m} to wait for the Job", rc.label)
+	}
+	cfg := rc.RunJob
+	if cfg == nil || !rc.ok("runJob") {
+		return vs
+	}
+	wait := cfg.Wait != nil && *cfg.Wait
+	if !wait {
+		if rc.has("runJob.timeout") {
+			c.errorf(rc.keyAt("runJob.timeout"), "runJob.timeout in %s is how long to wait for the Job, but runJob.wait is not true; add wait: true or remove the timeout", rc.label)
+		}
+		return vs
+	}
+	if !rc.ok("runJob.timeout") && rc.has("runJob.timeout") {
+		return vs
+	}
+	d, ok := c.duration(rc, "runJob.timeout", cfg.Timeout)
+	if !ok {
+		return vs
+	}
+	if d < minVerifyWindow || d > maxVerifyWindow {
+		c.errorf(rc.at("runJob.timeout"), "runJob.timeout %s in %s is out of range; use between %s and %s", cfg.Timeout, rc.label, humanDuration(minVerifyWindow), humanDuration(maxVerifyWindow))
+		return vs
+	}
+	if vs == nil {
+		vs = &v1alpha1.VerifySpec{}
+	}
+	vs.Rollout = &v1alpha1.RolloutCheck{Timeout: metav1.Duration{Duration: d}}
+	return vs
 }
 
 func (c *compiler) cooldown(rc *ruleConfig) time.Duration {

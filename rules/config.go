@@ -27,6 +27,8 @@ type ruleConfig struct {
 	Action   string          `yaml:"action"`
 	Scale    *scaleConfig    `yaml:"scale,omitempty"`
 	Rollback *rollbackConfig `yaml:"rollback,omitempty"`
+	Evict    *evictConfig    `yaml:"evict,omitempty"`
+	RunJob   *runJobConfig   `yaml:"runJob,omitempty"`
 	Continue bool            `yaml:"continue,omitempty"`
 	Cooldown string          `yaml:"cooldown,omitempty"`
 	Budget   *budgetConfig   `yaml:"maxPerWindow,omitempty"`
@@ -63,6 +65,16 @@ type scaleConfig struct {
 
 type rollbackConfig struct {
 	ToRevision *int64 `yaml:"toRevision,omitempty"`
+}
+
+type evictConfig struct {
+	AllowUnowned *bool  `yaml:"allowUnowned,omitempty"`
+	MinAvailable *int64 `yaml:"minAvailable,omitempty"`
+}
+
+type runJobConfig struct {
+	Wait    *bool  `yaml:"wait,omitempty"`
+	Timeout string `yaml:"timeout,omitempty"`
 }
 
 type budgetConfig struct {
@@ -116,8 +128,10 @@ const (
 	// Verification after an action: every action's rollout is checked by
 	// default, for at most this long; any check's window is within bounds.
 	defaultVerifyTimeout = 5 * time.Minute
-	minVerifyWindow      = time.Second
-	maxVerifyWindow      = 24 * time.Hour
+	// run-job with wait: true: how long the Job may take.
+	defaultJobTimeout = 30 * time.Minute
+	minVerifyWindow   = time.Second
+	maxVerifyWindow   = 24 * time.Hour
 
 	defaultApprovalTimeout = 30 * time.Minute
 	minApprovalTimeout     = time.Minute
@@ -129,9 +143,11 @@ const (
 //   - approval.required: true when an approval block is present, so a block
 //     that names a channel and approvers never silently runs unapproved.
 //   - approval.timeout: 30m.
-//   - verify.rollout: true for every action (write verify: {rollout:
-//     false} to end the record when the API call succeeds), and
-//     verify.timeout: 5m.
+//   - verify.rollout: true for every action but run-job (write verify:
+//     {rollout: false} to end the record when the API call succeeds), and
+//     verify.timeout: 5m. For evict-pod the rollout is the owning
+//     workload's; run-job waits for its Job only with runJob.wait: true.
+//   - runJob.timeout: 30m when runJob.wait is true.
 //   - the same for each onFailure step, which is checked like the rule.
 //
 // Everything else defaults to its zero value: continue false, no cooldown,
@@ -148,6 +164,12 @@ func (rc *ruleConfig) applyDefaults() {
 		if !rc.has("approval.timeout") {
 			a.Timeout = model.Duration(defaultApprovalTimeout).String()
 		}
+	}
+	if j := rc.RunJob; j != nil && j.Wait != nil && *j.Wait && !rc.has("runJob.timeout") {
+		j.Timeout = model.Duration(defaultJobTimeout).String()
+	}
+	if rc.Action == "run-job" {
+		return // its check is runJob.wait; verify may only add alertResolved
 	}
 	if rc.Verify == nil && !rc.has("verify") {
 		rc.Verify = &verifyConfig{}

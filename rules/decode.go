@@ -245,8 +245,8 @@ func ruleLabel(n *yaml.Node, index int) string {
 // ruleKeys are the fields of a rule; stepKeys those of an onFailure step,
 // which acts on its rule's target under its rule's cooldown and budget.
 var (
-	ruleKeys = []string{"name", "match", "target", "action", "scale", "rollback", "continue", "cooldown", "maxPerWindow", "approval", "verify", "silence", "notify", "gitops", "onFailure"}
-	stepKeys = []string{"action", "scale", "rollback", "approval", "verify", "silence", "onFailure"}
+	ruleKeys = []string{"name", "match", "target", "action", "scale", "rollback", "evict", "runJob", "continue", "cooldown", "maxPerWindow", "approval", "verify", "silence", "notify", "gitops", "onFailure"}
+	stepKeys = []string{"action", "scale", "rollback", "evict", "runJob", "approval", "verify", "silence", "onFailure"}
 )
 
 func (d *decoder) decodeRule(n *yaml.Node, index int) *ruleConfig {
@@ -275,7 +275,7 @@ func (d *decoder) decodeStep(rc *ruleConfig, v *yaml.Node) bool {
 		return false
 	}
 	if v.Kind != yaml.MappingNode {
-		d.errorf(v, "onFailure in %s must be a mapping of fields (action, scale, rollback, approval, verify, silence, onFailure), got %s", rc.label, kindName(v))
+		d.errorf(v, "onFailure in %s must be a mapping of fields (action, scale, rollback, evict, runJob, approval, verify, silence, onFailure), got %s", rc.label, kindName(v))
 		return false
 	}
 	step := &ruleConfig{node: v, fields: map[string]fieldNodes{}, typos: map[string]bool{}, depth: depth, label: label, rule: rc.rule}
@@ -330,6 +330,38 @@ func (d *decoder) field(rc *ruleConfig, key string, v *yaml.Node, what string) b
 		ok = d.mapping(rc, "rollback", v, what, []string{"toRevision"}, func(_ string, v *yaml.Node) bool {
 			var ok bool
 			r.ToRevision, ok = d.integer(v, "rollback.toRevision", what)
+			return ok
+		})
+	case "evict":
+		rc.Evict = &evictConfig{}
+		ev := rc.Evict
+		ok = d.mapping(rc, "evict", v, what, []string{"allowUnowned", "minAvailable"}, func(key string, v *yaml.Node) bool {
+			var ok bool
+			switch key {
+			case "allowUnowned":
+				var b bool
+				if b, ok = d.boolean(v, "evict.allowUnowned", what); ok {
+					ev.AllowUnowned = &b
+				}
+			case "minAvailable":
+				ev.MinAvailable, ok = d.integer(v, "evict.minAvailable", what)
+			}
+			return ok
+		})
+	case "runJob":
+		rc.RunJob = &runJobConfig{}
+		j := rc.RunJob
+		ok = d.mapping(rc, "runJob", v, what, []string{"wait", "timeout"}, func(key string, v *yaml.Node) bool {
+			var ok bool
+			switch key {
+			case "wait":
+				var b bool
+				if b, ok = d.boolean(v, "runJob.wait", what); ok {
+					j.Wait = &b
+				}
+			case "timeout":
+				j.Timeout, ok = d.str(v, "runJob.timeout", what, "")
+			}
 			return ok
 		})
 	case "continue":

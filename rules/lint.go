@@ -320,11 +320,15 @@ func (an *analysis) shadows(rules []*Rule, never []bool) []shadow {
 // riskyWithoutApproval says how the rule's action can do harm when it runs
 // without a person approving it, or "" when it cannot, or a person must
 // approve it, or the rule says approval.required: false on purpose.
-func riskyWithoutApproval(action v1alpha1.Action, s *v1alpha1.ScaleParams, approvedOrAccepted bool) string {
+func riskyWithoutApproval(action v1alpha1.Action, s *v1alpha1.ScaleParams, ev *v1alpha1.EvictParams, approvedOrAccepted bool) string {
 	if approvedOrAccepted {
 		return ""
 	}
 	switch action {
+	case v1alpha1.ActionEvictPod:
+		if ev != nil && ev.AllowUnowned {
+			return "evicts pods that no controller owns (evict.allowUnowned) without approval, and nothing creates them again"
+		}
 	case v1alpha1.ActionRollback:
 		return "rolls back without approval, replacing the running version of the workload"
 	case v1alpha1.ActionScale:

@@ -44,7 +44,10 @@ func (s *Set) Lint(opts LintOptions) []Problem {
 type position struct{ line, column int }
 
 // verbs say what each action does, for messages.
-var verbs = map[v1alpha1.Action]string{v1alpha1.ActionRestart: "restarts", v1alpha1.ActionScale: "scales", v1alpha1.ActionRollback: "rolls back"}
+var verbs = map[v1alpha1.Action]string{
+	v1alpha1.ActionRestart: "restarts", v1alpha1.ActionScale: "scales", v1alpha1.ActionRollback: "rolls back",
+	v1alpha1.ActionEvictPod: "evicts", v1alpha1.ActionRunJob: "runs a Job from",
+}
 
 // productionRisk says how rule r can act in a production namespace
 // (patterns) without a person approving it, or "" when it cannot, or a

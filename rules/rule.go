@@ -26,6 +26,7 @@ type Rule struct {
 	Action   v1alpha1.Action
 	Scale    *v1alpha1.ScaleParams    // set when Action is scale, else nil
 	Rollback *v1alpha1.RollbackParams // set when Action is rollback, else nil
+	Evict    *v1alpha1.EvictParams    // set when Action is evict-pod and the rule has an evict block, else nil
 	Continue bool                     // keep evaluating later rules after this one matched
 	Cooldown time.Duration
 	Budget   Budget   // zero: no per-rule limits beyond the global defaults
@@ -59,6 +60,7 @@ type Step struct {
 	Action    v1alpha1.Action
 	Scale     *v1alpha1.ScaleParams
 	Rollback  *v1alpha1.RollbackParams
+	Evict     *v1alpha1.EvictParams
 	Approval  Approval
 	Verify    *v1alpha1.VerifySpec
 	Silence   bool

@@ -114,11 +114,11 @@ func schemaFields() map[string]schemaField {
 		"rules[].match": {doc: "Alertmanager matchers (label=\"value\", label!=\"value\", label=~\"regex\", label!~\"regex\"; regexes are anchored), one per item; all must hold on the alert's labels.",
 			required: true, minItems: ptr(1), itemDoc: "One Alertmanager matcher, such as alertname=\"KubePodCrashLooping\".", itemPat: matcherPattern,
 			examples: []any{[]any{`alertname="KubePodCrashLooping"`, `namespace=~"shop|payments"`}}},
-		"rules[].target":           {doc: "The workload to act on, rendered from the alert.", required: true},
-		"rules[].target.kind":      {doc: "The kind of workload.", required: true, enum: kindNames()},
+		"rules[].target":           {doc: "The object to act on, rendered from the alert: a workload, the Pod for evict-pod, the CronJob for run-job.", required: true},
+		"rules[].target.kind":      {doc: "The kind of object: Deployment, StatefulSet or DaemonSet for restart, scale and rollback; Pod for evict-pod; CronJob for run-job.", required: true, enum: kindNames()},
 		"rules[].target.namespace": {doc: fmt.Sprintf(templateDoc, "namespace"), required: true, minLength: ptr(1), examples: []any{"{{ .Labels.namespace }}"}},
 		"rules[].target.name":      {doc: fmt.Sprintf(templateDoc, "object name"), required: true, minLength: ptr(1), examples: []any{"{{ .Labels.deployment }}"}},
-		"rules[].action":           {doc: "What to do: restart (kubectl rollout restart), scale (through the scale subresource) or rollback (kubectl rollout undo).", required: true, enum: actionNames()},
+		"rules[].action":           {doc: "What to do: restart (kubectl rollout restart), scale (through the scale subresource), rollback (kubectl rollout undo), evict-pod (the Eviction API, as kubectl drain: PodDisruptionBudgets hold) or run-job (a Job from a CronJob, as kubectl create job --from=cronjob/NAME).", required: true, enum: actionNames()},
 		"rules[].scale":            {doc: "The parameters of action: scale, and only of it."},
 		"rules[].scale.replicas": {doc: `"4" scales to 4, "+2" or "-1" scales by, "x2" or "x1.5" multiplies (rounded up).`, required: true,
 			pattern: replicasPattern, orInteger: true, examples: []any{"+1", "x2", "4"}},
@@ -126,7 +126,14 @@ func schemaFields() map[string]schemaField {
 		"rules[].scale.max":           {doc: "The most replicas the result may have; unset means unbounded (and check warns when the rule scales up).", minimum: ptr[int64](1)},
 		"rules[].rollback":            {doc: "The parameters of action: rollback, and only of it."},
 		"rules[].rollback.toRevision": {doc: "The revision to roll back to; unset means the previous one.", minimum: ptr[int64](1)},
-		"rules[].continue":            {doc: "Evaluate later rules too when this one matches.", def: false},
+		"rules[].evict":               {doc: "The parameters of action: evict-pod, and only of it."},
+		"rules[].evict.allowUnowned":  {doc: "Evict a pod that no controller owns (nothing will create it again); refused (Skipped, Unowned) otherwise.", def: false},
+		"rules[].evict.minAvailable":  {doc: "How many other ready pods the owning workload must keep; an eviction that would leave fewer is Skipped as WouldGoBelowMinAvailable. 0: no guard beyond the pod's PodDisruptionBudgets, which always hold.", minimum: ptr[int64](0), def: 0},
+		"rules[].runJob":              {doc: "The parameters of action: run-job, and only of it."},
+		"rules[].runJob.wait":         {doc: "Wait for the Job: its success is the record's (Succeeded, Verified), its failure too (Failed, JobFailed, with its failed pods' reasons). Without it the record is Succeeded once the Job is created.", def: false},
+		"rules[].runJob.timeout": {doc: fmt.Sprintf("How long the Job may take when wait is true: a duration between %s and %s.", humanDuration(minVerifyWindow), humanDuration(maxVerifyWindow)),
+			pattern: durationPattern, minLength: ptr(1), def: humanDuration(defaultJobTimeout)},
+		"rules[].continue": {doc: "Evaluate later rules too when this one matches.", def: false},
 		"rules[].cooldown": {doc: fmt.Sprintf("A Prometheus duration (30s, 10m, 2h, 1d) of at most %s.", humanDuration(maxCooldown)),
 			pattern: durationPattern, minLength: ptr(1), examples: []any{"30m"}},
 		"rules[].maxPerWindow":           {doc: "Budgets: how many actions may run within window, counting this rule's actions on any target (perRule) and actions on one target by any rule (perTarget). Past a budget the action is skipped with the reason."},
@@ -143,7 +150,7 @@ func schemaFields() map[string]schemaField {
 		"rules[].approval.timeout": {doc: fmt.Sprintf("How long to wait for a decision: a duration between %s and %s.", humanDuration(minApprovalTimeout), humanDuration(maxApprovalTimeout)),
 			pattern: durationPattern, minLength: ptr(1), def: humanDuration(defaultApprovalTimeout)},
 		"rules[].verify":         {doc: "What must be seen after the action succeeded before its record is Succeeded (Verifying until then; Failed when a check is not seen by its deadline). Every action's rollout is checked by default; write verify: {rollout: false} to end the record when the API call succeeds."},
-		"rules[].verify.rollout": {doc: "Wait for the target to converge as kubectl rollout status says: the latest spec observed, every replica updated and available.", def: true},
+		"rules[].verify.rollout": {doc: "Wait for the target to converge as kubectl rollout status says: the latest spec observed, every replica updated and available. For evict-pod, the workload that owned the pod. Not for run-job, which waits with runJob.wait.", def: true},
 		"rules[].verify.timeout": {doc: fmt.Sprintf("How long the rollout may take after the action: a duration between %s and %s.", humanDuration(minVerifyWindow), humanDuration(maxVerifyWindow)),
 			pattern: durationPattern, minLength: ptr(1), def: humanDuration(defaultVerifyTimeout)},
 		"rules[].silence": {doc: "Silence the alert in Alertmanager (its labels exactly; serve --alertmanager-url) while the rollout is verified: the silence ends at the rollout check's deadline at the latest and is expired as soon as the record ends. Needs verify.rollout and no verify.alertResolved, whose resolved notification a silence would mute.", def: false},
@@ -174,9 +181,13 @@ func Schema() []byte {
 	s.Definitions = map[string]*jsonSchema{"step": step}
 	// A parameter block goes with its action, and only with it.
 	for _, r := range []*jsonSchema{rule, step} {
-		for _, block := range []string{"scale", "rollback"} {
+		for _, block := range []string{"scale", "rollback", "evict", "runJob"} {
+			action := map[string]string{"evict": string(v1alpha1.ActionEvictPod), "runJob": string(v1alpha1.ActionRunJob)}[block]
+			if action == "" {
+				action = block
+			}
 			r.AllOf = append(r.AllOf, &jsonSchema{
-				If:   &jsonSchema{Properties: map[string]*jsonSchema{"action": {Const: block}}, Required: []string{"action"}},
+				If:   &jsonSchema{Properties: map[string]*jsonSchema{"action": {Const: action}}, Required: []string{"action"}},
 				Else: &jsonSchema{Not: &jsonSchema{Required: []string{block}}},
 			})
 		}

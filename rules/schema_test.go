@@ -130,8 +130,8 @@ func TestSchemaValidates(t *testing.T) {
 		file string
 		want string // one of the schema errors
 	}{
-		{"bad-action.yaml", `$.rules[0].action: "restrat" is not one of [restart scale rollback]`},
-		{"bad-kind.yaml", `$.rules[0].target.kind: "deployment" is not one of [Deployment StatefulSet DaemonSet]`},
+		{"bad-action.yaml", `$.rules[0].action: "restrat" is not one of [restart scale rollback evict-pod run-job]`},
+		{"bad-kind.yaml", `$.rules[0].target.kind: "deployment" is not one of [Deployment StatefulSet DaemonSet Pod CronJob]`},
 		{"bad-name.yaml", `$.rules[0].name: "Restart_Pods" does not match`},
 		{"bad-unknown-field.yaml", `unknown property`},
 		{"bad-missing.yaml", `$.rules[0]: missing required property "name"`},
@@ -142,6 +142,8 @@ func TestSchemaValidates(t *testing.T) {
 		{"bad-rollback.yaml", `$.rules[1]: must not have "rollback"`},
 		{"bad-scale.yaml", `$.rules[2].scale.replicas: "double" does not match`},
 		{"bad-rules-not-list.yaml", `$.rules: want array`},
+		{"rules:\n  - {name: x, match: ['a=\"b\"'], target: {kind: Deployment, namespace: a, name: b}, action: restart, evict: {minAvailable: 1}}\n", `$.rules[0]: must not have "evict"`},
+		{"rules:\n  - {name: x, match: ['a=\"b\"'], target: {kind: CronJob, namespace: a, name: b}, action: run-job, runJob: {wait: yes}}\n", `$.rules[0].runJob.wait: want boolean`},
 		{"rules:\n  - {name: x, match: ['a=\"b\"'], target: {kind: Deployment, namespace: a, name: b}, action: restart, onFailure: {action: rollback, onFailure: {action: scale}}}\n", `$.rules[0].onFailure.onFailure: missing required property "scale"`},
 		{"rules:\n  - {name: x, match: ['a=\"b\"'], target: {kind: Deployment, namespace: a, name: b}, action: restart, onFailure: {action: rollback, cooldown: 1h}}\n", `$.rules[0].onFailure: unknown property "cooldown"`},
 		{"rules:\n  - {name: x, match: ['a=\"b\"'], target: {kind: Deployment, namespace: a, name: b}, action: restart, notify: loud}\n", `$.rules[0].notify: "loud" is not one of`},

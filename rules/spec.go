@@ -30,6 +30,10 @@ func (m Match) Spec(a *template.Alert) v1alpha1.RemediationSpec {
 		rb := *r.Rollback
 		s.Rollback = &rb
 	}
+	if r.Evict != nil {
+		ev := *r.Evict
+		s.Evict = &ev
+	}
 	if r.Cooldown > 0 {
 		s.Cooldown = &metav1.Duration{Duration: r.Cooldown}
 	}
@@ -64,6 +68,10 @@ func (st *Step) spec() v1alpha1.Step {
 	if st.Rollback != nil {
 		rb := *st.Rollback
 		out.Rollback = &rb
+	}
+	if st.Evict != nil {
+		ev := *st.Evict
+		out.Evict = &ev
 	}
 	if a := st.Approval; a.Required {
 		out.Approval = &v1alpha1.ApprovalSpec{

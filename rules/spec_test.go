@@ -107,3 +107,49 @@ rules:
 		}
 	}
 }
+
+// evict-pod carries its evict block and checks the owner's rollout by
+// default; run-job checks nothing unless it waits, and then its Job for
+// runJob.timeout (30m by default).
+func TestMatchSpecEvictAndRunJob(t *testing.T) {
+	s, err := Parse("actions.yaml", []byte(`rules:
+  - name: evict-stuck
+    match: ['alertname="PodStuck"']
+    target: {kind: Pod, namespace: '{{ .Labels.namespace }}', name: '{{ .Labels.pod }}'}
+    action: evict-pod
+    evict: {minAvailable: 2}
+    continue: true
+  - name: backup
+    match: ['alertname="PodStuck"']
+    target: {kind: CronJob, namespace: db, name: backup}
+    action: run-job
+    continue: true
+  - name: backup-and-wait
+    match: ['alertname="PodStuck"']
+    target: {kind: CronJob, namespace: db, name: backup}
+    action: run-job
+    runJob: {wait: true}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := alert("alertname", "PodStuck", "namespace", "shop", "pod", "cart-7d9f-abcde")
+	ms := s.Match(a)
+	if len(ms) != 3 {
+		t.Fatalf("matches = %d, want 3", len(ms))
+	}
+	ev := ms[0].Spec(a)
+	if ev.Target != (v1alpha1.Target{Kind: v1alpha1.KindPod, Namespace: "shop", Name: "cart-7d9f-abcde"}) ||
+		ev.Evict == nil || *ev.Evict != (v1alpha1.EvictParams{MinAvailable: 2}) {
+		t.Errorf("evict-pod spec = %+v", ev)
+	}
+	if ev.Verify == nil || ev.Verify.Rollout == nil || ev.Verify.Rollout.Timeout.Duration != 5*time.Minute {
+		t.Errorf("evict-pod verify = %+v, want the owner's rollout within 5m", ev.Verify)
+	}
+	if job := ms[1].Spec(a); job.Verify != nil || job.Evict != nil {
+		t.Errorf("run-job without wait: verify = %+v, want nothing to wait for", job.Verify)
+	}
+	if job := ms[2].Spec(a); job.Verify == nil || job.Verify.Rollout == nil || job.Verify.Rollout.Timeout.Duration != 30*time.Minute {
+		t.Errorf("run-job with wait: verify = %+v, want the Job within 30m", job.Verify)
+	}
+}

@@ -91,6 +91,22 @@ type RollbackParams struct {
 	ToRevision int64 `json:"toRevision,omitempty"`
 }
 
+// EvictParams are an evict-pod action's parameters.
+type EvictParams struct {
+	// AllowUnowned lets the action evict a pod that no controller owns:
+	// nothing brings such a pod back, so it is refused unless the rule
+	// says so.
+	// +optional
+	AllowUnowned bool `json:"allowUnowned,omitempty"`
+	// MinAvailable is the number of other ready pods the owning workload
+	// must keep: an eviction that would leave fewer is Skipped as
+	// WouldGoBelowMinAvailable. 0 is no guard beyond the pod's
+	// PodDisruptionBudgets, which the Eviction API applies anyway.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	MinAvailable int32 `json:"minAvailable,omitempty"`
+}
+
 // AlertRef is the alert episode a Remediation answers.
 type AlertRef struct {
 	Name        string `json:"name"`
@@ -126,6 +142,9 @@ type ApprovalSpec struct {
 // +kubebuilder:validation:XValidation:rule="self.action != 'scale' || has(self.scale)",message="action scale needs spec.scale"
 // +kubebuilder:validation:XValidation:rule="self.action == 'scale' || !has(self.scale)",message="spec.scale is only for action scale"
 // +kubebuilder:validation:XValidation:rule="self.action == 'rollback' || !has(self.rollback)",message="spec.rollback is only for action rollback"
+// +kubebuilder:validation:XValidation:rule="self.action == 'evict-pod' || !has(self.evict)",message="spec.evict is only for action evict-pod"
+// +kubebuilder:validation:XValidation:rule="(self.action == 'evict-pod') == (self.target.kind == 'Pod')",message="action evict-pod acts on a target of kind Pod, and only it does"
+// +kubebuilder:validation:XValidation:rule="(self.action == 'run-job') == (self.target.kind == 'CronJob')",message="action run-job acts on a target of kind CronJob, and only it does"
 // +kubebuilder:validation:XValidation:rule="!has(self.silence) || !self.silence || (has(self.verify) && has(self.verify.rollout) && !has(self.verify.alertResolved))",message="spec.silence needs spec.verify.rollout and no spec.verify.alertResolved: the silence lasts the rollout's check, and would mute the resolved notification alertResolved waits for"
 type RemediationSpec struct {
 	// Rule is the name of the rule that planned the action.
@@ -140,7 +159,9 @@ type RemediationSpec struct {
 	Scale *ScaleParams `json:"scale,omitempty"`
 	// +optional
 	Rollback *RollbackParams `json:"rollback,omitempty"`
-	Alert    AlertRef        `json:"alert"`
+	// +optional
+	Evict *EvictParams `json:"evict,omitempty"`
+	Alert AlertRef     `json:"alert"`
 	// Approval, when set, holds the action until a permitted person approves.
 	// +optional
 	Approval *ApprovalSpec `json:"approval,omitempty"`
@@ -195,6 +216,7 @@ type RemediationSpec struct {
 // +kubebuilder:validation:XValidation:rule="self.action != 'scale' || has(self.scale)",message="action scale needs scale"
 // +kubebuilder:validation:XValidation:rule="self.action == 'scale' || !has(self.scale)",message="scale is only for action scale"
 // +kubebuilder:validation:XValidation:rule="self.action == 'rollback' || !has(self.rollback)",message="rollback is only for action rollback"
+// +kubebuilder:validation:XValidation:rule="self.action == 'evict-pod' || !has(self.evict)",message="evict is only for action evict-pod"
 // +kubebuilder:validation:XValidation:rule="!has(self.silence) || !self.silence || (has(self.verify) && has(self.verify.rollout) && !has(self.verify.alertResolved))",message="silence needs verify.rollout and no verify.alertResolved"
 type Step struct {
 	Action Action `json:"action"`
@@ -202,6 +224,8 @@ type Step struct {
 	Scale *ScaleParams `json:"scale,omitempty"`
 	// +optional
 	Rollback *RollbackParams `json:"rollback,omitempty"`
+	// +optional
+	Evict *EvictParams `json:"evict,omitempty"`
 	// +optional
 	Approval *ApprovalSpec `json:"approval,omitempty"`
 	// +optional
@@ -258,6 +282,14 @@ type ActionResult struct {
 	Reason  string `json:"reason,omitempty"`
 	Before  string `json:"before,omitempty"`
 	After   string `json:"after,omitempty"`
+	// Owner is the workload that owned a pod evict-pod evicted: the
+	// rollout check (spec.verify.rollout) waits for it to converge again.
+	// Unset for a pod no workload alertmedic knows owns.
+	// +optional
+	Owner *Target `json:"owner,omitempty"`
+	// Job is the Job run-job created (or found already created).
+	// +optional
+	Job string `json:"job,omitempty"`
 }
 
 // RemediationStatus tells where the Remediation stands and why.
@@ -400,7 +432,9 @@ type CheckStatus struct {
 // Write is one change alertmedic sends to a target, recorded before it is
 // sent. The change moves the target's spec, so its metadata.generation;
 // whether it was applied is decided from the target itself: the same UID, a
-// generation past Generation, and the state the write sets.
+// generation past Generation, and the state the write sets. An eviction is
+// settled by whether the pod of UID is gone or terminating, a run-job by
+// whether Job exists.
 type Write struct {
 	// Attempt is the attempt that sent it.
 	Attempt int32 `json:"attempt"`
@@ -416,6 +450,12 @@ type Write struct {
 	// Revision is the revision a rollback goes back to.
 	// +optional
 	Revision int64 `json:"revision,omitempty"`
+	// Job is the Job a run-job creates, named from the record.
+	// +optional
+	Job string `json:"job,omitempty"`
+	// Owner is the workload owning the pod an evict-pod evicts.
+	// +optional
+	Owner *Target `json:"owner,omitempty"`
 	// RevisionName is the ReplicaSet or ControllerRevision holding that
 	// revision. Its controller renumbers a revision that becomes live again
 	// (revision 2 of 3 becomes revision 4) but keeps its name, so a retry

@@ -3,29 +3,68 @@ package v1alpha1
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
+	"strings"
 )
 
 // Action is what a Remediation does to its target.
-// +kubebuilder:validation:Enum=restart;scale;rollback
+// +kubebuilder:validation:Enum=restart;scale;rollback;evict-pod;run-job
 type Action string
 
 const (
-	ActionRestart  Action = "restart"  // rollout restart
-	ActionScale    Action = "scale"    // change the replica count (ScaleParams)
-	ActionRollback Action = "rollback" // rollout undo (RollbackParams)
+	ActionRestart  Action = "restart"   // rollout restart
+	ActionScale    Action = "scale"     // change the replica count (ScaleParams)
+	ActionRollback Action = "rollback"  // rollout undo (RollbackParams)
+	ActionEvictPod Action = "evict-pod" // evict one pod through the Eviction API (EvictParams)
+	ActionRunJob   Action = "run-job"   // create a Job from a CronJob's template (RunJobParams)
 )
 
 // Actions are the actions alertmedic knows, in the order messages list them.
-func Actions() []Action { return []Action{ActionRestart, ActionScale, ActionRollback} }
+func Actions() []Action {
+	return []Action{ActionRestart, ActionScale, ActionRollback, ActionEvictPod, ActionRunJob}
+}
 
 // Validate says whether a is an action alertmedic knows.
 func (a Action) Validate() error {
 	switch a {
-	case ActionRestart, ActionScale, ActionRollback:
+	case ActionRestart, ActionScale, ActionRollback, ActionEvictPod, ActionRunJob:
 		return nil
 	}
-	return fmt.Errorf("action %q: want restart, scale or rollback", string(a))
+	return fmt.Errorf("action %q: want restart, scale, rollback, evict-pod or run-job", string(a))
+}
+
+// Kinds are the target kinds action a acts on: a Pod for evict-pod, a
+// CronJob for run-job, a workload (Deployment, StatefulSet, DaemonSet) for
+// the others; scale and rollback narrow that further where they must.
+func (a Action) Kinds() []Kind {
+	switch a {
+	case ActionEvictPod:
+		return []Kind{KindPod}
+	case ActionRunJob:
+		return []Kind{KindCronJob}
+	}
+	return []Kind{KindDeployment, KindStatefulSet, KindDaemonSet}
+}
+
+// ValidateKind says whether action a can act on a target of kind k.
+func (a Action) ValidateKind(k Kind) error {
+	if err := k.Validate(); err != nil {
+		return err
+	}
+	if slices.Contains(a.Kinds(), k) {
+		return nil
+	}
+	kinds := a.Kinds()
+	names := make([]string, len(kinds))
+	for i, w := range kinds {
+		names[i] = string(w)
+	}
+	want := names[len(names)-1]
+	if len(names) > 1 {
+		want = strings.Join(names[:len(names)-1], ", ") + " or " + want
+	}
+	return fmt.Errorf("action %s does not act on a %s: want a target of kind %s", a, k, want)
 }
 
 // Notify says which of a rule's records are told in Slack.
@@ -52,26 +91,31 @@ const (
 // (spec.onFailure).
 const MaxEscalations = 3
 
-// Kind is a workload kind alertmedic acts on, as its apps/v1 kind.
-// +kubebuilder:validation:Enum=Deployment;StatefulSet;DaemonSet
+// Kind is a kind of object alertmedic acts on: a workload (apps/v1), a
+// Pod (evict-pod) or a CronJob (run-job).
+// +kubebuilder:validation:Enum=Deployment;StatefulSet;DaemonSet;Pod;CronJob
 type Kind string
 
 const (
 	KindDeployment  Kind = "Deployment"
 	KindStatefulSet Kind = "StatefulSet"
 	KindDaemonSet   Kind = "DaemonSet"
+	KindPod         Kind = "Pod"     // core/v1, for evict-pod
+	KindCronJob     Kind = "CronJob" // batch/v1, for run-job
 )
 
-// Kinds are the workload kinds alertmedic acts on.
-func Kinds() []Kind { return []Kind{KindDeployment, KindStatefulSet, KindDaemonSet} }
+// Kinds are the kinds alertmedic acts on.
+func Kinds() []Kind {
+	return []Kind{KindDeployment, KindStatefulSet, KindDaemonSet, KindPod, KindCronJob}
+}
 
-// Validate says whether k is a workload kind alertmedic acts on.
+// Validate says whether k is a kind alertmedic acts on.
 func (k Kind) Validate() error {
 	switch k {
-	case KindDeployment, KindStatefulSet, KindDaemonSet:
+	case KindDeployment, KindStatefulSet, KindDaemonSet, KindPod, KindCronJob:
 		return nil
 	}
-	return fmt.Errorf("kind %q: want Deployment, StatefulSet or DaemonSet", string(k))
+	return fmt.Errorf("kind %q: want Deployment, StatefulSet, DaemonSet, Pod or CronJob", string(k))
 }
 
 // ScaleOp says how a scale's N or Factor applies to the current count.
@@ -156,15 +200,35 @@ func (p *RollbackParams) Validate() error {
 	return nil
 }
 
+// Validate checks evict-pod parameters: nil (the defaults) or a
+// minAvailable of 0 or more.
+func (p *EvictParams) Validate() error {
+	if p != nil && p.MinAvailable < 0 {
+		return fmt.Errorf("evict minAvailable %d: want 0 (no guard) or more", p.MinAvailable)
+	}
+	return nil
+}
+
+// Params are an action's parameters as a record holds them: the block of
+// its action, or none.
+type Params struct {
+	Scale    *ScaleParams
+	Rollback *RollbackParams
+	Evict    *EvictParams
+}
+
 // ValidateAction checks an action and the parameters it takes, as the
 // executor reads them: a known action, valid ScaleParams for a scale,
-// valid RollbackParams (or none) for a rollback.
-func ValidateAction(a Action, scale *ScaleParams, rollback *RollbackParams) error {
+// valid RollbackParams (or none) for a rollback, valid EvictParams (or
+// none) for evict-pod.
+func ValidateAction(a Action, p Params) error {
 	switch a {
 	case ActionScale:
-		return scale.Validate()
+		return p.Scale.Validate()
 	case ActionRollback:
-		return rollback.Validate()
+		return p.Rollback.Validate()
+	case ActionEvictPod:
+		return p.Evict.Validate()
 	}
 	return a.Validate()
 }

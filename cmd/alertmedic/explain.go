@@ -234,13 +234,13 @@ func writeVerdict(w io.Writer, v *rules.Verdict, n, total int) {
 	}
 	fmt.Fprintf(w, "  action:   %s\n", actionString(r))
 	fmt.Fprintf(w, "  approval: %s\n", approvalString(r.Approval))
-	fmt.Fprintf(w, "  verify:   %s\n", verifyString(r.Verify))
+	fmt.Fprintf(w, "  verify:   %s\n", verifyString(r.Action, r.Verify))
 	if r.Cooldown > 0 {
 		fmt.Fprintf(w, "  cooldown: %s\n", model.Duration(r.Cooldown))
 	}
 	label := "on failure"
 	for st := r.OnFailure; st != nil; st = st.OnFailure {
-		fmt.Fprintf(w, "  %s: %s; approval %s; verify %s\n", label, stepAction(st.Action, st.Scale, st.Rollback), approvalString(st.Approval), verifyString(st.Verify))
+		fmt.Fprintf(w, "  %s: %s; approval %s; verify %s\n", label, stepAction(st.Action, st.Scale, st.Rollback, st.Evict), approvalString(st.Approval), verifyString(st.Action, st.Verify))
 		label = "then, on failure"
 	}
 	if !v.Reached {
@@ -273,11 +273,22 @@ func targetString(t v1alpha1.Target) string {
 	return fmt.Sprintf("%s %s/%s", t.Kind, t.Namespace, t.Name)
 }
 
-func actionString(r *rules.Rule) string { return stepAction(r.Action, r.Scale, r.Rollback) }
+func actionString(r *rules.Rule) string { return stepAction(r.Action, r.Scale, r.Rollback, r.Evict) }
 
 // stepAction says what an action does, with its parameters.
-func stepAction(a v1alpha1.Action, sc *v1alpha1.ScaleParams, rb *v1alpha1.RollbackParams) string {
+func stepAction(a v1alpha1.Action, sc *v1alpha1.ScaleParams, rb *v1alpha1.RollbackParams, ev *v1alpha1.EvictParams) string {
 	switch a {
+	case v1alpha1.ActionEvictPod:
+		s := "evict-pod through the Eviction API (PodDisruptionBudgets hold)"
+		if ev != nil && ev.MinAvailable > 0 {
+			s += fmt.Sprintf(", keeping at least %d other ready pods of its workload", ev.MinAvailable)
+		}
+		if ev != nil && ev.AllowUnowned {
+			return s + ", pods without a controller too"
+		}
+		return s + ", only pods a controller owns"
+	case v1alpha1.ActionRunJob:
+		return "run-job: a Job from the CronJob's template, as kubectl create job --from=cronjob"
 	case v1alpha1.ActionScale:
 		s := fmt.Sprintf("scale, replicas %s", sc.Replicas())
 		switch {
@@ -300,13 +311,20 @@ func stepAction(a v1alpha1.Action, sc *v1alpha1.ScaleParams, rb *v1alpha1.Rollba
 
 // verifyString says what is checked after the action before its record is
 // Succeeded.
-func verifyString(v *v1alpha1.VerifySpec) string {
+func verifyString(a v1alpha1.Action, v *v1alpha1.VerifySpec) string {
 	if v == nil {
 		return "nothing: the record is Succeeded when the API call succeeds"
 	}
 	var parts []string
 	if v.Rollout != nil {
-		parts = append(parts, "rollout converged within "+model.Duration(v.Rollout.Timeout.Duration).String())
+		what := map[v1alpha1.Action]string{
+			v1alpha1.ActionEvictPod: "the owning workload's rollout converged",
+			v1alpha1.ActionRunJob:   "the Job succeeded",
+		}[a]
+		if what == "" {
+			what = "rollout converged"
+		}
+		parts = append(parts, what+" within "+model.Duration(v.Rollout.Timeout.Duration).String())
 	}
 	if v.AlertResolved != nil {
 		parts = append(parts, "alert resolved within "+model.Duration(v.AlertResolved.Within.Duration).String())

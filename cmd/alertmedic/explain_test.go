@@ -26,11 +26,17 @@ func TestExplain(t *testing.T) {
 		{"render-error", []string{"--alert", `alertname="NodeAgentDown"`}},
 		{"annotations", []string{"--alert", `alertname="NodeAgentDown"`, "--annotations", `daemonset="node-agent"`}},
 		{"resolved", []string{"--alert", `alertname="KubePodCrashLooping",namespace="shop",deployment="cart"`, "--status", "resolved"}},
+		// evict-pod of the alert's pod, then (continue) a run-job that waits.
+		{"evict-and-job", []string{"--rules", "testdata/explain/actions.yaml", "--alert", `alertname="PodStuck",namespace="shop",pod="cart-7d9f-abcde"`}},
 		// An Alertmanager notification with a firing and a resolved alert.
 		{"payload", []string{"--payload", "testdata/explain/notification.json"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			code, stdout, stderr := cli(t, append([]string{"explain", "--rules", explainRules}, tc.args...)...)
+			args := append([]string{"explain", "--rules", explainRules}, tc.args...)
+			if tc.args[0] == "--rules" {
+				args = append([]string{"explain"}, tc.args...)
+			}
+			code, stdout, stderr := cli(t, args...)
 			if code != 0 || stderr != "" {
 				t.Fatalf("exit %d, stderr:\n%s", code, stderr)
 			}

@@ -206,7 +206,7 @@ func (c *commandLine) serveCommand(cmd *kingpin.CmdClause) {
 	policyFlags(cmd, &o.Policy.Limits)
 	cmd.Flag("breaker-hold", "what becomes of actions the open breaker holds back: skip, or approval (they wait for 'alertmedic approve')").Default(controller.BreakerSkip).StringVar(&o.Policy.BreakerHold)
 	cmd.Flag("breaker-approval-timeout", "with --breaker-hold=approval: how long a held action waits for approval").Default("30m").DurationVar(&o.Policy.ApprovalTimeout)
-	cmd.Flag("require-approval", "actions that wait for a person whatever their rule says: restart, scale, scale-down, rollback, namespace=PATTERN (repeatable, comma-separated)").PlaceHolder("ACTION").SetValue((*stringList)(&o.Policy.RequireApproval))
+	cmd.Flag("require-approval", "actions that wait for a person whatever their rule says: restart, scale, scale-down, rollback, evict-pod, run-job, namespace=PATTERN (repeatable, comma-separated)").PlaceHolder("ACTION").SetValue((*stringList)(&o.Policy.RequireApproval))
 	cmd.Flag("approval-timeout", "how long an action --require-approval holds waits for approval").Default("30m").DurationVar(&o.Policy.RequiredApprovalTimeout)
 	cmd.Flag("max-attempts", "tries of an action that fails because the API server is unavailable").Default("5").IntVar(&o.Policy.MaxAttempts)
 	cmd.Flag("retry-backoff", "wait before the second try of an action after a transient failure, doubled for each try after it (at most 1h)").Default("5s").DurationVar(&o.Policy.RetryBackoff)

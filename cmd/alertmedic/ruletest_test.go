@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/alertmanager/template"
 	"gopkg.in/yaml.v3"
 
+	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/rules"
 )
 
@@ -191,8 +192,17 @@ func TestStarterLibrary(t *testing.T) {
 					t.Errorf("%s: alert %v fires, but no starter rule acts on it", promTests, a.Labels)
 				}
 				for _, m := range ms {
-					if m.Err != nil || m.Target.Namespace != a.Labels["namespace"] || m.Target.Name != a.Labels["workload"] {
-						t.Errorf("%s: alert %v: rule %s targets %v (%v), want the alert's workload", promTests, a.Labels, m.Rule.Name, m.Target, m.Err)
+					// A rule acts on the alert's workload; evict-pod on its
+					// pod, run-job on the workload's cleanup CronJob.
+					want := a.Labels["workload"]
+					switch m.Rule.Action {
+					case v1alpha1.ActionEvictPod:
+						want = a.Labels["pod"]
+					case v1alpha1.ActionRunJob:
+						want = a.Labels["workload"] + "-cleanup"
+					}
+					if m.Err != nil || m.Target.Namespace != a.Labels["namespace"] || m.Target.Name != want {
+						t.Errorf("%s: alert %v: rule %s targets %v (%v), want %s", promTests, a.Labels, m.Rule.Name, m.Target, m.Err, want)
 					}
 				}
 			}

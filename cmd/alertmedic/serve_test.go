@@ -257,7 +257,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"serve"}, "--rules is required"},
 		{[]string{"serve", "--rules", "x", "--tls-cert-file", "c"}, "go together"},
 		{[]string{"serve", "--rules", "x", "--deny-namespaces", "shop,[prod"}, `serve: --deny-namespaces: namespace pattern "[prod": syntax error in pattern`},
-		{[]string{"serve", "--rules", "x", "--require-approval", "rollback,delete"}, `serve: --require-approval "delete": want restart, scale, scale-down, rollback or namespace=PATTERN`},
+		{[]string{"serve", "--rules", "x", "--require-approval", "rollback,delete"}, `serve: --require-approval "delete": want restart, scale, scale-down, rollback, evict-pod, run-job or namespace=PATTERN`},
 		{[]string{"serve", "--rules", "x", "--gitops", "ignore"}, `serve: --gitops "ignore": want refuse or allow`},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

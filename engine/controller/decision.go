@@ -182,7 +182,7 @@ func afterAttempt(spec v1alpha1.RemediationSpec, st v1alpha1.RemediationStatus, 
 		st.Phase = v1alpha1.PhaseFailed
 	}
 	st.FinishedAt, st.NextAttemptAt = &t, nil
-	st.Result = &v1alpha1.ActionResult{Outcome: string(res.Outcome), Reason: res.Reason, Before: res.Before, After: res.After}
+	st.Result = &v1alpha1.ActionResult{Outcome: string(res.Outcome), Reason: res.Reason, Before: res.Before, After: res.After, Owner: res.Owner, Job: res.Job}
 	if err == nil {
 		st.Write = nil // settled: nothing left that may or may not have been applied
 	}
@@ -285,6 +285,9 @@ func afterCheck(spec v1alpha1.RemediationSpec, st v1alpha1.RemediationStatus, ob
 			if obs.Rollout.Done {
 				c.PassedAt = &t
 			} else if obs.Rollout.Stuck {
+				if r := obs.Rollout.Reason; r != "" {
+					return verifyDone(st, v1alpha1.PhaseFailed, r, fmt.Sprintf("%s (%s after the action)", c.Observed, since(v, now)), now), 0
+				}
 				return verifyDone(st, v1alpha1.PhaseFailed, ReasonRolloutStalled,
 					fmt.Sprintf("rollout cannot finish (%s after the action): %s", since(v, now), c.Observed), now), 0
 			}

@@ -24,7 +24,7 @@ type Policy struct {
 	BreakerHold     string
 	ApprovalTimeout time.Duration // default 30m
 	// RequireApproval makes actions wait for a person whatever their rule
-	// says: "restart", "scale", "scale-down", "rollback", or
+	// says: "restart", "scale", "scale-down", "rollback", "evict-pod", "run-job", or
 	// "namespace=PATTERN" (path.Match, e.g. namespace=prod-*). They wait
 	// until RequiredApprovalTimeout, decided by the default approvers.
 	RequireApproval         []string
@@ -100,7 +100,7 @@ const (
 // ValidRequireApproval checks one --require-approval value.
 func ValidRequireApproval(v string) error {
 	switch v {
-	case "restart", "scale", "scale-down", "rollback":
+	case "restart", "scale", "scale-down", "rollback", "evict-pod", "run-job":
 		return nil
 	}
 	if p, ok := strings.CutPrefix(v, "namespace="); ok && p != "" {
@@ -109,7 +109,7 @@ func ValidRequireApproval(v string) error {
 		}
 		return nil
 	}
-	return fmt.Errorf("%q: want restart, scale, scale-down, rollback or namespace=PATTERN", v)
+	return fmt.Errorf("%q: want restart, scale, scale-down, rollback, evict-pod, run-job or namespace=PATTERN", v)
 }
 
 // approvalRequired says why the deployment's policy (RequireApproval)

@@ -29,6 +29,7 @@ type Executor interface {
 	Plan(ctx context.Context, req remediations.Request) (remediations.Result, error)
 	RolloutStatus(ctx context.Context, target v1alpha1.Target) (remediations.Rollout, error)
 	Warnings(ctx context.Context, target v1alpha1.Target, since time.Time) ([]string, error)
+	JobStatus(ctx context.Context, namespace, name string) (remediations.Rollout, error)
 }
 
 // Options configures a Runner.

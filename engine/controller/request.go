@@ -12,11 +12,11 @@ import (
 func Request(rec *v1alpha1.Remediation) (remediations.Request, error) {
 	s := rec.Spec
 	req := remediations.Request{
-		Action: s.Action, Target: s.Target, Scale: s.Scale, Rollback: s.Rollback,
-		Rule: s.Rule, AlertName: s.Alert.Name, Fingerprint: s.Alert.Fingerprint,
+		Action: s.Action, Target: s.Target, Scale: s.Scale, Rollback: s.Rollback, Evict: s.Evict,
+		Record: rec.Name, Rule: s.Rule, AlertName: s.Alert.Name, Fingerprint: s.Alert.Fingerprint,
 		DryRun: s.DryRun, GitOps: s.GitOps,
 	}
-	if err := v1alpha1.ValidateAction(s.Action, s.Scale, s.Rollback); err != nil {
+	if err := v1alpha1.ValidateAction(s.Action, v1alpha1.Params{Scale: s.Scale, Rollback: s.Rollback, Evict: s.Evict}); err != nil {
 		return req, err
 	}
 	if p := rec.Status.Plan; p != nil && p.Error == "" {

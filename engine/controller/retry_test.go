@@ -83,6 +83,10 @@ func (f *flaky) Warnings(ctx context.Context, target v1alpha1.Target, since time
 	return nil, nil
 }
 
+func (f *flaky) JobStatus(ctx context.Context, namespace, name string) (remediations.Rollout, error) {
+	return remediations.Rollout{Done: true, Status: "job " + name + " completed"}, nil
+}
+
 // Execute records its change through req.BeforeWrite, as the real
 // executor does, then fails or succeeds.
 func (f *flaky) Execute(ctx context.Context, req remediations.Request) (remediations.Result, error) {

@@ -9,6 +9,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/remediations"
 )
 
 // verify looks at the checks of a Verifying record: it reads the target's
@@ -19,7 +20,7 @@ func (r *Runner) verify(ctx context.Context, rec *v1alpha1.Remediation, now time
 	var obs observation
 	if v := rec.Status.Verification; v == nil || v.Rollout != nil && v.Rollout.PassedAt == nil {
 		if rec.Spec.Verify != nil && rec.Spec.Verify.Rollout != nil {
-			ro, err := r.opts.Executor.RolloutStatus(ctx, rec.Spec.Target)
+			ro, err := r.rollout(ctx, rec)
 			switch {
 			case apierrors.IsNotFound(err):
 				obs.Gone = true
@@ -91,10 +92,42 @@ func (r *Runner) readWarnings(ctx context.Context, rec *v1alpha1.Remediation, st
 	if st.StartedAt != nil {
 		since = st.StartedAt.Time
 	}
-	w, err := r.opts.Executor.Warnings(ctx, rec.Spec.Target, since)
+	target := rec.Spec.Target
+	switch rec.Spec.Action {
+	case v1alpha1.ActionEvictPod: // the workload that owned the pod
+		if res := st.Result; res != nil && res.Owner != nil {
+			target = *res.Owner
+		} else {
+			return
+		}
+	case v1alpha1.ActionRunJob: // the Job's failed pods are in the check's message
+		return
+	}
+	w, err := r.opts.Executor.Warnings(ctx, target, since)
 	if err != nil {
 		r.opts.Logger.Warn("could not read the Warning Events of a remediation's target", "record", rec.Name, "target", rec.Spec.TargetRef, "err", err)
 		return
 	}
 	st.Verification.Rollout.Warnings = w
+}
+
+// rollout reads what a record's rollout check waits for: the target's
+// rollout; for evict-pod, the rollout of the workload that owned the pod
+// (a pod without one has nothing to converge: passed); for run-job, the
+// Job it created, whose success or failure ends the check.
+func (r *Runner) rollout(ctx context.Context, rec *v1alpha1.Remediation) (remediations.Rollout, error) {
+	res := rec.Status.Result
+	switch rec.Spec.Action {
+	case v1alpha1.ActionEvictPod:
+		if res == nil || res.Owner == nil {
+			return remediations.Rollout{Done: true, Status: "the evicted pod had no workload to converge"}, nil
+		}
+		return r.opts.Executor.RolloutStatus(ctx, *res.Owner)
+	case v1alpha1.ActionRunJob:
+		if res == nil || res.Job == "" {
+			return remediations.Rollout{}, fmt.Errorf("%s records no Job to wait for", rec.Name)
+		}
+		return r.opts.Executor.JobStatus(ctx, rec.Spec.Target.Namespace, res.Job)
+	}
+	return r.opts.Executor.RolloutStatus(ctx, rec.Spec.Target)
 }

@@ -29,6 +29,10 @@ const (
 	// OOMKilled pods are killed for memory over and over: as CrashLoop,
 	// with the last state a termination with reason OOMKilled (exit 137).
 	OOMKilled Behaviour = "oomkilled"
+	// JobFail pods of a Job fail once they run: their containers exit with
+	// code 1 (reason Error) and the pod is Failed. Without it a Job's pods
+	// succeed (kwok's pod-complete stage).
+	JobFail Behaviour = "job-fail"
 )
 
 // WaitDeploymentAvailable waits up to timeout until the Deployment has

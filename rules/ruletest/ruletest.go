@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -118,6 +119,7 @@ type Expectation struct {
 	TargetError string
 	Scale       *v1alpha1.ScaleParams    // with action scale
 	Rollback    *v1alpha1.RollbackParams // with action rollback; nil means the previous revision
+	Evict       *v1alpha1.EvictParams    // with action evict-pod; nil means the defaults
 	Approval    bool                     // a person must approve the action
 	// Decision is what becomes of the action, in a notification of a
 	// sequence test; "" elsewhere and for a target that cannot render.
@@ -190,11 +192,17 @@ type scaleConfig struct {
 
 type rollbackConfig struct{ ToRevision *int64 }
 
+type evictConfig struct {
+	AllowUnowned bool
+	MinAvailable *int64
+}
+
 type expectConfig struct {
 	Rule, Action, TargetError, Decision string
 	Target                              *targetConfig
 	Scale                               *scaleConfig
 	Rollback                            *rollbackConfig
+	Evict                               *evictConfig
 	Approval                            bool
 	node                                *yaml.Node
 	at                                  map[string]*yaml.Node // "target.kind" too
@@ -660,7 +668,7 @@ func (d *testDecoder) labelMap(v *yaml.Node, what string) (map[string]string, bo
 func (d *testDecoder) expect(v *yaml.Node, what string) *expectConfig {
 	v = d.Resolve(v)
 	e := &expectConfig{node: v, at: map[string]*yaml.Node{}}
-	known := []string{"rule", "action", "target", "targetError", "scale", "rollback", "approval"}
+	known := []string{"rule", "action", "target", "targetError", "scale", "rollback", "evict", "approval"}
 	if strings.Contains(what, "notifications[") {
 		known = append(known, "decision")
 	}
@@ -710,6 +718,18 @@ func (d *testDecoder) expect(v *yaml.Node, what string) *expectConfig {
 			ok = d.fields(v, "rollback of "+what, "rollback.", e.at, []string{"toRevision"}, func(_ string, v *yaml.Node) bool {
 				var ok bool
 				e.Rollback.ToRevision, ok = d.IntValue(v, "rollback.toRevision", what)
+				return ok
+			})
+		case "evict":
+			e.Evict = &evictConfig{}
+			ok = d.fields(v, "evict of "+what, "evict.", e.at, []string{"allowUnowned", "minAvailable"}, func(key string, v *yaml.Node) bool {
+				var ok bool
+				switch key {
+				case "allowUnowned":
+					e.Evict.AllowUnowned, ok = d.BoolValue(v, "evict.allowUnowned", what)
+				case "minAvailable":
+					e.Evict.MinAvailable, ok = d.IntValue(v, "evict.minAvailable", what)
+				}
 				return ok
 			})
 		}
@@ -981,7 +1001,7 @@ func (d *testDecoder) compileExpect(e *expectConfig, what string, sequence bool)
 	actions := actionNames()
 	if n, has := e.at["action"]; has {
 		if !slices.Contains(actions, e.Action) {
-			fail(n, "unknown action %q in %s%s; use restart, scale or rollback", e.Action, what, rules.DidYouMean(e.Action, actions))
+			fail(n, "unknown action %q in %s%s; use restart, scale, rollback, evict-pod or run-job", e.Action, what, rules.DidYouMean(e.Action, actions))
 		} else {
 			x.Action = v1alpha1.Action(e.Action)
 		}
@@ -1003,7 +1023,7 @@ func (d *testDecoder) compileExpect(e *expectConfig, what string, sequence bool)
 			}
 		}
 		if n, has := e.at["target.kind"]; has && !slices.Contains(kinds, e.Target.Kind) {
-			fail(n, "unknown target.kind %q in %s%s; use Deployment, StatefulSet or DaemonSet", e.Target.Kind, what, rules.DidYouMean(e.Target.Kind, kinds))
+			fail(n, "unknown target.kind %q in %s%s; use Deployment, StatefulSet, DaemonSet, Pod or CronJob", e.Target.Kind, what, rules.DidYouMean(e.Target.Kind, kinds))
 		}
 		x.Target = v1alpha1.Target{Kind: v1alpha1.Kind(e.Target.Kind), Namespace: e.Target.Namespace, Name: e.Target.Name}
 	}
@@ -1012,6 +1032,9 @@ func (d *testDecoder) compileExpect(e *expectConfig, what string, sequence bool)
 	}
 	if n, has := e.at["rollback"]; has && x.Action != "" && x.Action != v1alpha1.ActionRollback {
 		fail(d.keyNode(e.node, "rollback", n), "rollback in %s is only for action: rollback; remove it", what)
+	}
+	if n, has := e.at["evict"]; has && x.Action != "" && x.Action != v1alpha1.ActionEvictPod {
+		fail(d.keyNode(e.node, "evict", n), "evict in %s is only for action: evict-pod; remove it", what)
 	}
 	if sequence {
 		n, has := e.at["decision"]
@@ -1034,6 +1057,16 @@ func (d *testDecoder) compileExpect(e *expectConfig, what string, sequence bool)
 			fail(e.at["rollback.toRevision"], "rollback.toRevision in %s must be 1 or more; leave rollback out for the previous revision", what)
 		} else {
 			x.Rollback = &v1alpha1.RollbackParams{ToRevision: *e.Rollback.ToRevision}
+		}
+	}
+	if x.Action == v1alpha1.ActionEvictPod && e.Evict != nil {
+		x.Evict = &v1alpha1.EvictParams{AllowUnowned: e.Evict.AllowUnowned}
+		if m := e.Evict.MinAvailable; m != nil {
+			if *m < 0 || *m > math.MaxInt32 {
+				fail(e.at["evict.minAvailable"], "evict.minAvailable in %s must be 0 or more", what)
+			} else {
+				x.Evict.MinAvailable = int32(*m)
+			}
 		}
 	}
 	return x, ok

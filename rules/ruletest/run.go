@@ -223,6 +223,10 @@ func expectationOf(m rules.Match) Expectation {
 	if r.Rollback != nil && r.Rollback.ToRevision > 0 {
 		e.Rollback = &v1alpha1.RollbackParams{ToRevision: r.Rollback.ToRevision}
 	}
+	if r.Evict != nil && (r.Evict.AllowUnowned || r.Evict.MinAvailable > 0) {
+		ev := *r.Evict
+		e.Evict = &ev
+	}
 	return e
 }
 
@@ -252,6 +256,9 @@ func writeExpectations(es []Expectation) []string {
 		}
 		if e.Rollback != nil {
 			lines = append(lines, fmt.Sprintf("    rollback: {toRevision: %d}", e.Rollback.ToRevision))
+		}
+		if ev := e.Evict; ev != nil && (ev.AllowUnowned || ev.MinAvailable > 0) {
+			lines = append(lines, fmt.Sprintf("    evict: {allowUnowned: %t, minAvailable: %d}", ev.AllowUnowned, ev.MinAvailable))
 		}
 		if e.Approval {
 			lines = append(lines, "    approval: true")

@@ -57,7 +57,15 @@ func TestCRDRefusesInvalidRecords(t *testing.T) {
 		{"negative revision", func(r *v1alpha1.Remediation) {
 			r.Spec.Action, r.Spec.Scale, r.Spec.Rollback = "rollback", nil, &v1alpha1.RollbackParams{ToRevision: -1}
 		}, []string{"spec.rollback.toRevision"}},
-		{"unknown kind", func(r *v1alpha1.Remediation) { r.Spec.Target.Kind = "Pod" }, []string{"spec.target.kind", "Unsupported value"}},
+		{"unknown kind", func(r *v1alpha1.Remediation) { r.Spec.Target.Kind = "Job" }, []string{"spec.target.kind", "Unsupported value"}},
+		{"scale of a Pod", func(r *v1alpha1.Remediation) { r.Spec.Target.Kind = "Pod" }, []string{"action evict-pod acts on a target of kind Pod, and only it does"}},
+		{"evict-pod of a Deployment", func(r *v1alpha1.Remediation) { r.Spec.Action, r.Spec.Scale = "evict-pod", nil }, []string{"action evict-pod acts on a target of kind Pod"}},
+		{"run-job of a Deployment", func(r *v1alpha1.Remediation) { r.Spec.Action, r.Spec.Scale = "run-job", nil }, []string{"action run-job acts on a target of kind CronJob"}},
+		{"evict parameters on a scale", func(r *v1alpha1.Remediation) { r.Spec.Evict = &v1alpha1.EvictParams{MinAvailable: 1} }, []string{"spec.evict is only for action evict-pod"}},
+		{"negative minAvailable", func(r *v1alpha1.Remediation) {
+			r.Spec.Action, r.Spec.Scale, r.Spec.Target.Kind = "evict-pod", nil, "Pod"
+			r.Spec.Evict = &v1alpha1.EvictParams{MinAvailable: -1}
+		}, []string{"spec.evict.minAvailable"}},
 		{"namespace not a DNS label", func(r *v1alpha1.Remediation) { r.Spec.Target.Namespace = "Shop_1" }, []string{"spec.target.namespace"}},
 		{"name not a DNS subdomain", func(r *v1alpha1.Remediation) { r.Spec.Target.Name = "../web" }, []string{"spec.target.name"}},
 		{"empty rule", func(r *v1alpha1.Remediation) { r.Spec.Rule = "" }, []string{"spec.rule"}},

@@ -105,6 +105,23 @@ var executorActions = []executorAction{
 		}
 		return hasImage(s.Spec.Template.Spec.Containers[0].Image)
 	}},
+	{"evict a Deployment's Pod", func(w *workloads) remediations.Request {
+		return request(v1alpha1.ActionEvictPod, target(v1alpha1.KindPod, w.ns, w.pod.Name))
+	}, func(t *testing.T, w *workloads) error {
+		p, err := cluster.Client.CoreV1().Pods(w.ns).Get(t.Context(), w.pod.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) || err == nil && p.DeletionTimestamp != nil {
+			return nil
+		}
+		return fmt.Errorf("pod still there (%v)", err)
+	}},
+	{"run a Job from a CronJob", func(w *workloads) remediations.Request {
+		r := request(v1alpha1.ActionRunJob, target(v1alpha1.KindCronJob, w.ns, w.cronJob.Name))
+		r.Record = "rem-deploytest"
+		return r
+	}, func(t *testing.T, w *workloads) error {
+		_, err := cluster.Client.BatchV1().Jobs(w.ns).Get(t.Context(), remediations.JobName(w.cronJob.Name, "rem-deploytest"), metav1.GetOptions{})
+		return err
+	}},
 	{"roll back DaemonSet to the previous revision", func(w *workloads) remediations.Request {
 		return request(v1alpha1.ActionRollback, target(v1alpha1.KindDaemonSet, w.ns, w.daemonSet.Name))
 	}, func(t *testing.T, w *workloads) error {
@@ -150,11 +167,24 @@ func expectActionsSucceed(t *testing.T, exec *remediations.Executor, w *workload
 		if err := a.effect(t, w); err != nil {
 			t.Errorf("%s in %s succeeded, but %v", a.name, w.ns, err)
 		}
-		// What verification reads afterwards: the target, its newest
-		// ReplicaSet and the pods not ready (nothing converges here, so
-		// every read is made).
-		if ro, err := exec.RolloutStatus(t.Context(), req.Target); err != nil || ro.Done {
-			t.Errorf("%s in %s: rollout status %+v, err %v; want it read, not done", a.name, w.ns, ro, err)
+		// What verification reads afterwards: the target (the evicted
+		// pod's owner), its newest ReplicaSet and the pods not ready
+		// (nothing converges here, so every read is made); the Job.
+		switch req.Action {
+		case v1alpha1.ActionRunJob:
+			if _, err := exec.JobStatus(t.Context(), w.ns, res.Job); err != nil {
+				t.Errorf("%s in %s: job status: %v", a.name, w.ns, err)
+			}
+		case v1alpha1.ActionEvictPod:
+			if res.Owner == nil || res.Owner.Name != w.deployment.Name {
+				t.Errorf("%s in %s: owner %v, want the Deployment %s", a.name, w.ns, res.Owner, w.deployment.Name)
+			} else if ro, err := exec.RolloutStatus(t.Context(), *res.Owner); err != nil || ro.Done {
+				t.Errorf("%s in %s: rollout status of the owner %+v, err %v; want it read, not done", a.name, w.ns, ro, err)
+			}
+		default:
+			if ro, err := exec.RolloutStatus(t.Context(), req.Target); err != nil || ro.Done {
+				t.Errorf("%s in %s: rollout status %+v, err %v; want it read, not done", a.name, w.ns, ro, err)
+			}
 		}
 		if _, err := exec.Warnings(t.Context(), req.Target, time.Time{}); err != nil {
 			t.Errorf("%s in %s: Warning Events not read: %v", a.name, w.ns, err)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -25,6 +26,8 @@ type workloads struct {
 	replicaSets []string
 	statefulSet *appsv1.StatefulSet
 	daemonSet   *appsv1.DaemonSet
+	pod         *corev1.Pod // of the Deployment's ReplicaSet prefix+"web-h2", for evict-pod
+	cronJob     *batchv1.CronJob
 }
 
 const (
@@ -110,6 +113,30 @@ func createWorkloads(t *testing.T, ns, prefix string) *workloads {
 		t.Fatalf("create DaemonSet %s/%s: %v", ns, agent, err)
 	}
 	createHistory(ctx, t, w.daemonSet, agent, appsv1.SchemeGroupVersion.WithKind("DaemonSet"))
+
+	rs, err := apps.ReplicaSets(ns).Get(ctx, web+"-h2", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: web + "-h2-abcde", Namespace: ns, Labels: rs.Spec.Template.Labels,
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(rs, appsv1.SchemeGroupVersion.WithKind("ReplicaSet"))},
+		},
+		Spec: rs.Spec.Template.Spec,
+	}
+	if w.pod, err = cluster.Client.CoreV1().Pods(ns).Create(ctx, pod, create); err != nil {
+		t.Fatalf("create Pod %s/%s: %v", ns, pod.Name, err)
+	}
+	jobTmpl := podTemplate(prefix+"backup", imageV1)
+	jobTmpl.Spec.RestartPolicy = corev1.RestartPolicyNever
+	cj := &batchv1.CronJob{
+		ObjectMeta: metav1.ObjectMeta{Name: prefix + "backup", Namespace: ns},
+		Spec:       batchv1.CronJobSpec{Schedule: "0 3 * * *", JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: jobTmpl}}},
+	}
+	if w.cronJob, err = cluster.Client.BatchV1().CronJobs(ns).Create(ctx, cj, create); err != nil {
+		t.Fatalf("create CronJob %s/%s: %v", ns, cj.Name, err)
+	}
 	return w
 }
 
