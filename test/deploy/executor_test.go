@@ -186,8 +186,19 @@ func expectActionsSucceed(t *testing.T, exec *remediations.Executor, w *workload
 				t.Errorf("%s in %s: rollout status %+v, err %v; want it read, not done", a.name, w.ns, ro, err)
 			}
 		}
-		if _, err := exec.Warnings(t.Context(), req.Target, time.Time{}); err != nil {
-			t.Errorf("%s in %s: Warning Events not read: %v", a.name, w.ns, err)
+		// The Warning Events verification reads: the target's, the evicted
+		// pod's owner's; none for a Job (its failed pods are in its check).
+		warned := &req.Target
+		switch req.Action {
+		case v1alpha1.ActionEvictPod:
+			warned = res.Owner
+		case v1alpha1.ActionRunJob:
+			warned = nil
+		}
+		if warned != nil {
+			if _, err := exec.Warnings(t.Context(), *warned, time.Time{}); err != nil {
+				t.Errorf("%s in %s: Warning Events not read: %v", a.name, w.ns, err)
+			}
 		}
 		evs, err := cluster.Client.CoreV1().Events(w.ns).List(t.Context(), metav1.ListOptions{
 			FieldSelector: fmt.Sprintf("involvedObject.kind=%s,involvedObject.name=%s,reason=%s", req.Target.Kind, req.Target.Name, remediations.EventReason(req.Action)),
