@@ -87,4 +87,7 @@ type Result struct {
 	// none alertmedic knows); Job is the Job run-job created.
 	Owner *v1alpha1.Target
 	Job   string
+	// HPA is the HorizontalPodAutoscaler whose minReplicas a scale raised,
+	// to be put back at HPA.RestoreAt (RestoreHPA).
+	HPA *v1alpha1.HPAStatus
 }

@@ -60,10 +60,22 @@ func (e *Executor) scale(ctx context.Context, k kind, req Request) (Result, *wor
 		res Result
 		w   *workload
 	)
+	if p := req.Prior; p != nil && p.HPA != "" {
+		done, err := e.settleHPA(ctx, req, &res)
+		if err != nil || done {
+			return res, nil, err
+		}
+		req.Prior = nil // the raise was not applied: raise as planned
+	}
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		// A HorizontalPodAutoscaler would undo a scale of its target
+		// (read again on a conflict: it may be the HPA that changed).
+		h, err := e.hpaFor(ctx, req.Target)
+		if err != nil {
+			return err
+		}
 		// The workload itself: for the Event's reference (kubectl describe
 		// finds Events by the object's UID) and its generation.
-		var err error
 		w, err = k.get(ctx, req.Target.Namespace, req.Target.Name)
 		if err != nil {
 			return err
@@ -92,6 +104,9 @@ func (e *Executor) scale(ctx context.Context, k kind, req Request) (Result, *wor
 		} else {
 			if changed(req, w, &res) || e.gitOpsManaged(req, w, &res) {
 				return nil
+			}
+			if h != nil {
+				return e.scaleThroughHPA(ctx, req, s, h, &res)
 			}
 			var clamp string
 			want, clamp, err = Replicas(current, *req.Scale)

@@ -468,6 +468,40 @@ func (c *compiler) scale(rc *ruleConfig, action v1alpha1.Action, kind v1alpha1.K
 			sc.Max = int32(*cfg.Max)
 		}
 	}
+	switch h := v1alpha1.HPAMode(strings.TrimSpace(cfg.HPA)); {
+	case !rc.ok("scale.hpa"):
+		if rc.ok("scale.hpaFor") {
+			c.errorf(rc.keyAt("scale.hpaFor"), "scale.hpaFor in %s is how long a raised HPA minReplicas lasts, but scale.hpa is not raise; remove hpaFor or write hpa: raise", rc.label)
+			ok = false
+		}
+	case h == v1alpha1.HPARefuse:
+		sc.HPA = h
+		if rc.has("scale.hpaFor") {
+			c.errorf(rc.keyAt("scale.hpaFor"), "scale.hpaFor in %s is how long a raised HPA minReplicas lasts, but scale.hpa is refuse; remove hpaFor or write hpa: raise", rc.label)
+			ok = false
+		}
+	case h == v1alpha1.HPARaise:
+		sc.HPA = h
+		switch {
+		case !rc.has("scale.hpaFor"):
+			c.missing(rc, "scale.hpaFor", "say how long the HPA's minReplicas stays raised, such as hpaFor: 30m")
+			ok = false
+		case rc.ok("scale.hpaFor"):
+			d, dok := c.duration(rc, "scale.hpaFor", cfg.HPAFor)
+			switch {
+			case !dok:
+				ok = false
+			case d < minVerifyWindow || d > maxVerifyWindow:
+				c.errorf(rc.at("scale.hpaFor"), "scale.hpaFor %s in %s is out of range; use between %s and %s", cfg.HPAFor, rc.label, humanDuration(minVerifyWindow), humanDuration(maxVerifyWindow))
+				ok = false
+			default:
+				sc.HPAFor = &metav1.Duration{Duration: d}
+			}
+		}
+	default:
+		c.errorf(rc.at("scale.hpa"), "scale.hpa %q in %s is not refuse or raise; refuse skips a scale of a workload a HorizontalPodAutoscaler scales, raise raises the HPA's minReplicas for hpaFor instead", cfg.HPA, rc.label)
+		ok = false
+	}
 	if !ok {
 		return nil
 	}

@@ -61,6 +61,8 @@ type scaleConfig struct {
 	Replicas string `yaml:"replicas"`
 	Min      *int64 `yaml:"min,omitempty"`
 	Max      *int64 `yaml:"max,omitempty"`
+	HPA      string `yaml:"hpa,omitempty"`
+	HPAFor   string `yaml:"hpaFor,omitempty"`
 }
 
 type rollbackConfig struct {

@@ -312,7 +312,7 @@ func (d *decoder) field(rc *ruleConfig, key string, v *yaml.Node, what string) b
 	case "scale":
 		rc.Scale = &scaleConfig{}
 		s := rc.Scale
-		ok = d.mapping(rc, "scale", v, what, []string{"replicas", "min", "max"}, func(key string, v *yaml.Node) bool {
+		ok = d.mapping(rc, "scale", v, what, []string{"replicas", "min", "max", "hpa", "hpaFor"}, func(key string, v *yaml.Node) bool {
 			var ok bool
 			switch key {
 			case "replicas":
@@ -321,6 +321,10 @@ func (d *decoder) field(rc *ruleConfig, key string, v *yaml.Node, what string) b
 				s.Min, ok = d.integer(v, "scale.min", what)
 			case "max":
 				s.Max, ok = d.integer(v, "scale.max", what)
+			case "hpa":
+				s.HPA, ok = d.str(v, "scale.hpa", what, "")
+			case "hpaFor":
+				s.HPAFor, ok = d.str(v, "scale.hpaFor", what, "")
 			}
 			return ok
 		})

@@ -82,6 +82,44 @@ type ScaleParams struct {
 	// Max is the upper bound of the result; 0 is none.
 	// +kubebuilder:validation:Minimum=0
 	Max int32 `json:"max,omitempty"`
+	// HPA is what to do when a HorizontalPodAutoscaler scales the target:
+	// refuse (the default: Skipped, HPAManaged), or raise its minReplicas
+	// to the count the scale asks for (within the HPA's maxReplicas) for
+	// HPAFor, then put it back.
+	// +optional
+	HPA HPAMode `json:"hpa,omitempty"`
+	// HPAFor is how long a raised minReplicas stays raised.
+	// +optional
+	HPAFor *metav1.Duration `json:"hpaFor,omitempty"`
+}
+
+// HPAMode is what a scale does to a target a HorizontalPodAutoscaler
+// scales.
+// +kubebuilder:validation:Enum="";refuse;raise
+type HPAMode string
+
+const (
+	HPARefuse HPAMode = "refuse"
+	HPARaise  HPAMode = "raise"
+)
+
+// HPAStatus is a HorizontalPodAutoscaler whose minReplicas a scale raised,
+// and when and how it is put back. It is in the record, not in memory, so
+// whichever replica leads at RestoreAt puts it back.
+type HPAStatus struct {
+	Name string `json:"name"`
+	UID  string `json:"uid"`
+	// MinReplicas is the HPA's minReplicas before the raise, put back at
+	// RestoreAt; RaisedTo is what the scale set.
+	MinReplicas int32            `json:"minReplicas"`
+	RaisedTo    int32            `json:"raisedTo"`
+	RestoreAt   metav1.MicroTime `json:"restoreAt"`
+	// RestoredAt is when it was put back (or found changed by someone
+	// else and left: Message says which).
+	// +optional
+	RestoredAt *metav1.MicroTime `json:"restoredAt,omitempty"`
+	// +optional
+	Message string `json:"message,omitempty"`
 }
 
 // RollbackParams are a rollback action's parameters.
@@ -353,6 +391,10 @@ type RemediationStatus struct {
 	// Silence is the Alertmanager silence spec.silence asked for.
 	// +optional
 	Silence *SilenceStatus `json:"silence,omitempty"`
+	// HPA is the HorizontalPodAutoscaler whose minReplicas the action
+	// raised (spec.scale.hpa: raise), until it is put back.
+	// +optional
+	HPA *HPAStatus `json:"hpa,omitempty"`
 	// Escalation is what became of spec.onFailure once the record failed:
 	// the record that took the next step, or why there is none.
 	// +optional
@@ -444,9 +486,13 @@ type Write struct {
 	// RestartedAt is the restartedAt annotation a restart sets.
 	// +optional
 	RestartedAt string `json:"restartedAt,omitempty"`
-	// Replicas is the count a scale sets.
+	// Replicas is the count a scale sets (the minReplicas, when HPA is set).
 	// +optional
 	Replicas *int32 `json:"replicas,omitempty"`
+	// HPA is the HorizontalPodAutoscaler a scale raised the minReplicas of
+	// instead of scaling the target; UID and Generation are then its.
+	// +optional
+	HPA string `json:"hpa,omitempty"`
 	// Revision is the revision a rollback goes back to.
 	// +optional
 	Revision int64 `json:"revision,omitempty"`

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Action is what a Remediation does to its target.
@@ -172,6 +173,18 @@ func (p *ScaleParams) Validate() error {
 		}
 	default:
 		return fmt.Errorf("scale op %q: want to, by or multiply", string(p.Op))
+	}
+	switch p.HPA {
+	case "", HPARefuse:
+		if p.HPAFor != nil {
+			return fmt.Errorf("scale hpaFor %s: only with hpa: raise", p.HPAFor.Duration)
+		}
+	case HPARaise:
+		if p.HPAFor == nil || p.HPAFor.Duration < time.Second || p.HPAFor.Duration > 24*time.Hour {
+			return fmt.Errorf("scale hpa: raise needs hpaFor between 1s and 24h")
+		}
+	default:
+		return fmt.Errorf("scale hpa %q: want refuse or raise", string(p.HPA))
 	}
 	return nil
 }

@@ -299,6 +299,9 @@ func stepAction(a v1alpha1.Action, sc *v1alpha1.ScaleParams, rb *v1alpha1.Rollba
 		default:
 			s += " (no bounds)"
 		}
+		if sc.HPA == v1alpha1.HPARaise && sc.HPAFor != nil {
+			s += fmt.Sprintf("; with a HorizontalPodAutoscaler: raise its minReplicas for %s", model.Duration(sc.HPAFor.Duration))
+		}
 		return s
 	case v1alpha1.ActionRollback:
 		if rb.ToRevision > 0 {

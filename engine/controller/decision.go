@@ -43,6 +43,9 @@ const (
 	// stepEscalate: the record failed and its spec.onFailure has a step
 	// that has not been recorded yet.
 	stepEscalate
+	// stepRestoreHPA: the minReplicas the action raised on a
+	// HorizontalPodAutoscaler is due to be put back.
+	stepRestoreHPA
 )
 
 // step is the runner's decision for a record before it acts.
@@ -67,6 +70,11 @@ func nextStep(rec *v1alpha1.Remediation, now time.Time, pol Policy) step {
 	switch {
 	case needsEscalation(rec):
 		return step{Kind: stepEscalate}
+	case st.HPA != nil && st.HPA.RestoredAt == nil && st.Phase != v1alpha1.PhaseRunning && !now.Before(st.HPA.RestoreAt.Time):
+		return step{Kind: stepRestoreHPA}
+	case st.HPA != nil && st.HPA.RestoredAt == nil && st.Phase.Final():
+		// Kept, whatever its retention, until the raise is put back.
+		return step{Kind: stepWait, After: st.HPA.RestoreAt.Sub(now)}
 	case st.Phase.Final():
 		expiry := retainedUntil(rec, pol)
 		if now.Before(expiry) {
@@ -163,6 +171,9 @@ func running(st v1alpha1.RemediationStatus, w *v1alpha1.Write, identity string, 
 func afterAttempt(spec v1alpha1.RemediationSpec, st v1alpha1.RemediationStatus, res remediations.Result, err error, now time.Time, pol Policy) (v1alpha1.RemediationStatus, time.Duration) {
 	if res.Write != nil {
 		st.Write = res.Write
+	}
+	if res.HPA != nil {
+		st.HPA = res.HPA
 	}
 	attempts := max(st.Attempts, 1)
 	if err != nil && remediations.IsTransient(err) && int(attempts) < pol.MaxAttempts {

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,6 +31,14 @@ var t0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 // records of ns until the test ends.
 func startRunner(t *testing.T, ns string, exec Executor, pol Policy, now func() time.Time) *engine.Metrics {
 	t.Helper()
+	m, _ := startStoppableRunner(t, ns, exec, pol, now)
+	return m
+}
+
+// startStoppableRunner is startRunner, and stop stops it (as a leader that
+// goes away) and waits until it has.
+func startStoppableRunner(t *testing.T, ns string, exec Executor, pol Policy, now func() time.Time) (m *engine.Metrics, stop func()) {
+	t.Helper()
 	mgr, err := ctrl.NewManager(cluster.Config, ctrl.Options{
 		Scheme:                 cluster.Scheme,
 		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
@@ -39,20 +48,24 @@ func startRunner(t *testing.T, ns string, exec Executor, pol Policy, now func() 
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := engine.NewMetrics(nil)
+	m = engine.NewMetrics(nil)
 	if _, err := NewRunner(mgr, Options{Executor: exec, Policy: pol, Identity: "test-runner", Metrics: m, Now: now}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
-	return m
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("manager: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return m, stop
 }
 
 var waitFor = testcluster.WaitFor

@@ -30,6 +30,7 @@ type Executor interface {
 	RolloutStatus(ctx context.Context, target v1alpha1.Target) (remediations.Rollout, error)
 	Warnings(ctx context.Context, target v1alpha1.Target, since time.Time) ([]string, error)
 	JobStatus(ctx context.Context, namespace, name string) (remediations.Rollout, error)
+	RestoreHPA(ctx context.Context, namespace, record string, r v1alpha1.HPAStatus) (string, error)
 }
 
 // Options configures a Runner.
@@ -144,6 +145,8 @@ func (r *Runner) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, 
 		return r.verify(ctx, &rec, now)
 	case stepEscalate:
 		return r.escalate(ctx, &rec, now)
+	case stepRestoreHPA:
+		return r.restoreHPA(ctx, &rec, now)
 	}
 	if s.CheckRequired {
 		if why, plan := r.approvalRequired(ctx, &rec, now); why != "" {
@@ -288,6 +291,7 @@ func (r *Runner) finish(ctx context.Context, rec *v1alpha1.Remediation, st v1alp
 			st.Phase, st.Reason, st.Message, st.Result = want.Phase, want.Reason, want.Message, want.Result
 			st.StartedAt, st.FinishedAt, st.ExecutedBy, st.Attempts = want.StartedAt, want.FinishedAt, want.ExecutedBy, want.Attempts
 			st.NextAttemptAt, st.Write, st.Verification = want.NextAttemptAt, want.Write, want.Verification
+			st.HPA = want.HPA
 		}
 		first = false
 		rec.Status = st

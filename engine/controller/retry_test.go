@@ -83,6 +83,10 @@ func (f *flaky) Warnings(ctx context.Context, target v1alpha1.Target, since time
 	return nil, nil
 }
 
+func (f *flaky) RestoreHPA(ctx context.Context, namespace, record string, r v1alpha1.HPAStatus) (string, error) {
+	return "", nil
+}
+
 func (f *flaky) JobStatus(ctx context.Context, namespace, name string) (remediations.Rollout, error) {
 	return remediations.Rollout{Done: true, Status: "job " + name + " completed"}, nil
 }

@@ -31,6 +31,12 @@ func (r *Runner) verify(ctx context.Context, rec *v1alpha1.Remediation, now time
 				obs.Err = err
 				r.opts.Logger.Warn("could not read the rollout of a remediation's target; trying again", "record", rec.Name, "target", rec.Spec.TargetRef, "err", err)
 			default:
+				if h := rec.Status.HPA; h != nil && ro.Done && ro.Desired < h.RaisedTo {
+					// The raise is done when the HPA's controller has scaled
+					// the target up to it, not while it still runs as before.
+					ro.Done = false
+					ro.Status = fmt.Sprintf("waiting for HorizontalPodAutoscaler %s to scale it to at least %d (now %d)", h.Name, h.RaisedTo, ro.Desired)
+				}
 				obs.Rollout = &ro
 			}
 		}

@@ -124,7 +124,7 @@ func (c *Cluster) startFull(opts Options) error {
 		name string
 		args []string
 	}{
-		{"kube-controller-manager", append([]string{"--controllers=*,-serviceaccount-token",
+		{"kube-controller-manager", append([]string{"--controllers=*,-serviceaccount-token", "--horizontal-pod-autoscaler-sync-period=2s",
 			"--use-service-account-credentials=false"}, secure...)},
 		{"kube-scheduler", secure},
 		{"kwok", kwokArgs},

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"testing"
 
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -22,6 +24,7 @@ import (
 // ControllerRevisions 1 and 2. Revision 2 runs imageV2, revision 1 imageV1.
 type workloads struct {
 	ns          string
+	prefix      string // of every name, for fixtures made twice in one namespace
 	deployment  *appsv1.Deployment
 	replicaSets []string
 	statefulSet *appsv1.StatefulSet
@@ -50,7 +53,7 @@ func createWorkloads(t *testing.T, ns, prefix string) *workloads {
 	ctx := t.Context()
 	ensureNamespace(t, ns)
 	apps := cluster.Client.AppsV1()
-	w := &workloads{ns: ns}
+	w := &workloads{ns: ns, prefix: prefix}
 	create := metav1.CreateOptions{FieldManager: testFieldManager}
 
 	web, db, agent := prefix+"web", prefix+"db", prefix+"agent"
@@ -65,6 +68,17 @@ func createWorkloads(t *testing.T, ns, prefix string) *workloads {
 	var err error
 	if w.deployment, err = apps.Deployments(ns).Create(ctx, dep, create); err != nil {
 		t.Fatalf("create Deployment %s/%s: %v", ns, web, err)
+	}
+	// A HorizontalPodAutoscaler of another Deployment, for the RBAC checks
+	// (one of these workloads would have its scale refused).
+	if _, err := cluster.Client.AutoscalingV2().HorizontalPodAutoscalers(ns).Create(ctx, &autoscalingv2.HorizontalPodAutoscaler{
+		ObjectMeta: metav1.ObjectMeta{Name: prefix + "hpa", Namespace: ns},
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
+			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "scaled-elsewhere"},
+			MinReplicas:    ptr.To[int32](1), MaxReplicas: 4,
+		},
+	}, create); err != nil {
+		t.Fatalf("create HorizontalPodAutoscaler %s/%shpa: %v", ns, prefix, err)
 	}
 	for rev, image := range map[string]string{"1": imageV1, "2": imageV2} {
 		hash := "h" + rev

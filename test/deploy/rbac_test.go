@@ -218,6 +218,18 @@ func actionChecks(sa *serviceAccount, w *workloads) []check {
 			}
 			return err
 		}},
+		{"find and raise the HorizontalPodAutoscaler of a Deployment (list, get, patch)", func(ctx context.Context) error {
+			hpas := sa.k.AutoscalingV2().HorizontalPodAutoscalers(ns)
+			if _, err := hpas.List(ctx, metav1.ListOptions{}); err != nil {
+				return err
+			}
+			h, err := hpas.Get(ctx, w.prefix+"hpa", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			_, err = hpas.Patch(ctx, h.Name, types.MergePatchType, []byte(`{"spec":{"minReplicas":2}}`), patchOpts)
+			return err
+		}},
 		{"scale StatefulSet", func(ctx context.Context) error {
 			s, err := apps.StatefulSets(ns).GetScale(ctx, w.statefulSet.Name, metav1.GetOptions{})
 			if err != nil {

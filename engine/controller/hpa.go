@@ -1,0 +1,41 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/alertmedic/alertmedic/api/v1alpha1"
+)
+
+// restoreHPA puts back the minReplicas rec's scale raised on a
+// HorizontalPodAutoscaler (status.hpa), now that its time is up, and notes
+// it. The raise and its deadline are in the record, so whichever replica
+// leads then puts it back; a restore whose answer was lost is done again,
+// and finds it done. A failure is returned and tried again.
+func (r *Runner) restoreHPA(ctx context.Context, rec *v1alpha1.Remediation, now time.Time) (ctrl.Result, error) {
+	h := *rec.Status.HPA
+	msg, err := r.opts.Executor.RestoreHPA(ctx, rec.Spec.Target.Namespace, rec.Name, h)
+	if err != nil {
+		return ctrl.Result{}, fmt.Errorf("restore the HorizontalPodAutoscaler of %s: %w", rec.Name, err)
+	}
+	r.opts.Logger.Info("HorizontalPodAutoscaler minReplicas put back", "record", rec.Name, "hpa", h.Name, "message", msg)
+	orig := rec.DeepCopy()
+	at := metav1.NewMicroTime(now)
+	h.RestoredAt, h.Message = &at, msg
+	rec.Status.HPA = &h
+	patch := client.MergeFrom(orig)
+	err = retry.OnError(retry.DefaultBackoff, func(err error) bool { return !apierrors.IsNotFound(err) && ctx.Err() == nil }, func() error {
+		return r.client.Status().Patch(ctx, rec, patch)
+	})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return ctrl.Result{}, fmt.Errorf("note the restore of %s's HorizontalPodAutoscaler: %w", rec.Name, err)
+	}
+	return ctrl.Result{}, nil
+}
