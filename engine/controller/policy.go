@@ -149,9 +149,21 @@ func (r *Runner) scalesDown(ctx context.Context, rec *v1alpha1.Remediation, now 
 		return err != nil || f < 1, nil
 	}
 	plan := r.plan(ctx, rec, now)
-	var before, after int
-	_, e1 := fmt.Sscanf(plan.Before, "replicas=%d", &before)
-	_, e2 := fmt.Sscanf(plan.After, "replicas=%d", &after)
+	if plan.Error == "" && plan.Outcome == string(remediations.Skipped) {
+		return false, plan // changes nothing (at its bound, an HPA's target...)
+	}
+	// A scale sets replicas=N, or raises an HPA's minReplicas=N.
+	count := func(s string) (int, error) {
+		var n int
+		format := "replicas=%d"
+		if strings.HasPrefix(s, "minReplicas=") {
+			format = "minReplicas=%d"
+		}
+		_, err := fmt.Sscanf(s, format, &n)
+		return n, err
+	}
+	before, e1 := count(plan.Before)
+	after, e2 := count(plan.After)
 	return plan.Error != "" || e1 != nil || e2 != nil || after < before, plan
 }
 

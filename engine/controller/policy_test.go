@@ -7,8 +7,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
@@ -44,10 +46,29 @@ func TestPolicyRequiresApproval(t *testing.T) {
 		put(t, c, ns, restartRecord("rem-restart-prod", prod, "web"), v1alpha1.RemediationStatus{}),
 	}
 	runs := put(t, c, ns, scale("rem-scale-to-4", v1alpha1.ScaleParams{Op: "to", N: 4}), v1alpha1.RemediationStatus{})
+	// A scale to N of a workload an HPA scales raises the HPA's minimum:
+	// never down, so not held; one that would lower it is.
+	workload(t, ns, "api", nil) // 2 replicas
+	if _, err := cluster.Client.AutoscalingV2().HorizontalPodAutoscalers(ns).Create(t.Context(), &autoscalingv2.HorizontalPodAutoscaler{
+		ObjectMeta: metav1.ObjectMeta{Name: "api", Namespace: ns},
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
+			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "api"},
+			MinReplicas:    ptr.To[int32](2), MaxReplicas: 6,
+		},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	raise := scale("rem-raise-to-3", v1alpha1.ScaleParams{Op: "to", N: 3, HPA: v1alpha1.HPARaise, HPAFor: &metav1.Duration{Duration: time.Hour}})
+	raise.Spec.Target.Name = "api"
+	raises := put(t, c, ns, raise, v1alpha1.RemediationStatus{})
 	startRunner(t, ns, remediations.NewExecutor(cluster.Client, remediations.Options{}),
 		Policy{RequireApproval: []string{"rollback", "scale-down", "namespace=prod-*"}, Limits: policy.Limits{BreakerMax: -1}}, time.Now)
 
 	waitFor(t, "the scale up to run", phaseIs(t, c, runs, v1alpha1.PhaseSucceeded))
+	waitFor(t, "the HPA raise to run", func() bool { st := get(t, c, raises).Status; return st.StartedAt != nil && st.Result != nil })
+	if r := get(t, c, raises).Status.Result; r.Reason != "HPAMinRaised" {
+		t.Errorf("HPA raise = %+v, want it run unheld", r)
+	}
 	for _, rec := range held {
 		waitFor(t, rec.Name+" to wait for approval", phaseIs(t, c, rec, v1alpha1.PhasePendingApproval))
 		st := get(t, c, rec).Status
