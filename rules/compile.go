@@ -85,29 +85,27 @@ func (c *compiler) step(rc *ruleConfig, kind v1alpha1.Kind) *Step {
 
 // gitops checks gitops: refuse or allow.
 func (c *compiler) gitops(rc *ruleConfig) v1alpha1.GitOps {
-	if !rc.ok("gitops") {
-		return ""
-	}
-	g := v1alpha1.GitOps(strings.TrimSpace(rc.GitOps))
-	switch g {
-	case v1alpha1.GitOpsRefuse, v1alpha1.GitOpsAllow:
-		return g
-	}
-	c.errorf(rc.at("gitops"), "gitops %q in %s is not refuse or allow; refuse skips the action on a workload Argo CD or Flux manages, allow acts on it (once the GitOps tool tolerates the change)", rc.GitOps, rc.label)
-	return ""
+	return choice(c, rc, "gitops", rc.GitOps, []v1alpha1.GitOps{v1alpha1.GitOpsRefuse, v1alpha1.GitOpsAllow},
+		"refuse or allow; refuse skips the action on a workload Argo CD or Flux manages, allow acts on it (once the GitOps tool tolerates the change)")
 }
 
 // notify checks notify: all, failures or none.
 func (c *compiler) notify(rc *ruleConfig) v1alpha1.Notify {
-	if !rc.ok("notify") {
+	return choice(c, rc, "notify", rc.Notify, []v1alpha1.Notify{v1alpha1.NotifyAll, v1alpha1.NotifyFailures, v1alpha1.NotifyNone},
+		"one of all, failures, none; all tells Slack of every action through its life, failures only of those that fail, none only of those waiting for approval")
+}
+
+// choice reads value, written at path, which must be one of options: ""
+// when it is not written, is of the wrong YAML type (reported already) or
+// is none of them (reported here: "PATH "x" in RULE is not " + notOne).
+func choice[T ~string](c *compiler, rc *ruleConfig, path, value string, options []T, notOne string) T {
+	if !rc.ok(path) {
 		return ""
 	}
-	n := v1alpha1.Notify(strings.TrimSpace(rc.Notify))
-	switch n {
-	case v1alpha1.NotifyAll, v1alpha1.NotifyFailures, v1alpha1.NotifyNone:
-		return n
+	if v := T(strings.TrimSpace(value)); slices.Contains(options, v) {
+		return v
 	}
-	c.errorf(rc.at("notify"), "notify %q in %s is not one of all, failures, none; all tells Slack of every action through its life, failures only of those that fail, none only of those waiting for approval", rc.Notify, rc.label)
+	c.errorf(rc.at(path), "%s %q in %s is not %s", path, value, rc.label, notOne)
 	return ""
 }
 
@@ -468,8 +466,12 @@ func (c *compiler) scale(rc *ruleConfig, action v1alpha1.Action, kind v1alpha1.K
 			sc.Max = int32(*cfg.Max)
 		}
 	}
-	switch h := v1alpha1.HPAMode(strings.TrimSpace(cfg.HPA)); {
-	case !rc.ok("scale.hpa"):
+	h := choice(c, rc, "scale.hpa", cfg.HPA, []v1alpha1.HPAMode{v1alpha1.HPARefuse, v1alpha1.HPARaise},
+		"refuse or raise; refuse skips a scale of a workload a HorizontalPodAutoscaler scales, raise raises the HPA's minReplicas for hpaFor instead")
+	switch {
+	case rc.ok("scale.hpa") && h == "": // none of them: reported
+		ok = false
+	case h == "":
 		if rc.ok("scale.hpaFor") {
 			c.errorf(rc.keyAt("scale.hpaFor"), "scale.hpaFor in %s is how long a raised HPA minReplicas lasts, but scale.hpa is not raise; remove hpaFor or write hpa: raise", rc.label)
 			ok = false
@@ -498,9 +500,6 @@ func (c *compiler) scale(rc *ruleConfig, action v1alpha1.Action, kind v1alpha1.K
 				sc.HPAFor = &metav1.Duration{Duration: d}
 			}
 		}
-	default:
-		c.errorf(rc.at("scale.hpa"), "scale.hpa %q in %s is not refuse or raise; refuse skips a scale of a workload a HorizontalPodAutoscaler scales, raise raises the HPA's minReplicas for hpaFor instead", cfg.HPA, rc.label)
-		ok = false
 	}
 	if !ok {
 		return nil

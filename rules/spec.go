@@ -22,34 +22,17 @@ func (m Match) Spec(a *template.Alert) v1alpha1.RemediationSpec {
 			GeneratorURL: a.GeneratorURL, RunbookURL: a.Annotations["runbook_url"],
 		},
 	}
-	if r.Scale != nil {
-		sc := *r.Scale
-		s.Scale = &sc
-	}
-	if r.Rollback != nil {
-		rb := *r.Rollback
-		s.Rollback = &rb
-	}
-	if r.Evict != nil {
-		ev := *r.Evict
-		s.Evict = &ev
-	}
+	// The rule's own action is made into the record's spec as its
+	// onFailure steps are.
+	own := (&Step{Action: r.Action, Scale: r.Scale, Rollback: r.Rollback, Evict: r.Evict,
+		Approval: r.Approval, Verify: r.Verify, Silence: r.Silence}).spec()
+	s.Scale, s.Rollback, s.Evict, s.Approval, s.Verify, s.Silence = own.Scale, own.Rollback, own.Evict, own.Approval, own.Verify, own.Silence
 	if r.Cooldown > 0 {
 		s.Cooldown = &metav1.Duration{Duration: r.Cooldown}
 	}
 	if b := r.Budget; b.PerRule > 0 || b.PerTarget > 0 {
 		s.Budget = &v1alpha1.BudgetSpec{PerRule: int32(b.PerRule), PerTarget: int32(b.PerTarget), Window: metav1.Duration{Duration: b.Window}}
 	}
-	if r.Approval.Required {
-		s.Approval = &v1alpha1.ApprovalSpec{
-			Channel: r.Approval.Channel, Users: r.Approval.Users, Groups: r.Approval.Groups,
-			Timeout: metav1.Duration{Duration: r.Approval.Timeout},
-		}
-	}
-	if r.Verify != nil {
-		s.Verify = r.Verify.DeepCopy()
-	}
-	s.Silence = r.Silence
 	s.Notify = r.Notify
 	s.GitOps = r.GitOps
 	for st := r.OnFailure; st != nil; st = st.OnFailure {
@@ -58,29 +41,16 @@ func (m Match) Spec(a *template.Alert) v1alpha1.RemediationSpec {
 	return s
 }
 
-// spec is the step as a record carries it, in copies.
+// spec is the step as a record carries it, in copies (DeepCopy returns
+// nil for nil).
 func (st *Step) spec() v1alpha1.Step {
-	out := v1alpha1.Step{Action: st.Action, Silence: st.Silence}
-	if st.Scale != nil {
-		sc := *st.Scale
-		out.Scale = &sc
-	}
-	if st.Rollback != nil {
-		rb := *st.Rollback
-		out.Rollback = &rb
-	}
-	if st.Evict != nil {
-		ev := *st.Evict
-		out.Evict = &ev
-	}
+	out := v1alpha1.Step{Action: st.Action, Silence: st.Silence,
+		Scale: st.Scale.DeepCopy(), Rollback: st.Rollback.DeepCopy(), Evict: st.Evict.DeepCopy(), Verify: st.Verify.DeepCopy()}
 	if a := st.Approval; a.Required {
 		out.Approval = &v1alpha1.ApprovalSpec{
 			Channel: a.Channel, Users: a.Users, Groups: a.Groups,
 			Timeout: metav1.Duration{Duration: a.Timeout},
 		}
-	}
-	if st.Verify != nil {
-		out.Verify = st.Verify.DeepCopy()
 	}
 	return out
 }
