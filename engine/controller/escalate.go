@@ -129,18 +129,27 @@ func (r *Runner) escalate(ctx context.Context, rec *v1alpha1.Remediation, now ti
 	return ctrl.Result{}, nil
 }
 
-// noteEscalation writes status.escalation of rec, alone, with a merge
-// patch: rec is final, and other writers (the Slack mirror, a resolved
-// notification) may write other fields of its status at the same time.
+// noteEscalation writes status.escalation of rec (patchStatus).
 func (r *Runner) noteEscalation(ctx context.Context, rec *v1alpha1.Remediation, e v1alpha1.EscalationStatus) error {
+	if err := r.patchStatus(ctx, rec, func(st *v1alpha1.RemediationStatus) { st.Escalation = &e }); err != nil {
+		return fmt.Errorf("note the escalation of %s: %w", rec.Name, err)
+	}
+	return nil
+}
+
+// patchStatus writes the fields of rec's status that set changes, alone,
+// with a merge patch, retried for a while: rec may be final, and other
+// writers (the Slack mirror, a resolved notification) may write other
+// fields of its status at the same time. A record gone is not an error.
+func (r *Runner) patchStatus(ctx context.Context, rec *v1alpha1.Remediation, set func(*v1alpha1.RemediationStatus)) error {
 	orig := rec.DeepCopy()
-	rec.Status.Escalation = &e
+	set(&rec.Status)
 	patch := client.MergeFrom(orig)
 	err := retry.OnError(retry.DefaultBackoff, func(err error) bool { return !apierrors.IsNotFound(err) && ctx.Err() == nil }, func() error {
 		return r.client.Status().Patch(ctx, rec, patch)
 	})
-	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("note the escalation of %s: %w", rec.Name, err)
+	if apierrors.IsNotFound(err) {
+		return nil
 	}
-	return nil
+	return err
 }

@@ -5,11 +5,8 @@ import (
 	"fmt"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 )
@@ -26,15 +23,9 @@ func (r *Runner) restoreHPA(ctx context.Context, rec *v1alpha1.Remediation, now 
 		return ctrl.Result{}, fmt.Errorf("restore the HorizontalPodAutoscaler of %s: %w", rec.Name, err)
 	}
 	r.opts.Logger.Info("HorizontalPodAutoscaler minReplicas put back", "record", rec.Name, "hpa", h.Name, "message", msg)
-	orig := rec.DeepCopy()
 	at := metav1.NewMicroTime(now)
 	h.RestoredAt, h.Message = &at, msg
-	rec.Status.HPA = &h
-	patch := client.MergeFrom(orig)
-	err = retry.OnError(retry.DefaultBackoff, func(err error) bool { return !apierrors.IsNotFound(err) && ctx.Err() == nil }, func() error {
-		return r.client.Status().Patch(ctx, rec, patch)
-	})
-	if err != nil && !apierrors.IsNotFound(err) {
+	if err := r.patchStatus(ctx, rec, func(st *v1alpha1.RemediationStatus) { st.HPA = &h }); err != nil {
 		return ctrl.Result{}, fmt.Errorf("note the restore of %s's HorizontalPodAutoscaler: %w", rec.Name, err)
 	}
 	return ctrl.Result{}, nil

@@ -31,12 +31,6 @@ func (r *Runner) verify(ctx context.Context, rec *v1alpha1.Remediation, now time
 				obs.Err = err
 				r.opts.Logger.Warn("could not read the rollout of a remediation's target; trying again", "record", rec.Name, "target", rec.Spec.TargetRef, "err", err)
 			default:
-				if h := rec.Status.HPA; h != nil && ro.Done && ro.Desired < h.RaisedTo {
-					// The raise is done when the HPA's controller has scaled
-					// the target up to it, not while it still runs as before.
-					ro.Done = false
-					ro.Status = fmt.Sprintf("waiting for HorizontalPodAutoscaler %s to scale it to at least %d (now %d)", h.Name, h.RaisedTo, ro.Desired)
-				}
 				obs.Rollout = &ro
 			}
 		}
@@ -120,7 +114,8 @@ func (r *Runner) readWarnings(ctx context.Context, rec *v1alpha1.Remediation, st
 // rollout reads what a record's rollout check waits for: the target's
 // rollout; for evict-pod, the rollout of the workload that owned the pod
 // (a pod without one has nothing to converge: passed); for run-job, the
-// Job it created, whose success or failure ends the check.
+// Job it created, whose success or failure ends the check; for a scale
+// that raised an HPA's minimum, the target scaled up to it.
 func (r *Runner) rollout(ctx context.Context, rec *v1alpha1.Remediation) (remediations.Rollout, error) {
 	res := rec.Status.Result
 	switch rec.Spec.Action {
@@ -135,5 +130,12 @@ func (r *Runner) rollout(ctx context.Context, rec *v1alpha1.Remediation) (remedi
 		}
 		return r.opts.Executor.JobStatus(ctx, rec.Spec.Target.Namespace, res.Job)
 	}
-	return r.opts.Executor.RolloutStatus(ctx, rec.Spec.Target)
+	ro, err := r.opts.Executor.RolloutStatus(ctx, rec.Spec.Target)
+	if h := rec.Status.HPA; err == nil && h != nil && ro.Done && ro.Desired < h.RaisedTo {
+		// A raised HPA minimum is done when the HPA's controller has
+		// scaled the target up to it, not while it still runs as before.
+		ro.Done = false
+		ro.Status = fmt.Sprintf("waiting for HorizontalPodAutoscaler %s to scale it to at least %d (now %d)", h.Name, h.RaisedTo, ro.Desired)
+	}
+	return ro, err
 }
