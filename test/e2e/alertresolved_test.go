@@ -2,9 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -32,49 +29,14 @@ func TestAlertResolvedSeenInAlertmanager(t *testing.T) {
 		recNS = "alertmedic-resolved"
 		appNS = "queues"
 	)
-	amBin := alertmanagerBinary(t)
-	medicBin := buildAlertmedic(t)
-	ctx := t.Context()
-	medicDir, amDir := t.TempDir(), t.TempDir()
 	createNamespace(t, recNS)
 	createNamespace(t, appNS)
 	createDeployment(t, appNS, "worker")
-
-	tokenFile := filepath.Join(medicDir, "token")
-	if err := os.WriteFile(tokenFile, []byte("resolved-test-token\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	rulesFile := filepath.Join(medicDir, "rules.yaml")
-	if err := os.WriteFile(rulesFile, []byte(alertResolvedRulesYAML), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	kubeconfig, err := cluster.Kubeconfig(medicDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	medicAddr, amAddr := freeAddr(t), freeAddr(t)
-	medicURL, amURL := "http://"+medicAddr, "http://"+amAddr
-	medic := startProcess(t, "alertmedic", medicBin, "serve",
-		"--listen", medicAddr, "--rules", rulesFile, "--token-file", tokenFile,
-		"--kubeconfig", kubeconfig, "--namespace", recNS, "--alertmanager-url", amURL,
-		"--alertmanager-absent-for", "3s", "--leader-elect-retry-period", "500ms", "--log.format", "logfmt")
-	amConfig := filepath.Join(amDir, "alertmanager.yml")
 	// No resolved notifications: Alertmanager's API is the only way to
 	// learn that the alert resolved.
-	config := strings.Replace(fmt.Sprintf(alertmanagerYAML, medicURL, tokenFile), "send_resolved: true", "send_resolved: false", 1)
-	if err := os.WriteFile(amConfig, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	am := startProcess(t, "alertmanager", amBin,
-		"--config.file="+amConfig, "--storage.path="+filepath.Join(amDir, "data"),
-		"--web.listen-address="+amAddr, "--cluster.listen-address=", "--log.level=debug")
-	procs := []*process{medic, am}
-	for _, u := range []string{medicURL + "/readyz", amURL + "/-/ready"} {
-		waitFor(t, u, 30*time.Second, procs, func() (bool, string) {
-			code, body := httpGet(ctx, u)
-			return code == http.StatusOK, fmt.Sprintf("%d %s", code, body)
-		})
-	}
+	noResolved := func(c string) string { return strings.Replace(c, "send_resolved: true", "send_resolved: false", 1) }
+	p := startPair(t, recNS, alertResolvedRulesYAML, noResolved, "--alertmanager-absent-for", "3s")
+	medic, am, amURL, procs := p.medic, p.am, p.amURL, p.procs()
 
 	labels := map[string]string{"alertname": "QueueStuck", "namespace": appNS, "deployment": "worker"}
 	starts := time.Now().Add(-time.Minute).UTC()

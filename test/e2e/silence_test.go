@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -135,52 +133,12 @@ func TestSilenceWhileVerifying(t *testing.T) {
 		recNS = "alertmedic-silence"
 		appNS = "payments"
 	)
-	amBin := alertmanagerBinary(t)
-	medicBin := buildAlertmedic(t)
 	ctx := t.Context()
-	medicDir, amDir := t.TempDir(), t.TempDir()
 	createNamespace(t, recNS)
 	createNamespace(t, appNS)
 	createDeployment(t, appNS, "api")
-
-	tokenFile := filepath.Join(medicDir, "token")
-	if err := os.WriteFile(tokenFile, []byte("silence-test-token\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	rulesFile := filepath.Join(medicDir, "rules.yaml")
-	if err := os.WriteFile(rulesFile, []byte(silenceRulesYAML), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	kubeconfig, err := cluster.Kubeconfig(medicDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	medicAddr, amAddr := freeAddr(t), freeAddr(t)
-	medicURL, amURL := "http://"+medicAddr, "http://"+amAddr
-	startMedic := func(extra ...string) *process {
-		p := startProcess(t, "alertmedic", medicBin, append([]string{"serve",
-			"--listen", medicAddr, "--rules", rulesFile, "--token-file", tokenFile,
-			"--kubeconfig", kubeconfig, "--namespace", recNS, "--alertmanager-url", amURL,
-			"--leader-elect-retry-period", "500ms", "--log.format", "logfmt"}, extra...)...)
-		waitFor(t, "alertmedic /readyz", 30*time.Second, []*process{p}, func() (bool, string) {
-			code, body := httpGet(ctx, medicURL+"/readyz")
-			return code == http.StatusOK, fmt.Sprintf("%d %s", code, body)
-		})
-		return p
-	}
-	medic := startMedic()
-	amConfig := filepath.Join(amDir, "alertmanager.yml")
-	if err := os.WriteFile(amConfig, fmt.Appendf(nil, alertmanagerYAML, medicURL, tokenFile), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	am := startProcess(t, "alertmanager", amBin,
-		"--config.file="+amConfig, "--storage.path="+filepath.Join(amDir, "data"),
-		"--web.listen-address="+amAddr, "--cluster.listen-address=", "--log.level=debug")
-	procs := []*process{medic, am}
-	waitFor(t, "Alertmanager /-/ready", 30*time.Second, procs, func() (bool, string) {
-		code, body := httpGet(ctx, amURL+"/-/ready")
-		return code == http.StatusOK, fmt.Sprintf("%d %s", code, body)
-	})
+	p := startPair(t, recNS, silenceRulesYAML, nil)
+	medic, am, amURL, procs := p.medic, p.am, p.amURL, p.procs()
 
 	// 1. The alert is remediated; while its rollout is verified, it is
 	// silenced.
@@ -305,8 +263,8 @@ func TestSilenceWhileVerifying(t *testing.T) {
 	endedLost := postSilence(t, amURL, "alertmedic", tag(failed.Name))
 	gone := postSilence(t, amURL, "alertmedic", tag("restart-silenced-gone"))
 	theirs := postSilence(t, amURL, "oncall@example.com", tag(rec.Name))
-	medic = startMedic("--silence-sweep-interval", "1s")
-	procs = []*process{medic, am}
+	p.startMedic("--silence-sweep-interval", "1s")
+	medic, procs = p.medic, p.procs()
 	waitFor(t, "the new leader to expire the silences left behind", 30*time.Second, procs, func() (bool, string) {
 		all := amSilences(t, amURL)
 		return all[ended].Status.State == "expired" && all[endedLost].Status.State == "expired" && all[gone].Status.State == "expired",
