@@ -85,6 +85,9 @@ const (
 func Render(rec *v1alpha1.Remediation, defaults Approvers) Message {
 	s, st := rec.Spec, rec.Status
 	what := fmt.Sprintf("%s %s", describeAction(s), s.TargetRef)
+	if q := s.Sequence; q != nil {
+		what += fmt.Sprintf(" (sequence step %d of %d)", q.Step, q.Of)
+	}
 	icon, title := headline(rec)
 	text := truncate(fmt.Sprintf("%s: %s (rule %s, alert %s)", title, what, s.Rule, s.Alert.Name), maxBlockText)
 
@@ -112,6 +115,7 @@ func Render(rec *v1alpha1.Remediation, defaults Approvers) Message {
 	if s.EscalatedFrom != "" {
 		section(":arrow_heading_up: *Escalation* of `" + esc(s.EscalatedFrom) + "`, which failed: this is the next step of its rule's `onFailure`.")
 	}
+	section(sequence(rec))
 	section(preview(st.Plan))
 	if l := labels(s.Alert.Labels); l != "" {
 		section("*Labels* " + l)
@@ -365,6 +369,43 @@ func approvedLead(decided string) string {
 		return ""
 	}
 	return "*Approved*" + decided + ". "
+}
+
+// sequence shows where rec stands in its rule's sequence: at the first
+// step, the whole plan (what an approval approves); at a later one, the
+// step before and the steps left; and, once the step succeeded, what
+// became of the next.
+func sequence(rec *v1alpha1.Remediation) string {
+	s, q := rec.Spec, rec.Spec.Sequence
+	if q == nil {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, ":arrow_forward: *Sequence*, step %d of %d", q.Step, q.Of)
+	if q.Previous != "" {
+		fmt.Fprintf(&b, ", after `%s`, which succeeded", esc(q.Previous))
+	}
+	b.WriteString(". Each step runs once the one before it succeeded; the sequence stops at the first that does not.")
+	if q.Step == 1 && s.Approval != nil {
+		b.WriteString(" *Approving approves every step.*")
+	}
+	fmt.Fprintf(&b, "\n%d. %s: `%s` (this record)", q.Step, esc(describeAction(s)), esc(s.TargetRef))
+	for i, st := range s.Then {
+		t := s.Target
+		if st.Target != nil {
+			t = *st.Target
+		}
+		step := v1alpha1.RemediationSpec{Action: st.Action, Scale: st.Scale, Rollback: st.Rollback, Evict: st.Evict}
+		fmt.Fprintf(&b, "\n%d. %s: `%s`", int(q.Step)+i+1, esc(describeAction(step)), esc(t.String()))
+	}
+	switch n := rec.Status.Next; {
+	case n == nil:
+	case n.Record != "":
+		b.WriteString("\n:arrow_forward: *Next step* recorded as `" + esc(n.Record) + "`: its own message follows.")
+	case n.Message != "":
+		b.WriteString("\n*Sequence stopped*: " + esc(truncate(n.Message, 500)))
+	}
+	return b.String()
 }
 
 // escalation is what became of a failed record's onFailure.

@@ -78,6 +78,29 @@ func TestRenderGolden(t *testing.T) {
 		{"pending-no-preview", func(r *v1alpha1.Remediation) {
 			r.Status.Plan = &v1alpha1.Plan{PlannedAt: *at(0), Error: `rollback Deployment/shop/checkout: deployments.apps "checkout" not found`}
 		}},
+		// A sequence waiting for its one approval shows every step.
+		{"pending-sequence", func(r *v1alpha1.Remediation) {
+			r.Spec.Action, r.Spec.Rollback = v1alpha1.ActionRunJob, nil
+			r.Spec.Target = v1alpha1.Target{Kind: v1alpha1.KindCronJob, Namespace: "shop", Name: "checkout-backup"}
+			r.Spec.TargetRef = r.Spec.Target.String()
+			r.Spec.Sequence = &v1alpha1.SequenceRef{Step: 1, Of: 3}
+			r.Spec.Then = []v1alpha1.Step{
+				{Action: v1alpha1.ActionRollback, Target: &v1alpha1.Target{Kind: v1alpha1.KindDeployment, Namespace: "shop", Name: "checkout"}, Rollback: &v1alpha1.RollbackParams{}},
+				{Action: v1alpha1.ActionRestart, Target: &v1alpha1.Target{Kind: v1alpha1.KindDeployment, Namespace: "shop", Name: "cache"}},
+			}
+		}},
+		// Its second step, done, with the third recorded.
+		{"sequence-next", func(r *v1alpha1.Remediation) {
+			r.Name += "-s2"
+			r.Spec.Approval = nil
+			r.Spec.Sequence = &v1alpha1.SequenceRef{Step: 2, Of: 3, Previous: "rem-0123456789abcdef0123"}
+			r.Spec.Then = []v1alpha1.Step{{Action: v1alpha1.ActionRestart, Target: &v1alpha1.Target{Kind: v1alpha1.KindDeployment, Namespace: "shop", Name: "cache"}}}
+			r.Status.Phase, r.Status.Reason = v1alpha1.PhaseSucceeded, "RolledBack"
+			r.Status.Message = "rolled back from revision 7 to revision 6 (checkout=shop/checkout:v2.3.1)"
+			r.Status.Result = &v1alpha1.ActionResult{Outcome: "Succeeded", Reason: "RolledBack",
+				Before: "revision=7 checkout=shop/checkout:v2.4.0", After: "revision=6 checkout=shop/checkout:v2.3.1"}
+			r.Status.Next = &v1alpha1.NextStatus{Record: "rem-0123456789abcdef0123-s3"}
+		}},
 		{"pending-would-skip", func(r *v1alpha1.Remediation) {
 			r.Status.Plan = &v1alpha1.Plan{PlannedAt: *at(0), Generation: 7, Outcome: "Skipped", Reason: "Paused",
 				Message: "can't roll back a paused Deployment (run 'kubectl rollout resume' first)"}

@@ -26,6 +26,8 @@ const (
 	DecisionRetry           = "retry"       // transient failure, tried again
 	DecisionInvalid         = "invalid"     // parameters that do not parse: Failed, nothing done
 	DecisionEscalated       = "escalated"   // a failed record's onFailure step recorded as a new record
+	DecisionNextStep        = "next_step"   // a succeeded step's next step of its sequence recorded as a new record
+	DecisionUnplanned       = "unplanned"   // a record claiming to be a later step of a sequence that its previous step does not plan: Skipped
 )
 
 // Metrics are the engine's Prometheus metrics, shared by its rooms: ingest

@@ -88,6 +88,10 @@ type Action struct {
 	// stop repeated alerts acting again and again, does not hold it back.
 	// The budgets and the breaker still count it.
 	Escalation bool
+	// Continuation: the action is a later step of a sequence, which
+	// policy admitted as a whole at its first step. Only the namespace
+	// lists hold it back; it is booked like any action.
+	Continuation bool
 }
 
 // Reason says why policy refuses an action. It is the reason recorded on a
@@ -177,6 +181,9 @@ func (b *Book) Check(a Action, now time.Time) Decision {
 	l := b.limits
 	if !NamespaceAllowed(a.Namespace, l.AllowNamespaces, l.DenyNamespaces) {
 		return Decision{Reason: NamespaceDenied, Message: fmt.Sprintf("namespace %s is not one alertmedic may act in (--allow-namespaces / --deny-namespaces; kube-system needs to be allowed by name)", a.Namespace)}
+	}
+	if a.Continuation {
+		return Decision{}
 	}
 	cooldown := l.Cooldown
 	if a.Cooldown > 0 {

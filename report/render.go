@@ -44,12 +44,12 @@ func heading(rep Report, namespace string) string {
 
 // columns are the headings of Text and Markdown, and cells a row's values.
 var columns = []string{"rule", "matched", "acted", "skipped", "cancelled", "approved", "denied", "expired",
-	"verified", "unverified", "failed", "escalated", "in flight", "alert → action p50 / p90", "action → verified p50 / p90", "action → resolved p50 / p90"}
+	"verified", "unverified", "failed", "escalated", "later steps", "in flight", "alert → action p50 / p90", "action → verified p50 / p90", "action → resolved p50 / p90"}
 
 func cells(r Row) []string {
 	n := func(v int) string { return fmt.Sprint(v) }
 	return []string{r.Rule, n(r.Matched), n(r.Acted), counts(r.Skipped), n(r.Cancelled), n(r.Approved), n(r.Denied), n(r.Expired),
-		n(r.Verified), n(r.Unverified), counts(r.Failed), n(r.Escalated), n(r.InFlight), durations(r.AlertToAction), durations(r.ActionToVerified), durations(r.ActionToResolved)}
+		n(r.Verified), n(r.Unverified), counts(r.Failed), n(r.Escalated), n(r.LaterSteps), n(r.InFlight), durations(r.AlertToAction), durations(r.ActionToVerified), durations(r.ActionToResolved)}
 }
 
 // Text writes rep as aligned columns for a terminal.

@@ -24,8 +24,10 @@ type Report struct {
 }
 
 // Row is what became of one rule's records. Each record counts once in
-// Matched (a record planned for an alert episode) or Escalated (a record
-// taking an onFailure step after another failed), and once in one of the
+// Matched (a record planned for an alert episode), Escalated (a record
+// taking an onFailure step after another failed) or LaterSteps (a record
+// taking the next step of a sequence after another succeeded), and once
+// in one of the
 // outcome counts (Skipped, Cancelled, Denied, Expired, Verified,
 // Unverified, Failed, InFlight); Acted and Approved count records at any
 // phase.
@@ -53,6 +55,10 @@ type Row struct {
 	// earlier record of the rule failed. Their outcomes count above, like
 	// any record's.
 	Escalated int `json:"escalated"`
+	// LaterSteps is the records of the second and later steps of
+	// sequences, made when the step before succeeded. Their outcomes
+	// count above, like any record's.
+	LaterSteps int `json:"laterSteps"`
 	// AlertToAction is from the alert's startsAt to the action's start,
 	// for records planned for the alert (not escalations).
 	AlertToAction Durations `json:"alertToAction"`
@@ -178,7 +184,7 @@ func sample(rec *v1alpha1.Remediation) samples {
 		return s
 	}
 	action := st.StartedAt.Time
-	if starts := rec.Spec.Alert.StartsAt.Time; !starts.IsZero() && !action.Before(starts) && rec.Spec.EscalatedFrom == "" {
+	if starts := rec.Spec.Alert.StartsAt.Time; !starts.IsZero() && !action.Before(starts) && rec.Spec.EscalatedFrom == "" && (rec.Spec.Sequence == nil || rec.Spec.Sequence.Step == 1) {
 		d := action.Sub(starts)
 		s.toAction = &d
 	}
@@ -217,9 +223,12 @@ func verifiedAt(st v1alpha1.RemediationStatus) (time.Time, bool) {
 
 func (r *Row) add(rec *v1alpha1.Remediation) {
 	st := rec.Status
-	if rec.Spec.EscalatedFrom != "" {
+	switch {
+	case rec.Spec.EscalatedFrom != "":
 		r.Escalated++
-	} else {
+	case rec.Spec.Sequence != nil && rec.Spec.Sequence.Step > 1:
+		r.LaterSteps++
+	default:
 		r.Matched++
 	}
 	if st.StartedAt != nil {

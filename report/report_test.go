@@ -33,6 +33,7 @@ type rec struct {
 	rolloutPassed, resolvedPassed time.Duration
 	verification                  bool
 	escalation                    bool // an onFailure step's record
+	laterStep                     bool // a sequence's second step's record
 }
 
 func (r rec) record() v1alpha1.Remediation {
@@ -46,6 +47,9 @@ func (r rec) record() v1alpha1.Remediation {
 	}
 	if r.escalation {
 		x.Spec.EscalatedFrom = "rem-cause"
+	}
+	if r.laterStep {
+		x.Spec.Sequence = &v1alpha1.SequenceRef{Step: 2, Of: 2, Previous: "rem-first"}
 	}
 	st := &x.Status
 	if r.started != 0 {
@@ -119,6 +123,9 @@ var week = []rec{
 	// scale: succeeded with nothing to check, at its maximum (acted, then
 	// skipped), over budget, running.
 	{rule: "scale-up", created: 6*day + 5*time.Hour, phase: v1alpha1.PhaseSucceeded, reason: "", started: 3 * sec},
+	// The second step of a sequence, an hour after the alert fired: an
+	// action of the rule, not an episode; no alert → action sample.
+	{rule: "scale-up", created: 6*day + 4*time.Hour, phase: v1alpha1.PhaseSucceeded, reason: "", started: 3 * sec, laterStep: true},
 	{rule: "scale-up", created: 6 * day, phase: v1alpha1.PhaseSkipped, reason: "AtMaximum", started: 4 * sec},
 	{rule: "scale-up", created: 5 * day, phase: v1alpha1.PhaseSkipped, reason: "RuleBudget"},
 	{rule: "scale-up", created: time.Minute, phase: v1alpha1.PhaseRunning, started: 30 * sec},
@@ -136,8 +143,8 @@ func ds(n int, p50, p90 time.Duration) Durations { return Durations{N: n, P50: p
 
 func TestBuild(t *testing.T) {
 	rep := Build(records(), 7*day, now)
-	if rep.From != now.Add(-7*day) || rep.To != now || rep.Records != 16 {
-		t.Errorf("window %s..%s, %d records; want %s..%s, 16", rep.From, rep.To, rep.Records, now.Add(-7*day), now)
+	if rep.From != now.Add(-7*day) || rep.To != now || rep.Records != 17 {
+		t.Errorf("window %s..%s, %d records; want %s..%s, 17", rep.From, rep.To, rep.Records, now.Add(-7*day), now)
 	}
 	// alert → action adds 2m (the alert fired 2m before its record).
 	want := []Row{{
@@ -153,13 +160,13 @@ func TestBuild(t *testing.T) {
 		ActionToVerified: ds(1, 3*min, 3*min),
 		ActionToResolved: ds(1, 5*min-sec, 5*min-sec),
 	}, {
-		Rule: "scale-up", Matched: 4, Acted: 3, Skipped: Counts{"AtMaximum": 1, "RuleBudget": 1}, Unverified: 1, InFlight: 1,
+		Rule: "scale-up", Matched: 4, LaterSteps: 1, Acted: 4, Skipped: Counts{"AtMaximum": 1, "RuleBudget": 1}, Unverified: 2, InFlight: 1,
 		Failed:        Counts{},
 		AlertToAction: ds(3, 2*min+4*sec, 2*min+30*sec),
 	}, {
-		Rule: AllRules, Matched: 15, Escalated: 1, Acted: 9, Approved: 2, Denied: 1, Expired: 1, Cancelled: 1, InFlight: 2,
+		Rule: AllRules, Matched: 15, Escalated: 1, LaterSteps: 1, Acted: 10, Approved: 2, Denied: 1, Expired: 1, Cancelled: 1, InFlight: 2,
 		Skipped:  Counts{"Cooldown": 1, "CircuitOpen": 1, "AtMaximum": 1, "RuleBudget": 1},
-		Verified: 4, Unverified: 1, Failed: Counts{"RolloutStalled": 2},
+		Verified: 4, Unverified: 2, Failed: Counts{"RolloutStalled": 2},
 		AlertToAction:    ds(8, 2*min+10*sec, 6*min+sec),
 		ActionToVerified: ds(4, 100*sec, 230*sec),
 		ActionToResolved: ds(3, 230*sec, 5*min-sec),
@@ -181,8 +188,8 @@ func TestBuildWindow(t *testing.T) {
 	}{
 		{time.Hour, 3}, // the running scale, the waiting and the failed rollback (at the start)
 		{2 * day, 7},   // and the failed restart and its escalation, the cancelled rollback, the skipped restart
-		{7 * day, 16},  // the window's start is in
-		{30 * day, 18}, // and the two older ones; never the future one
+		{7 * day, 17},  // the window's start is in
+		{30 * day, 19}, // and the two older ones; never the future one
 	} {
 		if got := Build(records(), tc.since, now).Records; got != tc.records {
 			t.Errorf("since %s: %d records, want %d", tc.since, got, tc.records)

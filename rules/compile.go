@@ -32,21 +32,31 @@ func (c *compiler) compile(rc *ruleConfig) *Rule {
 	r := &Rule{Name: rc.Name, File: c.file, Line: rc.node.Line}
 	c.name(rc)
 	r.Matchers = c.matchers(rc)
-	r.Kind, r.NamespaceTemplate, r.NameTemplate = c.target(rc)
-	r.Action = c.action(rc)
-	r.Scale = c.scale(rc, r.Action, r.Kind)
-	r.Rollback = c.rollback(rc, r.Action)
-	r.Evict = c.evict(rc, r.Action)
-	c.actionKind(rc, r.Action, r.Kind)
+	sequence := rc.ok("action") && rc.Action == actionSequence
+	if !sequence || rc.has("target") {
+		r.Kind, r.NamespaceTemplate, r.NameTemplate = c.target(rc)
+	}
+	r.Approval = c.approval(rc)
+	if sequence {
+		c.sequence(rc, r)
+	} else {
+		r.Action = c.action(rc)
+		r.Scale = c.scale(rc, r.Action, r.Kind)
+		r.Rollback = c.rollback(rc, r.Action)
+		r.Evict = c.evict(rc, r.Action)
+		c.actionKind(rc, r.Action, r.Kind)
+		r.Verify = c.runJob(rc, r.Action, c.verify(rc))
+		r.Silence = c.silence(rc, r.Verify)
+		r.OnFailure = c.step(rc.OnFailure, r.Kind)
+		if rc.has("sequence") {
+			c.errorf(rc.keyAt("sequence"), "sequence is only used with action: sequence, but %s has action: %s; write action: sequence to run the steps in order, or remove sequence", rc.label, rc.Action)
+		}
+	}
 	r.Continue = rc.Continue
 	r.Cooldown = c.cooldown(rc)
 	r.Budget = c.budget(rc)
-	r.Approval = c.approval(rc)
-	r.Verify = c.runJob(rc, r.Action, c.verify(rc))
-	r.Silence = c.silence(rc, r.Verify)
 	r.Notify = c.notify(rc)
 	r.GitOps = c.gitops(rc)
-	r.OnFailure = c.step(rc.OnFailure, r.Kind)
 	if c.errors > before || rc.invalid {
 		return nil
 	}
@@ -54,10 +64,68 @@ func (c *compiler) compile(rc *ruleConfig) *Rule {
 	r.approvalDeclined = explicitNo
 	n := rc.at("target.namespace")
 	r.namespaceAt = position{line: n.Line, column: n.Column}
+	if sequence {
+		for i, sc := range rc.Sequence {
+			st := r.step(i + 1)
+			if risk := riskyWithoutApproval(st.Action, st.Scale, st.Evict, r.Approval.Required || explicitNo); risk != "" {
+				c.warnf(sc.at("action"), "%s %s; %s", sc.label, risk, sequenceApprovalHint)
+			}
+		}
+		return r
+	}
 	if risk := riskyWithoutApproval(r.Action, r.Scale, r.Evict, r.Approval.Required || explicitNo); risk != "" {
 		c.warnf(rc.at("action"), "%s %s; %s", rc.label, risk, approvalHint)
 	}
 	return r
+}
+
+// sequenceApprovalHint says how to approve a sequence's risky step: on
+// the rule, once for the whole plan.
+const sequenceApprovalHint = "add an approval block to the rule (a sequence is approved once, as a whole), or write approval: {required: false} on the rule to accept the risk"
+
+// sequence compiles the steps of action: sequence into r: the first
+// step's target, action, parameters and checks are r's own, the others
+// r.Then. A step without a target acts on the rule's.
+func (c *compiler) sequence(rc *ruleConfig, r *Rule) {
+	for _, block := range []string{"scale", "rollback", "evict", "runJob", "verify", "silence"} {
+		if rc.has(block) {
+			c.errorf(rc.keyAt(block), "%s in %s belongs to a step: with action: sequence, each step has its own parameters and checks; move %s into the steps that need it", block, rc.label, block)
+		}
+	}
+	if rc.has("onFailure") {
+		c.errorf(rc.keyAt("onFailure"), "onFailure does not go with action: sequence in %s: a sequence stops at its first step that does not succeed; remove onFailure", rc.label)
+	}
+	switch {
+	case !rc.has("sequence"):
+		c.missing(rc, "sequence", "list the steps, e.g. sequence: [{action: run-job, target: {kind: CronJob, namespace: NS, name: backup}}, {action: rollback}]")
+		return
+	case !rc.ok("sequence"):
+		return
+	case len(rc.Sequence) < 2:
+		c.errorf(rc.at("sequence"), "sequence in %s has %d step; a sequence needs at least 2: write a single action on the rule itself", rc.label, len(rc.Sequence))
+		return
+	}
+	var steps []*Step
+	for _, sc := range rc.Sequence {
+		st := &Step{Kind: r.Kind, NamespaceTemplate: r.NamespaceTemplate, NameTemplate: r.NameTemplate}
+		if sc.has("target") {
+			st.Kind, st.NamespaceTemplate, st.NameTemplate = c.target(sc)
+		} else if !rc.has("target") {
+			c.errorf(sc.node, "%s has no target, and its rule has none to act on; give the step a target, or the rule one for its steps", sc.label)
+		}
+		st.Action = c.action(sc)
+		st.Scale = c.scale(sc, st.Action, st.Kind)
+		st.Rollback = c.rollback(sc, st.Action)
+		st.Evict = c.evict(sc, st.Action)
+		c.actionKind(sc, st.Action, st.Kind)
+		st.Verify = c.runJob(sc, st.Action, c.verify(sc))
+		st.Silence = c.silence(sc, st.Verify)
+		steps = append(steps, st)
+	}
+	first := steps[0]
+	r.Kind, r.NamespaceTemplate, r.NameTemplate = first.Kind, first.NamespaceTemplate, first.NameTemplate
+	r.Action, r.Scale, r.Rollback, r.Evict, r.Verify, r.Silence = first.Action, first.Scale, first.Rollback, first.Evict, first.Verify, first.Silence
+	r.Then = steps[1:]
 }
 
 // step compiles the onFailure step rc of a rule that targets kind (nil:
@@ -390,8 +458,15 @@ func (c *compiler) action(rc *ruleConfig) v1alpha1.Action {
 	case !rc.has("action"):
 		c.missing(rc, "action", "use restart, scale, rollback, evict-pod or run-job")
 	case !rc.ok("action"):
+	case rc.Action == actionSequence:
+		c.errorf(rc.at("action"), "action sequence in %s: only a rule can be a sequence, not a step; use restart, scale, rollback, evict-pod or run-job", rc.label)
 	case !slices.Contains(actions, rc.Action):
-		c.errorf(rc.at("action"), "unknown action %q in %s%s; use restart, scale, rollback, evict-pod or run-job", rc.Action, rc.label, didYouMean(rc.Action, actions))
+		use := "restart, scale, rollback, evict-pod or run-job"
+		if rc.depth == 0 && rc.seq == 0 {
+			use = "restart, scale, rollback, evict-pod, run-job, or sequence to run several in order"
+			actions = append(actions, actionSequence)
+		}
+		c.errorf(rc.at("action"), "unknown action %q in %s%s; use %s", rc.Action, rc.label, didYouMean(rc.Action, actions), use)
 	default:
 		return v1alpha1.Action(rc.Action)
 	}
@@ -625,7 +700,7 @@ func (c *compiler) actionKind(rc *ruleConfig, action v1alpha1.Action, kind v1alp
 		hint = "a target of kind Deployment, StatefulSet or DaemonSet"
 	}
 	where := "the target"
-	if rc.depth > 0 {
+	if rc.depth > 0 || rc.seq > 0 && !rc.has("target") {
 		where = "the rule's target"
 	}
 	c.errorf(rc.at("action"), "action %s in %s cannot act on %s, a %s; it needs %s", action, rc.label, where, kind, hint)

@@ -41,8 +41,13 @@ type ruleConfig struct {
 	// stepKeys) taken when this action fails. Its schema is the "step"
 	// definition, which refers to itself.
 	OnFailure *ruleConfig `yaml:"onFailure,omitempty" schema:"step"`
+	// Sequence is the steps of action: sequence, in order: each a
+	// ruleConfig holding only the sequenceStepKeys. Its schema is the
+	// "sequenceStep" definition.
+	Sequence []*ruleConfig `yaml:"sequence,omitempty" schema:"sequenceStep"`
 
 	depth   int                   // 0 for a rule, n for its n-th onFailure step
+	seq     int                   // n for the n-th step of a sequence (from 1), else 0
 	label   string                // how messages name the rule: `rule "x"` or `rule #2`, or the step: `onFailure of rule "x"`
 	rule    string                // how messages name the rule the step belongs to (label, for a rule)
 	node    *yaml.Node            // the rule's mapping
@@ -150,13 +155,17 @@ const (
 //     verify.timeout: 5m. For evict-pod the rollout is the owning
 //     workload's; run-job waits for its Job only with runJob.wait: true.
 //   - runJob.timeout: 30m when runJob.wait is true.
-//   - the same for each onFailure step, which is checked like the rule.
+//   - the same for each onFailure step and each step of a sequence, which
+//     are checked like the rule (a sequence rule has no checks of its own).
 //
 // Everything else defaults to its zero value: continue false, no cooldown,
 // scale.min 0 and scale.max unbounded, rollback to the previous revision.
 func (rc *ruleConfig) applyDefaults() {
 	if rc.OnFailure != nil {
 		rc.OnFailure.applyDefaults()
+	}
+	for _, st := range rc.Sequence {
+		st.applyDefaults()
 	}
 	if a := rc.Approval; a != nil {
 		if !rc.has("approval.required") {
@@ -172,6 +181,9 @@ func (rc *ruleConfig) applyDefaults() {
 	}
 	if rc.Action == "run-job" {
 		return // its check is runJob.wait; verify may only add alertResolved
+	}
+	if rc.Action == actionSequence {
+		return // each step has its own checks
 	}
 	if rc.Verify == nil && !rc.has("verify") {
 		rc.Verify = &verifyConfig{}

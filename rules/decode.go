@@ -245,9 +245,18 @@ func ruleLabel(n *yaml.Node, index int) string {
 // ruleKeys are the fields of a rule; stepKeys those of an onFailure step,
 // which acts on its rule's target under its rule's cooldown and budget.
 var (
-	ruleKeys = []string{"name", "match", "target", "action", "scale", "rollback", "evict", "runJob", "continue", "cooldown", "maxPerWindow", "approval", "verify", "silence", "notify", "gitops", "onFailure"}
+	ruleKeys = []string{"name", "match", "target", "action", "scale", "rollback", "evict", "runJob", "continue", "cooldown", "maxPerWindow", "approval", "verify", "silence", "notify", "gitops", "onFailure", "sequence"}
 	stepKeys = []string{"action", "scale", "rollback", "evict", "runJob", "approval", "verify", "silence", "onFailure"}
+	// sequenceStepKeys are those of a step of action: sequence, which has
+	// its own target (the rule's when left out), and is approved with its
+	// rule, as one plan.
+	sequenceStepKeys = []string{"action", "target", "scale", "rollback", "evict", "runJob", "verify", "silence"}
 )
+
+// actionSequence is the rule action that runs the steps of its sequence
+// in order. It is a rule's, not a record's: each step's record has its
+// step's action.
+const actionSequence = "sequence"
 
 func (d *decoder) decodeRule(n *yaml.Node, index int) *ruleConfig {
 	n = d.resolve(n)
@@ -282,6 +291,35 @@ func (d *decoder) decodeStep(rc *ruleConfig, v *yaml.Node) bool {
 	d.mapping(step, "", v, label, stepKeys, func(key string, v *yaml.Node) bool { return d.field(step, key, v, label) })
 	rc.OnFailure = step
 	return true
+}
+
+// decodeSequence decodes the sequence v of rule rc: a list of at most
+// v1alpha1.MaxSequenceSteps mappings of sequenceStepKeys.
+func (d *decoder) decodeSequence(rc *ruleConfig, v *yaml.Node) bool {
+	v = d.resolve(v)
+	if v.Kind != yaml.SequenceNode {
+		d.errorf(v, "sequence in %s must be a list of steps, each a mapping of fields (%s), got %s", rc.label, strings.Join(sequenceStepKeys, ", "), kindName(v))
+		return false
+	}
+	if n := len(v.Content); n > v1alpha1.MaxSequenceSteps {
+		d.errorf(v, "sequence in %s has %d steps; a sequence may have at most %d: split the work between rules or drop a step", rc.label, n, v1alpha1.MaxSequenceSteps)
+		return false
+	}
+	ok := true
+	rc.Sequence = nil
+	for i, item := range v.Content {
+		item = d.resolve(item)
+		label := fmt.Sprintf("step %d of the sequence of %s", i+1, rc.rule)
+		if item.Kind != yaml.MappingNode {
+			d.errorf(item, "%s must be a mapping of fields (%s), got %s", label, strings.Join(sequenceStepKeys, ", "), kindName(item))
+			ok = false
+			continue
+		}
+		step := &ruleConfig{node: item, fields: map[string]fieldNodes{}, typos: map[string]bool{}, seq: i + 1, label: label, rule: rc.rule}
+		d.mapping(step, "", item, label, sequenceStepKeys, func(key string, v *yaml.Node) bool { return d.field(step, key, v, label) })
+		rc.Sequence = append(rc.Sequence, step)
+	}
+	return ok
 }
 
 // field decodes the field key of a rule or step.
@@ -401,6 +439,8 @@ func (d *decoder) field(rc *ruleConfig, key string, v *yaml.Node, what string) b
 		rc.GitOps, ok = d.str(v, "gitops", what, "")
 	case "onFailure":
 		ok = d.decodeStep(rc, v)
+	case "sequence":
+		ok = d.decodeSequence(rc, v)
 	}
 	return ok
 }
@@ -479,6 +519,14 @@ func (d *decoder) mapping(rc *ruleConfig, path string, v *yaml.Node, what string
 			prefix = path + "."
 		}
 		if !slices.Contains(known, p.key) {
+			if rc.seq > 0 && path == "" && slices.Contains(ruleKeys, p.key) {
+				why := "a sequence is approved once, as a whole: give its rule the approval"
+				if p.key != "approval" {
+					why = "match, cooldown, budgets, notify and gitops are its rule's, and a sequence stops at its first failure rather than escalating"
+				}
+				d.errorf(p.k, "%s cannot have %s: %s; valid fields are %s", where, p.key, why, strings.Join(known, ", "))
+				continue
+			}
 			if rc.depth > 0 && path == "" && slices.Contains(ruleKeys, p.key) {
 				d.errorf(p.k, "%s cannot have %s: an escalation acts on its rule's target, and match, cooldown, budgets, notify and gitops are its rule's; valid fields are %s", where, p.key, strings.Join(known, ", "))
 				continue

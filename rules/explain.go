@@ -21,6 +21,7 @@ type Verdict struct {
 	// Target and Err are set for a rule that matched, reached or not, as
 	// Match sets them.
 	Target v1alpha1.Target
+	Then   []v1alpha1.Target
 	Err    error
 }
 
@@ -55,7 +56,7 @@ func (s *Set) Explain(a *template.Alert) []Verdict {
 			v.Matched = v.Matched && holds
 		}
 		if v.Matched {
-			v.Target, v.Err = r.Target(a)
+			v.Target, v.Then, v.Err = r.Targets(a)
 			if stop == nil && !r.Continue {
 				stop = r
 			}

@@ -62,6 +62,23 @@ func productionRisk(an *analysis, r *Rule, patterns []string) string {
 	if r.NamespaceTemplate == nil {
 		return ""
 	}
+	if len(r.Then) > 0 {
+		// A sequence: its approval is the rule's, for every step; each
+		// step has its own target.
+		if r.Approval.Required || r.approvalDeclined {
+			return ""
+		}
+		for i := range 1 + len(r.Then) {
+			st := r.step(i + 1)
+			one := *r
+			one.Then, one.OnFailure = nil, nil
+			one.Kind, one.NamespaceTemplate, one.NameTemplate, one.Action = st.Kind, st.NamespaceTemplate, st.NameTemplate, st.Action
+			if risk := productionRisk(an, &one, patterns); risk != "" {
+				return strings.Replace(risk, fmt.Sprintf("rule %q", r.Name), fmt.Sprintf("step %d of the sequence of rule %q", i+1, r.Name), 1)
+			}
+		}
+		return ""
+	}
 	// The first action of the rule or its onFailure chain that runs
 	// without a person and without the risk accepted.
 	who, action := fmt.Sprintf("rule %q", r.Name), r.Action

@@ -45,6 +45,11 @@ type Rule struct {
 	GitOps v1alpha1.GitOps
 	// OnFailure is the escalation when the action fails (nil: none).
 	OnFailure *Step
+	// Then is the rest of an action: sequence, in order (nil: the rule
+	// is not a sequence). The rule's own Kind, target templates, Action,
+	// parameters and checks are those of the sequence's first step;
+	// Approval is the whole sequence's.
+	Then []*Step
 
 	NamespaceTemplate *Template // renders Target.Namespace
 	NameTemplate      *Template // renders Target.Name
@@ -53,10 +58,18 @@ type Rule struct {
 	approvalDeclined bool     // approval: {required: false}: the risk is accepted
 }
 
-// Step is an onFailure escalation: an action on the rule's target, with
+// Step is an onFailure escalation (an action on the rule's target, with
 // its own parameters, approval and checks, taken when the action before it
-// ends Failed; OnFailure is the next one.
+// ends Failed; OnFailure is the next one) or a later step of a sequence (an
+// action on its own target, with its own parameters and checks, taken when
+// the step before it succeeded; it has no approval or OnFailure).
 type Step struct {
+	// Kind and the templates are a sequence step's target (the rule's
+	// when the step names none); nil templates for an escalation.
+	Kind              v1alpha1.Kind
+	NamespaceTemplate *Template
+	NameTemplate      *Template
+
 	Action    v1alpha1.Action
 	Scale     *v1alpha1.ScaleParams
 	Rollback  *v1alpha1.RollbackParams
@@ -67,6 +80,16 @@ type Step struct {
 	OnFailure *Step
 
 	approvalDeclined bool
+}
+
+// step is the n-th step of the rule's sequence, from 1 (the rule's own
+// action is the first).
+func (r *Rule) step(n int) *Step {
+	if n > 1 {
+		return r.Then[n-2]
+	}
+	return &Step{Kind: r.Kind, NamespaceTemplate: r.NamespaceTemplate, NameTemplate: r.NameTemplate,
+		Action: r.Action, Scale: r.Scale, Rollback: r.Rollback, Evict: r.Evict, Verify: r.Verify, Silence: r.Silence}
 }
 
 // Matches reports whether every matcher of the rule matches the labels.
@@ -80,31 +103,54 @@ func (r *Rule) Matches(lbls template.KV) bool {
 	return true
 }
 
-// Target renders the rule's target for alert a. The error is a
-// *RenderError; the Target is only returned when it names a valid namespace
-// and object name.
+// Target renders the rule's target for alert a (of a sequence, its first
+// step's). The error is a *RenderError; the Target is only returned when
+// it names a valid namespace and object name.
 func (r *Rule) Target(a *template.Alert) (v1alpha1.Target, error) {
-	ns, err := r.render("namespace", r.NamespaceTemplate, a, validation.IsDNS1123Label)
-	if err != nil {
-		return v1alpha1.Target{}, err
-	}
-	name, err := r.render("name", r.NameTemplate, a, validation.IsDNS1123Subdomain)
-	if err != nil {
-		return v1alpha1.Target{}, err
-	}
-	return v1alpha1.Target{Kind: r.Kind, Namespace: ns, Name: name}, nil
+	return r.target(0, r.Kind, r.NamespaceTemplate, r.NameTemplate, a)
 }
 
-func (r *Rule) render(field string, t *Template, a *template.Alert, valid func(string) []string) (string, error) {
+// Targets renders the rule's target and, for a sequence, the targets of
+// its later steps (Then), for alert a. A sequence is planned whole: if any
+// step's target cannot be rendered, none is returned.
+func (r *Rule) Targets(a *template.Alert) (v1alpha1.Target, []v1alpha1.Target, error) {
+	first, err := r.Target(a)
+	if err != nil || len(r.Then) == 0 {
+		return first, nil, err
+	}
+	then := make([]v1alpha1.Target, len(r.Then))
+	for i, st := range r.Then {
+		if then[i], err = r.target(i+2, st.Kind, st.NamespaceTemplate, st.NameTemplate, a); err != nil {
+			return v1alpha1.Target{}, nil, err
+		}
+	}
+	return first, then, nil
+}
+
+// target renders one target of the rule: of its sequence's step-th step
+// (0: the rule's own).
+func (r *Rule) target(step int, kind v1alpha1.Kind, nsT, nameT *Template, a *template.Alert) (v1alpha1.Target, error) {
+	ns, err := r.render(step, "namespace", nsT, a, validation.IsDNS1123Label)
+	if err != nil {
+		return v1alpha1.Target{}, err
+	}
+	name, err := r.render(step, "name", nameT, a, validation.IsDNS1123Subdomain)
+	if err != nil {
+		return v1alpha1.Target{}, err
+	}
+	return v1alpha1.Target{Kind: kind, Namespace: ns, Name: name}, nil
+}
+
+func (r *Rule) render(step int, field string, t *Template, a *template.Alert, valid func(string) []string) (string, error) {
 	v, err := t.Execute(a)
 	if err != nil {
-		return "", &RenderError{Rule: r.Name, Field: field, Err: err}
+		return "", &RenderError{Rule: r.Name, Step: step, Field: field, Err: err}
 	}
 	if v == "" {
-		return "", &RenderError{Rule: r.Name, Field: field, Err: errors.New("rendered to an empty string")}
+		return "", &RenderError{Rule: r.Name, Step: step, Field: field, Err: errors.New("rendered to an empty string")}
 	}
 	if msgs := valid(v); len(msgs) > 0 {
-		return "", &RenderError{Rule: r.Name, Field: field, Value: v,
+		return "", &RenderError{Rule: r.Name, Step: step, Field: field, Value: v,
 			Err: fmt.Errorf("%s is not a valid Kubernetes %s: %s", shorten(v), field, strings.Join(msgs, "; "))}
 	}
 	return v, nil
@@ -115,6 +161,7 @@ func (r *Rule) render(field string, t *Template, a *template.Alert, valid func(s
 // result, or a result that is not a valid Kubernetes name.
 type RenderError struct {
 	Rule  string // rule name
+	Step  int    // the sequence step whose target it is (from 2); 0: the rule's own
 	Field string // "namespace" or "name"
 	Value string // the rendered text, when it rendered but is not a valid name
 	Err   error
@@ -125,6 +172,9 @@ func (e *RenderError) Error() string {
 	// Drop text/template's `template: NAME:1:10: executing "NAME" at `.
 	if _, after, ok := strings.Cut(cause, `executing "target.`+e.Field+`" at `); ok {
 		cause = after
+	}
+	if e.Step > 0 {
+		return fmt.Sprintf("rule %q: cannot render target.%s of sequence step %d: %s", e.Rule, e.Field, e.Step, cause)
 	}
 	return fmt.Sprintf("rule %q: cannot render target.%s: %s", e.Rule, e.Field, cause)
 }

@@ -60,6 +60,7 @@ type jsonSchema struct {
 	Examples             []any                  `json:"examples,omitempty"`
 	Items                *jsonSchema            `json:"items,omitempty"`
 	MinItems             *int                   `json:"minItems,omitempty"`
+	MaxItems             *int                   `json:"maxItems,omitempty"`
 	Properties           map[string]*jsonSchema `json:"properties,omitempty"`
 	Required             []string               `json:"required,omitempty"`
 	AdditionalProperties *bool                  `json:"additionalProperties,omitempty"`
@@ -83,6 +84,7 @@ type schemaField struct {
 	minimum   *int64
 	maximum   *int64
 	minItems  *int
+	maxItems  *int
 	def       any
 	examples  []any
 	itemDoc   string // for lists: what each item is
@@ -114,12 +116,17 @@ func schemaFields() map[string]schemaField {
 		"rules[].match": {doc: "Alertmanager matchers (label=\"value\", label!=\"value\", label=~\"regex\", label!~\"regex\"; regexes are anchored), one per item; all must hold on the alert's labels.",
 			required: true, minItems: ptr(1), itemDoc: "One Alertmanager matcher, such as alertname=\"KubePodCrashLooping\".", itemPat: matcherPattern,
 			examples: []any{[]any{`alertname="KubePodCrashLooping"`, `namespace=~"shop|payments"`}}},
-		"rules[].target":           {doc: "The object to act on, rendered from the alert: a workload, the Pod for evict-pod, the CronJob for run-job.", required: true},
+		"rules[].target":           {doc: "The object to act on, rendered from the alert: a workload, the Pod for evict-pod, the CronJob for run-job. Required, but for action: sequence, where it is the target of the steps that name none."},
 		"rules[].target.kind":      {doc: "The kind of object: Deployment, StatefulSet or DaemonSet for restart, scale and rollback; Pod for evict-pod; CronJob for run-job.", required: true, enum: kindNames()},
 		"rules[].target.namespace": {doc: fmt.Sprintf(templateDoc, "namespace"), required: true, minLength: ptr(1), examples: []any{"{{ .Labels.namespace }}"}},
 		"rules[].target.name":      {doc: fmt.Sprintf(templateDoc, "object name"), required: true, minLength: ptr(1), examples: []any{"{{ .Labels.deployment }}"}},
-		"rules[].action":           {doc: "What to do: restart (kubectl rollout restart), scale (through the scale subresource), rollback (kubectl rollout undo), evict-pod (the Eviction API, as kubectl drain: PodDisruptionBudgets hold) or run-job (a Job from a CronJob, as kubectl create job --from=cronjob/NAME).", required: true, enum: actionNames()},
-		"rules[].scale":            {doc: "The parameters of action: scale, and only of it."},
+		"rules[].action":           {doc: "What to do: restart (kubectl rollout restart), scale (through the scale subresource), rollback (kubectl rollout undo), evict-pod (the Eviction API, as kubectl drain: PodDisruptionBudgets hold), run-job (a Job from a CronJob, as kubectl create job --from=cronjob/NAME), or sequence (the steps of sequence, in order).", required: true, enum: append(actionNames(), actionSequence)},
+		"step.action":              {doc: "What to do: restart, scale, rollback, evict-pod or run-job.", required: true, enum: actionNames()},
+		"sequenceStep.action":      {doc: "What this step does: restart, scale, rollback, evict-pod or run-job.", required: true, enum: actionNames()},
+		"sequenceStep.target":      {doc: "The object this step acts on, rendered from the alert; unset, the rule's target."},
+		"rules[].sequence": {doc: fmt.Sprintf("The steps of action: sequence, run in order, each as its own record: a step runs once the one before it succeeded (its checks passed), and the sequence stops at the first step that does not. The rule's approval covers the whole sequence and is asked once, showing every step; the rule's cooldown and budgets admit the sequence when it starts, and do not hold back its later steps. At most %d steps.", v1alpha1.MaxSequenceSteps),
+			minItems: ptr(2), maxItems: ptr(v1alpha1.MaxSequenceSteps)},
+		"rules[].scale": {doc: "The parameters of action: scale, and only of it."},
 		"rules[].scale.replicas": {doc: `"4" scales to 4, "+2" or "-1" scales by, "x2" or "x1.5" multiplies (rounded up).`, required: true,
 			pattern: replicasPattern, orInteger: true, examples: []any{"+1", "x2", "4"}},
 		"rules[].scale.min": {doc: "The fewest replicas the result may have.", minimum: ptr[int64](0), def: 0},
@@ -182,9 +189,17 @@ func Schema() []byte {
 	rule := s.Properties["rules"].Items
 	step := schemaOf(reflect.TypeFor[ruleConfig](), "step", fields)
 	step.Description = "An escalation: what to do on the rule's target when the action before it fails (ends Failed: its API call failed, or a verify check did not pass in time)."
-	s.Definitions = map[string]*jsonSchema{"step": step}
+	seq := schemaOf(reflect.TypeFor[ruleConfig](), "sequenceStep", fields)
+	seq.Description = "A step of a sequence: an action on its own target (the rule's when it names none), with its own parameters and checks, run when the step before it succeeded."
+	s.Definitions = map[string]*jsonSchema{"step": step, "sequenceStep": seq}
+	// A rule names its target, but a sequence may leave it to its steps.
+	rule.AllOf = append(rule.AllOf, &jsonSchema{
+		If:   &jsonSchema{Properties: map[string]*jsonSchema{"action": {Const: actionSequence}}, Required: []string{"action"}},
+		Then: &jsonSchema{Required: []string{"sequence"}},
+		Else: &jsonSchema{Required: []string{"target"}},
+	})
 	// A parameter block goes with its action, and only with it.
-	for _, r := range []*jsonSchema{rule, step} {
+	for _, r := range []*jsonSchema{rule, step, seq} {
 		for _, block := range []string{"scale", "rollback", "evict", "runJob"} {
 			action := map[string]string{"evict": string(v1alpha1.ActionEvictPod), "runJob": string(v1alpha1.ActionRunJob)}[block]
 			if action == "" {
@@ -195,7 +210,7 @@ func Schema() []byte {
 				Else: &jsonSchema{Not: &jsonSchema{Required: []string{block}}},
 			})
 		}
-		r.AllOf[0].Then = &jsonSchema{Required: []string{"scale"}}
+		r.AllOf[len(r.AllOf)-4].Then = &jsonSchema{Required: []string{"scale"}}
 	}
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
@@ -213,11 +228,11 @@ func schemaOf(t reflect.Type, path string, fields map[string]schemaField) *jsonS
 		t = t.Elem()
 	}
 	f, ok := fields[path]
-	if rest, isStep := strings.CutPrefix(path, "step."); isStep && !ok {
+	if rest, isStep := cutDefinition(path); isStep && !ok {
 		f = fields["rules[]."+rest] // a step's fields are documented as the rule's
 	}
 	s := &jsonSchema{Description: f.doc, Enum: f.enum, Pattern: f.pattern, MinLength: f.minLength, MaxLength: f.maxLength,
-		Minimum: f.minimum, Maximum: f.maximum, MinItems: f.minItems, Default: f.def, Examples: f.examples}
+		Minimum: f.minimum, Maximum: f.maximum, MinItems: f.minItems, MaxItems: f.maxItems, Default: f.def, Examples: f.examples}
 	switch t.Kind() {
 	case reflect.String:
 		s.Type = "string"
@@ -244,7 +259,7 @@ func schemaOf(t reflect.Type, path string, fields map[string]schemaField) *jsonS
 				continue
 			}
 			name, _, _ := strings.Cut(sf.Tag.Get("yaml"), ",")
-			if path == "step" && !slices.Contains(stepKeys, name) {
+			if keys, ok := definitionKeys[path]; ok && !slices.Contains(keys, name) {
 				continue
 			}
 			p := name
@@ -253,10 +268,15 @@ func schemaOf(t reflect.Type, path string, fields map[string]schemaField) *jsonS
 			}
 			if def := sf.Tag.Get("schema"); def != "" {
 				s.Properties[name] = &jsonSchema{Ref: "#/definitions/" + def}
+				if sf.Type.Kind() == reflect.Slice {
+					f := fields[p]
+					s.Properties[name] = &jsonSchema{Description: f.doc, Type: "array", MinItems: f.minItems, MaxItems: f.maxItems,
+						Items: &jsonSchema{Ref: "#/definitions/" + def}}
+				}
 				continue
 			}
 			s.Properties[name] = schemaOf(sf.Type, p, fields)
-			if req, isStep := strings.CutPrefix(p, "step."); fields[p].required || isStep && fields["rules[]."+req].required {
+			if req, isStep := cutDefinition(p); fields[p].required || isStep && !hasEntry(fields, p) && fields["rules[]."+req].required {
 				s.Required = append(s.Required, name)
 			}
 		}
@@ -264,6 +284,26 @@ func schemaOf(t reflect.Type, path string, fields map[string]schemaField) *jsonS
 		panic(fmt.Sprintf("rules: no JSON Schema for %s at %s", t, path)) // a new type in config.go: teach schemaOf
 	}
 	return s
+}
+
+// definitionKeys are the fields of each definition: a step has some of a
+// rule's.
+var definitionKeys = map[string][]string{"step": stepKeys, "sequenceStep": sequenceStepKeys}
+
+// cutDefinition returns path without the name of the definition it is in
+// ("step.action" is "action"), and whether it is in one.
+func cutDefinition(path string) (string, bool) {
+	for def := range definitionKeys {
+		if rest, ok := strings.CutPrefix(path, def+"."); ok {
+			return rest, true
+		}
+	}
+	return path, false
+}
+
+func hasEntry(fields map[string]schemaField, path string) bool {
+	_, ok := fields[path]
+	return ok
 }
 
 // schemaPaths lists the paths of every field of the rule file shapes, for

@@ -43,7 +43,10 @@ type labelIndex struct {
 type Match struct {
 	Rule   *Rule
 	Target v1alpha1.Target
-	Err    error
+	// Then are the targets of a sequence's later steps (Rule.Then), in
+	// order; nil for a rule that is not a sequence.
+	Then []v1alpha1.Target
+	Err  error
 }
 
 // Parse compiles the rules of one file; filename is used in messages. The
@@ -325,7 +328,7 @@ func (s *Set) Match(a *template.Alert) []Match {
 			continue
 		}
 		m := Match{Rule: r}
-		m.Target, m.Err = r.Target(a)
+		m.Target, m.Then, m.Err = r.Targets(a)
 		out = append(out, m)
 		if !r.Continue {
 			return out

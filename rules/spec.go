@@ -9,8 +9,9 @@ import (
 
 // Spec is the action planned for match m of alert a, as a Remediation
 // records it: the rule's action and parameters on the rendered target, the
-// alert episode it answers, the rule's approval, cooldown and budget, and
-// its onFailure chain, flattened.
+// alert episode it answers, the rule's approval, cooldown and budget, its
+// onFailure chain, flattened, and the later steps of its sequence on their
+// rendered targets (m.Then).
 // It holds copies, not the rule's own values. m.Err must be nil.
 func (m Match) Spec(a *template.Alert) v1alpha1.RemediationSpec {
 	r := m.Rule
@@ -37,6 +38,17 @@ func (m Match) Spec(a *template.Alert) v1alpha1.RemediationSpec {
 	s.GitOps = r.GitOps
 	for st := r.OnFailure; st != nil; st = st.OnFailure {
 		s.OnFailure = append(s.OnFailure, st.spec())
+	}
+	if len(r.Then) > 0 {
+		s.Sequence = &v1alpha1.SequenceRef{Step: 1, Of: int32(1 + len(r.Then))}
+		for i, st := range r.Then {
+			step := st.spec()
+			if i < len(m.Then) {
+				t := m.Then[i]
+				step.Target = &t
+			}
+			s.Then = append(s.Then, step)
+		}
 	}
 	return s
 }

@@ -14,6 +14,9 @@ const (
 	// LabelEscalatedFrom is on an escalation: the name of the record whose
 	// failure it answers (spec.escalatedFrom).
 	LabelEscalatedFrom = "alertmedic.io/escalated-from"
+	// LabelPreviousStep is on a later step of a sequence: the name of the
+	// record of the step before it (spec.sequence.previous).
+	LabelPreviousStep = "alertmedic.io/previous-step"
 
 	// AnnotationRecordedAt is when the record was created, to the
 	// nanosecond (creationTimestamp has whole seconds): the start of the

@@ -183,6 +183,9 @@ type ApprovalSpec struct {
 // +kubebuilder:validation:XValidation:rule="self.action == 'evict-pod' || !has(self.evict)",message="spec.evict is only for action evict-pod"
 // +kubebuilder:validation:XValidation:rule="(self.action == 'evict-pod') == (self.target.kind == 'Pod')",message="action evict-pod acts on a target of kind Pod, and only it does"
 // +kubebuilder:validation:XValidation:rule="(self.action == 'run-job') == (self.target.kind == 'CronJob')",message="action run-job acts on a target of kind CronJob, and only it does"
+// +kubebuilder:validation:XValidation:rule="!has(self.then) || has(self.sequence)",message="spec.then needs spec.sequence"
+// +kubebuilder:validation:XValidation:rule="!has(self.then) || !has(self.onFailure)",message="a sequence stops at its first failure: spec.then and spec.onFailure do not go together"
+// +kubebuilder:validation:XValidation:rule="!has(self.sequence) || self.sequence.step + (has(self.then) ? size(self.then) : 0) == self.sequence.of",message="spec.sequence.of must be spec.sequence.step plus the steps in spec.then"
 // +kubebuilder:validation:XValidation:rule="!has(self.silence) || !self.silence || (has(self.verify) && has(self.verify.rollout) && !has(self.verify.alertResolved))",message="spec.silence needs spec.verify.rollout and no spec.verify.alertResolved: the silence lasts the rollout's check, and would mute the resolved notification alertResolved waits for"
 type RemediationSpec struct {
 	// Rule is the name of the rule that planned the action.
@@ -235,6 +238,18 @@ type RemediationSpec struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	EscalatedFrom string `json:"escalatedFrom,omitempty"`
+	// Then is the rest of the rule's sequence: when this record ends
+	// Succeeded, Then[0] becomes a new record (the next step, on its own
+	// target, for the same alert), carrying Then[1:]. A step that does not
+	// succeed stops the sequence. The steps were approved with the first,
+	// as one plan: they carry no approval of their own.
+	// +optional
+	// +kubebuilder:validation:MaxItems=4
+	Then []Step `json:"then,omitempty"`
+	// Sequence places the record in its rule's sequence; unset for a rule
+	// that is not one.
+	// +optional
+	Sequence *SequenceRef `json:"sequence,omitempty"`
 	// Notify says which records of the rule get a Slack message when Slack
 	// is configured (a record waiting for approval always does):
 	// "" or all, every record, updated through its life; failures, only
@@ -248,16 +263,24 @@ type RemediationSpec struct {
 	GitOps GitOps `json:"gitops,omitempty"`
 }
 
-// Step is one escalation: an action on the record's target with its own
-// parameters, approval and checks, taken when the record before it failed.
+// Step is one escalation (an action on the record's target with its own
+// parameters, approval and checks, taken when the record before it failed)
+// or one later step of a sequence (an action on its own target with its
+// own parameters and checks, taken when the record before it succeeded).
 //
 // +kubebuilder:validation:XValidation:rule="self.action != 'scale' || has(self.scale)",message="action scale needs scale"
 // +kubebuilder:validation:XValidation:rule="self.action == 'scale' || !has(self.scale)",message="scale is only for action scale"
 // +kubebuilder:validation:XValidation:rule="self.action == 'rollback' || !has(self.rollback)",message="rollback is only for action rollback"
 // +kubebuilder:validation:XValidation:rule="self.action == 'evict-pod' || !has(self.evict)",message="evict is only for action evict-pod"
 // +kubebuilder:validation:XValidation:rule="!has(self.silence) || !self.silence || (has(self.verify) && has(self.verify.rollout) && !has(self.verify.alertResolved))",message="silence needs verify.rollout and no verify.alertResolved"
+// +kubebuilder:validation:XValidation:rule="!has(self.target) || (self.action == 'evict-pod') == (self.target.kind == 'Pod')",message="action evict-pod acts on a target of kind Pod, and only it does"
+// +kubebuilder:validation:XValidation:rule="!has(self.target) || (self.action == 'run-job') == (self.target.kind == 'CronJob')",message="action run-job acts on a target of kind CronJob, and only it does"
 type Step struct {
 	Action Action `json:"action"`
+	// Target is a sequence step's own target; unset, an escalation's,
+	// which acts on its record's target.
+	// +optional
+	Target *Target `json:"target,omitempty"`
 	// +optional
 	Scale *ScaleParams `json:"scale,omitempty"`
 	// +optional
@@ -399,6 +422,37 @@ type RemediationStatus struct {
 	// the record that took the next step, or why there is none.
 	// +optional
 	Escalation *EscalationStatus `json:"escalation,omitempty"`
+	// Next is what became of spec.then once the record succeeded: the
+	// record that took the next step, or why there is none.
+	// +optional
+	Next *NextStatus `json:"next,omitempty"`
+}
+
+// SequenceRef places a record in its rule's sequence of steps.
+type SequenceRef struct {
+	// Step is the record's place in the sequence, from 1.
+	// +kubebuilder:validation:Minimum=1
+	Step int32 `json:"step"`
+	// Of is the number of steps in the sequence.
+	// +kubebuilder:validation:Minimum=2
+	Of int32 `json:"of"`
+	// Previous is the record of the step before, which succeeded; empty
+	// for the first step.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	Previous string `json:"previous,omitempty"`
+}
+
+// NextStatus links a succeeded step of a sequence to the record of the
+// next step.
+type NextStatus struct {
+	// Record is the name of the record that takes the next step.
+	// +optional
+	Record string `json:"record,omitempty"`
+	// Message says why the sequence stopped here, or what last went wrong
+	// creating the next step's record.
+	// +optional
+	Message string `json:"message,omitempty"`
 }
 
 // EscalationStatus links a failed record to its escalation.

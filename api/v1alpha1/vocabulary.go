@@ -92,6 +92,10 @@ const (
 // (spec.onFailure).
 const MaxEscalations = 3
 
+// MaxSequenceSteps is the most steps a rule's sequence may have
+// (spec.sequence.of; spec.then holds the steps after the first).
+const MaxSequenceSteps = 5
+
 // Kind is a kind of object alertmedic acts on: a workload (apps/v1), a
 // Pod (evict-pod) or a CronJob (run-job).
 // +kubebuilder:validation:Enum=Deployment;StatefulSet;DaemonSet;Pod;CronJob

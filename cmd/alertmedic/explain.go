@@ -186,9 +186,9 @@ func writeExplanation(w io.Writer, set *rules.Set, a *template.Alert) {
 			case v.Err != nil:
 				fmt.Fprintf(w, "  %s: nothing is done: the target cannot be rendered\n", v.Rule.Name)
 			case v.Rule.Approval.Required:
-				fmt.Fprintf(w, "  %s: %s %s once a person approves\n", v.Rule.Name, v.Rule.Action, targetString(v.Target))
+				fmt.Fprintf(w, "  %s: %s once a person approves\n", v.Rule.Name, planString(v))
 			default:
-				fmt.Fprintf(w, "  %s: %s %s\n", v.Rule.Name, v.Rule.Action, targetString(v.Target))
+				fmt.Fprintf(w, "  %s: %s\n", v.Rule.Name, planString(v))
 			}
 		}
 	}
@@ -227,14 +227,26 @@ func writeVerdict(w io.Writer, v *rules.Verdict, n, total int) {
 	if !v.Matched {
 		return
 	}
-	if v.Err != nil {
+	switch {
+	case v.Err != nil:
 		fmt.Fprintf(w, "  target:   %s\n", rootCause(v.Err))
-	} else {
+	case len(r.Then) == 0:
 		fmt.Fprintf(w, "  target:   %s\n", targetString(v.Target))
 	}
-	fmt.Fprintf(w, "  action:   %s\n", actionString(r))
-	fmt.Fprintf(w, "  approval: %s\n", approvalString(r.Approval))
-	fmt.Fprintf(w, "  verify:   %s\n", verifyString(r.Action, r.Verify))
+	if len(r.Then) > 0 {
+		fmt.Fprintf(w, "  action:   sequence of %d steps, each once the one before succeeded; it stops at the first that does not\n", 1+len(r.Then))
+		fmt.Fprintf(w, "  step 1:   %s%s; verify %s\n", actionString(r), stepTarget(v, 0), verifyString(r.Action, r.Verify))
+		for i, st := range r.Then {
+			fmt.Fprintf(w, "  step %d:   %s%s; verify %s\n", i+2, stepAction(st.Action, st.Scale, st.Rollback, st.Evict), stepTarget(v, i+1), verifyString(st.Action, st.Verify))
+		}
+		fmt.Fprintf(w, "  approval: %s, once for the whole sequence\n", approvalString(r.Approval))
+	} else {
+		fmt.Fprintf(w, "  action:   %s\n", actionString(r))
+	}
+	if len(r.Then) == 0 {
+		fmt.Fprintf(w, "  approval: %s\n", approvalString(r.Approval))
+		fmt.Fprintf(w, "  verify:   %s\n", verifyString(r.Action, r.Verify))
+	}
 	if r.Cooldown > 0 {
 		fmt.Fprintf(w, "  cooldown: %s\n", model.Duration(r.Cooldown))
 	}
@@ -267,6 +279,28 @@ func rootCause(err error) string {
 		return strings.TrimPrefix(msg, fmt.Sprintf("rule %q: ", re.Rule))
 	}
 	return err.Error()
+}
+
+// planString is what a rule that acts does: its action on its target,
+// or each step of its sequence on its own.
+func planString(v *rules.Verdict) string {
+	out := fmt.Sprintf("%s %s", v.Rule.Action, targetString(v.Target))
+	for i, t := range v.Then {
+		out += fmt.Sprintf(", then %s %s", v.Rule.Then[i].Action, targetString(t))
+	}
+	return out
+}
+
+// stepTarget is " on TARGET" for step i (from 0) of v's sequence, when it
+// rendered.
+func stepTarget(v *rules.Verdict, i int) string {
+	switch {
+	case v.Err != nil:
+		return ""
+	case i == 0:
+		return " on " + targetString(v.Target)
+	}
+	return " on " + targetString(v.Then[i-1])
 }
 
 func targetString(t v1alpha1.Target) string {

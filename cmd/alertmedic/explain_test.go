@@ -28,6 +28,7 @@ func TestExplain(t *testing.T) {
 		{"resolved", []string{"--alert", `alertname="KubePodCrashLooping",namespace="shop",deployment="cart"`, "--status", "resolved"}},
 		// evict-pod of the alert's pod, then (continue) a run-job that waits.
 		{"evict-and-job", []string{"--rules", "testdata/explain/actions.yaml", "--alert", `alertname="PodStuck",namespace="shop",pod="cart-7d9f-abcde"`}},
+		{"sequence", []string{"--rules", "testdata/explain/sequence.yaml", "--alert", `alertname="BadRelease",namespace="shop",deployment="web"`}},
 		// An Alertmanager notification with a firing and a resolved alert.
 		{"payload", []string{"--payload", "testdata/explain/notification.json"}},
 	} {

@@ -110,7 +110,7 @@ func TestReportCommand(t *testing.T) {
 	}
 
 	code, out, errOut = cliRun("report", "--namespace", ns, "--kubeconfig", kc, "--format", "markdown", "--since", "1d")
-	if code != 0 || !strings.Contains(out, "| `rollback-bad-deploy` | 2 | 1 | 0 | 0 | 1 | 1 | 0 | 1 | 0 | 0 | 0 | 0 | 5m / 5m (n=1) | 3m / 3m (n=1) | 3m / 3m (n=1) |") ||
+	if code != 0 || !strings.Contains(out, "| `rollback-bad-deploy` | 2 | 1 | 0 | 0 | 1 | 1 | 0 | 1 | 0 | 0 | 0 | 0 | 0 | 5m / 5m (n=1) | 3m / 3m (n=1) | 3m / 3m (n=1) |") ||
 		!strings.Contains(out, "(1d)") {
 		t.Errorf("markdown: exit %d\n%s%s", code, out, errOut)
 	}

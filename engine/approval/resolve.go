@@ -13,14 +13,15 @@ import (
 )
 
 // Resolve notes on the record key that its alert episode resolved at at,
-// and on each escalation it led to (status.escalation.record), in order: a
+// and on each escalation or next step of a sequence it led to
+// (status.escalation.record, status.next.record), in order: a
 // record still waiting (for the executor or for approval) is cancelled;
 // any record notes when its alert resolved, which starts its retention
 // period. It returns the records it cancelled. A record that is not there
 // (never planned, or collected) ends the walk without error.
 func Resolve(ctx context.Context, c client.Client, key client.ObjectKey, at time.Time) ([]*v1alpha1.Remediation, error) {
 	var cancelled []*v1alpha1.Remediation
-	for range v1alpha1.MaxEscalations + 1 {
+	for range v1alpha1.MaxEscalations + v1alpha1.MaxSequenceSteps + 1 {
 		var next string
 		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 			var rec v1alpha1.Remediation
@@ -29,6 +30,9 @@ func Resolve(ctx context.Context, c client.Client, key client.ObjectKey, at time
 			}
 			if e := rec.Status.Escalation; e != nil {
 				next = e.Record
+			}
+			if n := rec.Status.Next; n != nil {
+				next = n.Record
 			}
 			if rec.Status.AlertResolvedAt != nil && !Waiting(rec.Status.Phase) {
 				return nil

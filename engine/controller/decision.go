@@ -43,6 +43,9 @@ const (
 	// stepEscalate: the record failed and its spec.onFailure has a step
 	// that has not been recorded yet.
 	stepEscalate
+	// stepNext: the record, a step of a sequence, succeeded and the next
+	// step (spec.then) has not been recorded yet.
+	stepNext
 	// stepRestoreHPA: the minReplicas the action raised on a
 	// HorizontalPodAutoscaler is due to be put back.
 	stepRestoreHPA
@@ -70,6 +73,8 @@ func nextStep(rec *v1alpha1.Remediation, now time.Time, pol Policy) step {
 	switch {
 	case needsEscalation(rec):
 		return step{Kind: stepEscalate}
+	case needsNextStep(rec):
+		return step{Kind: stepNext}
 	case st.HPA != nil && st.HPA.RestoredAt == nil && st.Phase != v1alpha1.PhaseRunning && !now.Before(st.HPA.RestoreAt.Time):
 		return step{Kind: stepRestoreHPA}
 	case st.HPA != nil && st.HPA.RestoredAt == nil && st.Phase.Final():
@@ -111,7 +116,8 @@ func nextStep(rec *v1alpha1.Remediation, now time.Time, pol Policy) step {
 	}
 	// A record whose change may have been applied was admitted by policy
 	// when it was sent: it is settled, not asked about again.
-	return step{Kind: stepRun, Admit: st.Write == nil, CheckRequired: st.Phase == v1alpha1.PhaseNew && len(pol.RequireApproval) > 0}
+	// A later step of a sequence was decided with its first.
+	return step{Kind: stepRun, Admit: st.Write == nil, CheckRequired: st.Phase == v1alpha1.PhaseNew && len(pol.RequireApproval) > 0 && !laterStep(rec)}
 }
 
 // approvalDeadline is when a record waiting for a person expires: the

@@ -133,8 +133,39 @@ func (r *Runner) approvalRequired(ctx context.Context, rec *v1alpha1.Remediation
 				return fmt.Sprintf("the deployment's policy requires approval for anything in namespace %s (--require-approval %s)", s.Target.Namespace, req), nil
 			}
 		}
+		// The later steps of a sequence are decided here, with the first.
+		for i, st := range s.Then {
+			if why := stepNeedsApproval(req, st, s.Target); why != "" {
+				return fmt.Sprintf("step %d of the sequence %s, and the deployment's policy requires approval for it (--require-approval %s)", i+2, why, req), nil
+			}
+		}
 	}
 	return "", nil
+}
+
+// stepNeedsApproval says what a later step st of a sequence does that
+// --require-approval req covers ("" if nothing); target is the first
+// step's, which a step without its own acts on. Whether a scale to N goes
+// down is only known when the step runs, so it counts as one that may.
+func stepNeedsApproval(req string, st v1alpha1.Step, target v1alpha1.Target) string {
+	if st.Target != nil {
+		target = *st.Target
+	}
+	switch {
+	case req == string(st.Action):
+		return fmt.Sprintf("is a %s", st.Action)
+	case req == "scale-down" && st.Action == v1alpha1.ActionScale && st.Scale != nil:
+		sc := st.Scale
+		f, err := sc.Factor.Float64()
+		if sc.Op == v1alpha1.ScaleTo || sc.Op == v1alpha1.ScaleBy && sc.N < 0 || sc.Op == v1alpha1.ScaleMultiply && (err != nil || f < 1) {
+			return "is a scale that may go down"
+		}
+	case strings.HasPrefix(req, "namespace="):
+		if ok, _ := path.Match(strings.TrimPrefix(req, "namespace="), target.Namespace); ok {
+			return "acts in namespace " + target.Namespace
+		}
+	}
+	return ""
 }
 
 // scalesDown reports whether rec's scale lowers the replica count, with
@@ -171,6 +202,14 @@ func (r *Runner) scalesDown(ctx context.Context, rec *v1alpha1.Remediation, now 
 // A record a person approved is not held by the breaker (that is what the
 // approval was for), but the other limits still apply.
 func (r *Runner) refusal(rec *v1alpha1.Remediation, now time.Time) (reason, msg string) {
+	// A sequence is admitted as a whole: one that could not finish for
+	// the namespace of a later step does not start.
+	l := r.book.Limits()
+	for i, st := range rec.Spec.Then {
+		if st.Target != nil && !policy.NamespaceAllowed(st.Target.Namespace, l.AllowNamespaces, l.DenyNamespaces) {
+			return string(policy.NamespaceDenied), fmt.Sprintf("step %d of the sequence acts in namespace %s, which is not one alertmedic may act in (--allow-namespaces / --deny-namespaces); no step was run", i+2, st.Target.Namespace)
+		}
+	}
 	d := r.book.Check(PolicyAction(rec), now)
 	switch d.Breaker {
 	case policy.BreakerOpened:
@@ -189,7 +228,7 @@ func PolicyAction(rec *v1alpha1.Remediation) policy.Action {
 	a := policy.Action{
 		Rule: rec.Spec.Rule, Target: rec.Labels[v1alpha1.LabelTarget], TargetRef: rec.Spec.TargetRef,
 		Namespace: rec.Spec.Target.Namespace, Approved: rec.Status.Phase == v1alpha1.PhaseApproved,
-		Escalation: rec.Spec.EscalatedFrom != "",
+		Escalation: rec.Spec.EscalatedFrom != "", Continuation: laterStep(rec),
 	}
 	if rec.Spec.Cooldown != nil {
 		a.Cooldown = rec.Spec.Cooldown.Duration

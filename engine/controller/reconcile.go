@@ -145,8 +145,21 @@ func (r *Runner) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, 
 		return r.verify(ctx, &rec, now)
 	case stepEscalate:
 		return r.escalate(ctx, &rec, now)
+	case stepNext:
+		return r.nextStep(ctx, &rec, now)
 	case stepRestoreHPA:
 		return r.restoreHPA(ctx, &rec, now)
+	}
+	if s.Admit && rec.Status.Phase == v1alpha1.PhaseNew && laterStep(&rec) {
+		why, err := r.unplannedStep(ctx, &rec)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if why != "" {
+			r.opts.Metrics.Decision(engine.DecisionUnplanned).Inc()
+			r.opts.Logger.Error("record not run: it claims to be a step of a sequence that does not plan it", "record", rec.Name, "rule", rec.Spec.Rule, "why", why)
+			return ctrl.Result{}, r.finish(ctx, &rec, refused(rec.Status, v1alpha1.PhaseSkipped, "NotPlanned", why+"; nothing was changed", now))
+		}
 	}
 	if s.CheckRequired {
 		if why, plan := r.approvalRequired(ctx, &rec, now); why != "" {

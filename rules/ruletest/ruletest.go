@@ -121,6 +121,9 @@ type Expectation struct {
 	Rollback    *v1alpha1.RollbackParams // with action rollback; nil means the previous revision
 	Evict       *v1alpha1.EvictParams    // with action evict-pod; nil means the defaults
 	Approval    bool                     // a person must approve the action
+	// Then is the later steps of a sequence, each "ACTION KIND/NAMESPACE/NAME"
+	// on its rendered target, in order; nil for a rule that is not one.
+	Then []string
 	// Decision is what becomes of the action, in a notification of a
 	// sequence test; "" elsewhere and for a target that cannot render.
 	Decision Decision
@@ -204,6 +207,7 @@ type expectConfig struct {
 	Rollback                            *rollbackConfig
 	Evict                               *evictConfig
 	Approval                            bool
+	Then                                []string
 	node                                *yaml.Node
 	at                                  map[string]*yaml.Node // "target.kind" too
 }
@@ -668,7 +672,7 @@ func (d *testDecoder) labelMap(v *yaml.Node, what string) (map[string]string, bo
 func (d *testDecoder) expect(v *yaml.Node, what string) *expectConfig {
 	v = d.Resolve(v)
 	e := &expectConfig{node: v, at: map[string]*yaml.Node{}}
-	known := []string{"rule", "action", "target", "targetError", "scale", "rollback", "evict", "approval"}
+	known := []string{"rule", "action", "target", "targetError", "scale", "rollback", "evict", "approval", "then"}
 	if strings.Contains(what, "notifications[") {
 		known = append(known, "decision")
 	}
@@ -685,6 +689,17 @@ func (d *testDecoder) expect(v *yaml.Node, what string) *expectConfig {
 			e.TargetError, ok = d.StringValue(v, "targetError", what, "")
 		case "approval":
 			e.Approval, ok = d.BoolValue(v, "approval", what)
+		case "then":
+			if v = d.Resolve(v); v.Kind != yaml.SequenceNode {
+				d.Errorf(v, "then in %s must be a list of steps such as ['rollback Deployment/shop/web'], got %s", what, rules.KindName(v))
+				break
+			}
+			ok = true
+			for i, item := range v.Content {
+				s, good := d.StringValue(item, fmt.Sprintf("then[%d]", i), what, "")
+				ok = ok && good
+				e.Then = append(e.Then, s)
+			}
 		case "target":
 			e.Target = &targetConfig{}
 			ok = d.fields(v, "target of "+what, "target.", e.at, []string{"kind", "namespace", "name"}, func(key string, v *yaml.Node) bool {
@@ -1035,6 +1050,15 @@ func (d *testDecoder) compileExpect(e *expectConfig, what string, sequence bool)
 	}
 	if n, has := e.at["evict"]; has && x.Action != "" && x.Action != v1alpha1.ActionEvictPod {
 		fail(d.keyNode(e.node, "evict", n), "evict in %s is only for action: evict-pod; remove it", what)
+	}
+	for i, step := range e.Then {
+		action, ref, _ := strings.Cut(strings.TrimSpace(step), " ")
+		parts := strings.Split(strings.TrimSpace(ref), "/")
+		if !slices.Contains(actions, action) || len(parts) != 3 || !slices.Contains(kindNames(), parts[0]) || parts[1] == "" || parts[2] == "" {
+			fail(e.at["then"], "then[%d] %q in %s is not a step; write each later step of a sequence as ACTION KIND/NAMESPACE/NAME, such as rollback Deployment/shop/web", i, step, what)
+			continue
+		}
+		x.Then = append(x.Then, action+" "+strings.Join(parts, "/"))
 	}
 	if sequence {
 		n, has := e.at["decision"]

@@ -227,6 +227,9 @@ func expectationOf(m rules.Match) Expectation {
 		ev := *r.Evict
 		e.Evict = &ev
 	}
+	for i, t := range m.Then {
+		e.Then = append(e.Then, string(r.Then[i].Action)+" "+t.String())
+	}
 	return e
 }
 
@@ -262,6 +265,13 @@ func writeExpectations(es []Expectation) []string {
 		}
 		if e.Approval {
 			lines = append(lines, "    approval: true")
+		}
+		if len(e.Then) > 0 {
+			steps := make([]string, len(e.Then))
+			for i, s := range e.Then {
+				steps[i] = yamlString(s)
+			}
+			lines = append(lines, "    then: ["+strings.Join(steps, ", ")+"]")
 		}
 		if e.Decision != "" {
 			lines = append(lines, "    decision: "+string(e.Decision))
