@@ -35,7 +35,9 @@ verify-generated:
 	@tmp="$$(mktemp -d)"; mkdir -p "$$tmp/api/v1alpha1" "$$tmp/manifests/crds"; \
 	  hack/generate.sh "$$tmp" && \
 	  diff -r "$$tmp/manifests/crds" manifests/crds && \
-	  diff "$$tmp/api/v1alpha1/zz_generated.deepcopy.go" api/v1alpha1/zz_generated.deepcopy.go || \
+	  diff "$$tmp/api/v1alpha1/zz_generated.deepcopy.go" api/v1alpha1/zz_generated.deepcopy.go && \
+	  diff -r "$$tmp/charts/alertmedic/crds" charts/alertmedic/crds && \
+	  diff -r "$$tmp/charts/alertmedic/files" charts/alertmedic/files || \
 	  { echo "generated files are stale: run make generate"; rm -rf "$$tmp"; exit 1; }; rm -rf "$$tmp"
 
 ## lint: gofmt, go vet and staticcheck (built once into ~/.cache/alertmedic/bin).

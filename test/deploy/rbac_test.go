@@ -64,10 +64,17 @@ func asServiceAccount(t *testing.T) *serviceAccount {
 // that the next test starts from none.
 func installRBAC(t *testing.T, dir string) {
 	t.Helper()
+	installRBACObjects(t, kustomize(t, dir))
+}
+
+// installRBACObjects is installRBAC for objects already built (kustomize or
+// helm template).
+func installRBACObjects(t *testing.T, objs []*unstructured.Unstructured) {
+	t.Helper()
 	ctx := t.Context()
 	a := newApplier(t, cluster.Config)
 	var bindings []*unstructured.Unstructured
-	for _, o := range kustomize(t, dir) {
+	for _, o := range objs {
 		switch o.GetKind() {
 		case "Namespace", "ServiceAccount", "ClusterRole", "Role":
 		case "ClusterRoleBinding", "RoleBinding":
