@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/alertmedic/alertmedic/policy"
 )
 
 // Diff is what a change to the rules changes in a replay's outcome: both
@@ -164,11 +166,39 @@ func diffCells(c RuleChange) []string {
 	return []string{rule,
 		num(func(r *RuleResult) int { return r.Matched }),
 		num(func(r *RuleResult) int { return r.Run }),
-		cell(func(r *RuleResult) string { return skipped(r.Skipped) }),
+		skippedChange(c.Old, c.New),
 		num(func(r *RuleResult) int { return r.Approvals }),
 		num(func(r *RuleResult) int { return r.TargetErrors }),
 		num(func(r *RuleResult) int { return len(r.Targets) }),
 	}
+}
+
+// skippedChange writes the skipped counts by reason, each as "old → new"
+// where it changed: "NamespaceDenied 1, Cooldown 2 → 1".
+func skippedChange(o, n *RuleResult) string {
+	if o == nil || n == nil {
+		side := func(r *RuleResult) string {
+			if r == nil {
+				return "-"
+			}
+			return skipped(r.Skipped)
+		}
+		return side(o) + " → " + side(n)
+	}
+	var parts []string
+	for _, r := range policy.Reasons() {
+		a, b := o.Skipped[r], n.Skipped[r]
+		switch {
+		case a == b && a > 0:
+			parts = append(parts, fmt.Sprintf("%s %d", r, a))
+		case a != b:
+			parts = append(parts, fmt.Sprintf("%s %d → %d", r, a, b))
+		}
+	}
+	if len(parts) == 0 {
+		return "0"
+	}
+	return strings.Join(parts, ", ")
 }
 
 // targetChanges says which targets a change adds and removes.
@@ -236,7 +266,7 @@ func writeDiffMarkdown(w io.Writer, d *Diff) error {
 		}
 		for _, c := range d.Rules {
 			if s := targetChanges(c); s != "" {
-				fmt.Fprintf(w, "\n`%s` %s", c.Rule, s)
+				fmt.Fprintf(w, "\n- `%s` %s", c.Rule, s)
 			}
 		}
 		fmt.Fprintln(w)

@@ -14,7 +14,7 @@ func limitsOf(res *Result) []string {
 		"Actions are taken to succeed; verification, onFailure escalations, --require-approval, --breaker-hold and what people would have decided are not played. Approvals are counted as asked, and do not count against policy.",
 	}
 	if res.FiringAtStart > 0 {
-		out = append(out, fmt.Sprintf("%d episodes were already firing when the range starts; they are played as starting at %s.", res.FiringAtStart, res.From.Format(timeFormat)))
+		out = append(out, fmt.Sprintf("%s already firing when the range starts began earlier, at a time the range does not show; played as starting at %s.", plural(res.FiringAtStart, "episode"), res.From.Format(timeFormat)))
 	}
 	if res.Retention != "" {
 		out = append(out, fmt.Sprintf("This Prometheus keeps ALERTS for %s (--storage.tsdb.retention.time); a range reaching further back sees only what it kept.", res.Retention))

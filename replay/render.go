@@ -147,7 +147,7 @@ func writeMarkdown(w io.Writer, res *Result) error {
 	}
 	for _, r := range res.Rules {
 		if len(r.Targets) > 0 {
-			fmt.Fprintf(w, "\n`%s` would have acted on: %s", r.Rule, targetList(r.Targets))
+			fmt.Fprintf(w, "\n- `%s` would have acted on %s", r.Rule, targetList(r.Targets))
 		}
 	}
 	fmt.Fprintln(w)
