@@ -16,7 +16,7 @@ func TestChunks(t *testing.T) {
 		chunks     int
 	}{
 		{7 * 24 * time.Hour, time.Minute, 8}, // 10,081 points: seven days and the last point
-		{7 * 24 * time.Hour, 5 * time.Second, 7 * 24 * 720 / MaxPointsPerQuery + 1},
+		{7 * 24 * time.Hour, 5 * time.Second, 7*24*720/MaxPointsPerQuery + 1},
 		{time.Hour, time.Minute, 1},
 		{0, time.Minute, 1},
 		{90 * time.Second, time.Minute, 1}, // 2 points: from and from+1m
