@@ -22,13 +22,10 @@ type Episode struct {
 	FiringAtStart bool
 }
 
-// Episodes rebuilds the firing episodes of each series read over [from,
-// to] at step: consecutive samples no more than gap apart are one episode,
-// and a longer gap ends it (the alert resolved, or its rule was not
-// evaluated for longer than the gap). gap is at least step. Episodes are
-// ordered by start, then fingerprint.
-func Episodes(series []Series, from time.Time, step, gap time.Duration) []Episode {
-	gap = max(gap, step)
+// Episodes are the firing episodes of the series read from from on: each
+// span of samples (see Series.Add) is one. They are ordered by start, then
+// fingerprint.
+func Episodes(series []Series, from time.Time) []Episode {
 	var out []Episode
 	for _, s := range series {
 		labels := make(map[string]string, len(s.Labels))
@@ -36,16 +33,8 @@ func Episodes(series []Series, from time.Time, step, gap time.Duration) []Episod
 			labels[string(k)] = string(v)
 		}
 		fp := webhook.Fingerprint(labels)
-		times := slices.Clone(s.Times)
-		slices.SortFunc(times, time.Time.Compare)
-		times = slices.CompactFunc(times, time.Time.Equal)
-		for i := 0; i < len(times); {
-			j := i
-			for j+1 < len(times) && times[j+1].Sub(times[j]) <= gap {
-				j++
-			}
-			out = append(out, Episode{Labels: labels, Fingerprint: fp, Start: times[i], End: times[j], FiringAtStart: !times[i].After(from)})
-			i = j + 1
+		for _, sp := range s.Spans {
+			out = append(out, Episode{Labels: labels, Fingerprint: fp, Start: sp.Start, End: sp.End, FiringAtStart: !sp.Start.After(from)})
 		}
 	}
 	slices.SortFunc(out, func(a, b Episode) int {

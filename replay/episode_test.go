@@ -45,23 +45,24 @@ func TestChunks(t *testing.T) {
 // fingerprint, the one Alertmanager computes.
 func TestEpisodes(t *testing.T) {
 	from := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	minutes := func(ms ...int) []time.Time {
-		var out []time.Time
+	minute := func(m int) time.Time { return from.Add(time.Duration(m) * time.Minute) }
+	series := func(gap time.Duration, ms ...int) Series {
+		s := Series{Labels: model.LabelSet{"alertname": "A", "namespace": "shop"}}
 		for _, m := range ms {
-			out = append(out, from.Add(time.Duration(m)*time.Minute))
+			s.Add(minute(m), gap)
 		}
-		return out
+		return s
 	}
-	s := Series{Labels: model.LabelSet{"alertname": "A", "namespace": "shop"}, Times: minutes(0, 1, 2, 4, 5, 9)}
-	eps := Episodes([]Series{s}, from, time.Minute, time.Minute)
-	if len(eps) != 3 || !eps[0].Start.Equal(from) || !eps[0].End.Equal(minutes(2)[0]) || !eps[0].FiringAtStart ||
-		!eps[1].Start.Equal(minutes(4)[0]) || eps[1].FiringAtStart || !eps[2].Start.Equal(minutes(9)[0]) {
+	s := series(time.Minute, 0, 1, 2, 2, 4, 5, 9)
+	eps := Episodes([]Series{s}, from)
+	if len(eps) != 3 || !eps[0].Start.Equal(from) || !eps[0].End.Equal(minute(2)) || !eps[0].FiringAtStart ||
+		!eps[1].Start.Equal(minute(4)) || !eps[1].End.Equal(minute(5)) || eps[1].FiringAtStart || !eps[2].Start.Equal(minute(9)) {
 		t.Errorf("episodes %+v", eps)
 	}
 	if want := s.Labels.Fingerprint().String(); eps[0].Fingerprint != want {
 		t.Errorf("fingerprint %s, want %s", eps[0].Fingerprint, want)
 	}
-	if eps := Episodes([]Series{s}, from, time.Minute, 2*time.Minute); len(eps) != 2 {
+	if eps := Episodes([]Series{series(2*time.Minute, 0, 1, 2, 4, 5, 9)}, from); len(eps) != 2 {
 		t.Errorf("with a gap of 2m: %d episodes, want 2", len(eps))
 	}
 }

@@ -45,18 +45,37 @@ func Chunks(from, to time.Time, step time.Duration) []v1.Range {
 	return out
 }
 
-// Series is one alert's firing samples: its labels without alertstate and
-// __name__, and the times ALERTS had a sample, in order.
+// Series is one alert's firing: its labels without alertstate and
+// __name__, and the spans of time in which ALERTS had a sample no more than
+// a gap after the one before, in order. Only the spans are kept, so a week
+// of samples costs memory by episode, not by sample.
 type Series struct {
 	Labels model.LabelSet
-	Times  []time.Time
+	Spans  []Span
+}
+
+// Span is a run of samples, from the first to the last.
+type Span struct{ Start, End time.Time }
+
+// Add adds a sample at t, which is not before the samples added already: it
+// extends the last span when t is at most gap after its end, else it starts
+// a new one.
+func (s *Series) Add(t time.Time, gap time.Duration) {
+	if n := len(s.Spans); n > 0 && t.Sub(s.Spans[n-1].End) <= gap {
+		if t.After(s.Spans[n-1].End) {
+			s.Spans[n-1].End = t
+		}
+		return
+	}
+	s.Spans = append(s.Spans, Span{Start: t, End: t})
 }
 
 // Fetch reads Query from Prometheus over [from, to] at step, one chunk
-// (Chunks) at a time, and joins each alert's samples across chunks.
-// progress, when set, is called after each chunk with the chunks done and
-// their number.
-func Fetch(ctx context.Context, api v1.API, from, to time.Time, step time.Duration, progress func(done, total int)) ([]Series, error) {
+// (Chunks) at a time and in order, and joins each alert's samples across
+// chunks into spans no more than gap (at least step) apart. progress, when
+// set, is called after each chunk with the chunks done and their number.
+func Fetch(ctx context.Context, api v1.API, from, to time.Time, step, gap time.Duration, progress func(done, total int)) ([]Series, error) {
+	gap = max(gap, step)
 	chunks := Chunks(from, to, step)
 	bySeries := map[model.Fingerprint]*Series{}
 	var order []model.Fingerprint
@@ -71,7 +90,7 @@ func Fetch(ctx context.Context, api v1.API, from, to time.Time, step time.Durati
 				order = append(order, fp)
 			}
 			for _, v := range m.Values {
-				s.Times = append(s.Times, v.Timestamp.Time().UTC())
+				s.Add(v.Timestamp.Time().UTC(), gap)
 			}
 		}); err != nil {
 			return nil, err
@@ -88,7 +107,7 @@ func Fetch(ctx context.Context, api v1.API, from, to time.Time, step time.Durati
 }
 
 // fetchRange queries r and hands each series to add; a range Prometheus
-// refuses for loading too many samples is queried in two halves.
+// refuses for loading too many samples is queried in two halves, in order.
 func fetchRange(ctx context.Context, api v1.API, r v1.Range, add func(*model.SampleStream)) error {
 	val, _, _, err := api.QueryRange(ctx, Query, r)
 	if err != nil {

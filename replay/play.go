@@ -40,11 +40,11 @@ func Play(ctx context.Context, api v1.API, o Options, w io.Writer) error {
 	rctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	in.Retention, _ = Retention(rctx, api) // "" when the flags API does not answer (as through some proxies)
 	cancel()
-	series, err := Fetch(ctx, timeoutAPI{api, o.Timeout}, from, o.To, o.Step, o.Progress)
+	series, err := Fetch(ctx, timeoutAPI{api, o.Timeout}, from, o.To, o.Step, in.Gap, o.Progress)
 	if err != nil {
 		return err
 	}
-	in.Episodes = Episodes(series, from, in.Step, in.Gap)
+	in.Episodes = Episodes(series, from)
 	res := Run(o.Rules, o.Limits, in)
 	if o.Old == nil {
 		return Write(w, res, o.Format)
