@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alertmedic/alertmedic/policy"
+	"github.com/alertmedic/alertmedic/rules"
 	"github.com/prometheus/common/model"
 )
 
@@ -64,5 +66,26 @@ func TestEpisodes(t *testing.T) {
 	}
 	if eps := Episodes([]Series{series(2*time.Minute, 0, 1, 2, 4, 5, 9)}, from); len(eps) != 2 {
 		t.Errorf("with a gap of 2m: %d episodes, want 2", len(eps))
+	}
+}
+
+// ALERTS has no annotations: a target rendered from one does not render in
+// a replay, and is counted as a target error, not as an action.
+func TestRunAnnotationTarget(t *testing.T) {
+	set, err := rules.Parse("r.yaml", []byte(`rules:
+  - name: restart-from-runbook
+    match: ['alertname="A"']
+    target: {kind: Deployment, namespace: shop, name: '{{ .Annotations.deployment }}'}
+    action: restart
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s := Series{Labels: model.LabelSet{"alertname": "A"}}
+	s.Add(from.Add(time.Hour), time.Minute)
+	res := Run(set, policy.Limits{}, Input{From: from, To: from.Add(2 * time.Hour), Step: time.Minute, Episodes: Episodes([]Series{s}, from)})
+	if r := res.Rules[0]; r.Matched != 1 || r.TargetErrors != 1 || r.Run != 0 || len(res.Unmatched) != 0 {
+		t.Errorf("rule %+v, unmatched %+v; want 1 matched, 1 target error", r, res.Unmatched)
 	}
 }
