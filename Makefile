@@ -18,10 +18,12 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/alertmedic
 
 ## envtest: build (once) the kube-apiserver, etcd and kubectl the tests run,
-## and kube-controller-manager, kube-scheduler and kwok for a full cluster.
+## and kube-controller-manager, kube-scheduler and kwok for a full cluster;
+## find or install the Prometheus the replay tests run.
 envtest:
 	@hack/envtest-assets.sh
 	@hack/cluster-assets.sh
+	@hack/prometheus.sh
 
 ## test: lint, then every test, against a real API server.
 test: lint verify-generated

@@ -17,6 +17,7 @@ import (
 	"github.com/alertmedic/alertmedic/engine/ingest"
 	"github.com/alertmedic/alertmedic/internal/server"
 	"github.com/alertmedic/alertmedic/policy"
+	"github.com/alertmedic/alertmedic/replay"
 	"github.com/alertmedic/alertmedic/report"
 	"github.com/alertmedic/alertmedic/webhook"
 )
@@ -43,6 +44,7 @@ type commandLine struct {
 	explain explainOptions
 	decide  decideOptions
 	report  reportOptions
+	replay  replayOptions
 	// extra holds the arguments given to a command that takes none (or more
 	// than it takes); the command reports them as a usage error.
 	extra []string
@@ -69,6 +71,7 @@ func newCLI(stdout, stderr io.Writer) *commandLine {
 	c.checkCommand(app.Command("check", checkHelp))
 	c.testCommand(app.Command("test", testHelp))
 	c.explainCommand(app.Command("explain", explainHelp))
+	c.replayCommand(app.Command("replay", replayHelp))
 	app.Command("schema", schemaHelp).Arg("args", "").Hidden().StringsVar(&c.extra)
 	c.decideCommand(app.Command("pending", "List the remediations waiting for approval."), false)
 	c.decideCommand(app.Command("approve", "Approve a remediation waiting for approval (who may is up to Kubernetes RBAC)."), true)
@@ -244,8 +247,9 @@ func slackFlags(cmd *kingpin.CmdClause, o *server.SlackOptions) {
 }
 
 // policyFlags defines the flags of the deployment's policy, for 'alertmedic
-// serve' (which enforces it) and 'alertmedic test' (which tests rules under
-// it), with the same names and defaults.
+// serve' (which enforces it), 'alertmedic test' (which tests rules under
+// it) and 'alertmedic replay' (which replays alert history under it), with
+// the same names and defaults.
 func policyFlags(cmd *kingpin.CmdClause, l *policy.Limits) {
 	cmd.Flag("default-cooldown", "cooldown for rules that set none: no second action on a target within it").Default("0s").DurationVar(&l.Cooldown)
 	cmd.Flag("breaker-max", "actions within --breaker-window that open the circuit breaker (-1: no breaker)").Default(strconv.Itoa(policy.DefaultBreakerMax)).IntVar(&l.BreakerMax)
@@ -298,6 +302,20 @@ func (c *commandLine) explainCommand(cmd *kingpin.CmdClause) {
 	cmd.Flag("annotations", `the alert's annotations, for templates that use them: 'summary="..."'`).PlaceHolder("LABELS").StringVar(&o.annotations)
 	cmd.Flag("status", "the alert's status with --alert: firing or resolved").Default("firing").StringVar(&o.status)
 	cmd.Flag("payload", "an Alertmanager webhook notification (JSON) to explain, or - for standard input").PlaceHolder("FILE").StringVar(&o.payload)
+}
+
+func (c *commandLine) replayCommand(cmd *kingpin.CmdClause) {
+	o := &c.replay
+	cmd.Arg("args", "").Hidden().StringsVar(&c.extra)
+	cmd.Flag("prometheus", "URL of the Prometheus whose ALERTS series to read (required), such as http://prometheus:9090").PlaceHolder("URL").StringVar(&o.prometheus)
+	cmd.Flag("rules", "rule file or directory (required; repeatable, comma-separated)").PlaceHolder("PATH").SetValue(&o.rulePaths)
+	cmd.Flag("diff", "the rules before the change (file or directory; repeatable, comma-separated): print only what the change changes").PlaceHolder("OLD_RULES").SetValue(&o.diffPaths)
+	cmd.Flag("since", "start of the range: a duration before --until (7d, 36h) or an RFC 3339 time").Default("7d").StringVar(&o.since)
+	cmd.Flag("until", "end of the range: a duration before now or an RFC 3339 time (default: now)").PlaceHolder("TIME").StringVar(&o.until)
+	cmd.Flag("step", "resolution of the queries; a pause of more than this between samples ends an episode (the rule evaluation interval, or more)").Default("1m").DurationVar(&o.step)
+	cmd.Flag("query-timeout", "time allowed for each query to Prometheus").Default("2m").DurationVar(&o.timeout)
+	cmd.Flag("format", "text, json, markdown (a pull request comment) or github (workflow annotations)").Default("text").EnumVar(&o.format, replay.Formats...)
+	policyFlags(cmd, &o.limits)
 }
 
 const schemaHelp = `Print the JSON Schema of rule files.

@@ -36,6 +36,15 @@ func parseTest(t testing.TB, args ...string) *testOptions {
 	return &c.test
 }
 
+func parseReplay(t testing.TB, args ...string) *replayOptions {
+	t.Helper()
+	c := parseCommand(t, append([]string{"replay"}, args...)...)
+	if err := c.replay.validate(c.extra); err != nil {
+		t.Fatalf("replay %q: %v", args, err)
+	}
+	return &c.replay
+}
+
 // Help and the version go to stdout with exit code 0, as promtool's and
 // alertmanager's do; a mistake goes to stderr with exit code 2.
 func TestHelp(t *testing.T) {

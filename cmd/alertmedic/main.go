@@ -58,6 +58,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = pendingCmd(ctx, c, stdout)
 	case "report":
 		err = reportCmd(ctx, c, stdout)
+	case "replay":
+		err = replayCmd(ctx, c, stdout, stderr)
 	case "version":
 		if err = noArgs(cmd, c.extra); err == nil {
 			fmt.Fprintln(stdout, versionString())

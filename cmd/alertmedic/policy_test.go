@@ -9,8 +9,9 @@ import (
 	"github.com/alertmedic/alertmedic/policy"
 )
 
-// serve and test take the deployment's policy from the same flags, so that
-// a test run with serve's flags decides as the deployment does.
+// serve, test and replay take the deployment's policy from the same flags,
+// so that a test or a replay run with serve's flags decides as the
+// deployment does.
 func TestPolicyFlags(t *testing.T) {
 	flags := []string{"--default-cooldown", "5m", "--max-per-rule", "4", "--max-per-target", "2", "--budget-window", "2h",
 		"--breaker-max", "-1", "--breaker-window", "1m", "--allow-namespaces", "shop,prod-*", "--deny-namespaces", "prod-payments"}
@@ -31,6 +32,11 @@ func TestPolicyFlags(t *testing.T) {
 	if !reflect.DeepEqual(to.limits, want) {
 		t.Errorf("test: limits\ngot  %+v\nwant %+v", to.limits, want)
 	}
+	replayArgs := []string{"--prometheus", "http://prometheus:9090", "--rules", "r.yaml"}
+	ro := parseReplay(t, append(replayArgs, flags...)...)
+	if !reflect.DeepEqual(ro.limits, want) {
+		t.Errorf("replay: limits\ngot  %+v\nwant %+v", ro.limits, want)
+	}
 
 	// Unset, both take the same defaults.
 	so = parseServe(t, "--rules", "r.yaml")
@@ -38,6 +44,9 @@ func TestPolicyFlags(t *testing.T) {
 	defaults := policy.Limits{BreakerMax: policy.DefaultBreakerMax, BreakerWindow: policy.DefaultBreakerWindow, BudgetWindow: policy.DefaultBudgetWindow}
 	if !reflect.DeepEqual(to.limits, defaults) {
 		t.Errorf("test: defaults %+v, want %+v", to.limits, defaults)
+	}
+	if ro := parseReplay(t, replayArgs...); !reflect.DeepEqual(ro.limits, defaults) {
+		t.Errorf("replay: defaults %+v, want %+v", ro.limits, defaults)
 	}
 	if p := so.Policy; !reflect.DeepEqual(p.Limits, defaults) {
 		t.Errorf("serve: defaults %+v, want those of %+v", p, defaults)

@@ -10,8 +10,6 @@ import (
 	"github.com/prometheus/alertmanager/template"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
-	"github.com/alertmedic/alertmedic/engine/controller"
-	"github.com/alertmedic/alertmedic/engine/ingest"
 	"github.com/alertmedic/alertmedic/policy"
 	"github.com/alertmedic/alertmedic/rules"
 )
@@ -125,12 +123,11 @@ func matchTargetErrors(got, want []Expectation) {
 	}
 }
 
-// runSequence plays the notifications of c (see Run).
+// runSequence plays the notifications of c (see Run) through a Player.
 func (c *Case) runSequence(set *rules.Set, limits policy.Limits) Result {
-	book := policy.NewBook(c.Limits(limits))
-	res := Result{Case: c, Limits: book.Limits()}
-	recorded := map[string]time.Duration{} // record name -> when it was recorded
-	firing := map[string]time.Time{}       // fingerprint -> startsAt of its firing episode
+	player := NewPlayer(set, c.Limits(limits))
+	res := Result{Case: c, Limits: player.Limits()}
+	firing := map[string]time.Time{} // fingerprint -> startsAt of its firing episode
 	for _, n := range c.Notifications {
 		now := testStart().Add(n.At)
 		step := StepResult{Notification: n}
@@ -150,37 +147,14 @@ func (c *Case) runSequence(set *rules.Set, limits policy.Limits) Result {
 				continue
 			}
 			firing[a.Fingerprint] = a.StartsAt
-			for _, m := range set.Match(&a) {
-				e := expectationOf(m)
-				if m.Err != nil {
-					got = append(got, e)
-					continue
-				}
-				// The record the webhook path writes for this match, named
-				// for its episode: a name recorded already is a re-send.
-				name := ingest.RecordName(ingest.EpisodeKey(m.Rule.Name, m.Target, &a))
-				if at, dup := recorded[name]; dup {
-					e.Decision = DecisionDuplicate
-					step.Notes = append(step.Notes, fmt.Sprintf("%s: Duplicate: %s, firing since %s, was recorded at %s already; alertmedic acts once per episode (fingerprint and startsAt), and the alert fires again as a new episode only after it resolved",
-						m.Rule.Name, alertName(&a), FormatTime(a.StartsAt), offset(at)))
-					got = append(got, e)
-					continue
-				}
-				recorded[name] = n.At
-				rec := ingest.NewRecord("", name, m, &a, false, now)
-				if rec.Spec.Approval != nil {
-					e.Decision = DecisionPendingApproval
-					step.Notes = append(step.Notes, m.Rule.Name+": PendingApproval: the rule needs a person's approval; policy decides when the action is approved")
-					got = append(got, e)
-					continue
-				}
-				act := controller.PolicyAction(rec)
-				if d := book.Check(act, now); !d.Allowed() {
-					e.Decision = Decision(d.Reason)
-					step.Notes = append(step.Notes, fmt.Sprintf("%s: %s: %s", m.Rule.Name, d.Reason, d.Message))
-				} else {
-					book.Reserve(act, now)
-					e.Decision = DecisionRun
+			for _, o := range player.Play(&a, now) {
+				e := expectationOf(o.Match)
+				e.Decision = o.Decision
+				switch {
+				case o.Decision == DecisionDuplicate:
+					step.Notes = append(step.Notes, o.Match.Rule.Name+": "+duplicateNote(&a, o.RecordedAt.Sub(testStart())))
+				case o.Note != "":
+					step.Notes = append(step.Notes, fmt.Sprintf("%s: %s: %s", o.Match.Rule.Name, o.Decision, o.Note))
 				}
 				got = append(got, e)
 			}
