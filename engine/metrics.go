@@ -22,12 +22,13 @@ const (
 	DecisionNamespaceDenied = "namespace_denied"
 	DecisionAwaitApproval   = "awaiting_approval"
 	DecisionExpired         = "expired"
-	DecisionInterrupted     = "interrupted" // found Running after a leader change
-	DecisionRetry           = "retry"       // transient failure, tried again
-	DecisionInvalid         = "invalid"     // parameters that do not parse: Failed, nothing done
-	DecisionEscalated       = "escalated"   // a failed record's onFailure step recorded as a new record
-	DecisionNextStep        = "next_step"   // a succeeded step's next step of its sequence recorded as a new record
-	DecisionUnplanned       = "unplanned"   // a record claiming to be a later step of a sequence that its previous step does not plan: Skipped
+	DecisionInterrupted     = "interrupted"  // found Running after a leader change
+	DecisionRetry           = "retry"        // transient failure, tried again
+	DecisionInvalid         = "invalid"      // parameters that do not parse: Failed, nothing done
+	DecisionEscalated       = "escalated"    // a failed record's onFailure step recorded as a new record
+	DecisionNextStep        = "next_step"    // a succeeded step's next step of its sequence recorded as a new record
+	DecisionNotRecorded     = "not_recorded" // an episode that started in a published circuit breaker window: counted, not recorded (its action would be skipped)
+	DecisionUnplanned       = "unplanned"    // a record claiming to be a later step of a sequence that its previous step does not plan: Skipped
 )
 
 // Metrics are the engine's Prometheus metrics, shared by its rooms: ingest

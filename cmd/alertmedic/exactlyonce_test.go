@@ -17,8 +17,10 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/engine/breaker"
 )
 
 // restartRules restarts the Deployment an alert names; cooldown as given
@@ -391,5 +393,89 @@ func TestKubeSystemIsDeniedByDefault(t *testing.T) {
 	r := recordsIn(t, records)[0]
 	if r.Status.Phase != v1alpha1.PhaseSkipped || r.Status.Reason != "NamespaceDenied" || !strings.Contains(r.Status.Message, "kube-system") {
 		t.Errorf("status = %+v, want Skipped/NamespaceDenied", r.Status)
+	}
+}
+
+// Once the circuit breaker is open, the episodes that start in its
+// published window are counted and not recorded: a storm of distinct
+// alerts writes a bounded number of records. Re-sends stay unrecorded; an
+// episode that started before the window is recorded (and skipped) as
+// before; a record of the window's episode made anyway (by a replica that
+// did not know the window yet) is skipped for it.
+func TestStormInTheBreakerWindowIsNotRecorded(t *testing.T) {
+	work := deployments(t, 3)
+	s := startServe(t, kubeconfig(t), "--rules", restartRules(t, ""), "--breaker-max", "2", "--breaker-window", "1h",
+		"--kube-api-qps", "2000", "--kube-api-burst", "2000")
+	records := recordsNamespace(t)
+	now := time.Now()
+	mustPost(t, s, notification(t, "{}:{batch=\"0\"}", crashLooping(work, "app-0", now), crashLooping(work, "app-1", now), crashLooping(work, "app-2", now)))
+	waitFor(t, "3 finished records", allFinal(t, records, 3))
+	if got := byPhase(t, records); got["Succeeded/Restarted"] != 2 || got["Skipped/CircuitOpen"] != 1 {
+		t.Fatalf("records = %v, want 2 restarted and 1 skipped by the breaker", got)
+	}
+	waitFor(t, "the breaker's window published", func() bool {
+		_, err := cluster.Client.CoreV1().ConfigMaps(records).Get(t.Context(), breaker.ConfigMapName, metav1.GetOptions{})
+		return err == nil
+	})
+	// Until the replica's watch has the window, an episode is recorded and
+	// skipped as before; post one at a time until one is not recorded.
+	notRecorded := func() string { return metricValue(t, s, `alertmedic_engine_decisions_total{decision="not_recorded"}`) }
+	before := 3
+	for i := 0; notRecorded() != "1"; i++ {
+		mustPost(t, s, notification(t, "{}:{probe=\"x\"}", crashLooping(work, fmt.Sprintf("probe-%d", i), time.Now())))
+		if notRecorded() != "1" {
+			before++
+		}
+		if i > 100 {
+			t.Fatal("no episode left unrecorded after 100 notifications")
+		}
+	}
+	waitFor(t, "the records before the window known to finish", allFinal(t, records, before))
+
+	// The storm: 500 distinct episodes, 100 to a notification, then again.
+	storm := func() {
+		for batch := range 5 {
+			var alerts []template.Alert
+			for i := batch * 100; i < (batch+1)*100; i++ {
+				alerts = append(alerts, crashLooping(work, fmt.Sprintf("storm-%d", i), now.Add(time.Minute)))
+			}
+			mustPost(t, s, notification(t, fmt.Sprintf("{}:{batch=\"%d\"}", batch), alerts...))
+		}
+	}
+	storm()
+	storm()
+	if n := len(recordsIn(t, records)); n != before {
+		t.Errorf("%d records after the storm, want the %d before it", n, before)
+	}
+	if v := notRecorded(); v != "501" {
+		t.Errorf("not_recorded = %s, want 501: every storm episode once, its re-send known", v)
+	}
+
+	// An episode that started before the window: recorded, and skipped by
+	// the breaker.
+	mustPost(t, s, notification(t, "{}:{old=\"x\"}", crashLooping(work, "old", now.Add(-time.Hour))))
+	waitFor(t, "the old episode recorded and finished", allFinal(t, records, before+1))
+
+	// A record of an episode in the window, made anyway.
+	late := crashLooping(work, "late", now.Add(time.Minute))
+	rec := &v1alpha1.Remediation{
+		ObjectMeta: metav1.ObjectMeta{Name: "rem-late", Namespace: records},
+		Spec: v1alpha1.RemediationSpec{Rule: "restart-crashlooping", Action: v1alpha1.ActionRestart, TargetRef: "Deployment/" + work + "/late",
+			Target: v1alpha1.Target{Kind: v1alpha1.KindDeployment, Namespace: work, Name: "late"},
+			Alert:  v1alpha1.AlertRef{Name: "KubePodCrashLooping", Fingerprint: late.Fingerprint, StartsAt: metav1.NewMicroTime(late.StartsAt)}},
+	}
+	if err := cluster.Records.Create(t.Context(), rec); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the late record finished", allFinal(t, records, before+2))
+	var got v1alpha1.Remediation
+	if err := cluster.Records.Get(t.Context(), client.ObjectKeyFromObject(rec), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Status.Phase != v1alpha1.PhaseSkipped || got.Status.Reason != "CircuitOpen" || !strings.Contains(got.Status.Message, "while the circuit breaker was open") {
+		t.Errorf("late record: %s %s %q, want Skipped CircuitOpen for starting in the window", got.Status.Phase, got.Status.Reason, got.Status.Message)
+	}
+	if n := restartEvents(t, work, "app-0") + restartEvents(t, work, "app-1") + restartEvents(t, work, "app-2"); n != 2 {
+		t.Errorf("restarts = %d, want the 2 the breaker let through", n)
 	}
 }

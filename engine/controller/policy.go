@@ -201,14 +201,18 @@ func (r *Runner) scalesDown(ctx context.Context, rec *v1alpha1.Remediation, now 
 // refusal says why policy refuses rec now ("" if it does not).
 // A record a person approved is not held by the breaker (that is what the
 // approval was for), but the other limits still apply.
-func (r *Runner) refusal(rec *v1alpha1.Remediation, now time.Time) (reason, msg string) {
+func (r *Runner) refusal(ctx context.Context, rec *v1alpha1.Remediation, now time.Time) (reason, msg string, publish *policy.Window) {
 	// A sequence is admitted as a whole: one that could not finish for
 	// the namespace of a later step does not start.
 	l := r.book.Limits()
 	for i, st := range rec.Spec.Then {
 		if st.Target != nil && !policy.NamespaceAllowed(st.Target.Namespace, l.AllowNamespaces, l.DenyNamespaces) {
-			return string(policy.NamespaceDenied), fmt.Sprintf("step %d of the sequence acts in namespace %s, which is not one alertmedic may act in (--allow-namespaces / --deny-namespaces); no step was run", i+2, st.Target.Namespace)
+			return string(policy.NamespaceDenied), fmt.Sprintf("step %d of the sequence acts in namespace %s, which is not one alertmedic may act in (--allow-namespaces / --deny-namespaces); no step was run", i+2, st.Target.Namespace), nil
 		}
+	}
+	if msg := r.inBreakerWindow(ctx, rec); msg != "" && !PolicyAction(rec).Approved &&
+		policy.NamespaceAllowed(rec.Spec.Target.Namespace, l.AllowNamespaces, l.DenyNamespaces) {
+		return string(policy.CircuitOpen), msg, nil
 	}
 	d := r.book.Check(PolicyAction(rec), now)
 	switch d.Breaker {
@@ -220,7 +224,12 @@ func (r *Runner) refusal(rec *v1alpha1.Remediation, now time.Time) (reason, msg 
 		r.opts.Metrics.BreakerOpen().Set(0)
 		r.opts.Logger.Info("circuit breaker closed: automatic actions resume")
 	}
-	return string(d.Reason), d.Message
+	if d.Reason == policy.CircuitOpen && BreakerApplies(&rec.Spec, r.opts.Policy) {
+		if w, ok := r.breakerWindow(now); ok {
+			publish = &w
+		}
+	}
+	return string(d.Reason), d.Message, publish
 }
 
 // PolicyAction is what policy is asked about rec.

@@ -64,6 +64,11 @@ type Runner struct {
 	mu     sync.Mutex
 	seeded bool
 	book   *policy.Book // recent actions, by target label; guarded by mu
+	// windows are the circuit breaker's published windows (engine/breaker);
+	// windowsStale: read them from the API server before relying on them.
+	// Guarded by mu.
+	windows      policy.Windows
+	windowsStale bool
 }
 
 // NewRunner registers a Runner with mgr: its controller and its leader gauge
@@ -82,7 +87,7 @@ func NewRunner(mgr manager.Manager, opts Options) (*Runner, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	r := &Runner{client: mgr.GetClient(), reader: mgr.GetAPIReader(), opts: opts, book: policy.NewBook(opts.Policy.Limits)}
+	r := &Runner{client: mgr.GetClient(), reader: mgr.GetAPIReader(), opts: opts, book: policy.NewBook(opts.Policy.Limits), windowsStale: true}
 	skip := true
 	err := ctrl.NewControllerManagedBy(mgr).For(&v1alpha1.Remediation{}).Named("remediation").
 		WithOptions(controller.Options{MaxConcurrentReconciles: opts.Workers, SkipNameValidation: &skip}).
@@ -184,8 +189,11 @@ func (r *Runner) run(ctx context.Context, rec *v1alpha1.Remediation, now time.Ti
 	var booked *policy.Reservation
 	if admit {
 		r.mu.Lock()
-		if reason, msg := r.refusal(rec, now); reason != "" {
+		if reason, msg, window := r.refusal(ctx, rec, now); reason != "" {
 			r.mu.Unlock()
+			if window != nil {
+				r.publishBreakerWindow(ctx, rec.Namespace, *window, now)
+			}
 			if reason == "CircuitOpen" && r.opts.Policy.BreakerHold == BreakerApproval {
 				return r.holdForApproval(ctx, rec, now, msg)
 			}

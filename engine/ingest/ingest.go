@@ -16,6 +16,7 @@ import (
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/engine"
 	"github.com/alertmedic/alertmedic/engine/approval"
+	"github.com/alertmedic/alertmedic/policy"
 	"github.com/alertmedic/alertmedic/rules"
 	"github.com/alertmedic/alertmedic/webhook"
 )
@@ -53,9 +54,16 @@ type Options struct {
 	// one seen longest ago is forgotten (its next re-send costs one create
 	// answered AlreadyExists, never a second action). About 100 bytes each.
 	SeenSize int // default 100,000
-	Logger   *slog.Logger
-	Metrics  *engine.Metrics
-	Now      func() time.Time
+	// Windows, when set, is this replica's view of the circuit breaker's
+	// published windows (engine/breaker), and BreakerApplies says whether
+	// the breaker decides a record's action (controller.BreakerApplies):
+	// an episode that started in a window and whose action the breaker
+	// decides is counted and not recorded, since the leader would skip it.
+	Windows        func() policy.Windows
+	BreakerApplies func(*v1alpha1.RemediationSpec) bool
+	Logger         *slog.Logger
+	Metrics        *engine.Metrics
+	Now            func() time.Time
 }
 
 func (o *Options) setDefaults() {
@@ -89,7 +97,10 @@ func (o *Options) setDefaults() {
 type Ingester struct {
 	opts  Options
 	rules atomic.Pointer[rules.Set]
-	seen  *seenCache // record names this replica saw exist
+	seen  *seenCache // record names this replica saw exist, or left unrecorded in a breaker window
+
+	mu     sync.Mutex
+	logged map[string]time.Time // rule -> the end of the breaker window last logged for it
 }
 
 // New returns an Ingester.
@@ -145,7 +156,11 @@ func (in *Ingester) Accept(ctx context.Context, msg *webhook.Message) error {
 					batch = map[string]bool{}
 				}
 				batch[name] = true
-				creates = append(creates, NewRecord(in.opts.Namespace, name, m, a, in.opts.DryRun, now))
+				rec := NewRecord(in.opts.Namespace, name, m, a, in.opts.DryRun, now)
+				if in.inBreakerWindow(rec, now) {
+					continue
+				}
+				creates = append(creates, rec)
 			}
 		}
 	}
@@ -194,6 +209,37 @@ func (in *Ingester) matches(set *rules.Set, a *template.Alert) []rules.Match {
 }
 
 func (in *Ingester) seenRecently(name string, now time.Time) bool { return in.seen.contains(name, now) }
+
+// inBreakerWindow reports whether rec's episode started in a published
+// circuit breaker window and its action is one the breaker decides: the
+// leader would skip it (CircuitOpen), so it is counted, remembered as
+// handled, and not recorded. A storm of distinct alerts so writes a bounded
+// number of records: those before the window was published.
+func (in *Ingester) inBreakerWindow(rec *v1alpha1.Remediation, now time.Time) bool {
+	if in.opts.Windows == nil || in.opts.BreakerApplies == nil || !in.opts.BreakerApplies(&rec.Spec) {
+		return false
+	}
+	w, ok := in.opts.Windows().Contains(rec.Spec.Alert.StartsAt.Time)
+	if !ok {
+		return false
+	}
+	in.remember(rec.Name, now)
+	in.opts.Metrics.Decision(engine.DecisionNotRecorded).Inc()
+	in.mu.Lock()
+	first := !in.logged[rec.Spec.Rule].Equal(w.Until)
+	if first {
+		if in.logged == nil {
+			in.logged = map[string]time.Time{}
+		}
+		in.logged[rec.Spec.Rule] = w.Until
+	}
+	in.mu.Unlock()
+	if first {
+		in.opts.Logger.Warn("circuit breaker open: alert episodes that start in its window are not acted on automatically, and not recorded (counted in alertmedic_engine_decisions_total{decision=\"not_recorded\"})",
+			"rule", rec.Spec.Rule, "from", w.From, "until", w.Until, "first_record", rec.Name, "target", rec.Spec.TargetRef)
+	}
+	return true
+}
 
 func (in *Ingester) remember(name string, now time.Time) { in.seen.add(name, now) }
 

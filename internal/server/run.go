@@ -30,6 +30,7 @@ import (
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/engine"
 	"github.com/alertmedic/alertmedic/engine/approval"
+	"github.com/alertmedic/alertmedic/engine/breaker"
 	"github.com/alertmedic/alertmedic/engine/controller"
 	"github.com/alertmedic/alertmedic/engine/ingest"
 	"github.com/alertmedic/alertmedic/remediations"
@@ -106,20 +107,33 @@ func Run(ctx context.Context, o Options) error {
 	})
 	metrics := engine.NewMetrics(reg)
 	probe := &apiProbe{client: clientset, namespace: o.Namespace, ttl: 2 * time.Second, timeout: 2 * time.Second}
+	// The breaker's windows are watched, so the watch's client has no
+	// request timeout.
+	watchClient, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("kubernetes client: %w", err)
+	}
+	windows := breaker.NewWatcher(watchClient, o.Namespace)
+	pol := o.Policy
 	eng := ingest.New(ingest.Options{
-		Client:    records,
-		Namespace: o.Namespace,
-		Gate:      probe.check,
-		SeenSize:  o.SeenSize,
-		Rules:     set,
-		Busy:      webhook.ErrBusy,
-		DryRun:    o.DryRun,
-		Logger:    log,
-		Metrics:   metrics,
+		Windows:        windows.Windows,
+		BreakerApplies: func(s *v1alpha1.RemediationSpec) bool { return controller.BreakerApplies(s, pol) },
+		Client:         records,
+		Namespace:      o.Namespace,
+		Gate:           probe.check,
+		SeenSize:       o.SeenSize,
+		Rules:          set,
+		Busy:           webhook.ErrBusy,
+		DryRun:         o.DryRun,
+		Logger:         log,
+		Metrics:        metrics,
 	})
 	mgr, err := newManager(cfg, scheme, &o, log)
 	if err != nil {
 		return err
+	}
+	if err := mgr.Add(windows); err != nil {
+		return fmt.Errorf("circuit breaker windows: %w", err)
 	}
 	// Every replica's cache holds the records, so each can say how many
 	// wait for a person; the leader is not needed for that.

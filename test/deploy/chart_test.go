@@ -454,6 +454,7 @@ func TestRBACChart(t *testing.T) {
 		expectAllowed(t, actionChecks(sa, w))
 		expectForbidden(t, deniedEverywhere(sa, w))
 		expectAllowed(t, ownChecks(sa, "chart-cluster"))
+		expectForbidden(t, ownDenied(sa))
 	})
 	t.Run("namespaces", func(t *testing.T) {
 		for _, ns := range []string{"chart-in", "chart-out"} {
@@ -485,5 +486,6 @@ func TestRBACChart(t *testing.T) {
 			t.Error("chart-out/web changed although every request was forbidden")
 		}
 		expectAllowed(t, ownChecks(sa, "chart-namespaces"))
+		expectForbidden(t, ownDenied(sa))
 	})
 }

@@ -22,6 +22,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
+
+	"github.com/alertmedic/alertmedic/engine/breaker"
 )
 
 // alertmedic's identity, as the base's ServiceAccount gives it.
@@ -394,6 +396,50 @@ func ownChecks(sa *serviceAccount, suffix string) []check {
 			}
 			return nil
 		}},
+		{"create, get, list and watch by name, and update the circuit breaker's ConfigMap", func(ctx context.Context) error {
+			cms := sa.k.CoreV1().ConfigMaps(saNamespace)
+			_, err := cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: breaker.ConfigMapName, Namespace: saNamespace}}, metav1.CreateOptions{})
+			if err != nil && !apierrors.IsAlreadyExists(err) { // the other scope's run made it
+				return fmt.Errorf("create: %w", err)
+			}
+			cm, err := cms.Get(ctx, breaker.ConfigMapName, metav1.GetOptions{})
+			if err != nil {
+				return fmt.Errorf("get: %w", err)
+			}
+			byName := metav1.ListOptions{FieldSelector: "metadata.name=" + breaker.ConfigMapName}
+			if _, err := cms.List(ctx, byName); err != nil {
+				return fmt.Errorf("list by name: %w", err)
+			}
+			wi, err := cms.Watch(ctx, byName)
+			if err != nil {
+				return fmt.Errorf("watch by name: %w", err)
+			}
+			wi.Stop()
+			cm.Data = map[string]string{"windows": "[]"}
+			if _, err := cms.Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+				return fmt.Errorf("update: %w", err)
+			}
+			return nil
+		}},
+	}
+}
+
+// ownDenied are requests in its own namespace alertmedic never needs: any
+// ConfigMap but the circuit breaker's, and all of them at once.
+func ownDenied(sa *serviceAccount) []check {
+	cms := sa.k.CoreV1().ConfigMaps(saNamespace)
+	return []check{
+		{"get another ConfigMap", func(ctx context.Context) error {
+			_, err := cms.Get(ctx, "alertmedic-rules", metav1.GetOptions{})
+			return err
+		}},
+		{"list every ConfigMap", func(ctx context.Context) error {
+			_, err := cms.List(ctx, metav1.ListOptions{})
+			return err
+		}},
+		{"delete the circuit breaker's ConfigMap", func(ctx context.Context) error {
+			return cms.Delete(ctx, breaker.ConfigMapName, metav1.DeleteOptions{})
+		}},
 	}
 }
 
@@ -522,6 +568,7 @@ func TestRBACClusterWide(t *testing.T) {
 	}
 	t.Run("own namespace", func(t *testing.T) {
 		expectAllowed(t, ownChecks(sa, "cluster-wide"))
+		expectForbidden(t, ownDenied(sa))
 	})
 	t.Run("remediations.Executor in team-c", func(t *testing.T) {
 		expectActionsSucceed(t, executorAsServiceAccount(t), createWorkloads(t, "team-c", ""))
@@ -576,6 +623,7 @@ func TestRBACNamespacedOverlay(t *testing.T) {
 	})
 	t.Run("own namespace", func(t *testing.T) {
 		expectAllowed(t, ownChecks(sa, "namespaced"))
+		expectForbidden(t, ownDenied(sa))
 	})
 	t.Run("remediations.Executor in listed payments", func(t *testing.T) {
 		expectActionsSucceed(t, executorAsServiceAccount(t), createWorkloads(t, "payments", "exec-"))

@@ -1,0 +1,172 @@
+// Package breaker keeps the circuit breaker's windows where every replica
+// can read them: in the ConfigMap alertmedic-breaker of the records'
+// namespace. The leader adds a window when its breaker opens; each replica
+// reads the windows to leave unrecorded the alert episodes that started in
+// one and would be skipped anyway, so that a storm of distinct alerts
+// writes a bounded number of objects instead of one record each.
+//
+// A window is a commitment, not a hint: the leader skips an automatic
+// action for an episode that started in a window it published, whatever
+// its own book says later, so a replica that does not record such an
+// episode loses nothing the leader would have run. Windows only grow, and
+// are forgotten only long after they ended.
+package breaker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/alertmedic/alertmedic/policy"
+)
+
+// ConfigMapName is the ConfigMap that holds the windows, in the records'
+// namespace.
+const ConfigMapName = "alertmedic-breaker"
+
+// key is the ConfigMap's data key holding the windows, as JSON.
+const key = "windows"
+
+// Decode reads the windows of cm; nil for none.
+func Decode(cm *corev1.ConfigMap) (policy.Windows, error) {
+	data := cm.Data[key]
+	if data == "" {
+		return nil, nil
+	}
+	var ws policy.Windows
+	if err := json.Unmarshal([]byte(data), &ws); err != nil {
+		return nil, fmt.Errorf("configmap %s/%s: %s: %w", cm.Namespace, cm.Name, key, err)
+	}
+	return ws, nil
+}
+
+// Load reads the windows from the API server (through r); none when the
+// ConfigMap does not exist.
+func Load(ctx context.Context, r client.Reader, namespace string) (policy.Windows, error) {
+	var cm corev1.ConfigMap
+	err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: ConfigMapName}, &cm)
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("read configmap %s/%s: %w", namespace, ConfigMapName, err)
+	}
+	return Decode(&cm)
+}
+
+// Publish adds w to the windows in the ConfigMap (created if missing),
+// forgetting those that ended before keepSince, and returns the windows
+// now stored. It is a read-modify-write retried on conflict, so windows
+// added by another writer are kept.
+func Publish(ctx context.Context, c client.Client, namespace string, w policy.Window, keepSince time.Time) (policy.Windows, error) {
+	var stored policy.Windows
+	err := retry.OnError(retry.DefaultRetry, func(err error) bool { return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) }, func() error {
+		var cm corev1.ConfigMap
+		err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: ConfigMapName}, &cm)
+		create := apierrors.IsNotFound(err)
+		if err != nil && !create {
+			return err
+		}
+		ws, err := Decode(&cm)
+		if err != nil {
+			ws = nil // unreadable: replaced by what is known now
+		}
+		stored = ws.Add(w, keepSince)
+		b, err := json.Marshal(stored)
+		if err != nil {
+			return err
+		}
+		if create {
+			cm = corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: ConfigMapName, Namespace: namespace,
+				Labels: map[string]string{"app.kubernetes.io/name": "alertmedic"}}}
+		}
+		if cm.Data == nil {
+			cm.Data = map[string]string{}
+		}
+		cm.Data[key] = string(b)
+		if create {
+			return c.Create(ctx, &cm)
+		}
+		return c.Update(ctx, &cm)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("publish circuit breaker window %s..%s in configmap %s/%s: %w",
+			w.From.UTC().Format(time.RFC3339), w.Until.UTC().Format(time.RFC3339), namespace, ConfigMapName, err)
+	}
+	return stored, nil
+}
+
+// Watcher keeps a replica's view of the windows current, through a watch
+// of the one ConfigMap. Its view may lag the stored windows, never lead
+// them: a replica that does not know a window yet records the episode, and
+// the leader skips it.
+type Watcher struct {
+	informer cache.SharedIndexInformer
+
+	mu      sync.Mutex
+	version string // resourceVersion windows were decoded from
+	windows policy.Windows
+}
+
+// NewWatcher watches the ConfigMap in namespace with c (list and watch
+// restricted to its name, which is all the RBAC allows).
+func NewWatcher(c kubernetes.Interface, namespace string) *Watcher {
+	byName := func(o *metav1.ListOptions) {
+		o.FieldSelector = fields.OneTermEqualSelector("metadata.name", ConfigMapName).String()
+	}
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			byName(&o)
+			return c.CoreV1().ConfigMaps(namespace).List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			byName(&o)
+			return c.CoreV1().ConfigMaps(namespace).Watch(ctx, o)
+		},
+	}
+	return &Watcher{informer: cache.NewSharedIndexInformer(lw, &corev1.ConfigMap{}, 0, cache.Indexers{})}
+}
+
+// Start runs the watch until ctx ends (a manager.Runnable).
+func (w *Watcher) Start(ctx context.Context) error {
+	w.informer.RunWithContext(ctx)
+	return nil
+}
+
+// NeedLeaderElection: every replica watches.
+func (w *Watcher) NeedLeaderElection() bool { return false }
+
+// Windows is the replica's current view of the windows: none until the
+// watch has delivered the ConfigMap, or when it cannot be read.
+func (w *Watcher) Windows() policy.Windows {
+	for _, o := range w.informer.GetStore().List() {
+		cm, ok := o.(*corev1.ConfigMap)
+		if !ok || cm.Name != ConfigMapName {
+			continue
+		}
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if cm.ResourceVersion != w.version {
+			ws, err := Decode(cm)
+			if err != nil {
+				ws = nil
+			}
+			w.version, w.windows = cm.ResourceVersion, ws
+		}
+		return w.windows
+	}
+	return nil
+}
