@@ -385,10 +385,29 @@ func TestResolvedAlertCancelsPendingApproval(t *testing.T) {
 	}
 }
 
+// kube-system is denied unless allowed by name: an episode there is counted
+// and not recorded, and a record of one made anyway (by a replica with
+// other lists) is skipped by the leader.
 func TestKubeSystemIsDeniedByDefault(t *testing.T) {
 	s := startServe(t, kubeconfig(t), "--rules", restartRules(t, ""))
 	records := recordsNamespace(t)
 	mustPost(t, s, notification(t, "{}:{}", crashLooping("kube-system", "coredns", t0)))
+	mustPost(t, s, notification(t, "{}:{}", crashLooping("kube-system", "coredns", t0))) // a re-send
+	if v := metricValue(t, s, `alertmedic_engine_decisions_total{decision="namespace_denied"}`); v != "1" {
+		t.Errorf("namespace_denied = %q, want 1: the episode once, its re-send known", v)
+	}
+	if recs := recordsIn(t, records); len(recs) != 0 {
+		t.Errorf("%d records of an episode in kube-system, want none", len(recs))
+	}
+	rec := &v1alpha1.Remediation{
+		ObjectMeta: metav1.ObjectMeta{Name: "rem-kube-system", Namespace: records},
+		Spec: v1alpha1.RemediationSpec{Rule: "restart-crashlooping", Action: v1alpha1.ActionRestart, TargetRef: "Deployment/kube-system/coredns",
+			Target: v1alpha1.Target{Kind: v1alpha1.KindDeployment, Namespace: "kube-system", Name: "coredns"},
+			Alert:  v1alpha1.AlertRef{Name: "KubePodCrashLooping", Fingerprint: "0123456789abcdef", StartsAt: metav1.NewMicroTime(t0)}},
+	}
+	if err := cluster.Records.Create(t.Context(), rec); err != nil {
+		t.Fatal(err)
+	}
 	waitFor(t, "the record to be decided", allFinal(t, records, 1))
 	r := recordsIn(t, records)[0]
 	if r.Status.Phase != v1alpha1.PhaseSkipped || r.Status.Reason != "NamespaceDenied" || !strings.Contains(r.Status.Message, "kube-system") {

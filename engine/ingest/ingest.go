@@ -61,6 +61,11 @@ type Options struct {
 	// decides is counted and not recorded, since the leader would skip it.
 	Windows        func() policy.Windows
 	BreakerApplies func(*v1alpha1.RemediationSpec) bool
+	// Namespaces, when set, are the deployment's --allow-namespaces and
+	// --deny-namespaces: an episode whose action (or a step of whose
+	// sequence) acts in a namespace they refuse is counted and not
+	// recorded, since the leader, deciding by the same lists, would skip it.
+	Namespaces *policy.Limits
 	Logger         *slog.Logger
 	Metrics        *engine.Metrics
 	Now            func() time.Time
@@ -157,7 +162,7 @@ func (in *Ingester) Accept(ctx context.Context, msg *webhook.Message) error {
 				}
 				batch[name] = true
 				rec := NewRecord(in.opts.Namespace, name, m, a, in.opts.DryRun, now)
-				if in.inBreakerWindow(rec, now) {
+				if in.namespaceDenied(rec, now) || in.inBreakerWindow(rec, now) {
 					continue
 				}
 				creates = append(creates, rec)
@@ -209,6 +214,32 @@ func (in *Ingester) matches(set *rules.Set, a *template.Alert) []rules.Match {
 }
 
 func (in *Ingester) seenRecently(name string, now time.Time) bool { return in.seen.contains(name, now) }
+
+// namespaceDenied reports whether rec acts (or a step of its sequence
+// does) in a namespace the deployment's lists refuse: the leader would skip
+// it (NamespaceDenied), so it is counted, remembered and not recorded.
+func (in *Ingester) namespaceDenied(rec *v1alpha1.Remediation, now time.Time) bool {
+	l := in.opts.Namespaces
+	if l == nil {
+		return false
+	}
+	ns := rec.Spec.Target.Namespace
+	allowed := policy.NamespaceAllowed(ns, l.AllowNamespaces, l.DenyNamespaces)
+	for _, st := range rec.Spec.Then {
+		if allowed && st.Target != nil {
+			ns = st.Target.Namespace
+			allowed = policy.NamespaceAllowed(ns, l.AllowNamespaces, l.DenyNamespaces)
+		}
+	}
+	if allowed {
+		return false
+	}
+	in.remember(rec.Name, now)
+	in.opts.Metrics.Decision(engine.DecisionNamespaceDenied).Inc()
+	in.opts.Logger.Info("alert episode not recorded: its action would act in a namespace alertmedic may not act in (--allow-namespaces / --deny-namespaces)",
+		"record", rec.Name, "rule", rec.Spec.Rule, "target", rec.Spec.TargetRef, "namespace", ns, "fingerprint", rec.Spec.Alert.Fingerprint)
+	return true
+}
 
 // inBreakerWindow reports whether rec's episode started in a published
 // circuit breaker window and its action is one the breaker decides: the
