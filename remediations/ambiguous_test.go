@@ -9,7 +9,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -120,6 +122,24 @@ func ambiguousActions() []ambiguous {
 			// revision" is the bad one, 3.
 			acted: func(t *testing.T, ns string) { settledAt(t, ns, "4", "web:v2") }},
 	}
+	out = append(out, ambiguous{name: "raise an HPA's minReplicas",
+		setup: func(t *testing.T, ns string) {
+			createDeployment(t, ns, "web", 2, "web:v1")
+			createHPA(t, ns, "web", 2, 10)
+		},
+		req: func(ns string) remediations.Request {
+			r := scaleReq(dep, ns, "web", v1alpha1.ScaleParams{Op: v1alpha1.ScaleTo, N: 5, HPA: v1alpha1.HPARaise, HPAFor: &metav1.Duration{Duration: time.Hour}})
+			r.Record = "rem-raise"
+			return r
+		}, method: http.MethodPatch, path: "/horizontalpodautoscalers/web",
+		state: func(t *testing.T, ns string) string {
+			h, err := kube().AutoscalingV2().HorizontalPodAutoscalers(ns).Get(t.Context(), "web", metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return fmt.Sprintf("minReplicas=%d", *h.Spec.MinReplicas)
+		},
+		before: "minReplicas=2", after: "minReplicas=5"})
 	for _, kind := range []v1alpha1.Kind{v1alpha1.KindStatefulSet, v1alpha1.KindDaemonSet} {
 		out = append(out, ambiguous{name: "rollback a " + string(kind),
 			setup: func(t *testing.T, ns string) {
@@ -369,4 +389,21 @@ func setReplicas(t *testing.T, ns, name string, n int32) error {
 		_, err = kube().AppsV1().Deployments(ns).UpdateScale(t.Context(), name, s, metav1.UpdateOptions{})
 		return err
 	})
+}
+
+// createHPA makes a HorizontalPodAutoscaler of the Deployment name, on CPU.
+func createHPA(t *testing.T, ns, name string, minReplicas, maxReplicas int32) {
+	t.Helper()
+	_, err := kube().AutoscalingV2().HorizontalPodAutoscalers(ns).Create(t.Context(), &autoscalingv2.HorizontalPodAutoscaler{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
+			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: name},
+			MinReplicas:    &minReplicas, MaxReplicas: maxReplicas,
+			Metrics: []autoscalingv2.MetricSpec{{Type: autoscalingv2.ResourceMetricSourceType, Resource: &autoscalingv2.ResourceMetricSource{
+				Name: "cpu", Target: autoscalingv2.MetricTarget{Type: autoscalingv2.UtilizationMetricType, AverageUtilization: &maxReplicas}}}},
+		},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
