@@ -86,7 +86,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"action", "outcome"}),
 		collected: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "alertmedic_records_collected_total",
-			Help: "Finished Remediation records deleted after their retention.",
+			Help: "Finished Remediation records deleted after their retention, or beyond --max-records.",
 		}),
 		verifications: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "alertmedic_verifications_total",
@@ -133,7 +133,8 @@ func (m *Metrics) AlertToDone(action, outcome string) prometheus.Observer {
 	return m.alertToDone.WithLabelValues(action, outcome)
 }
 
-// Collected is the count of finished records deleted after their retention.
+// Collected is the count of finished records deleted after their retention
+// or beyond Policy.MaxRecords.
 func (m *Metrics) Collected() prometheus.Counter { return m.collected }
 
 // Verification is the count of verifications of action that ended with
