@@ -162,8 +162,10 @@ func (h *handler) ingest(w http.ResponseWriter, r *http.Request) (code int) {
 		return http.StatusInternalServerError
 	}
 
-	h.log.Info("notification accepted", "group_key", msg.GroupKey, "receiver", msg.Receiver, "status", msg.Status,
-		"firing", t.firing, "resolved", t.resolved)
+	if h.log.Enabled(r.Context(), slog.LevelInfo) { // else its arguments would be boxed for nothing
+		h.log.Info("notification accepted", "group_key", msg.GroupKey, "receiver", msg.Receiver, "status", msg.Status,
+			"firing", t.firing, "resolved", t.resolved)
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	b := make([]byte, 0, 48)
