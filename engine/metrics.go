@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -53,6 +55,12 @@ type Metrics struct {
 	actionToVerified *prometheus.HistogramVec
 	// silences counts the calls to Alertmanager's silences API.
 	silences *prometheus.CounterVec
+
+	// The counters of decisions and of matches by rule, kept once made:
+	// every notification counts in them, and a label lookup (hashing the
+	// label values under the vector's lock) costs more than this.
+	decided sync.Map // decision -> prometheus.Counter
+	ruled   sync.Map // rule name -> prometheus.Counter
 }
 
 // NewMetrics builds the engine's metrics and registers them with reg (nil:
@@ -87,7 +95,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"action", "outcome"}),
 		collected: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "alertmedic_records_collected_total",
-			Help: "Finished Remediation records deleted after their retention.",
+			Help: "Finished Remediation records deleted after their retention, or beyond --max-records.",
 		}),
 		verifications: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "alertmedic_verifications_total",
@@ -111,10 +119,20 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 }
 
 // Decision is the count of decision d (one of the Decision values).
-func (m *Metrics) Decision(d string) prometheus.Counter { return m.decisions.WithLabelValues(d) }
+func (m *Metrics) Decision(d string) prometheus.Counter { return child(&m.decided, m.decisions, d) }
 
 // Matched is the count of firing alerts that rule matched.
-func (m *Metrics) Matched(rule string) prometheus.Counter { return m.matched.WithLabelValues(rule) }
+func (m *Metrics) Matched(rule string) prometheus.Counter { return child(&m.ruled, m.matched, rule) }
+
+// child is the counter of vec for the one label value v, from cache once
+// made. The vector never forgets a child, so neither does the cache.
+func child(cache *sync.Map, vec *prometheus.CounterVec, v string) prometheus.Counter {
+	if c, ok := cache.Load(v); ok {
+		return c.(prometheus.Counter)
+	}
+	c, _ := cache.LoadOrStore(v, vec.WithLabelValues(v))
+	return c.(prometheus.Counter)
+}
 
 // BreakerOpen is 1 while the circuit breaker holds automatic actions back.
 func (m *Metrics) BreakerOpen() prometheus.Gauge { return m.breakerOpen }
@@ -134,7 +152,8 @@ func (m *Metrics) AlertToDone(action, outcome string) prometheus.Observer {
 	return m.alertToDone.WithLabelValues(action, outcome)
 }
 
-// Collected is the count of finished records deleted after their retention.
+// Collected is the count of finished records deleted after their retention
+// or beyond Policy.MaxRecords.
 func (m *Metrics) Collected() prometheus.Counter { return m.collected }
 
 // Verification is the count of verifications of action that ended with

@@ -10,7 +10,6 @@ import (
 
 	"github.com/prometheus/alertmanager/pkg/labels"
 	"github.com/prometheus/alertmanager/template"
-	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 )
@@ -130,11 +129,11 @@ func (r *Rule) Targets(a *template.Alert) (v1alpha1.Target, []v1alpha1.Target, e
 // target renders one target of the rule: of its sequence's step-th step
 // (0: the rule's own).
 func (r *Rule) target(step int, kind v1alpha1.Kind, nsT, nameT *Template, a *template.Alert) (v1alpha1.Target, error) {
-	ns, err := r.render(step, "namespace", nsT, a, validation.IsDNS1123Label)
+	ns, err := r.render(step, "namespace", nsT, a, validLabel)
 	if err != nil {
 		return v1alpha1.Target{}, err
 	}
-	name, err := r.render(step, "name", nameT, a, validation.IsDNS1123Subdomain)
+	name, err := r.render(step, "name", nameT, a, validSubdomain)
 	if err != nil {
 		return v1alpha1.Target{}, err
 	}

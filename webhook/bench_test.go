@@ -20,7 +20,13 @@ import (
 // payload100 is a notification of 100 firing alerts shaped as Alertmanager
 // renders them (template.Data), with the label and annotation counts of
 // typical kube-state-metrics alerts.
-func payload100(b *testing.B) []byte {
+func payload100(b *testing.B) []byte { return payloadN(b, 100) }
+
+// payload1 is a notification of one such alert, the commonest: a group of
+// one alert, or Alertmanager re-sending it every repeat_interval.
+func payload1(b *testing.B) []byte { return payloadN(b, 1) }
+
+func payloadN(b *testing.B, n int) []byte {
 	b.Helper()
 	tmpl, err := template.FromGlobs(nil)
 	if err != nil {
@@ -28,7 +34,7 @@ func payload100(b *testing.B) []byte {
 	}
 	tmpl.ExternalURL, _ = url.Parse("http://alertmanager.monitoring:9093")
 	start := time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC)
-	alerts := make([]*types.Alert, 100)
+	alerts := make([]*types.Alert, n)
 	for i := range alerts {
 		alerts[i] = amAlert(start.Add(time.Duration(i)*time.Second), time.Time{},
 			"alertname", "KubePodCrashLooping", "namespace", fmt.Sprintf("team-%d", i%7),
@@ -52,8 +58,7 @@ type nopSink struct{}
 
 func (nopSink) Accept(_ context.Context, _ *Message) error { return nil }
 
-func benchmarkHandler(b *testing.B, h http.Handler) {
-	body := payload100(b)
+func benchmarkHandler(b *testing.B, h http.Handler, body []byte, alerts int) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	rd := bytes.NewReader(nil)
@@ -68,27 +73,34 @@ func benchmarkHandler(b *testing.B, h http.Handler) {
 			b.Fatalf("answer %d: %s", w.Code, w.Body)
 		}
 	}
-	b.ReportMetric(float64(b.N)*100/b.Elapsed().Seconds(), "alerts/s")
+	b.ReportMetric(float64(b.N)*float64(alerts)/b.Elapsed().Seconds(), "alerts/s")
 }
 
 // BenchmarkIngest100 is a 100-alert notification through the whole server:
 // routing, auth, limits, decode, validation, metrics, a nil-returning Sink.
-func BenchmarkIngest100(b *testing.B) {
+func BenchmarkIngest100(b *testing.B) { benchmarkHandler(b, serverHandler(b), payload100(b), 100) }
+
+// BenchmarkIngest1 is the same with a one-alert notification.
+func BenchmarkIngest1(b *testing.B) { benchmarkHandler(b, serverHandler(b), payload1(b), 1) }
+
+func serverHandler(b *testing.B) http.Handler {
 	ts := newTestServer(b, Options{Sink: nopSink{}, BearerToken: "t", Logger: slog.New(slog.DiscardHandler)})
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Header.Set("Authorization", "Bearer t")
 		ts.e.ServeHTTP(w, r)
 	})
-	benchmarkHandler(b, h)
 }
 
 // BenchmarkBareDecode100 is the baseline: a plain handler that only decodes
 // the same body into Message with encoding/json.
-func BenchmarkBareDecode100(b *testing.B) {
-	benchmarkHandler(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var msg Message
-		if err := json.NewDecoder(r.Body).Decode(&msg); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-		}
-	}))
-}
+func BenchmarkBareDecode100(b *testing.B) { benchmarkHandler(b, bareDecode, payload100(b), 100) }
+
+// BenchmarkBareDecode1 is the baseline of the one-alert notification.
+func BenchmarkBareDecode1(b *testing.B) { benchmarkHandler(b, bareDecode, payload1(b), 1) }
+
+var bareDecode = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var msg Message
+	if err := json.NewDecoder(r.Body).Decode(&msg); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+	}
+})

@@ -35,6 +35,7 @@ type handler struct {
 	log           *slog.Logger
 	metrics       *Metrics
 	bufs          sync.Pool
+	jsonType      []string // the Content-Type of the 200 answer
 }
 
 // errAcceptTimeout is the cause of an Accept cut short by Options.AcceptTimeout.
@@ -50,6 +51,7 @@ func newHandler(o Options, m *Metrics) *handler {
 		log:           o.Logger,
 		metrics:       m,
 		bufs:          sync.Pool{New: func() any { return new(bytes.Buffer) }},
+		jsonType:      []string{"application/json"},
 	}
 }
 
@@ -162,9 +164,13 @@ func (h *handler) ingest(w http.ResponseWriter, r *http.Request) (code int) {
 		return http.StatusInternalServerError
 	}
 
-	h.log.Info("notification accepted", "group_key", msg.GroupKey, "receiver", msg.Receiver, "status", msg.Status,
-		"firing", t.firing, "resolved", t.resolved)
-	w.Header().Set("Content-Type", "application/json")
+	if h.log.Enabled(r.Context(), slog.LevelInfo) { // else its arguments would be boxed for nothing
+		h.log.Info("notification accepted", "group_key", msg.GroupKey, "receiver", msg.Receiver, "status", msg.Status,
+			"firing", t.firing, "resolved", t.resolved)
+	}
+	// Already in canonical form, and never changed in place by net/http:
+	// one value for every answer, not a new one each time.
+	w.Header()["Content-Type"] = h.jsonType
 	w.WriteHeader(http.StatusOK)
 	b := make([]byte, 0, 48)
 	b = append(b, `{"status":"accepted","alerts":`...)

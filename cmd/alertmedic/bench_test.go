@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -52,9 +53,12 @@ func rulesText(n int, matching bool) string {
 
 // payload is a notification of 100 firing alerts with the labels of
 // typical kube-state-metrics alerts.
-func payload(b testing.TB, ns string) []byte {
+func payload(b testing.TB, ns string) []byte { return payloadN(b, ns, 100) }
+
+// payloadN is the same with n alerts.
+func payloadN(b testing.TB, ns string, n int) []byte {
 	var alerts []template.Alert
-	for i := range 100 {
+	for i := range n {
 		a := crashLooping(ns, fmt.Sprintf("svc-%d", i), t0.Add(time.Duration(i)*time.Second))
 		for k, v := range map[string]string{"severity": "critical", "pod": fmt.Sprintf("svc-%d-7d9f8b6c5-x2x4q", i),
 			"container": "app", "job": "kube-state-metrics", "instance": "10.0.0.1:8080", "cluster": "prod-eu-1"} {
@@ -84,7 +88,7 @@ func ingestServer(b *testing.B, text string) http.Handler {
 	return srv
 }
 
-func benchIngest(b *testing.B, h http.Handler, body []byte) {
+func benchIngest(b *testing.B, h http.Handler, body []byte, alerts int) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	rd := bytes.NewReader(nil)
@@ -105,20 +109,46 @@ func benchIngest(b *testing.B, h http.Handler, body []byte) {
 	for b.Loop() {
 		post()
 	}
-	b.ReportMetric(float64(b.N)*100/b.Elapsed().Seconds(), "alerts/s")
+	b.ReportMetric(float64(b.N)*float64(alerts)/b.Elapsed().Seconds(), "alerts/s")
 }
 
 // BenchmarkIngest1000RulesNoMatch: a 100-alert notification through the
 // whole webhook and engine with 1,000 rules loaded, none matching. Compare
 // with webhook's BenchmarkBareDecode100 (docs/performance.md).
 func BenchmarkIngest1000RulesNoMatch(b *testing.B) {
-	benchIngest(b, ingestServer(b, rulesText(1000, false)), payload(b, "shop"))
+	benchIngest(b, ingestServer(b, rulesText(1000, false)), payload(b, "shop"), 100)
+}
+
+// BenchmarkIngest1000RulesNoMatch1: the same with a one-alert notification.
+// Compare with webhook's BenchmarkBareDecode1.
+func BenchmarkIngest1000RulesNoMatch1(b *testing.B) {
+	benchIngest(b, ingestServer(b, rulesText(1000, false)), payloadN(b, "shop", 1), 1)
 }
 
 // BenchmarkIngest1000RulesAllHandled: the same, every alert matching a rule
 // and its episode already recorded (Alertmanager re-sending the group).
 func BenchmarkIngest1000RulesAllHandled(b *testing.B) {
-	benchIngest(b, ingestServer(b, rulesText(1000, true)), payload(b, "shop"))
+	benchIngest(b, ingestServer(b, rulesText(1000, true)), payload(b, "shop"), 100)
+}
+
+// BenchmarkIngest1000RulesAllHandled1: a one-alert notification whose
+// episode is already recorded, Alertmanager's commonest traffic (a re-send
+// every repeat_interval, a duplicate from its HA peer). Compare with
+// webhook's BenchmarkBareDecode1.
+func BenchmarkIngest1000RulesAllHandled1(b *testing.B) {
+	benchIngest(b, ingestServer(b, rulesText(1000, true)), payloadN(b, "shop", 1), 1)
+}
+
+// BenchmarkBareDecode1 is the floor of the one-alert benchmarks above, on
+// their very payload: a plain handler that only decodes it into
+// webhook.Message with encoding/json.
+func BenchmarkBareDecode1(b *testing.B) {
+	benchIngest(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var msg webhook.Message
+		if err := json.NewDecoder(r.Body).Decode(&msg); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+		}
+	}), payloadN(b, "shop", 1), 1)
 }
 
 // BenchmarkAlertToPatch: from posting a one-alert notification to an

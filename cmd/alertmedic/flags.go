@@ -215,6 +215,7 @@ func (c *commandLine) serveCommand(cmd *kingpin.CmdClause) {
 	cmd.Flag("retry-backoff", "wait before the second try of an action after a transient failure, doubled for each try after it (at most 1h)").Default("5s").DurationVar(&o.Policy.RetryBackoff)
 	cmd.Flag("retention", "keep a finished record this long after its alert resolved (8 days: 'alertmedic report --since 7d' sees a whole week)").Default("192h").DurationVar(&o.Policy.Retention)
 	cmd.Flag("max-retention", "keep a finished record this long when its alert never resolved").Default("720h").DurationVar(&o.Policy.MaxRetention)
+	cmd.Flag("max-records", "keep at most this many finished records, whatever their age: beyond it, those due to be deleted soonest go first (0: no bound)").Default("20000").IntVar(&o.Policy.MaxRecords)
 	cmd.Flag("alertmanager-url", "Alertmanager that silences an alert while its remediation is verified (rules with silence: true) and that verify.alertResolved asks whether an alert still fires, such as http://alertmanager:9093").PlaceHolder("URL").StringVar(&o.AlertmanagerURL)
 	cmd.Flag("alertmanager-absent-for", "with --alertmanager-url: a rule's verify.alertResolved also passes, without a resolved notification, once Alertmanager's API has not listed the alert for this long").Default("2m").DurationVar(&o.Policy.AlertAbsentFor)
 	cmd.Flag("silence-sweep-interval", "how often the leader looks in Alertmanager for silences left behind (their record ended or is gone) and expires them; it also looks when it starts leading").Default("10m").DurationVar(&o.Policy.SilenceSweep)

@@ -21,8 +21,8 @@ func TestPolicyFlags(t *testing.T) {
 	so := parseServe(t, append([]string{"--rules", "r.yaml"}, flags...)...)
 	got := controller.Policy{Limits: want}
 	// What rule tests do not model is serve's alone.
-	got.BreakerHold, got.ApprovalTimeout, got.MaxAttempts, got.Retention, got.MaxRetention =
-		so.Policy.BreakerHold, so.Policy.ApprovalTimeout, so.Policy.MaxAttempts, so.Policy.Retention, so.Policy.MaxRetention
+	got.BreakerHold, got.ApprovalTimeout, got.MaxAttempts, got.Retention, got.MaxRetention, got.MaxRecords =
+		so.Policy.BreakerHold, so.Policy.ApprovalTimeout, so.Policy.MaxAttempts, so.Policy.Retention, so.Policy.MaxRetention, so.Policy.MaxRecords
 	got.RequireApproval, got.RequiredApprovalTimeout = so.Policy.RequireApproval, so.Policy.RequiredApprovalTimeout
 	got.RetryBackoff, got.ActionTimeout, got.SilenceSweep, got.AlertAbsentFor = so.Policy.RetryBackoff, so.Policy.ActionTimeout, so.Policy.SilenceSweep, so.Policy.AlertAbsentFor
 	if !reflect.DeepEqual(so.Policy, got) {

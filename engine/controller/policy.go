@@ -41,6 +41,13 @@ type Policy struct {
 	// again, so MaxRetention should exceed the longest alert.
 	Retention    time.Duration // default 8 days: a week's report (alertmedic report) sees every record of the week
 	MaxRetention time.Duration // default 30 days
+	// MaxRecords bounds the finished records kept, whatever their age:
+	// beyond it, those age retention would delete soonest go first, every
+	// CountSweep (0: no bound). A record not final, whose escalation or
+	// next step is not recorded yet, or whose HPA raise is not put back,
+	// is never deleted for it.
+	MaxRecords int
+	CountSweep time.Duration // default 1m
 	// VerifyInterval is how often the checks of a Verifying record are
 	// looked at (and the target read) until they pass or their deadline.
 	VerifyInterval time.Duration // default 5s
@@ -79,6 +86,9 @@ func (p *Policy) setDefaults() {
 	}
 	if p.MaxRetention <= 0 {
 		p.MaxRetention = 30 * 24 * time.Hour
+	}
+	if p.CountSweep <= 0 {
+		p.CountSweep = time.Minute
 	}
 	if p.VerifyInterval <= 0 {
 		p.VerifyInterval = 5 * time.Second

@@ -98,8 +98,11 @@ func NewRunner(mgr manager.Manager, opts Options) (*Runner, error) {
 	err = mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
 		opts.Metrics.Leader().Set(1)
 		opts.Logger.Info("leading: this replica executes remediations", "identity", opts.Identity)
+		var wg sync.WaitGroup
+		wg.Go(func() { r.boundRecords(ctx) })
 		r.sweepSilences(ctx)
 		<-ctx.Done()
+		wg.Wait()
 		opts.Metrics.Leader().Set(0)
 		return nil
 	}))

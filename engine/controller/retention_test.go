@@ -1,6 +1,8 @@
 package controller
 
 import (
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -32,5 +34,86 @@ func TestFinishedRecordsAreCollected(t *testing.T) {
 	}
 	if n := testutil.ToFloat64(m.Collected()); n != 1 {
 		t.Errorf("collected = %v, want 1", n)
+	}
+}
+
+// Beyond Policy.MaxRecords finished records, the excess is deleted, those
+// age retention would delete soonest first; records that are not final, or
+// still owe something (an HPA raise to put back), are never deleted for it.
+func TestFinishedRecordsAreBoundedByCount(t *testing.T) {
+	ns := cluster.Namespace(t, "records")
+	c := cluster.NewClient(t, cluster.Config)
+	now := time.Now()
+	// Eight finished records, all well within their age retention: the
+	// alerts of rem-0 to rem-5 resolved, rem-0 longest ago; rem-6 and rem-7
+	// never resolved.
+	var recs []*v1alpha1.Remediation
+	for i := range 8 {
+		finished := metav1.NewTime(now.Add(-time.Duration(10-i) * time.Hour))
+		st := v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseSucceeded, FinishedAt: &finished}
+		if i < 6 {
+			st.AlertResolvedAt = &finished
+		}
+		recs = append(recs, put(t, c, ns, restartRecord(fmt.Sprintf("rem-%d", i), ns, fmt.Sprintf("app-%d", i)), st))
+	}
+	// Not final, and one whose raise of an HPA is still to be put back,
+	// though it finished first of all: kept whatever the bound.
+	running := put(t, c, ns, restartRecord("rem-pending", ns, "app-p"), v1alpha1.RemediationStatus{Phase: v1alpha1.PhasePendingApproval})
+	first := metav1.NewTime(now.Add(-20 * time.Hour))
+	restoreAt := metav1.NewMicroTime(now.Add(time.Hour))
+	hpa := put(t, c, ns, restartRecord("rem-hpa", ns, "app-h"), v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseSucceeded,
+		FinishedAt: &first, AlertResolvedAt: &first, HPA: &v1alpha1.HPAStatus{Name: "app-h", RestoreAt: restoreAt}})
+
+	m := startRunner(t, ns, &flaky{}, Policy{MaxRecords: 5, CountSweep: 100 * time.Millisecond,
+		Retention: 24 * time.Hour, MaxRetention: 72 * time.Hour}, time.Now)
+	gone := func(rec *v1alpha1.Remediation) bool {
+		return apierrors.IsNotFound(c.Get(t.Context(), client.ObjectKeyFromObject(rec), &v1alpha1.Remediation{}))
+	}
+	// Nine finished (eight and rem-hpa), five kept: four go, the oldest
+	// resolved ones.
+	waitFor(t, "four finished records to be collected", func() bool {
+		return gone(recs[0]) && gone(recs[1]) && gone(recs[2]) && gone(recs[3])
+	})
+	for _, rec := range append(recs[4:], running, hpa) {
+		if gone(rec) {
+			t.Errorf("%s was collected", rec.Name)
+		}
+	}
+	if n := testutil.ToFloat64(m.Collected()); n != 4 {
+		t.Errorf("collected = %v, want 4", n)
+	}
+}
+
+func TestOverCount(t *testing.T) {
+	at := func(h int) *metav1.Time { v := metav1.NewTime(t0.Add(time.Duration(h) * time.Hour)); return &v }
+	rec := func(name string, phase v1alpha1.Phase, finished, resolved *metav1.Time) v1alpha1.Remediation {
+		return v1alpha1.Remediation{ObjectMeta: metav1.ObjectMeta{Name: name},
+			Status: v1alpha1.RemediationStatus{Phase: phase, FinishedAt: finished, AlertResolvedAt: resolved}}
+	}
+	pol := Policy{Retention: 24 * time.Hour, MaxRetention: 72 * time.Hour}
+	recs := []v1alpha1.Remediation{
+		rec("firing-old", v1alpha1.PhaseSucceeded, at(0), nil),     // until 72h
+		rec("resolved-new", v1alpha1.PhaseFailed, at(5), at(6)),    // until 30h
+		rec("resolved-old", v1alpha1.PhaseSkipped, at(1), at(2)),   // until 26h
+		rec("running", v1alpha1.PhaseRunning, nil, nil),            // not final
+		rec("resolved-mid", v1alpha1.PhaseSucceeded, at(3), at(3)), // until 27h
+	}
+	for _, tc := range []struct {
+		max  int
+		want []string
+	}{
+		{0, nil},
+		{4, nil},
+		{3, []string{"resolved-old"}},
+		{1, []string{"resolved-old", "resolved-mid", "resolved-new"}},
+		{-1, nil},
+	} {
+		var got []string
+		for _, r := range overCount(recs, tc.max, pol) {
+			got = append(got, r.Name)
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("max %d: %v, want %v", tc.max, got, tc.want)
+		}
 	}
 }

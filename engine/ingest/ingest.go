@@ -135,27 +135,20 @@ func (in *Ingester) Accept(ctx context.Context, msg *webhook.Message) error {
 	if set == nil {
 		return fmt.Errorf("%w: no rules loaded", in.opts.Busy)
 	}
-	if in.opts.Gate != nil {
-		if err := in.opts.Gate(ctx); err != nil {
-			in.opts.Metrics.Decision(engine.DecisionNotReady).Inc()
-			return fmt.Errorf("%w: %v", in.opts.Busy, err)
-		}
-	}
 	now := in.opts.Now()
 	var creates, resolves []*v1alpha1.Remediation
 	var batch map[string]bool
-	dedup := in.opts.Metrics.Decision(engine.DecisionDeduplicated)
 	for i := range msg.Alerts {
 		a := &msg.Alerts[i]
 		for _, m := range in.matches(set, a) {
-			name := RecordName(EpisodeKey(m.Rule.Name, m.Target, a))
+			name := recordName(m.Rule.Name, m.Target, a)
 			switch {
 			case a.Status != "firing":
 				resolves = append(resolves, NewRecord(in.opts.Namespace, name, m, a, in.opts.DryRun, now))
 			case batch[name] || in.seenRecently(name, now):
 				// A re-send: known without building the record or asking
 				// the API server.
-				dedup.Inc()
+				in.opts.Metrics.Decision(engine.DecisionDeduplicated).Inc()
 			default:
 				if batch == nil {
 					batch = map[string]bool{}
@@ -167,6 +160,19 @@ func (in *Ingester) Accept(ctx context.Context, msg *webhook.Message) error {
 				}
 				creates = append(creates, rec)
 			}
+		}
+	}
+	if len(creates) == 0 && len(resolves) == 0 {
+		// Nothing to write (no match, or only re-sends of episodes this
+		// replica saw recorded): nothing the API server's state can change.
+		return nil
+	}
+	// Asked only now: a notification that needs no write is answered
+	// whether or not the API server can take writes.
+	if in.opts.Gate != nil {
+		if err := in.opts.Gate(ctx); err != nil {
+			in.opts.Metrics.Decision(engine.DecisionNotReady).Inc()
+			return fmt.Errorf("%w: %v", in.opts.Busy, err)
 		}
 	}
 	errs := in.parallel(ctx, creates, func(ctx context.Context, rec *v1alpha1.Remediation) error {
@@ -277,7 +283,10 @@ func (in *Ingester) remember(name string, now time.Time) { in.seen.add(name, now
 // parallel runs fn for each record, Options.Parallel at a time, and returns
 // the errors.
 func (in *Ingester) parallel(ctx context.Context, recs []*v1alpha1.Remediation, fn func(context.Context, *v1alpha1.Remediation) error) []error {
-	if len(recs) == 1 {
+	switch len(recs) {
+	case 0:
+		return nil
+	case 1:
 		if err := fn(ctx, recs[0]); err != nil {
 			return []error{err}
 		}

@@ -27,6 +27,29 @@ func RecordName(key string) string {
 	return "rem-" + hex.EncodeToString(sum[:10])
 }
 
+// recordName is RecordName(EpisodeKey(rule, t, a)), the same bytes hashed,
+// without building the key: every notification computes it for every
+// match, re-sends included.
+func recordName(rule string, t v1alpha1.Target, a *template.Alert) string {
+	var buf [256]byte
+	key := append(buf[:0], rule...)
+	key = append(key, '|')
+	key = append(key, t.Kind...)
+	key = append(key, '/')
+	key = append(key, t.Namespace...)
+	key = append(key, '/')
+	key = append(key, t.Name...)
+	key = append(key, '|')
+	key = append(key, a.Fingerprint...)
+	key = append(key, '|')
+	key = a.StartsAt.UTC().AppendFormat(key, time.RFC3339Nano)
+	sum := sha256.Sum256(key)
+	var name [4 + 2*10]byte
+	copy(name[:], "rem-")
+	hex.Encode(name[4:], sum[:10])
+	return string(name[:])
+}
+
 // labelValue makes s usable as a label value (63 characters at most, begins
 // and ends alphanumeric); rule names and alert names already are, mostly.
 func labelValue(s string) string {

@@ -142,6 +142,9 @@ func (o Options) Validate() error {
 	if len(o.RulePaths) == 0 {
 		return usagef("serve: --rules is required (a rule file or a directory of them)")
 	}
+	if o.Policy.MaxRecords < 0 {
+		return usagef("serve: --max-records %d: want a number of records, or 0 for no bound", o.Policy.MaxRecords)
+	}
 	if o.Policy.BreakerHold != controller.BreakerSkip && o.Policy.BreakerHold != controller.BreakerApproval {
 		return usagef("serve: --breaker-hold %q: want skip or approval", o.Policy.BreakerHold)
 	}
