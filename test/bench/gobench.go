@@ -1,0 +1,86 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// goBenchmarks are the Go benchmarks whose figures the table takes, run in
+// one 'go test' (their packages one after the other): the ingest path
+// in-process against the decode-only handler, the alert-to-patch latency
+// and its floor, and the in-process server's heap.
+const goBenchmarks = `^(BenchmarkIngest1000RulesNoMatch|BenchmarkIngest1000RulesAllHandled|BenchmarkBareDecode100|BenchmarkAlertToPatch|BenchmarkServeHeap)$`
+
+// benchResults are the metrics each benchmark reported, by unit.
+type benchResults map[string]map[string]float64
+
+// runGoBenchmarks runs goBenchmarks with -benchtime 200x, writing the heap
+// profile of BenchmarkServeHeap to heapProfile, and parses what they print.
+func runGoBenchmarks(ctx context.Context, log *slog.Logger, heapProfile string) (benchResults, error) {
+	cmd := exec.CommandContext(ctx, "go", "test", "-p", "1", "-run", "^$", "-bench", goBenchmarks,
+		"-benchtime", "200x", "-count", "1", "./cmd/alertmedic", "./webhook")
+	cmd.Env = append(os.Environ(), "ALERTMEDIC_HEAP_PROFILE="+heapProfile)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	log.Info("running the Go benchmarks", "cmd", strings.Join(cmd.Args, " "))
+	err := cmd.Run()
+	res := parseBenchmarks(out.String())
+	if err != nil {
+		return res, fmt.Errorf("go test -bench: %w\n%s", err, out.String())
+	}
+	return res, nil
+}
+
+// parseBenchmarks reads "BenchmarkX-2  200  123 ns/op  4.5 p50-ms ..." lines.
+func parseBenchmarks(out string) benchResults {
+	res := benchResults{}
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") {
+			continue
+		}
+		name, _, _ := strings.Cut(f[0], "-")
+		m := map[string]float64{}
+		for i := 2; i+1 < len(f); i += 2 {
+			if v, err := strconv.ParseFloat(f[i], 64); err == nil {
+				m[f[i+1]] = v
+			}
+		}
+		res[name] = m
+	}
+	return res
+}
+
+// heapTop is the top entries of the heap profile at path by in-use space
+// (go tool pprof -top), as "function size" pairs.
+func heapTop(ctx context.Context, path string, n int) ([]string, error) {
+	out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-sample_index=inuse_space",
+		"-nodecount", strconv.Itoa(n), path).CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("go tool pprof %s: %w\n%s", filepath.Base(path), err, out)
+	}
+	var top []string
+	header := true
+	for line := range strings.SplitSeq(string(out), "\n") {
+		f := strings.Fields(line)
+		if header {
+			header = !(len(f) > 0 && f[0] == "flat")
+			continue
+		}
+		if len(f) < 6 {
+			continue
+		}
+		// flat flat% sum% cum cum% function...
+		top = append(top, fmt.Sprintf("%s %s", strings.Join(f[5:], " "), f[0]))
+	}
+	return top, nil
+}
