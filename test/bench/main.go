@@ -188,12 +188,9 @@ func rulesText(n int) string {
 	return sb.String()
 }
 
-// serve starts alertmedic with its records in namespace ns (created here)
-// and the given extra flags.
-func (b *bench) serve(ctx context.Context, name, ns string, extra ...string) (*proc, error) {
-	if err := b.namespace(ctx, ns); err != nil {
-		return nil, err
-	}
+// serve starts alertmedic with its records in namespace ns (which must
+// exist) and the given extra flags.
+func (b *bench) serve(name, ns string, extra ...string) (*proc, error) {
 	args := append([]string{"serve", "--listen", "ADDR", "--kubeconfig", b.kubeconfig, "--rules", b.rules,
 		"--token-file", b.tokenFile, "--namespace", ns, "--identity", name, "--log.format", "json"}, extra...)
 	return startProc(b.o.dir, name, b.o.bin, args...)

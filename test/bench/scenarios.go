@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -72,7 +74,10 @@ func (b *bench) goBenchmarks(ctx context.Context) {
 // already-handled notifications against the decode-only floor, with the
 // RSS under that load.
 func (b *bench) memory(ctx context.Context) error {
-	p, err := b.serve(ctx, "memory", "am-memory")
+	if err := b.namespace(ctx, "am-memory"); err != nil {
+		return err
+	}
+	p, err := b.serve("memory", "am-memory")
 	if err != nil {
 		return err
 	}
@@ -139,7 +144,7 @@ func (b *bench) memory(ctx context.Context) error {
 
 	// The same 1-alert re-sends without a log line each (info logs every
 	// notification accepted).
-	quiet, err := b.serve(ctx, "memory-warn", "am-memory", "--log.level", "warn")
+	quiet, err := b.serve("memory-warn", "am-memory", "--log.level", "warn")
 	if err != nil {
 		return err
 	}
@@ -189,13 +194,22 @@ func (b *bench) memory(ctx context.Context) error {
 	return nil
 }
 
-// waitFinal waits for every record in ns to be finished, so that the
+// retainedLabel marks the records the driver made for the records
+// scenario.
+const retainedLabel = "bench.alertmedic.io/retained"
+
+// waitFinal waits for every record in ns (but those the driver made) to be
+// finished, so that the
 // runner's work does not share the CPU with what is measured next.
 func (b *bench) waitFinal(ctx context.Context, ns string, within time.Duration) error {
 	deadline := time.Now().Add(within)
+	notRetained, err := labels.Parse("!" + retainedLabel)
+	if err != nil {
+		return err
+	}
 	for {
 		var list v1alpha1.RemediationList
-		if err := b.kube.List(ctx, &list, client.InNamespace(ns)); err != nil {
+		if err := b.kube.List(ctx, &list, client.InNamespace(ns), client.MatchingLabelsSelector{Selector: notRetained}); err != nil {
 			return err
 		}
 		open := 0
@@ -253,7 +267,10 @@ func (b *bench) apiCost(ctx context.Context) error {
 		return err
 	}
 	ns := "am-cost"
-	p, err := b.serve(ctx, "cost", ns)
+	if err := b.namespace(ctx, ns); err != nil {
+		return err
+	}
+	p, err := b.serve("cost", ns)
 	if err != nil {
 		return err
 	}
@@ -377,8 +394,11 @@ func (b *bench) failoverOnce(ctx context.Context, name, lease, renew, retry stri
 	if err := b.deployments(ctx, work, "app", 1); err != nil {
 		return 0, err
 	}
+	if err := b.namespace(ctx, ns); err != nil {
+		return 0, err
+	}
 	flags := []string{"--leader-elect-lease-duration", lease, "--leader-elect-renew-deadline", renew, "--leader-elect-retry-period", retry}
-	a, err := b.serve(ctx, "fo-"+name+"-a", ns, flags...)
+	a, err := b.serve("fo-"+name+"-a", ns, flags...)
 	if err != nil {
 		return 0, err
 	}
@@ -386,7 +406,7 @@ func (b *bench) failoverOnce(ctx context.Context, name, lease, renew, retry stri
 	if _, err := a.waitLog(ctx, logLeading, time.Minute); err != nil {
 		return 0, err
 	}
-	c, err := b.serve(ctx, "fo-"+name+"-b", ns, flags...)
+	c, err := b.serve("fo-"+name+"-b", ns, flags...)
 	if err != nil {
 		return 0, err
 	}
@@ -459,6 +479,11 @@ func (b *bench) manyRecords(ctx context.Context) error {
 // cloneRecords creates records from..to-1, finished (Succeeded), as
 // copies of the template, 32 at a time.
 func (b *bench) cloneRecords(ctx context.Context, ns string, from, to int) error {
+	lbls := maps.Clone(b.template.Labels)
+	if lbls == nil {
+		lbls = map[string]string{}
+	}
+	lbls[retainedLabel] = "true"
 	next := atomic.Int64{}
 	next.Store(int64(from))
 	var wg sync.WaitGroup
@@ -473,7 +498,7 @@ func (b *bench) cloneRecords(ctx context.Context, ns string, from, to int) error
 				}
 				r := &v1alpha1.Remediation{
 					ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("retained-%06d", i), Namespace: ns,
-						Labels: b.template.Labels, Annotations: b.template.Annotations},
+						Labels: lbls, Annotations: b.template.Annotations},
 					Spec: b.template.Spec,
 				}
 				err := b.kube.Create(ctx, r)
@@ -501,7 +526,7 @@ func (b *bench) recordsOnce(ctx context.Context, ns string, records, round int) 
 	if err != nil {
 		return err
 	}
-	p, err := b.serve(ctx, fmt.Sprintf("records-%d", records), ns, "--kube-api-qps", "1000", "--kube-api-burst", "1000")
+	p, err := b.serve(fmt.Sprintf("records-%d", records), ns, "--kube-api-qps", "1000", "--kube-api-burst", "1000")
 	if err != nil {
 		return err
 	}
@@ -545,6 +570,10 @@ func (b *bench) recordsOnce(ctx context.Context, ns string, records, round int) 
 		return err
 	}
 	loaded := p.stopSampling()
+	// The next round's start-up must not find this one's work.
+	if err := b.waitFinal(ctx, ns, 2*time.Minute); err != nil {
+		return err
+	}
 	during := startup.since(before)
 	work, _, _, _ := during.split()
 	b.t.add(fmt.Sprintf("%d retained records: start to ready / leading / workers started; RSS idle / loaded", records),
@@ -566,7 +595,10 @@ func (b *bench) storm(ctx context.Context) error {
 	if err := b.deployments(ctx, work, "app", targets); err != nil {
 		return err
 	}
-	p, err := b.serve(ctx, "storm", ns)
+	if err := b.namespace(ctx, ns); err != nil {
+		return err
+	}
+	p, err := b.serve("storm", ns)
 	if err != nil {
 		return err
 	}
