@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -32,6 +33,7 @@ func runGoBenchmarks(ctx context.Context, log *slog.Logger, heapProfile string) 
 	cmd.Stdout, cmd.Stderr = &out, &out
 	log.Info("running the Go benchmarks", "cmd", strings.Join(cmd.Args, " "))
 	err := cmd.Run()
+	_ = os.WriteFile(filepath.Join(filepath.Dir(heapProfile), "gobench.out"), out.Bytes(), 0o600)
 	res := parseBenchmarks(out.String())
 	if err != nil {
 		return res, fmt.Errorf("go test -bench: %w\n%s", err, out.String())
@@ -39,23 +41,36 @@ func runGoBenchmarks(ctx context.Context, log *slog.Logger, heapProfile string) 
 	return res, nil
 }
 
-// parseBenchmarks reads "BenchmarkX-2  200  123 ns/op  4.5 p50-ms ..." lines.
+// parseBenchmarks reads "BenchmarkX-2  200  123 ns/op  4.5 p50-ms ..."
+// lines. When a benchmark's own output came between its name and its
+// figures, the figures' line comes without the name: it belongs to the
+// last name seen.
 func parseBenchmarks(out string) benchResults {
 	res := benchResults{}
+	last := ""
 	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
-		if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") {
+		if len(f) == 0 {
 			continue
 		}
-		name, _, _ := strings.Cut(f[0], "-")
+		if strings.HasPrefix(f[0], "Benchmark") {
+			last, _, _ = strings.Cut(f[0], "-")
+			f = f[1:]
+		}
+		if last == "" || len(f) < 3 || !slices.Contains(f, "ns/op") {
+			continue
+		}
+		if _, err := strconv.Atoi(f[0]); err != nil {
+			continue
+		}
 		m := map[string]float64{}
-		for i := 2; i+1 < len(f); i += 2 {
+		for i := 1; i+1 < len(f); i += 2 {
 			if v, err := strconv.ParseFloat(f[i], 64); err == nil {
 				m[f[i+1]] = v
 			}
 		}
-		res[name] = m
+		res[last] = m
 	}
 	return res
 }
