@@ -75,12 +75,15 @@ func (r requests) since(before requests) requests {
 }
 
 // apiServerOwn reports whether requests of this key come from the API
-// server's own loops (its endpoint reconciler, OpenAPI aggregation, flow
-// control), which alertmedic never makes: seen on an envtest API server
-// with no client connected.
+// server's own loops (its endpoint reconciler, service IP repair, OpenAPI
+// aggregation, flow control), which alertmedic never makes: seen on an
+// envtest API server with no client connected.
 func apiServerOwn(key string) bool {
-	_, what, _ := strings.Cut(key, " ")
+	verb, what, _ := strings.Cut(key, " ")
 	resource, _, _ := strings.Cut(what, "/")
+	if verb == "LIST" && resource == "services" {
+		return true // its service IP and port repair loops
+	}
 	switch resource {
 	case "endpoints", "endpointslices", "flowschemas", "prioritylevelconfigurations", "servicecidrs", "ipaddresses", "apiservices":
 		return true
