@@ -10,7 +10,7 @@ ASSETS     = $(shell hack/envtest-assets.sh)
 CLUSTER_ASSETS = $(shell hack/cluster-assets.sh)
 GOTESTFLAGS ?= -race -count=1 -timeout 25m
 
-.PHONY: all build test lint verify-generated generate bench soak demo envtest clean
+.PHONY: all build test lint verify-generated generate bench bench-go soak demo envtest clean
 
 all: build
 
@@ -49,8 +49,16 @@ lint:
 	$(GO) vet ./...
 	hack/staticcheck.sh ./...
 
-## bench: the Go benchmarks (see docs/performance.md for the targets).
-bench:
+## bench: the alertmedic binary measured against a real API server, with the
+## Go benchmarks of ingest and latency, as one table of figures and targets
+## (docs/performance.md); under 10 minutes. BENCHFLAGS: see
+## 'go run ./test/bench -h'.
+BENCHFLAGS ?=
+bench: build
+	KUBEBUILDER_ASSETS="$(ASSETS)" $(GO) run ./test/bench -bin $(BIN) $(BENCHFLAGS)
+
+## bench-go: every Go benchmark of every package (rule matching among them).
+bench-go:
 	KUBEBUILDER_ASSETS="$(ASSETS)" $(GO) test -run '^$$' -bench . -benchmem ./...
 
 ## soak: alertmedic for SOAKFLAGS (default 10 minutes) through the fault

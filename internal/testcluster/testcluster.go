@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -43,6 +44,11 @@ func (c *Cluster) Stop() error {
 	}
 	return errors.Join(err, c.env.Stop())
 }
+
+// EtcdURL is the client URL of the cluster's etcd (plain HTTP, no
+// authentication), for tools that must write many objects faster than the
+// API server takes them (test/bench).
+func (c *Cluster) EtcdURL() *url.URL { return c.env.ControlPlane.Etcd.URL }
 
 // IsFull reports whether the cluster reconciles (Options.Full).
 func (c *Cluster) IsFull() bool { return c.full != nil }

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	amwebhook "github.com/prometheus/alertmanager/notify/webhook"
+	"github.com/prometheus/alertmanager/template"
+	"github.com/prometheus/common/model"
+)
+
+const token = "bench-token"
+
+// t0 is the startsAt of the alerts whose episodes do not change.
+var t0 = time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC)
+
+// alert is a firing alert with the labels of a typical kube-state-metrics
+// alert; extra labels (name, value pairs) make it distinct.
+func alert(alertname, ns, deployment string, startsAt time.Time, extra ...string) template.Alert {
+	ls := model.LabelSet{"alertname": model.LabelValue(alertname), "namespace": model.LabelValue(ns),
+		"deployment": model.LabelValue(deployment), "severity": "critical", "container": "app",
+		"pod": model.LabelValue(deployment + "-7d9f8b6c5-x2x4q"), "job": "kube-state-metrics",
+		"instance": "10.0.0.1:8080", "cluster": "prod-eu-1"}
+	for i := 0; i+1 < len(extra); i += 2 {
+		ls[model.LabelName(extra[i])] = model.LabelValue(extra[i+1])
+	}
+	kv := template.KV{}
+	for k, v := range ls {
+		kv[string(k)] = string(v)
+	}
+	return template.Alert{Status: "firing", Labels: kv, Annotations: template.KV{"summary": "Pod is crash looping."},
+		StartsAt: startsAt, GeneratorURL: "http://prometheus:9090/graph", Fingerprint: ls.Fingerprint().String()}
+}
+
+// notification is an Alertmanager version-4 payload of alerts.
+func notification(alerts ...template.Alert) []byte {
+	msg := amwebhook.Message{Version: "4", GroupKey: `{}/{severity="critical"}:{alertname="` + alerts[0].Labels["alertname"] + `"}`,
+		Data: &template.Data{
+			Receiver: "alertmedic", Status: "firing", Alerts: alerts,
+			GroupLabels: template.KV{"alertname": alerts[0].Labels["alertname"]}, CommonLabels: template.KV{},
+			CommonAnnotations: template.KV{}, ExternalURL: "http://alertmanager:9093",
+		}}
+	b, err := json.Marshal(msg)
+	if err != nil {
+		panic(err) // the types above always marshal
+	}
+	return b
+}
+
+// poster posts notifications as Alertmanager does, over kept-alive
+// connections.
+type poster struct{ client *http.Client }
+
+func newPoster(conns int) *poster {
+	return &poster{client: &http.Client{Timeout: time.Minute, Transport: &http.Transport{
+		MaxIdleConns: conns, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, IdleConnTimeout: time.Minute,
+	}}}
+}
+
+// post sends body once and returns the HTTP status (0: transport error).
+func (p *poster) post(ctx context.Context, url string, body []byte) int {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/webhook", bytes.NewReader(body))
+	if err != nil {
+		return 0
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return 0
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// postRetrying posts as Alertmanager does: 5xx and transport errors are
+// retried with a backoff from 500 ms to 8 s, until ctx ends. It returns the
+// last status and how many attempts it took.
+func (p *poster) postRetrying(ctx context.Context, url string, body []byte) (int, int) {
+	attempts := 0
+	for wait := 500 * time.Millisecond; ; wait = min(2*wait, 8*time.Second) {
+		attempts++
+		code := p.post(ctx, url, body)
+		if code != 0 && code < 500 {
+			return code, attempts
+		}
+		select {
+		case <-ctx.Done():
+			return code, attempts
+		case <-time.After(wait):
+		}
+	}
+}
+
+// hammer posts body from conns goroutines back to back for d, after a
+// warm-up of half a second, and returns the notifications answered 200 per
+// second. Any other answer is an error: what is measured is throughput of
+// accepted notifications.
+func hammer(ctx context.Context, url string, body []byte, conns int, d time.Duration) (float64, error) {
+	p := newPoster(conns)
+	run := func(d time.Duration) (int64, error) {
+		ctx, cancel := context.WithTimeout(ctx, d)
+		defer cancel()
+		var ok atomic.Int64
+		var mu sync.Mutex
+		var bad error
+		var wg sync.WaitGroup
+		for range conns {
+			wg.Go(func() {
+				for ctx.Err() == nil {
+					code := p.post(ctx, url, body)
+					if ctx.Err() != nil {
+						return
+					}
+					if code != http.StatusOK {
+						mu.Lock()
+						bad = fmt.Errorf("POST %s/webhook answered %d", url, code)
+						mu.Unlock()
+						return
+					}
+					ok.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		return ok.Load(), bad
+	}
+	if _, err := run(500 * time.Millisecond); err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	n, err := run(d)
+	return float64(n) / time.Since(start).Seconds(), err
+}

@@ -1,0 +1,225 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Lines alertmedic logs (JSON) that the scenarios wait for: the runner
+// leading, and controller-runtime starting its workers once the records'
+// cache has synced.
+const (
+	logLeading = `"msg":"leading: this replica executes remediations"`
+	logWorkers = `"msg":"Starting workers"`
+)
+
+// proc is one alertmedic process (or the decode-only floor), started by
+// the driver.
+type proc struct {
+	name    string
+	cmd     *exec.Cmd
+	url     string // http://addr
+	logPath string
+	started time.Time
+	exited  chan struct{}
+
+	mu      sync.Mutex
+	peakRSS float64 // KB, highest VmRSS sampled while sampling
+	stopped chan struct{}
+}
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// startProc runs bin with args (where "ADDR" is replaced by a free
+// address), its output to a log file in dir.
+func startProc(dir, name, bin string, args ...string) (*proc, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	for i, a := range args {
+		if a == "ADDR" {
+			args[i] = addr
+		}
+	}
+	logPath := filepath.Join(dir, name+".log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	p := &proc{name: name, cmd: cmd, url: "http://" + addr, logPath: logPath, started: time.Now(), exited: make(chan struct{})}
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	go func() { _ = cmd.Wait(); logFile.Close(); close(p.exited) }()
+	return p, nil
+}
+
+// stop ends the process: SIGTERM, then SIGKILL after grace.
+func (p *proc) stop(grace time.Duration) {
+	p.stopSampling()
+	select {
+	case <-p.exited:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(grace):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	}
+}
+
+// kill ends the process at once (SIGKILL) and returns when it is gone.
+func (p *proc) kill() {
+	p.stopSampling()
+	_ = p.cmd.Process.Kill()
+	<-p.exited
+}
+
+// waitReady waits for GET /readyz to answer 200 and returns when it did.
+func (p *proc) waitReady(ctx context.Context, within time.Duration) (time.Time, error) {
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if err := ctx.Err(); err != nil {
+			return time.Time{}, err
+		}
+		select {
+		case <-p.exited:
+			return time.Time{}, fmt.Errorf("%s exited; see %s", p.name, p.logPath)
+		default:
+		}
+		if resp, err := http.Get(p.url + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return time.Now(), nil
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return time.Time{}, fmt.Errorf("%s not ready within %s; see %s", p.name, within, p.logPath)
+}
+
+// waitLog waits for a line of the log holding text and returns the time
+// the driver saw it (within 20 ms of its writing).
+func (p *proc) waitLog(ctx context.Context, text string, within time.Duration) (time.Time, error) {
+	deadline := time.Now().Add(within)
+	var seen int64
+	for time.Now().Before(deadline) {
+		if err := ctx.Err(); err != nil {
+			return time.Time{}, err
+		}
+		if found, n := logHolds(p.logPath, seen, text); found {
+			return time.Now(), nil
+		} else {
+			seen = n
+		}
+		select {
+		case <-p.exited:
+			if found, _ := logHolds(p.logPath, 0, text); found {
+				return time.Now(), nil
+			}
+			return time.Time{}, fmt.Errorf("%s exited; see %s", p.name, p.logPath)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return time.Time{}, fmt.Errorf("%s did not log %s within %s; see %s", p.name, text, within, p.logPath)
+}
+
+// logHolds reports whether the log at path holds text after offset from
+// (searching from a little before it, so a line written across two reads
+// is found), and how far it has read.
+func logHolds(path string, from int64, text string) (bool, int64) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, from
+	}
+	defer f.Close()
+	start := max(0, from-int64(len(text)))
+	if _, err := f.Seek(start, io.SeekStart); err != nil {
+		return false, from
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return false, from
+	}
+	return bytes.Contains(data, []byte(text)), start + int64(len(data))
+}
+
+// rss is the process's resident memory now (VmRSS) and its peak over its
+// life (VmHWM), in KB.
+func (p *proc) rss() (now, peak float64) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, 0
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		for key, dst := range map[string]*float64{"VmRSS:": &now, "VmHWM:": &peak} {
+			if v, ok := strings.CutPrefix(line, key); ok {
+				*dst, _ = strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			}
+		}
+	}
+	return now, peak
+}
+
+// sample records the highest VmRSS seen every 50 ms until stopSampling;
+// it restarts the peak from now.
+func (p *proc) sample() {
+	p.stopSampling()
+	p.mu.Lock()
+	p.peakRSS = 0
+	stop := make(chan struct{})
+	p.stopped = stop
+	p.mu.Unlock()
+	go func() {
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			now, _ := p.rss()
+			p.mu.Lock()
+			p.peakRSS = max(p.peakRSS, now)
+			p.mu.Unlock()
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+}
+
+// stopSampling ends sample and returns the highest VmRSS it saw (KB).
+func (p *proc) stopSampling() float64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped != nil {
+		close(p.stopped)
+		p.stopped = nil
+	}
+	return p.peakRSS
+}
