@@ -608,9 +608,12 @@ func (b *bench) storm(ctx context.Context) error {
 		wg.Go(func() {
 			for k := range next {
 				alerts := make([]template.Alert, per)
+				// A storm's alerts start firing during it: each episode
+				// starts about when its first notification is sent.
+				firing := time.Now()
 				for i := range alerts {
 					n := k*per + i
-					alerts[i] = alert("KubePodCrashLooping", work, fmt.Sprintf("app-%d", n%targets), t0,
+					alerts[i] = alert("KubePodCrashLooping", work, fmt.Sprintf("app-%d", n%targets), firing,
 						"instance", fmt.Sprintf("10.%d.%d.%d:8080", n>>16, (n>>8)&255, n&255))
 				}
 				code, attempts := poster.postRetrying(sendCtx, p.url, notification(alerts...))
