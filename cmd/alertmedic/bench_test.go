@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,9 +25,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/dynamic"
 
+	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/engine"
 	"github.com/alertmedic/alertmedic/engine/ingest"
 	"github.com/alertmedic/alertmedic/rules"
@@ -186,16 +190,43 @@ func BenchmarkAlertToPatch(b *testing.B) {
 	for i := range n {
 		bodies[i] = notification(b, "{}:{}", crashLooping(work, fmt.Sprintf("app-%d", i), t0))
 	}
+	seen := watchRecords(b, recordsNamespace(b))
 	lat := make([]time.Duration, 0, n)
+	starts, ends := make([]time.Time, n), make([]time.Time, n)
 	b.ResetTimer()
 	for i := range n {
 		start := time.Now()
 		mustPost(b, s, bodies[i])
 		restarted(fmt.Sprintf("app-%d", i))
 		lat = append(lat, time.Since(start))
+		starts[i], ends[i] = start, time.Now()
 	}
 	b.StopTimer()
 	reportLatency(b, lat, "")
+	// Where the time goes, as a watch of the records sees it: posted to
+	// the record's creation seen (the webhook, the create, the watch), to
+	// its Running write seen (the leader's watch, queue and policy, the
+	// write), to the patch seen (the target's GET, the patch, the watch).
+	if seen != nil {
+		seen.mu.Lock()
+		defer seen.mu.Unlock()
+		var toCreated, toRunning, toPatched []time.Duration
+		for i := range n {
+			name := fmt.Sprintf("app-%d", i)
+			c, r := seen.created[name], seen.running[name]
+			if c.IsZero() || r.IsZero() {
+				continue
+			}
+			toCreated = append(toCreated, c.Sub(starts[i]))
+			toRunning = append(toRunning, r.Sub(c))
+			toPatched = append(toPatched, ends[i].Sub(r))
+		}
+		if len(toCreated) > 0 {
+			reportLatency(b, toCreated, "to-created-")
+			reportLatency(b, toRunning, "created-to-running-")
+			reportLatency(b, toPatched, "running-to-patched-")
+		}
+	}
 	// The floor: the three durable writes exactly-once needs (create the
 	// record, mark it Running, patch the workload), made directly.
 	floor := make([]time.Duration, 0, n)
@@ -318,4 +349,45 @@ func BenchmarkServeHeap(b *testing.B) {
 		runtime.KeepAlive(s)
 	}
 	b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "MB-heap-inuse")
+}
+
+// recordTimes are when a watch saw each target's record created and
+// marked Running, by target name.
+type recordTimes struct {
+	mu               sync.Mutex
+	created, running map[string]time.Time
+}
+
+// watchRecords watches the records of ns until the benchmark ends.
+func watchRecords(b *testing.B, ns string) *recordTimes {
+	dyn, err := dynamic.NewForConfig(cluster.Config)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w, err := dyn.Resource(v1alpha1.GroupVersion.WithResource("remediations")).Namespace(ns).Watch(b.Context(), metav1.ListOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(w.Stop)
+	rt := &recordTimes{created: map[string]time.Time{}, running: map[string]time.Time{}}
+	go func() {
+		for ev := range w.ResultChan() {
+			at := time.Now()
+			u, ok := ev.Object.(*unstructured.Unstructured)
+			if !ok {
+				continue
+			}
+			target, _, _ := unstructured.NestedString(u.Object, "spec", "target", "name")
+			phase, _, _ := unstructured.NestedString(u.Object, "status", "phase")
+			rt.mu.Lock()
+			if _, ok := rt.created[target]; !ok && ev.Type == watch.Added {
+				rt.created[target] = at
+			}
+			if _, ok := rt.running[target]; !ok && phase == string(v1alpha1.PhaseRunning) {
+				rt.running[target] = at
+			}
+			rt.mu.Unlock()
+		}
+	}()
+	return rt
 }
