@@ -132,7 +132,9 @@ func run(n int, profile string) error {
 	for _, what := range order {
 		d := times[what]
 		slices.Sort(d)
-		q := func(p float64) string { return fmt.Sprintf("%.1f", float64(d[int(float64(len(d)-1)*p)].Microseconds())/1000) }
+		q := func(p float64) string {
+			return fmt.Sprintf("%.1f", float64(d[int(float64(len(d)-1)*p)].Microseconds())/1000)
+		}
 		fmt.Printf("%-30s %8s %8s %8s %8s\n", what, q(0.5), q(0.9), q(0.99), q(1))
 	}
 	gcAfter := gcPauses(ctx, c)
