@@ -66,9 +66,9 @@ type Options struct {
 	// sequence) acts in a namespace they refuse is counted and not
 	// recorded, since the leader, deciding by the same lists, would skip it.
 	Namespaces *policy.Limits
-	Logger         *slog.Logger
-	Metrics        *engine.Metrics
-	Now            func() time.Time
+	Logger     *slog.Logger
+	Metrics    *engine.Metrics
+	Now        func() time.Time
 }
 
 func (o *Options) setDefaults() {
