@@ -164,8 +164,12 @@ func (h *handler) ingest(w http.ResponseWriter, r *http.Request) (code int) {
 		return http.StatusInternalServerError
 	}
 
-	if h.log.Enabled(r.Context(), slog.LevelInfo) { // else its arguments would be boxed for nothing
-		h.log.Info("notification accepted", "group_key", msg.GroupKey, "receiver", msg.Receiver, "status", msg.Status,
+	// Debug: Alertmanager re-sends every group at each repeat interval, so
+	// at info this line would be most of the log and a fifth of a re-send's
+	// cost; what a notification planned is logged at info by the engine
+	// ("remediation planned", "alert resolved; ...").
+	if h.log.Enabled(r.Context(), slog.LevelDebug) { // else its arguments would be boxed for nothing
+		h.log.Debug("notification accepted", "group_key", msg.GroupKey, "receiver", msg.Receiver, "status", msg.Status,
 			"firing", t.firing, "resolved", t.resolved)
 	}
 	// Already in canonical form, and never changed in place by net/http:
