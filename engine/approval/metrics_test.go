@@ -1,11 +1,16 @@
 package approval
 
 import (
+	"context"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
@@ -39,4 +44,48 @@ func TestApprovalsWaitingGauge(t *testing.T) {
 		t.Fatal(err)
 	}
 	want("1")
+}
+
+// BenchmarkApprovalsWaitingScrape: one scrape of the gauge over 2,000
+// records in a replica's cache, as Prometheus makes it every 30 s or so.
+// B/op is what a scrape allocates: with a copy of every record made for
+// it, that grows with the records retained.
+func BenchmarkApprovalsWaitingScrape(b *testing.B) {
+	ns := cluster.Namespace(b, "records")
+	c := cluster.NewClient(b, nil)
+	for i := range 2000 {
+		rec := restartRecord(fmt.Sprintf("rem-%d", i), ns, "web")
+		rec.Namespace = ns
+		rec.Spec.TargetRef = rec.Spec.Target.String()
+		rec.Spec.Alert = v1alpha1.AlertRef{Name: "KubePodCrashLooping", Fingerprint: "0123456789abcdef", StartsAt: metav1.NewMicroTime(t0),
+			Labels:      map[string]string{"alertname": "KubePodCrashLooping", "namespace": "shop", "pod": fmt.Sprintf("web-%d", i)},
+			Description: strings.Repeat("a description of the alert ", 10)}
+		if err := c.Create(b.Context(), rec); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cc, err := cache.New(cluster.Config, cache.Options{Scheme: cluster.Scheme, DefaultNamespaces: map[string]cache.Config{ns: {}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(b.Context())
+	defer cancel()
+	go func() { _ = cc.Start(ctx) }()
+	var list v1alpha1.RemediationList
+	for {
+		if err := cc.List(ctx, &list, client.InNamespace(ns)); err == nil && len(list.Items) == 2000 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	reg := prometheus.NewRegistry()
+	if err := RegisterWaiting(ctx, reg, cc, ns); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := reg.Gather(); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
