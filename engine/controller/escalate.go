@@ -16,7 +16,6 @@ import (
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/engine"
-	"github.com/alertmedic/alertmedic/engine/approval"
 )
 
 // A record that ends Failed and has an onFailure chain escalates: the
@@ -82,51 +81,16 @@ func escalation(cause *v1alpha1.Remediation, now time.Time) *v1alpha1.Remediatio
 // not pass on retry (the API server refuses the record) is noted on rec;
 // any other is returned, and the escalation tried again.
 func (r *Runner) escalate(ctx context.Context, rec *v1alpha1.Remediation, now time.Time) (ctrl.Result, error) {
-	log := r.opts.Logger.With("record", rec.Name, "rule", rec.Spec.Rule, "target", rec.Spec.TargetRef)
-	if at := rec.Status.AlertResolvedAt; at != nil {
-		log.Info("failed remediation not escalated: its alert resolved", "resolved_at", at.Time)
-		return ctrl.Result{}, r.noteEscalation(ctx, rec, v1alpha1.EscalationStatus{
-			Message: fmt.Sprintf("not escalated: the alert resolved at %s", at.UTC().Format(time.RFC3339))})
-	}
-	next := escalation(rec, now)
-	err := r.client.Create(ctx, next)
-	switch {
-	case err == nil:
-		r.opts.Metrics.Decision(engine.DecisionEscalated).Inc()
-		log.Info("remediation failed; escalated", "escalation", next.Name, "action", next.Spec.Action, "reason", rec.Status.Reason)
-	case apierrors.IsAlreadyExists(err):
-		// Created before: its answer was lost, or the note below was not
-		// written. It is this record's escalation only if it says so.
-		var got v1alpha1.Remediation
-		if err := r.reader.Get(ctx, client.ObjectKeyFromObject(next), &got); err != nil {
-			return ctrl.Result{}, fmt.Errorf("read escalation %s of %s: %w", next.Name, rec.Name, err)
-		}
-		if got.Spec.EscalatedFrom != rec.Name {
-			return ctrl.Result{}, r.noteEscalation(ctx, rec, v1alpha1.EscalationStatus{
-				Message: fmt.Sprintf("not escalated: record %s exists and escalates %q, not this record", next.Name, got.Spec.EscalatedFrom)})
-		}
-	case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) || apierrors.IsForbidden(err):
-		log.Error("failed remediation could not be escalated", "escalation", next.Name, "err", err)
-		return ctrl.Result{}, r.noteEscalation(ctx, rec, v1alpha1.EscalationStatus{Message: "not escalated: " + err.Error()})
-	default:
-		return ctrl.Result{}, fmt.Errorf("escalate %s: create %s: %w", rec.Name, next.Name, err)
-	}
-	if err := r.noteEscalation(ctx, rec, v1alpha1.EscalationStatus{Record: next.Name}); err != nil {
-		return ctrl.Result{}, err
-	}
-	// A resolved notification that came while the escalation was being
-	// created found no link to it: look at the failed record again, now
-	// that the link is written, and pass the resolution on.
-	var fresh v1alpha1.Remediation
-	if err := r.reader.Get(ctx, client.ObjectKeyFromObject(rec), &fresh); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	if at := fresh.Status.AlertResolvedAt; at != nil {
-		if _, err := approval.Resolve(ctx, r.client, client.ObjectKeyFromObject(next), at.Time); err != nil {
-			return ctrl.Result{}, fmt.Errorf("pass the resolution of %s on to %s: %w", rec.Name, next.Name, err)
-		}
-	}
-	return ctrl.Result{}, nil
+	return r.follow(ctx, rec, follower{
+		next: escalation(rec, now), what: "escalation", stopped: "not escalated", decision: engine.DecisionEscalated,
+		owns: func(got *v1alpha1.Remediation) (bool, string) {
+			return got.Spec.EscalatedFrom == rec.Name,
+				fmt.Sprintf("not escalated: record %s exists and escalates %q, not this record", got.Name, got.Spec.EscalatedFrom)
+		},
+		note: func(record, message string) error {
+			return r.noteEscalation(ctx, rec, v1alpha1.EscalationStatus{Record: record, Message: message})
+		},
+	}, r.opts.Logger.With("record", rec.Name, "rule", rec.Spec.Rule, "target", rec.Spec.TargetRef))
 }
 
 // noteEscalation writes status.escalation of rec (patchStatus).

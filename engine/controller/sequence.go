@@ -16,7 +16,6 @@ import (
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/engine"
-	"github.com/alertmedic/alertmedic/engine/approval"
 )
 
 // A rule's sequence runs as a chain of records: the first step's record is
@@ -91,50 +90,16 @@ func nextStepRecord(prev *v1alpha1.Remediation, now time.Time) *v1alpha1.Remedia
 // rec. An alert that resolved before rec succeeded stops the sequence:
 // nothing acts for an alert that no longer fires.
 func (r *Runner) nextStep(ctx context.Context, rec *v1alpha1.Remediation, now time.Time) (ctrl.Result, error) {
-	log := r.opts.Logger.With("record", rec.Name, "rule", rec.Spec.Rule, "step", rec.Spec.Sequence.Step, "of", rec.Spec.Sequence.Of)
-	if at := rec.Status.AlertResolvedAt; at != nil {
-		log.Info("sequence stopped: its alert resolved", "resolved_at", at.Time)
-		return ctrl.Result{}, r.noteNext(ctx, rec, v1alpha1.NextStatus{
-			Message: fmt.Sprintf("sequence stopped: the alert resolved at %s", at.UTC().Format(time.RFC3339))})
-	}
-	next := nextStepRecord(rec, now)
-	err := r.client.Create(ctx, next)
-	switch {
-	case err == nil:
-		r.opts.Metrics.Decision(engine.DecisionNextStep).Inc()
-		log.Info("sequence step succeeded; next step recorded", "next", next.Name, "action", next.Spec.Action, "target", next.Spec.TargetRef)
-	case apierrors.IsAlreadyExists(err):
-		// Created before: its answer was lost, or the note below was not
-		// written. It is this record's next step only if it says so.
-		var got v1alpha1.Remediation
-		if err := r.reader.Get(ctx, client.ObjectKeyFromObject(next), &got); err != nil {
-			return ctrl.Result{}, fmt.Errorf("read next step %s of %s: %w", next.Name, rec.Name, err)
-		}
-		if got.Spec.Sequence == nil || got.Spec.Sequence.Previous != rec.Name {
-			return ctrl.Result{}, r.noteNext(ctx, rec, v1alpha1.NextStatus{
-				Message: fmt.Sprintf("sequence stopped: record %s exists and is not the next step of this record", next.Name)})
-		}
-	case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) || apierrors.IsForbidden(err):
-		log.Error("next step of the sequence could not be recorded", "next", next.Name, "err", err)
-		return ctrl.Result{}, r.noteNext(ctx, rec, v1alpha1.NextStatus{Message: "sequence stopped: " + err.Error()})
-	default:
-		return ctrl.Result{}, fmt.Errorf("record the next step of %s: create %s: %w", rec.Name, next.Name, err)
-	}
-	if err := r.noteNext(ctx, rec, v1alpha1.NextStatus{Record: next.Name}); err != nil {
-		return ctrl.Result{}, err
-	}
-	// A resolved notification that came while the next step was being
-	// created found no link to it: pass it on now that the link is there.
-	var fresh v1alpha1.Remediation
-	if err := r.reader.Get(ctx, client.ObjectKeyFromObject(rec), &fresh); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	if at := fresh.Status.AlertResolvedAt; at != nil {
-		if _, err := approval.Resolve(ctx, r.client, client.ObjectKeyFromObject(next), at.Time); err != nil {
-			return ctrl.Result{}, fmt.Errorf("pass the resolution of %s on to %s: %w", rec.Name, next.Name, err)
-		}
-	}
-	return ctrl.Result{}, nil
+	return r.follow(ctx, rec, follower{
+		next: nextStepRecord(rec, now), what: "next step", stopped: "sequence stopped", decision: engine.DecisionNextStep,
+		owns: func(got *v1alpha1.Remediation) (bool, string) {
+			return got.Spec.Sequence != nil && got.Spec.Sequence.Previous == rec.Name,
+				fmt.Sprintf("sequence stopped: record %s exists and is not the next step of this record", got.Name)
+		},
+		note: func(record, message string) error {
+			return r.noteNext(ctx, rec, v1alpha1.NextStatus{Record: record, Message: message})
+		},
+	}, r.opts.Logger.With("record", rec.Name, "rule", rec.Spec.Rule, "step", rec.Spec.Sequence.Step, "of", rec.Spec.Sequence.Of))
 }
 
 // noteNext writes status.next of rec (patchStatus).
