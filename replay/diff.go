@@ -6,7 +6,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/alertmedic/alertmedic/policy"
 )
@@ -221,16 +220,11 @@ func writeDiffText(w io.Writer, d *Diff) error {
 	}
 	if len(d.Rules) > 0 {
 		fmt.Fprintln(w, "rules whose outcome changes (old → new):")
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		head := make([]string, len(diffColumns))
-		for i, c := range diffColumns {
-			head[i] = strings.ToUpper(c)
+		rows := make([][]string, len(d.Rules))
+		for i, c := range d.Rules {
+			rows[i] = diffCells(c)
 		}
-		fmt.Fprintln(tw, strings.Join(head, "\t"))
-		for _, c := range d.Rules {
-			fmt.Fprintln(tw, strings.Join(diffCells(c), "\t"))
-		}
-		if err := tw.Flush(); err != nil {
+		if err := textTable(w, diffColumns, rows); err != nil {
 			return err
 		}
 		for _, c := range d.Rules {

@@ -92,16 +92,11 @@ func targetList(ts []string) string {
 func writeText(w io.Writer, res *Result) error {
 	fmt.Fprintln(w, heading(res))
 	fmt.Fprintf(w, "policy: %s\n\n", res.Policy)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	head := make([]string, len(columns))
-	for i, c := range columns {
-		head[i] = strings.ToUpper(c)
+	rows := make([][]string, len(res.Rules))
+	for i, r := range res.Rules {
+		rows[i] = cells(r)
 	}
-	fmt.Fprintln(tw, strings.Join(head, "\t"))
-	for _, r := range res.Rules {
-		fmt.Fprintln(tw, strings.Join(cells(r), "\t"))
-	}
-	if err := tw.Flush(); err != nil {
+	if err := textTable(w, columns, rows); err != nil {
 		return err
 	}
 	acted := slices.ContainsFunc(res.Rules, func(r RuleResult) bool { return len(r.Targets) > 0 })
@@ -215,4 +210,19 @@ func escapeData(s string) string {
 
 func escapeProperty(s string) string {
 	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A", ":", "%3A", ",", "%2C").Replace(s)
+}
+
+// textTable writes aligned columns for a terminal: the headings in capitals,
+// then a line per row.
+func textTable(w io.Writer, headings []string, rows [][]string) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	head := make([]string, len(headings))
+	for i, c := range headings {
+		head[i] = strings.ToUpper(c)
+	}
+	fmt.Fprintln(tw, strings.Join(head, "\t"))
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	return tw.Flush()
 }
