@@ -173,18 +173,33 @@ func logHolds(path string, from int64, text string) (bool, int64) {
 // rss is the process's resident memory now (VmRSS) and its peak over its
 // life (VmHWM), in KB.
 func (p *proc) rss() (now, peak float64) {
+	m := p.status("VmRSS:", "VmHWM:")
+	return m["VmRSS:"], m["VmHWM:"]
+}
+
+// rssParts is what the resident memory is made of now, in KB: anonymous
+// pages (heap, stacks, the runtime's own) and file pages (the binary's
+// code and data it has touched).
+func (p *proc) rssParts() (anon, file float64) {
+	m := p.status("RssAnon:", "RssFile:")
+	return m["RssAnon:"], m["RssFile:"]
+}
+
+// status reads the given keys of /proc/PID/status, in KB.
+func (p *proc) status(keys ...string) map[string]float64 {
+	out := make(map[string]float64, len(keys))
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
 	if err != nil {
-		return 0, 0
+		return out
 	}
 	for line := range strings.SplitSeq(string(data), "\n") {
-		for key, dst := range map[string]*float64{"VmRSS:": &now, "VmHWM:": &peak} {
+		for _, key := range keys {
 			if v, ok := strings.CutPrefix(line, key); ok {
-				*dst, _ = strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+				out[key], _ = strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
 			}
 		}
 	}
-	return now, peak
+	return out
 }
 
 // sample records the highest VmRSS seen every 50 ms until stopSampling;

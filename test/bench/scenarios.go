@@ -92,7 +92,9 @@ func (b *bench) memory(ctx context.Context) error {
 	}
 	time.Sleep(3 * time.Second) // the figure: RSS 3 s after it leads
 	idle, _ := p.rss()
-	b.t.add("RSS idle, 1,000 rules, ready and leading, 3 s after", "< 40 MB", mb(idle), verdict(idle < 40*1024))
+	anon, file := p.rssParts()
+	b.t.add("RSS idle, 1,000 rules, ready and leading, 3 s after", "< 40 MB",
+		fmt.Sprintf("%s (anonymous %s, file %s)", mb(idle), mb(anon), mb(file)), verdict(idle < 40*1024))
 
 	// Idle: no notification, no probe of /readyz (it asks the API server).
 	before, err := scrapeRequests(ctx, b.cluster.Client)
