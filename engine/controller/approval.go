@@ -49,7 +49,7 @@ func (r *Runner) pend(ctx context.Context, rec *v1alpha1.Remediation, reason, ms
 	rec.Status.Phase, rec.Status.Reason, rec.Status.ApprovalExpiresAt = v1alpha1.PhasePendingApproval, reason, &t
 	rec.Status.Plan = plan
 	rec.Status.Message = fmt.Sprintf("%s; approve with 'alertmedic approve %s' before %s", msg, rec.Name, deadline.UTC().Format(time.RFC3339))
-	if err := r.client.Status().Update(ctx, rec); err != nil {
+	if err := r.writeStatus(ctx, rec); err != nil {
 		if apierrors.IsConflict(err) {
 			return ctrl.Result{}, nil // changed under us: its watch event brings it back
 		}

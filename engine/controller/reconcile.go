@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -69,6 +70,18 @@ type Runner struct {
 	// Guarded by mu.
 	windows      policy.Windows
 	windowsStale bool
+
+	// superseded: for each record, the resourceVersions this runner's
+	// status writes replaced, and the one its last write made (cacheBehind).
+	supersededMu sync.Mutex
+	superseded   map[string]*writes
+}
+
+// writes are the versions of one record this runner's status writes
+// replaced (the last few), and the version its last write made.
+type writes struct {
+	replaced []string
+	last     string
 }
 
 // NewRunner registers a Runner with mgr: its controller and its leader gauge
@@ -87,7 +100,8 @@ func NewRunner(mgr manager.Manager, opts Options) (*Runner, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	r := &Runner{client: mgr.GetClient(), reader: mgr.GetAPIReader(), opts: opts, book: policy.NewBook(opts.Policy.Limits), windowsStale: true}
+	r := &Runner{client: mgr.GetClient(), reader: mgr.GetAPIReader(), opts: opts, book: policy.NewBook(opts.Policy.Limits), windowsStale: true,
+		superseded: map[string]*writes{}}
 	skip := true
 	err := ctrl.NewControllerManagedBy(mgr).For(&v1alpha1.Remediation{}).Named("remediation").
 		WithOptions(controller.Options{MaxConcurrentReconciles: opts.Workers, SkipNameValidation: &skip}).
@@ -125,7 +139,13 @@ func (r *Runner) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, 
 func (r *Runner) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	var rec v1alpha1.Remediation
 	if err := r.client.Get(ctx, req.NamespacedName, &rec); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.forget(req.Name)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if r.cacheBehind(&rec) {
+		return ctrl.Result{}, nil
 	}
 	if err := r.seed(ctx); err != nil {
 		return ctrl.Result{}, err
@@ -237,7 +257,7 @@ func (r *Runner) run(ctx context.Context, rec *v1alpha1.Remediation, now time.Ti
 	req.BeforeWrite = func(ctx context.Context, w *v1alpha1.Write) error {
 		prev := rec.Status
 		rec.Status = running(rec.Status, w, r.opts.Identity, first, r.opts.Now())
-		if err := r.client.Status().Update(ctx, rec); err != nil {
+		if err := r.writeStatus(ctx, rec); err != nil {
 			rec.Status = prev
 			return err
 		}
@@ -319,6 +339,69 @@ func (r *Runner) finish(ctx context.Context, rec *v1alpha1.Remediation, st v1alp
 		}
 		first = false
 		rec.Status = st
-		return r.client.Status().Update(ctx, rec)
+		return r.writeStatus(ctx, rec)
 	})
+}
+
+// writeStatus writes rec's status, conditional on its resourceVersion, and
+// notes that version as superseded: until the cache has the write, a
+// reconcile that reads the record from it sees a version this runner knows
+// is old (cacheBehind).
+func (r *Runner) writeStatus(ctx context.Context, rec *v1alpha1.Remediation) error {
+	prev := rec.ResourceVersion
+	if err := r.client.Status().Update(ctx, rec); err != nil {
+		return err
+	}
+	r.noteWrite(rec.Name, prev, rec.ResourceVersion)
+	return nil
+}
+
+// noteWrite notes that this runner's status write replaced version prev of
+// record name with version now.
+func (r *Runner) noteWrite(name, prev, now string) {
+	r.supersededMu.Lock()
+	defer r.supersededMu.Unlock()
+	w := r.superseded[name]
+	if w == nil {
+		w = &writes{}
+		r.superseded[name] = w
+	}
+	if len(w.replaced) == maxReplaced {
+		w.replaced = w.replaced[1:]
+	}
+	w.replaced = append(w.replaced, prev)
+	w.last = now
+}
+
+// maxReplaced bounds the versions of one record cacheBehind remembers;
+// one status write rarely follows another by more than a couple before the
+// cache catches up.
+const maxReplaced = 8
+
+// cacheBehind reports whether rec, as read from the cache, is a version
+// this runner's own status write has replaced. The write's watch event is
+// on its way and brings the record back; acting on the old version would
+// be acting on what is no longer so (a record found Running that has
+// since finished would be taken over, at the cost of a read from the API
+// server to find that out). Only equality is used: a resourceVersion says
+// nothing of order.
+func (r *Runner) cacheBehind(rec *v1alpha1.Remediation) bool {
+	r.supersededMu.Lock()
+	defer r.supersededMu.Unlock()
+	w, ok := r.superseded[rec.Name]
+	switch {
+	case !ok:
+		return false
+	case rec.ResourceVersion == w.last:
+		delete(r.superseded, rec.Name) // the cache has caught up
+		return false
+	}
+	return slices.Contains(w.replaced, rec.ResourceVersion)
+}
+
+// forget drops what cacheBehind knows of a record that is gone.
+func (r *Runner) forget(name string) {
+	r.supersededMu.Lock()
+	delete(r.superseded, name)
+	r.supersededMu.Unlock()
 }

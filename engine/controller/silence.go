@@ -151,7 +151,7 @@ func (r *Runner) silence(ctx context.Context, rec *v1alpha1.Remediation, now tim
 	}
 	prev := rec.Status.Silence
 	rec.Status.Silence = &st
-	if err := r.client.Status().Update(ctx, rec); err != nil {
+	if err := r.writeStatus(ctx, rec); err != nil {
 		rec.Status.Silence = prev
 		return fmt.Errorf("record the silence of %s: %w", rec.Name, err)
 	}
