@@ -264,7 +264,7 @@ type recordTemplate struct{ v1alpha1.Remediation }
 func (b *bench) apiCost(ctx context.Context) error {
 	const n = 10
 	work := "work-cost"
-	if err := b.deployments(ctx, work, "app", n); err != nil {
+	if err := b.deployments(ctx, work, "app", n+1); err != nil {
 		return err
 	}
 	ns := "am-cost"
@@ -288,29 +288,45 @@ func (b *bench) apiCost(ctx context.Context) error {
 		return err
 	}
 	defer w.Stop()
-	time.Sleep(2 * time.Second) // let start-up requests finish before counting
 	poster := newPoster(1)
-	before, err := scrapeRequests(ctx, b.cluster.Client)
-	if err != nil {
-		return err
-	}
-	start := time.Now()
-	var phases []string
-	for i := range n {
-		target := fmt.Sprintf("app-%d", i)
+	remediate := func(target string) (string, error) {
 		if code, _ := poster.postRetrying(ctx, p.url, notification(alert("KubePodCrashLooping", work, target, time.Now()))); code != 200 {
-			return fmt.Errorf("post answered %d", code)
+			return "", fmt.Errorf("post answered %d", code)
 		}
 		r, err := waitRecord(ctx, w, func(r *v1alpha1.Remediation) bool {
 			return r.Spec.Target.Name == target && r.Status.Phase.Final()
 		}, 30*time.Second)
 		if err != nil {
-			return fmt.Errorf("record of %s: %w", target, err)
+			return "", fmt.Errorf("record of %s: %w", target, err)
 		}
-		phases = append(phases, string(r.Status.Phase)+"/"+r.Status.Reason)
 		if r.Status.Phase == v1alpha1.PhaseSucceeded && b.template == nil {
 			b.template = &recordTemplate{*r.DeepCopy()}
 		}
+		return string(r.Status.Phase) + "/" + r.Status.Reason, nil
+	}
+	// One remediation before the window: what a process asks once (API
+	// discovery, the breaker's windows) is not a cost of each.
+	warm, err := scrapeRequests(ctx, b.cluster.Client)
+	if err != nil {
+		return err
+	}
+	if _, err := remediate(fmt.Sprintf("app-%d", n)); err != nil {
+		return err
+	}
+	time.Sleep(2 * time.Second) // let its trailing requests finish before counting
+	before, err := scrapeRequests(ctx, b.cluster.Client)
+	if err != nil {
+		return err
+	}
+	first, _, _, _ := before.since(warm).split()
+	start := time.Now()
+	var phases []string
+	for i := range n {
+		phase, err := remediate(fmt.Sprintf("app-%d", i))
+		if err != nil {
+			return err
+		}
+		phases = append(phases, phase)
 	}
 	took := time.Since(start)
 	after, err := scrapeRequests(ctx, b.cluster.Client)
@@ -321,8 +337,8 @@ func (b *bench) apiCost(ctx context.Context) error {
 	per := work2.total() / n
 	b.t.add(fmt.Sprintf("API requests per remediation, happy path (restart → record → action → verified; %d in a row, `apiserver_request_total`)", n),
 		"≤ 4, writes and reads together", fmt.Sprintf("%.1f (writes %.1f): %s", per, work2.writes()/n, work2.list(n)), verdict(per <= 4))
-	b.t.note("API cost: %d remediations in %s ended %s; beyond them the window held Lease %s, watches %s, the API server's own %s.",
-		n, took.Round(time.Millisecond), strings.Join(dedupe(phases), ", "), lease.list(1), watches.list(1), own.list(1))
+	b.t.note("API cost: %d remediations in %s ended %s; beyond them the window held Lease %s, watches %s, the API server's own %s. The first remediation of the process, before the window, asked %s.",
+		n, took.Round(time.Millisecond), strings.Join(dedupe(phases), ", "), lease.list(1), watches.list(1), own.list(1), first.list(1))
 	return nil
 }
 
