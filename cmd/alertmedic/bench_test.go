@@ -290,7 +290,7 @@ func floorLatency(b *testing.B, work string, restarted func(name string)) {
 			ev := &eventsv1.Event{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s.floor%d", name, i), Namespace: work},
 				EventTime: metav1.NowMicro(), ReportingController: "floor", ReportingInstance: "floor", Action: "Restart", Reason: "Restarted",
 				Regarding: corev1.ObjectReference{Kind: "Deployment", APIVersion: "apps/v1", Namespace: work, Name: name, UID: d.UID},
-				Note: "floor", Type: corev1.EventTypeNormal}
+				Note:      "floor", Type: corev1.EventTypeNormal}
 			if _, err := cluster.Client.EventsV1().Events(work).Create(ctx, ev, metav1.CreateOptions{}); err != nil {
 				b.Error(err)
 			}
