@@ -113,6 +113,7 @@ var trickyBodies = []struct {
 	{"unknown value malformed", `{"x":[1,]}`, false},
 	{"unknown literal", `{"x":nul}`, false},
 	{"unknown number malformed", `{"x":1.}`, false},
+	{"unknown number with a leading zero", `{"x":01}`, false},
 	{"unknown value too deep", `{"x":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `}`, false},
 }
 
