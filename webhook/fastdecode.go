@@ -1,6 +1,8 @@
 package webhook
 
 import (
+	"bytes"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -23,7 +25,7 @@ const maxSkipDepth = 64
 // messages stay the reference; FuzzDecodeFast holds the two to the same
 // results whenever decodeFast accepts.
 func decodeFast(body []byte) (*Message, bool) {
-	d := fastDecoder{b: body}
+	d := fastDecoder{b: body, spans: make([]stringSpan, 0, 32)}
 	msg, ok := d.message()
 	if !ok {
 		return nil, false
@@ -35,8 +37,7 @@ func decodeFast(body []byte) (*Message, bool) {
 type fastDecoder struct {
 	b     []byte
 	i     int
-	pairs []string // a map's keys and values, before the map is made
-	buf   []byte   // a string with escapes, while it is unescaped
+	spans []stringSpan // a map's keys and values, before the map is made
 }
 
 // The fields of Message and template.Alert, by their exact JSON names.
@@ -255,15 +256,20 @@ func (d *fastDecoder) fieldKey() ([]byte, bool) {
 
 // kv reads an object of strings into a new map, as encoding/json does: an
 // empty object is an empty map, a key given twice keeps its last value.
+// The keys and values without escapes share one string, the object's text:
+// one allocation where there would be two per label (they are kept, and
+// dropped, together with their map).
 func (d *fastDecoder) kv() (template.KV, bool) {
+	start := d.i
 	if !d.eat('{') {
 		return nil, false
 	}
-	d.pairs = d.pairs[:0]
+	d.spans = d.spans[:0]
+	plain := false // a key or value without escapes: the text is needed
 	d.ws()
 	if !d.eat('}') {
 		for {
-			k, ok := d.str()
+			k, ok := d.span()
 			if !ok {
 				return nil, false
 			}
@@ -272,11 +278,12 @@ func (d *fastDecoder) kv() (template.KV, bool) {
 				return nil, false
 			}
 			d.ws()
-			v, ok := d.str()
+			v, ok := d.span()
 			if !ok {
 				return nil, false
 			}
-			d.pairs = append(d.pairs, k, v)
+			plain = plain || !k.escaped || !v.escaped
+			d.spans = append(d.spans, k, v)
 			d.ws()
 			if d.eat('}') {
 				break
@@ -287,38 +294,98 @@ func (d *fastDecoder) kv() (template.KV, bool) {
 			d.ws()
 		}
 	}
-	m := make(template.KV, len(d.pairs)/2)
-	for i := 0; i < len(d.pairs); i += 2 {
-		m[d.pairs[i]] = d.pairs[i+1]
+	var text string
+	if plain {
+		text = string(d.b[start:d.i])
+	}
+	str := func(s stringSpan) (string, bool) {
+		if s.escaped {
+			return unescape(d.b[s.from:s.to])
+		}
+		return text[s.from-start : s.to-start], true
+	}
+	m := make(template.KV, len(d.spans)/2)
+	for i := 0; i < len(d.spans); i += 2 {
+		k, ok := str(d.spans[i])
+		if !ok {
+			return nil, false
+		}
+		v, ok := str(d.spans[i+1])
+		if !ok {
+			return nil, false
+		}
+		m[k] = v
 	}
 	return m, true
 }
 
-// str reads a string value.
-func (d *fastDecoder) str() (string, bool) {
+// stringSpan is where a string's content is in the body, between its quotes.
+type stringSpan struct {
+	from, to int
+	escaped  bool // holds escapes; else valid UTF-8 and the string as is
+}
+
+// span reads a string, checking what it can without decoding it: the
+// syntax, and UTF-8 when it has no escapes.
+func (d *fastDecoder) span() (stringSpan, bool) {
 	if !d.eat('"') {
-		return "", false
+		return stringSpan{}, false
 	}
-	start := d.i
+	s := stringSpan{from: d.i}
 	ascii := true
-	for ; d.i < len(d.b); d.i++ {
+	for d.i < len(d.b) {
 		switch c := d.b[d.i]; {
 		case c == '"':
-			raw := d.b[start:d.i]
+			s.to = d.i
 			d.i++
-			if !ascii && !utf8.Valid(raw) {
-				return "", false
+			if !s.escaped && !ascii && !utf8.Valid(d.b[s.from:s.to]) {
+				return s, false
 			}
-			return intern(raw), true
+			return s, true
 		case c == '\\':
-			return d.unescape(start)
+			if !d.escape() {
+				return s, false
+			}
+			s.escaped = true
 		case c < 0x20:
-			return "", false
-		case c >= utf8.RuneSelf:
-			ascii = false
+			return s, false
+		default:
+			ascii = ascii && c < utf8.RuneSelf
+			d.i++
 		}
 	}
-	return "", false
+	return s, false
+}
+
+// escape reads an escape sequence as encoding/json's scanner checks it.
+func (d *fastDecoder) escape() bool {
+	if d.i+1 >= len(d.b) {
+		return false
+	}
+	switch d.b[d.i+1] {
+	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+		d.i += 2
+	case 'u':
+		if _, ok := hex4(d.b[d.i+2:]); !ok {
+			return false
+		}
+		d.i += 6
+	default:
+		return false
+	}
+	return true
+}
+
+// str reads a string value.
+func (d *fastDecoder) str() (string, bool) {
+	s, ok := d.span()
+	switch {
+	case !ok:
+		return "", false
+	case s.escaped:
+		return unescape(d.b[s.from:s.to])
+	}
+	return intern(d.b[s.from:s.to]), true
 }
 
 // intern returns the statuses without allocating.
@@ -332,60 +399,49 @@ func intern(b []byte) string {
 	return string(b)
 }
 
-// unescape reads the rest of a string that starts at start and has an
-// escape at d.i.
-func (d *fastDecoder) unescape(start int) (string, bool) {
-	out := append(d.buf[:0], d.b[start:d.i]...)
-	run := start // the start of the bytes not yet checked for UTF-8
-	for d.i < len(d.b) {
-		c := d.b[d.i]
-		switch {
-		case c == '"' || c == '\\':
-			if !utf8.Valid(d.b[run:d.i]) {
-				return "", false
-			}
-			if c == '"' {
-				d.i++
-				d.buf = out
-				return string(out), true
-			}
-			if d.i+1 >= len(d.b) {
-				return "", false
-			}
-			e := d.b[d.i+1]
-			d.i += 2
-			switch e {
-			case '"', '\\', '/':
-				out = append(out, e)
-			case 'b':
-				out = append(out, '\b')
-			case 'f':
-				out = append(out, '\f')
-			case 'n':
-				out = append(out, '\n')
-			case 'r':
-				out = append(out, '\r')
-			case 't':
-				out = append(out, '\t')
-			case 'u':
-				r, ok := hex4(d.b[d.i:])
-				if !ok || 0xd800 <= r && r < 0xe000 {
-					return "", false // surrogates: encoding/json pairs them or replaces them
-				}
-				d.i += 4
-				out = utf8.AppendRune(out, r)
-			default:
-				return "", false
-			}
-			run = d.i
-		case c < 0x20:
-			return "", false
-		default:
-			out = append(out, c)
-			d.i++
+// unescape decodes the content of a string whose syntax span checked, as
+// encoding/json does, or refuses it: invalid UTF-8 (which encoding/json
+// replaces) and \u escapes of surrogates (which it pairs or replaces).
+func unescape(raw []byte) (string, bool) {
+	var out strings.Builder
+	out.Grow(len(raw)) // escapes only shrink
+	for len(raw) > 0 {
+		i := bytes.IndexByte(raw, '\\')
+		if i < 0 {
+			i = len(raw)
 		}
+		if !utf8.Valid(raw[:i]) {
+			return "", false
+		}
+		out.Write(raw[:i])
+		if i == len(raw) {
+			break
+		}
+		e := raw[i+1]
+		raw = raw[i+2:]
+		switch e {
+		case 'b':
+			e = '\b'
+		case 'f':
+			e = '\f'
+		case 'n':
+			e = '\n'
+		case 'r':
+			e = '\r'
+		case 't':
+			e = '\t'
+		case 'u':
+			r, _ := hex4(raw)
+			if 0xd800 <= r && r < 0xe000 {
+				return "", false
+			}
+			raw = raw[4:]
+			out.WriteRune(r)
+			continue
+		}
+		out.WriteByte(e) // '"', '\\' or '/'
 	}
-	return "", false
+	return out.String(), true
 }
 
 func hex4(b []byte) (rune, bool) {
@@ -512,18 +568,7 @@ func (d *fastDecoder) skipString() bool {
 			d.i++
 			return true
 		case c == '\\':
-			if d.i+1 >= len(d.b) {
-				return false
-			}
-			switch d.b[d.i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				d.i += 2
-			case 'u':
-				if _, ok := hex4(d.b[d.i+2:]); !ok {
-					return false
-				}
-				d.i += 6
-			default:
+			if !d.escape() {
 				return false
 			}
 		case c < 0x20:

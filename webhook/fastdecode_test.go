@@ -54,6 +54,9 @@ var trickyBodies = []struct {
 	{"whitespace everywhere", " \t\r\n{ \"version\" :\n\"4\" ,\t\"alerts\" : [ { \"labels\" : { \"a\" : \"b\" } } , {} ] , \"truncatedAlerts\" : 7 } \n", true},
 	{"escapes", `{"groupKey":"{}:{alertname=\"A\\\/\b\f\n\r\t\u0041\u00e9\u2028\u0000\uFFFF\"}","alerts":[{"labels":{"k\u003c\"":"\u003e\u0026"}}]}`, true},
 	{"UTF-8", `{"receiver":"é😀","alerts":[{"labels":{"ключ":"значение"},"annotations":{"":""}}]}`, true},
+	{"escaped label key, plain value", `{"alerts":[{"labels":{"a\n":"b"}}]}`, true},
+	{"plain label key, escaped value", `{"alerts":[{"labels":{"a":"\u00e9"}}]}`, true},
+	{"every label escaped", `{"alerts":[{"labels":{"\"":"\/","\t":"\\"}}]}`, true},
 	{"map key twice", `{"alerts":[{"labels":{"a":"1","b":"2","a":"3"}}]}`, true},
 	{"unknown keys, nested", `{"x":{"a":[1,-0.5e+7,{"b":[true,false,null,"s\u00e9\ud800",{}]}],"c":{},"d":[]},"version":"4","y":null,"alerts":[{"z":[[[[]]]],"status":"resolved"}]}`, true},
 	{"unknown key with invalid UTF-8", "{\"x\":\"\xff\xfe\",\"version\":\"4\"}", true},
@@ -189,5 +192,34 @@ func FuzzDecodeFast(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		sameAsEncodingJSON(t, body)
+	})
+}
+
+// FuzzDecodeFastStrings puts arbitrary string contents (escapes, UTF-8 or
+// not) in the places of a payload where decodeFast decodes strings: label
+// keys and values next to plain ones, top-level and alert fields, and
+// unknown keys. Byte-level mutation of whole bodies seldom keeps the
+// structure around such a string valid.
+func FuzzDecodeFastStrings(f *testing.F) {
+	for _, s := range [][3]string{
+		{"a", "b", "c"},
+		{`a\n`, "b", `\u00e9`},
+		{`\"`, `\/`, `\t\\`},
+		{`\ud83d\ude00`, "\xff", `\u0000`},
+		{"é", "\xed\xa0\x80", `x\u003c\u003e\u0026`},
+	} {
+		f.Add(s[0], s[1], s[2])
+	}
+	f.Fuzz(func(t *testing.T, a, b, c string) {
+		for _, body := range []string{
+			`{"alerts":[{"labels":{"` + a + `":"` + b + `","k":"v","` + c + `":"w"}}]}`,
+			`{"alerts":[{"annotations":{"x":"` + a + `"},"labels":{"` + b + `":"` + c + `"}}]}`,
+			`{"version":"` + a + `","groupKey":"` + b + `","commonLabels":{"` + c + `":"` + c + `"}}`,
+			`{"alerts":[{"generatorURL":"` + a + `","fingerprint":"` + b + `","status":"` + c + `"}]}`,
+			`{"` + a + `":"` + b + `","receiver":"` + c + `"}`,
+			`{"alerts":[{"startsAt":"` + a + `","` + b + `":1,"endsAt":"` + c + `"}]}`,
+		} {
+			sameAsEncodingJSON(t, []byte(body))
+		}
 	})
 }
