@@ -26,7 +26,7 @@ func payload100(b *testing.B) []byte { return payloadN(b, 100) }
 // one alert, or Alertmanager re-sending it every repeat_interval.
 func payload1(b *testing.B) []byte { return payloadN(b, 1) }
 
-func payloadN(b *testing.B, n int) []byte {
+func payloadN(b testing.TB, n int) []byte {
 	b.Helper()
 	tmpl, err := template.FromGlobs(nil)
 	if err != nil {

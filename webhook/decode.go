@@ -29,11 +29,15 @@ func Decode(r io.Reader, limit int64) (*Message, error) {
 
 // decode decodes and validates a notification. On a validation error, the
 // decoded message is returned too (its group key is worth logging); on a
-// decoding error, an empty one.
+// decoding error, an empty one. Alertmanager's payloads take decodeFast;
+// what it leaves, encoding/json decodes, and its errors are the messages.
 func decode(body []byte) (*Message, tally, error) {
-	msg := &Message{}
-	if err := json.Unmarshal(body, msg); err != nil {
-		return &Message{}, tally{}, errors.New(decodeError(body, err))
+	msg, ok := decodeFast(body)
+	if !ok {
+		msg = &Message{}
+		if err := json.Unmarshal(body, msg); err != nil {
+			return &Message{}, tally{}, errors.New(decodeError(body, err))
+		}
 	}
 	t, err := validate(msg)
 	return msg, t, err

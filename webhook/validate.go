@@ -58,9 +58,10 @@ func validate(msg *Message) (tally, error) {
 	}
 	var bad invalidError
 	if msg.Data == nil {
-		bad.add("status: %s", statusProblem(""))
-		bad.add("alerts: required, the notification carries no alerts")
-		return t, &bad
+		e := &invalidError{}
+		e.add("status: %s", statusProblem(""))
+		e.add("alerts: required, the notification carries no alerts")
+		return t, e
 	}
 	if !validStatus(msg.Status) {
 		bad.add("status: %s", statusProblem(msg.Status))
@@ -94,7 +95,8 @@ func validate(msg *Message) (tally, error) {
 		}
 	}
 	if len(bad.problems) > 0 {
-		return t, &bad
+		e := bad // bad itself stays on the stack: valid notifications allocate nothing here
+		return t, &e
 	}
 	return t, nil
 }
