@@ -164,6 +164,9 @@ type entry struct {
 	// counted: the action changed (or may have changed) its target, so it
 	// counts against budgets; every action counts for the breaker.
 	counted bool
+	// pending: reserved by an action that has not ended; Release may still
+	// take it back.
+	pending bool
 }
 
 // NewBook returns an empty book deciding by l (defaults filled in).
@@ -302,8 +305,32 @@ func (b *Book) Reserve(a Action, now time.Time) *Reservation {
 	r := &Reservation{book: b, at: now, rule: a.Rule, target: a.Target}
 	r.prev, r.hadPrev = b.last[a.Target]
 	b.setLast(a.Target, now)
-	b.insert(entry{at: now, rule: a.Rule, target: a.Target, counted: true})
+	b.insert(entry{at: now, rule: a.Rule, target: a.Target, counted: true, pending: true})
 	return r
+}
+
+// Settle marks the reservation of an action that changed its target: it
+// stays booked, and can no longer be released. Settling or releasing it
+// again does nothing more.
+func (r *Reservation) Settle() {
+	b := r.book
+	if b == nil {
+		return
+	}
+	r.book = nil
+	if i := b.find(r); i >= 0 {
+		b.history[i].pending = false
+	}
+}
+
+// find is the index of r's entry in the history, -1 if it is gone.
+func (b *Book) find(r *Reservation) int {
+	for i := len(b.history) - 1; i >= 0; i-- {
+		if e := b.history[i]; e.at.Equal(r.at) && e.rule == r.rule && e.target == r.target {
+			return i
+		}
+	}
+	return -1
 }
 
 // Release takes back the reservation of an action that changed nothing:
@@ -322,14 +349,11 @@ func (r *Reservation) Release(keepBreaker bool) {
 			delete(b.last, r.target)
 		}
 	}
-	for i := len(b.history) - 1; i >= 0; i-- {
-		if e := b.history[i]; e.at.Equal(r.at) && e.rule == r.rule && e.target == r.target {
-			if keepBreaker {
-				b.history[i].counted = false
-			} else {
-				b.history = slices.Delete(b.history, i, i+1)
-			}
-			break
+	if i := b.find(r); i >= 0 {
+		if keepBreaker {
+			b.history[i].counted, b.history[i].pending = false, false
+		} else {
+			b.history = slices.Delete(b.history, i, i+1)
 		}
 	}
 }

@@ -60,3 +60,55 @@ func TestBreakerRoomAt(t *testing.T) {
 		t.Errorf("empty book: room at %s, want now", got)
 	}
 }
+
+// TestRuleBudgetRoomAt: a rule out of budget has room again when enough
+// of its actions have left the window, a time that can be promised only
+// once every action it counts has ended (settled): one still running may
+// give its count back.
+func TestRuleBudgetRoomAt(t *testing.T) {
+	b := NewBook(Limits{})
+	a := func(target string) Action {
+		return Action{Rule: "r", Target: target, Namespace: "shop", Budget: &Budget{PerRule: 2, Window: time.Hour}}
+	}
+	if key := b.BudgetKey(a("x")); key != "r|2/1h0m0s" {
+		t.Errorf("BudgetKey = %q", key)
+	}
+	if key := b.BudgetKey(Action{Rule: "r"}); key != "" {
+		t.Errorf("BudgetKey without a budget = %q, want none", key)
+	}
+	if _, ok := b.RuleBudgetRoomAt(a("x"), at(0)); ok {
+		t.Error("room promised for a rule with room")
+	}
+	first := b.Reserve(a("cart"), at(0))
+	second := b.Reserve(a("web"), at(10*time.Minute))
+	if d := b.Check(a("db"), at(20*time.Minute)); d.Reason != RuleBudget {
+		t.Fatalf("third action: %+v, want RuleBudget", d)
+	}
+	if _, ok := b.RuleBudgetRoomAt(a("db"), at(20*time.Minute)); ok {
+		t.Error("room promised while both actions may still give their count back")
+	}
+	first.Settle()
+	if _, ok := b.RuleBudgetRoomAt(a("db"), at(20*time.Minute)); ok {
+		t.Error("room promised while the second action may still give its count back")
+	}
+	second.Settle()
+	got, ok := b.RuleBudgetRoomAt(a("db"), at(20*time.Minute))
+	if !ok || !got.Equal(at(time.Hour)) {
+		t.Errorf("room at %s, %v; want %s, when the first action leaves the window", got, ok, at(time.Hour))
+	}
+	second.Release(false) // settled: nothing to give back
+	if d := b.Check(a("db"), at(30*time.Minute)); d.Reason != RuleBudget {
+		t.Errorf("after releasing a settled reservation: %+v, want still RuleBudget", d)
+	}
+	// Another rule's actions do not count.
+	b.Reserve(Action{Rule: "other", Target: "db", Budget: &Budget{PerRule: 2, Window: time.Hour}}, at(40*time.Minute))
+	if got, ok := b.RuleBudgetRoomAt(a("db"), at(50*time.Minute)); !ok || !got.Equal(at(time.Hour)) {
+		t.Errorf("with another rule's running action: room at %s, %v", got, ok)
+	}
+	// A rule without a budget of its own: the Limits' per-rule budget.
+	l := NewBook(Limits{PerRule: 1, BudgetWindow: 30 * time.Minute})
+	l.Reserve(act("r", "cart"), at(0)).Settle()
+	if got, ok := l.RuleBudgetRoomAt(act("r", "web"), at(time.Minute)); !ok || !got.Equal(at(30*time.Minute)) {
+		t.Errorf("the Limits' budget: room at %s, %v", got, ok)
+	}
+}

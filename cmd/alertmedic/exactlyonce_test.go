@@ -498,3 +498,98 @@ func TestStormInTheBreakerWindowIsNotRecorded(t *testing.T) {
 		t.Errorf("restarts = %d, want the 2 the breaker let through", n)
 	}
 }
+
+// TestStormOverRuleBudgetIsNotRecorded: once a rule has spent its
+// maxPerWindow and every action it counts has ended, the leader publishes
+// the window until the budget has room; a storm of the rule's distinct
+// episodes that start in it writes no record, and the leader skips a
+// record of one made anyway.
+func TestStormOverRuleBudgetIsNotRecorded(t *testing.T) {
+	work := deployments(t, 3)
+	budgetRules := func(perRule int) string {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "rules.yaml")
+		text := fmt.Sprintf(`rules:
+  - name: restart-crashlooping
+    match: ['alertname="KubePodCrashLooping"']
+    target: {kind: Deployment, namespace: '{{ .Labels.namespace }}', name: '{{ .Labels.deployment }}'}
+    action: restart
+    maxPerWindow: {perRule: %d, window: 1h}
+    verify: {rollout: false}
+`, perRule)
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	s := startServe(t, kubeconfig(t), "--rules", budgetRules(2), "--breaker-max", "-1",
+		"--kube-api-qps", "2000", "--kube-api-burst", "2000")
+	records := recordsNamespace(t)
+	now := time.Now()
+	mustPost(t, s, notification(t, "{}:{batch=\"0\"}", crashLooping(work, "app-0", now), crashLooping(work, "app-1", now)))
+	waitFor(t, "2 finished records", allFinal(t, records, 2))
+	mustPost(t, s, notification(t, "{}:{batch=\"1\"}", crashLooping(work, "app-2", now)))
+	waitFor(t, "3 finished records", allFinal(t, records, 3))
+	if got := byPhase(t, records); got["Succeeded/Restarted"] != 2 || got["Skipped/RuleBudget"] != 1 {
+		t.Fatalf("records = %v, want 2 restarted and 1 skipped by the rule's budget", got)
+	}
+	waitFor(t, "the budget's window published", func() bool {
+		cm, err := cluster.Client.CoreV1().ConfigMaps(records).Get(t.Context(), breaker.ConfigMapName, metav1.GetOptions{})
+		return err == nil && cm.Data["budgets"] != ""
+	})
+	notRecorded := func() string { return metricValue(t, s, `alertmedic_engine_decisions_total{decision="not_recorded"}`) }
+	before := 3
+	for i := 0; notRecorded() != "1"; i++ {
+		mustPost(t, s, notification(t, "{}:{probe=\"x\"}", crashLooping(work, fmt.Sprintf("probe-%d", i), time.Now())))
+		if notRecorded() != "1" {
+			before++
+		}
+		if i > 100 {
+			t.Fatal("no episode left unrecorded after 100 notifications")
+		}
+	}
+	waitFor(t, "the records before the window known to finish", allFinal(t, records, before))
+
+	storm := func() {
+		for batch := range 5 {
+			var alerts []template.Alert
+			for i := batch * 100; i < (batch+1)*100; i++ {
+				alerts = append(alerts, crashLooping(work, fmt.Sprintf("storm-%d", i), now.Add(time.Minute)))
+			}
+			mustPost(t, s, notification(t, fmt.Sprintf("{}:{batch=\"%d\"}", batch), alerts...))
+		}
+	}
+	storm()
+	storm()
+	if n := len(recordsIn(t, records)); n != before {
+		t.Errorf("%d records after the storm, want the %d before it", n, before)
+	}
+	if v := notRecorded(); v != "501" {
+		t.Errorf("not_recorded = %s, want 501: every storm episode once, its re-send known", v)
+	}
+
+	// A record of an episode in the window, made anyway: the leader keeps
+	// the window it published.
+	late := crashLooping(work, "late", now.Add(time.Minute))
+	rec := &v1alpha1.Remediation{
+		ObjectMeta: metav1.ObjectMeta{Name: "rem-late", Namespace: records},
+		Spec: v1alpha1.RemediationSpec{Rule: "restart-crashlooping", Action: v1alpha1.ActionRestart, TargetRef: "Deployment/" + work + "/late",
+			Target: v1alpha1.Target{Kind: v1alpha1.KindDeployment, Namespace: work, Name: "late"},
+			Budget: &v1alpha1.BudgetSpec{PerRule: 2, Window: metav1.Duration{Duration: time.Hour}},
+			Alert:  v1alpha1.AlertRef{Name: "KubePodCrashLooping", Fingerprint: late.Fingerprint, StartsAt: metav1.NewMicroTime(late.StartsAt)}},
+	}
+	if err := cluster.Records.Create(t.Context(), rec); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the late record finished", allFinal(t, records, before+1))
+	var got v1alpha1.Remediation
+	if err := cluster.Records.Get(t.Context(), client.ObjectKeyFromObject(rec), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Status.Phase != v1alpha1.PhaseSkipped || got.Status.Reason != "RuleBudget" || !strings.Contains(got.Status.Message, "had used its budget") {
+		t.Errorf("late record: %s %s %q, want Skipped RuleBudget for starting in the window", got.Status.Phase, got.Status.Reason, got.Status.Message)
+	}
+	if n := restartEvents(t, work, "app-0") + restartEvents(t, work, "app-1") + restartEvents(t, work, "app-2"); n != 2 {
+		t.Errorf("restarts = %d, want the 2 the budget let through", n)
+	}
+}

@@ -40,6 +40,10 @@ const ConfigMapName = "alertmedic-breaker"
 // key is the ConfigMap's data key holding the windows, as JSON.
 const key = "windows"
 
+// budgetsKey is the ConfigMap's data key holding the rules' budget
+// windows, as JSON: windows by policy.BudgetKey (a rule and its budget).
+const budgetsKey = "budgets"
+
 // Decode reads the windows of cm; nil for none.
 func Decode(cm *corev1.ConfigMap) (policy.Windows, error) {
 	data := cm.Data[key]
@@ -109,6 +113,82 @@ func Publish(ctx context.Context, c client.Client, namespace string, w policy.Wi
 	return stored, nil
 }
 
+// DecodeBudgets reads the rules' budget windows of cm, by
+// policy.BudgetKey; nil for none.
+func DecodeBudgets(cm *corev1.ConfigMap) (map[string]policy.Windows, error) {
+	data := cm.Data[budgetsKey]
+	if data == "" {
+		return nil, nil
+	}
+	var bs map[string]policy.Windows
+	if err := json.Unmarshal([]byte(data), &bs); err != nil {
+		return nil, fmt.Errorf("configmap %s/%s: %s: %w", cm.Namespace, cm.Name, budgetsKey, err)
+	}
+	return bs, nil
+}
+
+// LoadBudgets reads the rules' budget windows from the API server
+// (through r); none when the ConfigMap does not exist.
+func LoadBudgets(ctx context.Context, r client.Reader, namespace string) (map[string]policy.Windows, error) {
+	var cm corev1.ConfigMap
+	err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: ConfigMapName}, &cm)
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("read configmap %s/%s: %w", namespace, ConfigMapName, err)
+	}
+	return DecodeBudgets(&cm)
+}
+
+// PublishBudget adds w to the budget windows of budget (a
+// policy.BudgetKey) in the ConfigMap, as Publish does for the breaker's,
+// forgetting every window that ended before keepSince (and budgets left
+// without one), and returns the budget windows now stored.
+func PublishBudget(ctx context.Context, c client.Client, namespace, budget string, w policy.Window, keepSince time.Time) (map[string]policy.Windows, error) {
+	var stored map[string]policy.Windows
+	err := retry.OnError(retry.DefaultRetry, func(err error) bool { return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) }, func() error {
+		var cm corev1.ConfigMap
+		err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: ConfigMapName}, &cm)
+		create := apierrors.IsNotFound(err)
+		if err != nil && !create {
+			return err
+		}
+		bs, err := DecodeBudgets(&cm)
+		if err != nil {
+			bs = nil // unreadable: replaced by what is known now
+		}
+		stored = map[string]policy.Windows{}
+		for k, ws := range bs {
+			if ws = ws.Since(keepSince); len(ws) > 0 {
+				stored[k] = ws
+			}
+		}
+		stored[budget] = bs[budget].Add(w, keepSince)
+		b, err := json.Marshal(stored)
+		if err != nil {
+			return err
+		}
+		if create {
+			cm = corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: ConfigMapName, Namespace: namespace,
+				Labels: map[string]string{"app.kubernetes.io/name": "alertmedic"}}}
+		}
+		if cm.Data == nil {
+			cm.Data = map[string]string{}
+		}
+		cm.Data[budgetsKey] = string(b)
+		if create {
+			return c.Create(ctx, &cm)
+		}
+		return c.Update(ctx, &cm)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("publish the budget window of %s %s..%s in configmap %s/%s: %w",
+			budget, w.From.UTC().Format(time.RFC3339), w.Until.UTC().Format(time.RFC3339), namespace, ConfigMapName, err)
+	}
+	return stored, nil
+}
+
 // Watcher keeps a replica's view of the windows current, through a watch
 // of the one ConfigMap. Its view may lag the stored windows, never lead
 // them: a replica that does not know a window yet records the episode, and
@@ -119,6 +199,7 @@ type Watcher struct {
 	mu      sync.Mutex
 	version string // resourceVersion windows were decoded from
 	windows policy.Windows
+	budgets map[string]policy.Windows
 }
 
 // NewWatcher watches the ConfigMap in namespace with c (list and watch
@@ -152,6 +233,18 @@ func (w *Watcher) NeedLeaderElection() bool { return false }
 // Windows is the replica's current view of the windows: none until the
 // watch has delivered the ConfigMap, or when it cannot be read.
 func (w *Watcher) Windows() policy.Windows {
+	ws, _ := w.current()
+	return ws
+}
+
+// Budgets is the replica's current view of the rules' budget windows, by
+// policy.BudgetKey, as Windows is of the breaker's.
+func (w *Watcher) Budgets() map[string]policy.Windows {
+	_, bs := w.current()
+	return bs
+}
+
+func (w *Watcher) current() (policy.Windows, map[string]policy.Windows) {
 	for _, o := range w.informer.GetStore().List() {
 		cm, ok := o.(*corev1.ConfigMap)
 		if !ok || cm.Name != ConfigMapName {
@@ -164,9 +257,13 @@ func (w *Watcher) Windows() policy.Windows {
 			if err != nil {
 				ws = nil
 			}
-			w.version, w.windows = cm.ResourceVersion, ws
+			bs, err := DecodeBudgets(cm)
+			if err != nil {
+				bs = nil
+			}
+			w.version, w.windows, w.budgets = cm.ResourceVersion, ws, bs
 		}
-		return w.windows
+		return w.windows, w.budgets
 	}
-	return nil
+	return nil, nil
 }

@@ -211,7 +211,7 @@ func (r *Runner) scalesDown(ctx context.Context, rec *v1alpha1.Remediation, now 
 // refusal says why policy refuses rec now ("" if it does not).
 // A record a person approved is not held by the breaker (that is what the
 // approval was for), but the other limits still apply.
-func (r *Runner) refusal(ctx context.Context, rec *v1alpha1.Remediation, now time.Time) (reason, msg string, publish *policy.Window) {
+func (r *Runner) refusal(ctx context.Context, rec *v1alpha1.Remediation, now time.Time) (reason, msg string, publish *publication) {
 	// A sequence is admitted as a whole: one that could not finish for
 	// the namespace of a later step does not start.
 	l := r.book.Limits()
@@ -223,6 +223,9 @@ func (r *Runner) refusal(ctx context.Context, rec *v1alpha1.Remediation, now tim
 	if msg := r.inBreakerWindow(ctx, rec); msg != "" && !PolicyAction(rec).Approved &&
 		policy.NamespaceAllowed(rec.Spec.Target.Namespace, l.AllowNamespaces, l.DenyNamespaces) {
 		return string(policy.CircuitOpen), msg, nil
+	}
+	if msg := r.inBudgetWindow(ctx, rec); msg != "" && policy.NamespaceAllowed(rec.Spec.Target.Namespace, l.AllowNamespaces, l.DenyNamespaces) {
+		return string(policy.RuleBudget), msg, nil
 	}
 	d := r.book.Check(PolicyAction(rec), now)
 	switch d.Breaker {
@@ -236,7 +239,12 @@ func (r *Runner) refusal(ctx context.Context, rec *v1alpha1.Remediation, now tim
 	}
 	if d.Reason == policy.CircuitOpen && BreakerApplies(&rec.Spec, r.opts.Policy) {
 		if w, ok := r.breakerWindow(now); ok {
-			publish = &w
+			publish = &publication{window: w}
+		}
+	}
+	if d.Reason == policy.RuleBudget {
+		if p, ok := r.budgetWindow(rec, now); ok {
+			publish = p
 		}
 	}
 	return string(d.Reason), d.Message, publish

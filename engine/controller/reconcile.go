@@ -70,6 +70,9 @@ type Runner struct {
 	// Guarded by mu.
 	windows      policy.Windows
 	windowsStale bool
+	// budgets are the rules' budget windows, by policy.BudgetKey, read
+	// with windows. Guarded by mu.
+	budgets map[string]policy.Windows
 
 	// superseded: for each record, the resourceVersions this runner's
 	// status writes replaced, and the one its last write made (cacheBehind).
@@ -215,7 +218,7 @@ func (r *Runner) run(ctx context.Context, rec *v1alpha1.Remediation, now time.Ti
 		if reason, msg, window := r.refusal(ctx, rec, now); reason != "" {
 			r.mu.Unlock()
 			if window != nil {
-				r.publishBreakerWindow(ctx, rec.Namespace, *window, now)
+				r.publish(ctx, rec.Namespace, *window, now)
 			}
 			if reason == "CircuitOpen" && r.opts.Policy.BreakerHold == BreakerApproval {
 				return r.holdForApproval(ctx, rec, now, msg)
@@ -241,6 +244,16 @@ func (r *Runner) run(ctx context.Context, rec *v1alpha1.Remediation, now time.Ti
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		booked.Release(keepBreaker)
+	}
+	// settle keeps the reservation of an action that changed its target:
+	// it can no longer be given back, so a budget's end can be promised.
+	settle := func() {
+		if booked == nil {
+			return
+		}
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		booked.Settle()
 	}
 
 	// The action runs to its end even when the manager stops (SIGTERM, or
@@ -293,6 +306,8 @@ func (r *Runner) run(ctx context.Context, rec *v1alpha1.Remediation, now time.Ti
 	}
 	if res.Outcome != remediations.Succeeded {
 		release(true) // nothing changed on the target: no cooldown from it
+	} else {
+		settle()
 	}
 	r.opts.Metrics.Decision(engine.DecisionExecuted).Inc()
 	r.opts.Metrics.AcceptedToDone(string(rec.Spec.Action), string(res.Outcome)).Observe(done.Sub(recordedAt(rec)).Seconds())

@@ -61,6 +61,14 @@ type Options struct {
 	// decides is counted and not recorded, since the leader would skip it.
 	Windows        func() policy.Windows
 	BreakerApplies func(*v1alpha1.RemediationSpec) bool
+	// Budgets, when set, is this replica's view of the rules' budget
+	// windows (engine/breaker), by policy.BudgetKey, and BudgetKey names
+	// the budget whose windows decide a record's action ("" for none;
+	// controller.BudgetKey): an episode that started in a window of its
+	// rule's budget is counted and not recorded, since the leader would
+	// skip it.
+	Budgets   func() map[string]policy.Windows
+	BudgetKey func(*v1alpha1.RemediationSpec) string
 	// Namespaces, when set, are the deployment's --allow-namespaces and
 	// --deny-namespaces: an episode whose action (or a step of whose
 	// sequence) acts in a namespace they refuse is counted and not
@@ -155,7 +163,7 @@ func (in *Ingester) Accept(ctx context.Context, msg *webhook.Message) error {
 				}
 				batch[name] = true
 				rec := NewRecord(in.opts.Namespace, name, m, a, in.opts.DryRun, now)
-				if in.namespaceDenied(rec, now) || in.inBreakerWindow(rec, now) {
+				if in.namespaceDenied(rec, now) || in.inBreakerWindow(rec, now) || in.inBudgetWindow(rec, now) {
 					continue
 				}
 				creates = append(creates, rec)
@@ -260,21 +268,53 @@ func (in *Ingester) inBreakerWindow(rec *v1alpha1.Remediation, now time.Time) bo
 	if !ok {
 		return false
 	}
-	in.remember(rec.Name, now)
-	in.opts.Metrics.Decision(engine.DecisionNotRecorded).Inc()
-	in.mu.Lock()
-	first := !in.logged[rec.Spec.Rule].Equal(w.Until)
-	if first {
-		if in.logged == nil {
-			in.logged = map[string]time.Time{}
-		}
-		in.logged[rec.Spec.Rule] = w.Until
-	}
-	in.mu.Unlock()
-	if first {
+	if in.notRecorded(rec, now, "breaker", w) {
 		in.opts.Logger.Warn("circuit breaker open: alert episodes that start in its window are not acted on automatically, and not recorded (counted in alertmedic_engine_decisions_total{decision=\"not_recorded\"})",
 			"rule", rec.Spec.Rule, "from", w.From, "until", w.Until, "first_record", rec.Name, "target", rec.Spec.TargetRef)
 	}
+	return true
+}
+
+// inBudgetWindow reports whether rec's episode started in a window its
+// rule's budget published and its action runs without a person: the
+// leader would skip it (RuleBudget), so it is counted, remembered as
+// handled, and not recorded. A storm of distinct alerts matching a rule
+// with a budget so writes a bounded number of records.
+func (in *Ingester) inBudgetWindow(rec *v1alpha1.Remediation, now time.Time) bool {
+	if in.opts.Budgets == nil || in.opts.BudgetKey == nil {
+		return false
+	}
+	key := in.opts.BudgetKey(&rec.Spec)
+	if key == "" {
+		return false
+	}
+	w, ok := in.opts.Budgets()[key].Contains(rec.Spec.Alert.StartsAt.Time)
+	if !ok {
+		return false
+	}
+	if in.notRecorded(rec, now, key, w) {
+		in.opts.Logger.Warn("rule out of budget: its alert episodes that start in the window are not acted on automatically, and not recorded (counted in alertmedic_engine_decisions_total{decision=\"not_recorded\"})",
+			"rule", rec.Spec.Rule, "budget", key, "from", w.From, "until", w.Until, "first_record", rec.Name, "target", rec.Spec.TargetRef)
+	}
+	return true
+}
+
+// notRecorded counts and remembers rec as left unrecorded for window w of
+// why (the breaker, or a budget), and reports whether it is the first of
+// its rule in w (to log once).
+func (in *Ingester) notRecorded(rec *v1alpha1.Remediation, now time.Time, why string, w policy.Window) bool {
+	in.remember(rec.Name, now)
+	in.opts.Metrics.Decision(engine.DecisionNotRecorded).Inc()
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	key := why + " " + rec.Spec.Rule
+	if in.logged[key].Equal(w.Until) {
+		return false
+	}
+	if in.logged == nil {
+		in.logged = map[string]time.Time{}
+	}
+	in.logged[key] = w.Until
 	return true
 }
 

@@ -118,6 +118,8 @@ func Run(ctx context.Context, o Options) error {
 	eng := ingest.New(ingest.Options{
 		Windows:        windows.Windows,
 		BreakerApplies: func(s *v1alpha1.RemediationSpec) bool { return controller.BreakerApplies(s, pol) },
+		Budgets:        windows.Budgets,
+		BudgetKey:      func(s *v1alpha1.RemediationSpec) string { return controller.BudgetKey(s, pol) },
 		Namespaces:     &pol.Limits,
 		Client:         records,
 		Namespace:      o.Namespace,
