@@ -85,8 +85,10 @@ func (e *env) start(change ...func(*Options)) *bot {
 		t.Fatal(err)
 	}
 	mgr, err := ctrl.NewManager(cluster.Config, ctrl.Options{
-		Scheme:                 cluster.Scheme,
-		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{e.ns: {}}},
+		Scheme: cluster.Scheme,
+		// As serve's: settled records trimmed (v1alpha1.TrimForCache).
+		Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{e.ns: {}},
+			ByObject: map[client.Object]cache.ByObject{&v1alpha1.Remediation{}: {Transform: v1alpha1.CacheTransform}}},
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 	})

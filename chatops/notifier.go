@@ -24,7 +24,7 @@ func (c *Chat) Register(mgr manager.Manager) error {
 	skip := true
 	return ctrl.NewControllerManagedBy(mgr).For(&v1alpha1.Remediation{}).Named("slack").
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4, SkipNameValidation: &skip}).
-		Complete(&notifier{chat: c, client: mgr.GetClient()})
+		Complete(&notifier{chat: c, client: mgr.GetClient(), reader: mgr.GetAPIReader()})
 }
 
 // notifier posts one message for each record its rule's spec.notify asks
@@ -35,6 +35,9 @@ func (c *Chat) Register(mgr manager.Manager) error {
 type notifier struct {
 	chat   *Chat
 	client client.Client // cached reads, API writes
+	// reader reads a record the cache holds trimmed (TrimmedInCache) in
+	// full, to render its message.
+	reader client.Reader
 }
 
 // errNoChannel is recorded when a record has nowhere to be posted.
@@ -59,6 +62,19 @@ func (n *notifier) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result
 	sent := c.lastSent(&rec)
 	if sent.ts == "" && !postable(&rec, c.opts.Now()) {
 		return ctrl.Result{}, nil // not (yet) a record to tell the channel about
+	}
+	if rec.TrimmedInCache() {
+		// Settled and never posted: the cache holds it without the alert's
+		// labels and texts the message shows. Rare: a record that ended
+		// within postedFinishedWithin unposted, or posted by this replica
+		// but not yet noted as posted.
+		if err := n.reader.Get(ctx, req.NamespacedName, &rec); err != nil {
+			return ctrl.Result{}, client.IgnoreNotFound(err)
+		}
+		st, sent = rec.Status.Slack, c.lastSent(&rec)
+		if sent.ts == "" && !postable(&rec, c.opts.Now()) {
+			return ctrl.Result{}, nil
+		}
 	}
 	msg := Render(&rec, c.opts.DefaultApprovers)
 	digest := msg.Digest()

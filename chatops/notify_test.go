@@ -1,6 +1,7 @@
 package chatops
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -84,4 +85,52 @@ func slices500(n int) []testslack.Failure {
 		f[i] = testslack.Failure{Status: 500}
 	}
 	return f
+}
+
+// TestSettledUnpostedRecordPostedWhole: a record that ended a moment ago
+// and was never posted (a new leader finds it) is held trimmed in the
+// cache, without the alert's labels and texts; its message shows them all
+// the same, read from the API server.
+func TestSettledUnpostedRecordPostedWhole(t *testing.T) {
+	e := newEnv(t)
+	now := metav1.NewTime(time.Now().Truncate(time.Second))
+	rec := &v1alpha1.Remediation{
+		ObjectMeta: metav1.ObjectMeta{Name: "settled-unposted", Namespace: e.ns,
+			Labels: map[string]string{v1alpha1.LabelTarget: v1alpha1.TargetLabel("Deployment", e.ns, "cache-trimmed")}},
+		Spec: v1alpha1.RemediationSpec{
+			Rule: "restart-crashlooping", Action: "restart",
+			Target:    v1alpha1.Target{Kind: "Deployment", Namespace: e.ns, Name: "cache-trimmed"},
+			TargetRef: "Deployment/" + e.ns + "/cache-trimmed",
+			Alert: v1alpha1.AlertRef{Name: "KubePodCrashLooping", Fingerprint: "7f3a7f3a7f3a7f3a", StartsAt: metav1.NewMicroTime(now.Time),
+				Labels:  map[string]string{"alertname": "KubePodCrashLooping", "cluster": "label-7f3a"},
+				Summary: "Summary-7f3a of the alert", Description: "Description-7f3a of the alert", RunbookURL: "https://runbooks.example/7f3a"},
+		},
+	}
+	if err := e.records.Create(t.Context(), rec); err != nil {
+		t.Fatal(err)
+	}
+	rec.Status = v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseSucceeded, Reason: "Restarted",
+		StartedAt: &now, FinishedAt: &now, Result: &v1alpha1.ActionResult{Outcome: "Succeeded", Reason: "Restarted"}}
+	if !rec.TrimmedInCache() {
+		t.Fatal("the record is not one the cache trims: the test would prove nothing")
+	}
+	if err := e.records.Status().Update(t.Context(), rec); err != nil {
+		t.Fatal(err)
+	}
+	e.start() // a new leader: the record is settled before any replica sees it
+	var msg testslack.Message
+	waitFor(t, "the settled record's message", func() bool {
+		for _, m := range e.ws.Messages() {
+			if strings.Contains(string(m.Blocks), "cache-trimmed") {
+				msg = m
+				return true
+			}
+		}
+		return false
+	})
+	for _, want := range []string{"Summary-7f3a", "Description-7f3a", "runbooks.example/7f3a", "label-7f3a"} {
+		if !strings.Contains(string(msg.Blocks), want) {
+			t.Errorf("the message lacks %q, which the cache trims:\n%s", want, msg.Blocks)
+		}
+	}
 }

@@ -30,7 +30,7 @@ import (
 // needsEscalation reports whether rec failed with a step left to take and
 // has not yet been escalated (or told why not).
 func needsEscalation(rec *v1alpha1.Remediation) bool {
-	return rec.Status.Phase == v1alpha1.PhaseFailed && len(rec.Spec.OnFailure) > 0 && rec.Status.Escalation == nil
+	return rec.AwaitsEscalation()
 }
 
 // EscalationName is the name of the record that escalates cause: the name

@@ -40,8 +40,10 @@ func startRunner(t *testing.T, ns string, exec Executor, pol Policy, now func() 
 func startStoppableRunner(t *testing.T, ns string, exec Executor, pol Policy, now func() time.Time) (m *engine.Metrics, stop func()) {
 	t.Helper()
 	mgr, err := ctrl.NewManager(cluster.Config, ctrl.Options{
-		Scheme:                 cluster.Scheme,
-		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
+		Scheme: cluster.Scheme,
+		// As serve's: settled records trimmed (v1alpha1.TrimForCache).
+		Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}},
+			ByObject: map[client.Object]cache.ByObject{&v1alpha1.Remediation{}: {Transform: v1alpha1.CacheTransform}}},
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 	})

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/policy"
 	"github.com/alertmedic/alertmedic/remediations"
@@ -275,7 +277,9 @@ func (r *Runner) seed(ctx context.Context) error {
 		return nil
 	}
 	var list v1alpha1.RemediationList
-	if err := r.client.List(ctx, &list); err != nil {
+	// Read only, and possibly tens of thousands: not copied out of the
+	// cache (a copy of each would double the heap at every leader's start).
+	if err := r.client.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
 		return fmt.Errorf("list records: %w", err)
 	}
 	for _, rec := range list.Items {

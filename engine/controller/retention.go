@@ -48,10 +48,7 @@ func (r *Runner) deleteFinished(ctx context.Context, rec *v1alpha1.Remediation) 
 // over: it is final, what it leads to (an escalation, the next step of its
 // sequence) is recorded, and no raise of an HPA's minReplicas waits to be
 // put back.
-func collectable(rec *v1alpha1.Remediation) bool {
-	st := rec.Status
-	return st.Phase.Final() && !needsEscalation(rec) && !needsNextStep(rec) && (st.HPA == nil || st.HPA.RestoredAt != nil)
-}
+func collectable(rec *v1alpha1.Remediation) bool { return rec.Settled() }
 
 // overCount returns the finished records to delete so that at most max are
 // retained (max 0: no bound), those age retention would delete soonest

@@ -33,7 +33,7 @@ import (
 // needsNextStep reports whether rec is a step of a sequence that succeeded
 // and whose next step has not been recorded yet (or told why not).
 func needsNextStep(rec *v1alpha1.Remediation) bool {
-	return rec.Status.Phase == v1alpha1.PhaseSucceeded && len(rec.Spec.Then) > 0 && rec.Status.Next == nil
+	return rec.AwaitsNextStep()
 }
 
 // laterStep reports whether rec is a step of a sequence after the first.

@@ -12,6 +12,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/alertmedic/alertmedic/api/v1alpha1"
 )
 
 // newManager builds the controller manager that runs the remediation runner:
@@ -27,6 +29,9 @@ func newManager(cfg *rest.Config, scheme *runtime.Scheme, o *Options, log *slog.
 			// Nothing reads the records' managedFields; without them each
 			// record holds less in the cache (docs/performance.md).
 			DefaultTransform: cache.TransformStripManagedFields(),
+			ByObject: map[client.Object]cache.ByObject{
+				&v1alpha1.Remediation{}: {Transform: trimRecord},
+			},
 		},
 		// The runner's writes end within --kube-api-timeout; the cache's
 		// watches, on the manager's own HTTP client, have no such bound.
@@ -51,6 +56,19 @@ func newManager(cfg *rest.Config, scheme *runtime.Scheme, o *Options, log *slog.
 		return nil, fmt.Errorf("controller manager: %w", err)
 	}
 	return mgr, nil
+}
+
+// trimRecord is the records' cache transform: managedFields stripped, as
+// for every object, and a settled record without a Slack message trimmed
+// of what no reader of the cache needs (v1alpha1.TrimForCache): retained
+// records are most of a replica's memory. A reader that needs a trimmed
+// field reads the record from the API server (the Slack notifier does).
+func trimRecord(obj any) (any, error) {
+	obj, err := cache.TransformStripManagedFields()(obj)
+	if err != nil {
+		return obj, err
+	}
+	return v1alpha1.CacheTransform(obj)
 }
 
 func hostname() string {
