@@ -34,6 +34,7 @@ type options struct {
 	stormAlerts int
 	stormBudget time.Duration
 	fastLease   []string
+	failovers   int
 }
 
 // scenarios, in the order they run: the storm last, as it leaves the most
@@ -52,7 +53,8 @@ func main() {
 	records := flag.String("records", "10000,50000", "retained records to measure startup and ingest with (0 is always measured)")
 	flag.IntVar(&o.stormAlerts, "storm-alerts", 100_000, "distinct alerts in the storm, posted in notifications of 100")
 	flag.DurationVar(&o.stormBudget, "storm-budget", 2*time.Minute, "longest the storm is posted for")
-	fast := flag.String("fast-lease", "5s,3s,1s", "the faster Lease setting measured: lease duration, renew deadline, retry period")
+	fast := flag.String("fast-lease", "5s,3s,400ms", "the faster Lease setting measured: lease duration, renew deadline, retry period")
+	flag.IntVar(&o.failovers, "failovers", 3, "how many times each Lease setting's leader is killed")
 	flag.Parse()
 	o.only = strings.Split(*only, ",")
 	for _, s := range o.only {

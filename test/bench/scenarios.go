@@ -385,24 +385,36 @@ func (b *bench) failover(ctx context.Context) error {
 	for _, s := range []struct {
 		name                string
 		lease, renew, retry string
-		leaseDur            time.Duration
 	}{
 		{name: "default", lease: "15s", renew: "10s", retry: "2s"},
 		{name: "fast", lease: b.o.fastLease[0], renew: b.o.fastLease[1], retry: b.o.fastLease[2]},
 	} {
-		d, err := time.ParseDuration(s.lease)
+		lease, err := time.ParseDuration(s.lease)
 		if err != nil {
 			return err
 		}
-		s.leaseDur = d
-		took, err := b.failoverOnce(ctx, s.name, s.lease, s.renew, s.retry)
-		figure := fmt.Sprintf("failover, Lease %s / renew %s / retry %s: leader SIGKILLed to the other replica's patch of waiting work", s.lease, s.renew, s.retry)
-		target := fmt.Sprintf("≤ %s (Lease + 2 s)", s.leaseDur+2*time.Second)
+		retry, err := time.ParseDuration(s.retry)
 		if err != nil {
-			b.t.add(figure, target, "could not run: "+err.Error(), "**not measured**")
-			continue
+			return err
 		}
-		b.t.add(figure, target, took.Round(10*time.Millisecond).String(), verdict(took <= s.leaseDur+2*time.Second))
+		figure := fmt.Sprintf("failover, Lease %s / renew %s / retry %s: leader SIGKILLed to the other replica's patch of waiting work (%d kills)", s.lease, s.renew, s.retry, b.o.failovers)
+		target := fmt.Sprintf("≤ %s (Lease + 2 s)", lease+2*time.Second)
+		var took []string
+		var worst time.Duration
+		for i := range b.o.failovers {
+			d, err := b.failoverOnce(ctx, fmt.Sprintf("%s-%d", s.name, i), s.lease, s.renew, s.retry)
+			if err != nil {
+				return fmt.Errorf("failover %s: %w", s.name, err)
+			}
+			took = append(took, d.Round(10*time.Millisecond).String())
+			worst = max(worst, d)
+		}
+		// client-go's elector looks every retry period plus up to 120 %
+		// (its JitterFactor): up to one look before the standby sees the
+		// last renewal, and one after the Lease ran out.
+		bound := lease + time.Duration(2*2.2*float64(retry))
+		b.t.add(figure, target, fmt.Sprintf("%s (worst case of the elector's polling: %s)", strings.Join(took, ", "), bound),
+			verdict(worst <= lease+2*time.Second))
 	}
 	return nil
 }
