@@ -2,6 +2,7 @@ package approval
 
 import (
 	"context"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -23,19 +24,28 @@ type waiting struct {
 // RegisterWaiting registers alertmedic_approvals_waiting with reg: at each
 // scrape, the records of namespace in PendingApproval, read from records
 // (a cache: a scrape costs no API call). ctx bounds the reads; while the
-// cache cannot answer (it has not synced yet) the metric is left out of
-// the scrape rather than failing it.
+// cache cannot answer (it has not synced yet: a scrape waits for it at
+// most syncWait) the metric is left out of the scrape rather than failing
+// it.
 func RegisterWaiting(ctx context.Context, reg prometheus.Registerer, records client.Reader, namespace string) error {
 	return reg.Register(&waiting{ctx: ctx, records: records, namespace: namespace})
 }
 
 func (w *waiting) Describe(ch chan<- *prometheus.Desc) { ch <- waitingDesc }
 
+// syncWait is how long a scrape waits for the records' cache to answer.
+// A cache that has synced answers at once; one still listing the records
+// (tens of seconds at start with tens of thousands of them) would hold the
+// whole scrape past Prometheus' timeout, every metric lost with it.
+const syncWait = time.Second
+
 func (w *waiting) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(w.ctx, syncWait)
+	defer cancel()
 	// The cache's own objects, not copies: only read here, and a copy of
 	// every retained record at each scrape costs memory by the record.
 	var list v1alpha1.RemediationList
-	if err := w.records.List(w.ctx, &list, client.InNamespace(w.namespace), client.UnsafeDisableDeepCopy); err != nil {
+	if err := w.records.List(ctx, &list, client.InNamespace(w.namespace), client.UnsafeDisableDeepCopy); err != nil {
 		return
 	}
 	n := 0

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -87,5 +88,44 @@ func BenchmarkApprovalsWaitingScrape(b *testing.B) {
 		if _, err := reg.Gather(); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// A scrape does not wait for the records' cache to sync: a replica with
+// tens of thousands of records lists them for tens of seconds at start,
+// and Prometheus' scrape would time out, losing every metric with it.
+// Until the cache answers, the gauge is left out of the scrape.
+func TestApprovalsWaitingGaugeDoesNotWaitForTheCache(t *testing.T) {
+	ns := cluster.Namespace(t, "records")
+	// A user who may not list records: the cache starts and never syncs,
+	// as a cache still listing 50,000 records has not.
+	cfg := rest.CopyConfig(cluster.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: "nobody"}
+	cc, err := cache.New(cfg, cache.Options{Scheme: cluster.Scheme, DefaultNamespaces: map[string]cache.Config{ns: {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go func() { _ = cc.Start(ctx) }()
+	reg := prometheus.NewRegistry()
+	if err := RegisterWaiting(ctx, reg, cc, ns); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		mfs, err := reg.Gather()
+		if err == nil && len(mfs) != 0 {
+			err = fmt.Errorf("gathered %d metric families, want none while the cache has not synced", len(mfs))
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a scrape waited 10 s for a cache that has not synced")
 	}
 }
