@@ -374,8 +374,12 @@ func TestResolvedAlertCancelsPendingApproval(t *testing.T) {
 		recs := recordsIn(t, records)
 		return len(recs) == 1 && recs[0].Status.Phase == v1alpha1.PhasePendingApproval
 	})
+	// The gauge of records waiting for a person follows, from the
+	// replica's cache indexed by phase.
+	waitFor(t, "alertmedic_approvals_waiting 1", func() bool { return metricValue(t, s, "alertmedic_approvals_waiting") == "1" })
 	a.Status, a.EndsAt = "resolved", t0.Add(10*time.Minute)
 	mustPost(t, s, notification(t, "{}:{}", a))
+	waitFor(t, "alertmedic_approvals_waiting 0", func() bool { return metricValue(t, s, "alertmedic_approvals_waiting") == "0" })
 	recs := recordsIn(t, records)
 	if len(recs) != 1 || recs[0].Status.Phase != v1alpha1.PhaseCancelled || recs[0].Status.Reason != "AlertResolved" {
 		t.Fatalf("records = %+v, want one Cancelled/AlertResolved", recs)

@@ -2,6 +2,7 @@ package approval
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,16 +20,35 @@ type waiting struct {
 	ctx       context.Context
 	records   client.Reader
 	namespace string
+	indexed   bool // records has the phase index: list the waiting ones only
 }
+
+// phaseIndex is the records' index by status.phase in a cache.
+const phaseIndex = "status.phase"
 
 // RegisterWaiting registers alertmedic_approvals_waiting with reg: at each
 // scrape, the records of namespace in PendingApproval, read from records
-// (a cache: a scrape costs no API call). ctx bounds the reads; while the
-// cache cannot answer (it has not synced yet: a scrape waits for it at
-// most syncWait) the metric is left out of the scrape rather than failing
-// it.
-func RegisterWaiting(ctx context.Context, reg prometheus.Registerer, records client.Reader, namespace string) error {
-	return reg.Register(&waiting{ctx: ctx, records: records, namespace: namespace})
+// (a cache: a scrape costs no API call). With indexer (the same cache's,
+// before it starts) the records are indexed by phase, and a scrape reads
+// the waiting ones alone rather than every retained record; nil: every
+// record is read. ctx bounds the reads; while the cache cannot answer (it
+// has not synced yet: a scrape waits for it at most syncWait) the metric
+// is left out of the scrape rather than failing it.
+func RegisterWaiting(ctx context.Context, reg prometheus.Registerer, records client.Reader, indexer client.FieldIndexer, namespace string) error {
+	w := &waiting{ctx: ctx, records: records, namespace: namespace}
+	if indexer != nil {
+		err := indexer.IndexField(ctx, &v1alpha1.Remediation{}, phaseIndex, func(o client.Object) []string {
+			if r, ok := o.(*v1alpha1.Remediation); ok {
+				return []string{string(r.Status.Phase)}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("index records by phase: %w", err)
+		}
+		w.indexed = true
+	}
+	return reg.Register(w)
 }
 
 func (w *waiting) Describe(ch chan<- *prometheus.Desc) { ch <- waitingDesc }
@@ -45,7 +65,11 @@ func (w *waiting) Collect(ch chan<- prometheus.Metric) {
 	// The cache's own objects, not copies: only read here, and a copy of
 	// every retained record at each scrape costs memory by the record.
 	var list v1alpha1.RemediationList
-	if err := w.records.List(ctx, &list, client.InNamespace(w.namespace), client.UnsafeDisableDeepCopy); err != nil {
+	opts := []client.ListOption{client.InNamespace(w.namespace), client.UnsafeDisableDeepCopy}
+	if w.indexed {
+		opts = append(opts, client.MatchingFields{phaseIndex: string(v1alpha1.PhasePendingApproval)})
+	}
+	if err := w.records.List(ctx, &list, opts...); err != nil {
 		return
 	}
 	n := 0

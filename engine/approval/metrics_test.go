@@ -24,7 +24,7 @@ func TestApprovalsWaitingGauge(t *testing.T) {
 	ns, other := cluster.Namespace(t, "records"), cluster.Namespace(t, "records")
 	c := cluster.NewClient(t, nil)
 	reg := prometheus.NewRegistry()
-	if err := RegisterWaiting(t.Context(), reg, c, ns); err != nil {
+	if err := RegisterWaiting(t.Context(), reg, c, nil, ns); err != nil {
 		t.Fatal(err)
 	}
 	want := func(n string) {
@@ -45,6 +45,51 @@ func TestApprovalsWaitingGauge(t *testing.T) {
 		t.Fatal(err)
 	}
 	want("1")
+}
+
+// The same from a replica's cache indexed by phase, as serve runs it: a
+// scrape reads the waiting records alone, and follows their changes.
+func TestApprovalsWaitingGaugeFromAnIndexedCache(t *testing.T) {
+	ns := cluster.Namespace(t, "records")
+	c := cluster.NewClient(t, nil)
+	cc, err := cache.New(cluster.Config, cache.Options{Scheme: cluster.Scheme, DefaultNamespaces: map[string]cache.Config{ns: {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	reg := prometheus.NewRegistry()
+	if err := RegisterWaiting(ctx, reg, cc, cc, ns); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = cc.Start(ctx) }()
+	gauge := func() string {
+		mfs, err := reg.Gather()
+		if err != nil || len(mfs) != 1 || len(mfs[0].Metric) != 1 {
+			return "none"
+		}
+		return fmt.Sprint(mfs[0].Metric[0].GetGauge().GetValue())
+	}
+	eventually := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for gauge() != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("alertmedic_approvals_waiting = %s, want %s", gauge(), want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	eventually("0")
+	waitingA := put(t, c, ns, restartRecord("rem-a", ns, "web"), v1alpha1.RemediationStatus{Phase: v1alpha1.PhasePendingApproval})
+	put(t, c, ns, restartRecord("rem-b", ns, "web"), v1alpha1.RemediationStatus{Phase: v1alpha1.PhasePendingApproval})
+	put(t, c, ns, restartRecord("rem-c", ns, "web"), v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseApproved})
+	put(t, c, ns, restartRecord("rem-d", ns, "web"), v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseSucceeded})
+	eventually("2")
+	if _, err := Decide(t.Context(), c, client.ObjectKeyFromObject(waitingA), false, "kubernetes:alice", t0); err != nil {
+		t.Fatal(err)
+	}
+	eventually("1")
 }
 
 // BenchmarkApprovalsWaitingScrape: one scrape of the gauge over 2,000
@@ -71,6 +116,10 @@ func BenchmarkApprovalsWaitingScrape(b *testing.B) {
 	}
 	ctx, cancel := context.WithCancel(b.Context())
 	defer cancel()
+	reg := prometheus.NewRegistry()
+	if err := RegisterWaiting(ctx, reg, cc, cc, ns); err != nil {
+		b.Fatal(err)
+	}
 	go func() { _ = cc.Start(ctx) }()
 	var list v1alpha1.RemediationList
 	for {
@@ -78,10 +127,6 @@ func BenchmarkApprovalsWaitingScrape(b *testing.B) {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
-	}
-	reg := prometheus.NewRegistry()
-	if err := RegisterWaiting(ctx, reg, cc, ns); err != nil {
-		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
@@ -107,11 +152,11 @@ func TestApprovalsWaitingGaugeDoesNotWaitForTheCache(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	go func() { _ = cc.Start(ctx) }()
 	reg := prometheus.NewRegistry()
-	if err := RegisterWaiting(ctx, reg, cc, ns); err != nil {
+	if err := RegisterWaiting(ctx, reg, cc, cc, ns); err != nil {
 		t.Fatal(err)
 	}
+	go func() { _ = cc.Start(ctx) }()
 	done := make(chan error, 1)
 	go func() {
 		mfs, err := reg.Gather()

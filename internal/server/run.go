@@ -140,7 +140,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	// Every replica's cache holds the records, so each can say how many
 	// wait for a person; the leader is not needed for that.
-	if err := approval.RegisterWaiting(ctx, reg, mgr.GetClient(), o.Namespace); err != nil {
+	if err := approval.RegisterWaiting(ctx, reg, mgr.GetClient(), mgr.GetFieldIndexer(), o.Namespace); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
 	ropts := controller.Options{
