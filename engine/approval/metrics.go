@@ -26,29 +26,32 @@ type waiting struct {
 // phaseIndex is the records' index by status.phase in a cache.
 const phaseIndex = "status.phase"
 
+// IndexByPhase adds to a cache of records, before it starts, the index
+// by phase RegisterWaiting reads the waiting records through. It needs
+// the API server (to learn how records are scoped): when it fails, the
+// gauge is registered without it and reads every record.
+func IndexByPhase(ctx context.Context, indexer client.FieldIndexer) error {
+	err := indexer.IndexField(ctx, &v1alpha1.Remediation{}, phaseIndex, func(o client.Object) []string {
+		if r, ok := o.(*v1alpha1.Remediation); ok {
+			return []string{string(r.Status.Phase)}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("index records by phase: %w", err)
+	}
+	return nil
+}
+
 // RegisterWaiting registers alertmedic_approvals_waiting with reg: at each
 // scrape, the records of namespace in PendingApproval, read from records
-// (a cache: a scrape costs no API call). With indexer (the same cache's,
-// before it starts) the records are indexed by phase, and a scrape reads
-// the waiting ones alone rather than every retained record; nil: every
-// record is read. ctx bounds the reads; while the cache cannot answer (it
-// has not synced yet: a scrape waits for it at most syncWait) the metric
-// is left out of the scrape rather than failing it.
-func RegisterWaiting(ctx context.Context, reg prometheus.Registerer, records client.Reader, indexer client.FieldIndexer, namespace string) error {
-	w := &waiting{ctx: ctx, records: records, namespace: namespace}
-	if indexer != nil {
-		err := indexer.IndexField(ctx, &v1alpha1.Remediation{}, phaseIndex, func(o client.Object) []string {
-			if r, ok := o.(*v1alpha1.Remediation); ok {
-				return []string{string(r.Status.Phase)}
-			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("index records by phase: %w", err)
-		}
-		w.indexed = true
-	}
-	return reg.Register(w)
+// (a cache: a scrape costs no API call). indexed: the cache has the index
+// of IndexByPhase, and a scrape reads the waiting records alone rather
+// than every retained one. ctx bounds the reads; while the cache cannot
+// answer (it has not synced yet: a scrape waits for it at most syncWait)
+// the metric is left out of the scrape rather than failing it.
+func RegisterWaiting(ctx context.Context, reg prometheus.Registerer, records client.Reader, indexed bool, namespace string) error {
+	return reg.Register(&waiting{ctx: ctx, records: records, namespace: namespace, indexed: indexed})
 }
 
 func (w *waiting) Describe(ch chan<- *prometheus.Desc) { ch <- waitingDesc }

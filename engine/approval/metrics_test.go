@@ -24,7 +24,7 @@ func TestApprovalsWaitingGauge(t *testing.T) {
 	ns, other := cluster.Namespace(t, "records"), cluster.Namespace(t, "records")
 	c := cluster.NewClient(t, nil)
 	reg := prometheus.NewRegistry()
-	if err := RegisterWaiting(t.Context(), reg, c, nil, ns); err != nil {
+	if err := RegisterWaiting(t.Context(), reg, c, false, ns); err != nil {
 		t.Fatal(err)
 	}
 	want := func(n string) {
@@ -59,7 +59,10 @@ func TestApprovalsWaitingGaugeFromAnIndexedCache(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	reg := prometheus.NewRegistry()
-	if err := RegisterWaiting(ctx, reg, cc, cc, ns); err != nil {
+	if err := IndexByPhase(ctx, cc); err != nil {
+		t.Fatal(err)
+	}
+	if err := RegisterWaiting(ctx, reg, cc, true, ns); err != nil {
 		t.Fatal(err)
 	}
 	go func() { _ = cc.Start(ctx) }()
@@ -117,7 +120,10 @@ func BenchmarkApprovalsWaitingScrape(b *testing.B) {
 	ctx, cancel := context.WithCancel(b.Context())
 	defer cancel()
 	reg := prometheus.NewRegistry()
-	if err := RegisterWaiting(ctx, reg, cc, cc, ns); err != nil {
+	if err := IndexByPhase(ctx, cc); err != nil {
+		b.Fatal(err)
+	}
+	if err := RegisterWaiting(ctx, reg, cc, true, ns); err != nil {
 		b.Fatal(err)
 	}
 	go func() { _ = cc.Start(ctx) }()
@@ -153,7 +159,10 @@ func TestApprovalsWaitingGaugeDoesNotWaitForTheCache(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	reg := prometheus.NewRegistry()
-	if err := RegisterWaiting(ctx, reg, cc, cc, ns); err != nil {
+	if err := IndexByPhase(ctx, cc); err != nil {
+		t.Fatal(err)
+	}
+	if err := RegisterWaiting(ctx, reg, cc, true, ns); err != nil {
 		t.Fatal(err)
 	}
 	go func() { _ = cc.Start(ctx) }()

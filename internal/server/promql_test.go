@@ -67,7 +67,7 @@ func exported(t *testing.T) map[string]bool {
 	}
 	newReloader(nil, nil, r, nil)
 	var c client.Reader // never read: Describe only
-	if err := approval.RegisterWaiting(t.Context(), r, c, nil, "alertmedic"); err != nil {
+	if err := approval.RegisterWaiting(t.Context(), r, c, false, "alertmedic"); err != nil {
 		t.Fatal(err)
 	}
 	if !r.names["alertmedic_remediations_total"] || !r.names["go_goroutines"] {

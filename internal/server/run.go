@@ -140,7 +140,13 @@ func Run(ctx context.Context, o Options) error {
 	}
 	// Every replica's cache holds the records, so each can say how many
 	// wait for a person; the leader is not needed for that.
-	if err := approval.RegisterWaiting(ctx, reg, mgr.GetClient(), mgr.GetFieldIndexer(), o.Namespace); err != nil {
+	indexed := true
+	if err := approval.IndexByPhase(ctx, mgr.GetFieldIndexer()); err != nil {
+		// The API server is not reachable yet; serve starts all the same.
+		indexed = false
+		log.Warn("alertmedic_approvals_waiting reads every record at each scrape", "err", err)
+	}
+	if err := approval.RegisterWaiting(ctx, reg, mgr.GetClient(), indexed, o.Namespace); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
 	ropts := controller.Options{
