@@ -57,54 +57,41 @@ func Decode(cm *corev1.ConfigMap) (policy.Windows, error) {
 	return ws, nil
 }
 
-// Load reads the windows from the API server (through r); none when the
-// ConfigMap does not exist.
-func Load(ctx context.Context, r client.Reader, namespace string) (policy.Windows, error) {
+// Load reads the breaker's windows and the rules' budget windows from the
+// API server (through r), with one read; none when the ConfigMap does not
+// exist.
+func Load(ctx context.Context, r client.Reader, namespace string) (policy.Windows, map[string]policy.Windows, error) {
 	var cm corev1.ConfigMap
 	err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: ConfigMapName}, &cm)
 	switch {
 	case apierrors.IsNotFound(err):
-		return nil, nil
+		return nil, nil, nil
 	case err != nil:
-		return nil, fmt.Errorf("read configmap %s/%s: %w", namespace, ConfigMapName, err)
+		return nil, nil, fmt.Errorf("read configmap %s/%s: %w", namespace, ConfigMapName, err)
 	}
-	return Decode(&cm)
+	ws, err := Decode(&cm)
+	if err != nil {
+		return nil, nil, err
+	}
+	bs, err := DecodeBudgets(&cm)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ws, bs, nil
 }
 
 // Publish adds w to the windows in the ConfigMap (created if missing),
 // forgetting those that ended before keepSince, and returns the windows
-// now stored. It is a read-modify-write retried on conflict, so windows
-// added by another writer are kept.
+// now stored.
 func Publish(ctx context.Context, c client.Client, namespace string, w policy.Window, keepSince time.Time) (policy.Windows, error) {
 	var stored policy.Windows
-	err := retry.OnError(retry.DefaultRetry, func(err error) bool { return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) }, func() error {
-		var cm corev1.ConfigMap
-		err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: ConfigMapName}, &cm)
-		create := apierrors.IsNotFound(err)
-		if err != nil && !create {
-			return err
-		}
-		ws, err := Decode(&cm)
+	err := update(ctx, c, namespace, key, func(cm *corev1.ConfigMap) any {
+		ws, err := Decode(cm)
 		if err != nil {
 			ws = nil // unreadable: replaced by what is known now
 		}
 		stored = ws.Add(w, keepSince)
-		b, err := json.Marshal(stored)
-		if err != nil {
-			return err
-		}
-		if create {
-			cm = corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: ConfigMapName, Namespace: namespace,
-				Labels: map[string]string{"app.kubernetes.io/name": "alertmedic"}}}
-		}
-		if cm.Data == nil {
-			cm.Data = map[string]string{}
-		}
-		cm.Data[key] = string(b)
-		if create {
-			return c.Create(ctx, &cm)
-		}
-		return c.Update(ctx, &cm)
+		return stored
 	})
 	if err != nil {
 		return nil, fmt.Errorf("publish circuit breaker window %s..%s in configmap %s/%s: %w",
@@ -127,34 +114,14 @@ func DecodeBudgets(cm *corev1.ConfigMap) (map[string]policy.Windows, error) {
 	return bs, nil
 }
 
-// LoadBudgets reads the rules' budget windows from the API server
-// (through r); none when the ConfigMap does not exist.
-func LoadBudgets(ctx context.Context, r client.Reader, namespace string) (map[string]policy.Windows, error) {
-	var cm corev1.ConfigMap
-	err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: ConfigMapName}, &cm)
-	switch {
-	case apierrors.IsNotFound(err):
-		return nil, nil
-	case err != nil:
-		return nil, fmt.Errorf("read configmap %s/%s: %w", namespace, ConfigMapName, err)
-	}
-	return DecodeBudgets(&cm)
-}
-
 // PublishBudget adds w to the budget windows of budget (a
 // policy.BudgetKey) in the ConfigMap, as Publish does for the breaker's,
 // forgetting every window that ended before keepSince (and budgets left
 // without one), and returns the budget windows now stored.
 func PublishBudget(ctx context.Context, c client.Client, namespace, budget string, w policy.Window, keepSince time.Time) (map[string]policy.Windows, error) {
 	var stored map[string]policy.Windows
-	err := retry.OnError(retry.DefaultRetry, func(err error) bool { return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) }, func() error {
-		var cm corev1.ConfigMap
-		err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: ConfigMapName}, &cm)
-		create := apierrors.IsNotFound(err)
-		if err != nil && !create {
-			return err
-		}
-		bs, err := DecodeBudgets(&cm)
+	err := update(ctx, c, namespace, budgetsKey, func(cm *corev1.ConfigMap) any {
+		bs, err := DecodeBudgets(cm)
 		if err != nil {
 			bs = nil // unreadable: replaced by what is known now
 		}
@@ -165,7 +132,29 @@ func PublishBudget(ctx context.Context, c client.Client, namespace, budget strin
 			}
 		}
 		stored[budget] = bs[budget].Add(w, keepSince)
-		b, err := json.Marshal(stored)
+		return stored
+	})
+	if err != nil {
+		return nil, fmt.Errorf("publish the budget window of %s %s..%s in configmap %s/%s: %w",
+			budget, w.From.UTC().Format(time.RFC3339), w.Until.UTC().Format(time.RFC3339), namespace, ConfigMapName, err)
+	}
+	return stored, nil
+}
+
+// update sets data key k of the ConfigMap (created if missing) to the JSON
+// of what edit makes of it as read, keeping its other keys. It is a
+// read-modify-write retried on conflict, so what another writer added
+// meanwhile is kept. An error may come after the write landed (its answer
+// lost): the caller reads the ConfigMap again before relying on it.
+func update(ctx context.Context, c client.Client, namespace, k string, edit func(*corev1.ConfigMap) any) error {
+	return retry.OnError(retry.DefaultRetry, func(err error) bool { return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) }, func() error {
+		var cm corev1.ConfigMap
+		err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: ConfigMapName}, &cm)
+		create := apierrors.IsNotFound(err)
+		if err != nil && !create {
+			return err
+		}
+		b, err := json.Marshal(edit(&cm))
 		if err != nil {
 			return err
 		}
@@ -176,17 +165,12 @@ func PublishBudget(ctx context.Context, c client.Client, namespace, budget strin
 		if cm.Data == nil {
 			cm.Data = map[string]string{}
 		}
-		cm.Data[budgetsKey] = string(b)
+		cm.Data[k] = string(b)
 		if create {
 			return c.Create(ctx, &cm)
 		}
 		return c.Update(ctx, &cm)
 	})
-	if err != nil {
-		return nil, fmt.Errorf("publish the budget window of %s %s..%s in configmap %s/%s: %w",
-			budget, w.From.UTC().Format(time.RFC3339), w.Until.UTC().Format(time.RFC3339), namespace, ConfigMapName, err)
-	}
-	return stored, nil
 }
 
 // Watcher keeps a replica's view of the windows current, through a watch

@@ -84,15 +84,12 @@ func (r *Runner) loadWindows(ctx context.Context, namespace string) bool {
 	if !r.windowsStale {
 		return true
 	}
-	ws, err := breaker.Load(ctx, r.reader, namespace)
-	if err == nil {
-		r.budgets, err = breaker.LoadBudgets(ctx, r.reader, namespace)
-	}
+	ws, bs, err := breaker.Load(ctx, r.reader, namespace)
 	if err != nil {
 		r.opts.Logger.Warn("circuit breaker and budget windows not read; deciding by this replica's book alone", "err", err)
 		return false
 	}
-	r.windows, r.windowsStale = ws, false
+	r.windows, r.budgets, r.windowsStale = ws, bs, false
 	return true
 }
 
