@@ -387,18 +387,7 @@ func BenchmarkServeHeap(b *testing.B) {
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	if path := os.Getenv("ALERTMEDIC_HEAP_PROFILE"); path != "" {
-		f, err := os.Create(path)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
-			b.Fatal(err)
-		}
-		if err := f.Close(); err != nil {
-			b.Fatal(err)
-		}
-	}
+	writeHeapProfile(b)
 	for b.Loop() {
 		runtime.KeepAlive(s)
 	}
@@ -444,4 +433,23 @@ func watchRecords(b *testing.B, ns string) *recordTimes {
 		}
 	}()
 	return rt
+}
+
+// writeHeapProfile writes the heap profile to $ALERTMEDIC_HEAP_PROFILE, if
+// set.
+func writeHeapProfile(b *testing.B) {
+	path := os.Getenv("ALERTMEDIC_HEAP_PROFILE")
+	if path == "" {
+		return
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		b.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		b.Fatal(err)
+	}
 }

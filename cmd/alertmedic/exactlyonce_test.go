@@ -442,37 +442,9 @@ func TestStormInTheBreakerWindowIsNotRecorded(t *testing.T) {
 	})
 	// Until the replica's watch has the window, an episode is recorded and
 	// skipped as before; post one at a time until one is not recorded.
-	notRecorded := func() string { return metricValue(t, s, `alertmedic_engine_decisions_total{decision="not_recorded"}`) }
-	before := 3
-	for i := 0; notRecorded() != "1"; i++ {
-		mustPost(t, s, notification(t, "{}:{probe=\"x\"}", crashLooping(work, fmt.Sprintf("probe-%d", i), time.Now())))
-		if notRecorded() != "1" {
-			before++
-		}
-		if i > 100 {
-			t.Fatal("no episode left unrecorded after 100 notifications")
-		}
-	}
-	waitFor(t, "the records before the window known to finish", allFinal(t, records, before))
+	before := untilNotRecorded(t, s, work, records, 3)
 
-	// The storm: 500 distinct episodes, 100 to a notification, then again.
-	storm := func() {
-		for batch := range 5 {
-			var alerts []template.Alert
-			for i := batch * 100; i < (batch+1)*100; i++ {
-				alerts = append(alerts, crashLooping(work, fmt.Sprintf("storm-%d", i), now.Add(time.Minute)))
-			}
-			mustPost(t, s, notification(t, fmt.Sprintf("{}:{batch=\"%d\"}", batch), alerts...))
-		}
-	}
-	storm()
-	storm()
-	if n := len(recordsIn(t, records)); n != before {
-		t.Errorf("%d records after the storm, want the %d before it", n, before)
-	}
-	if v := notRecorded(); v != "501" {
-		t.Errorf("not_recorded = %s, want 501: every storm episode once, its re-send known", v)
-	}
+	stormNotRecorded(t, s, work, records, now, before)
 
 	// An episode that started before the window: recorded, and skipped by
 	// the breaker.
@@ -541,36 +513,9 @@ func TestStormOverRuleBudgetIsNotRecorded(t *testing.T) {
 		cm, err := cluster.Client.CoreV1().ConfigMaps(records).Get(t.Context(), breaker.ConfigMapName, metav1.GetOptions{})
 		return err == nil && cm.Data["budgets"] != ""
 	})
-	notRecorded := func() string { return metricValue(t, s, `alertmedic_engine_decisions_total{decision="not_recorded"}`) }
-	before := 3
-	for i := 0; notRecorded() != "1"; i++ {
-		mustPost(t, s, notification(t, "{}:{probe=\"x\"}", crashLooping(work, fmt.Sprintf("probe-%d", i), time.Now())))
-		if notRecorded() != "1" {
-			before++
-		}
-		if i > 100 {
-			t.Fatal("no episode left unrecorded after 100 notifications")
-		}
-	}
-	waitFor(t, "the records before the window known to finish", allFinal(t, records, before))
+	before := untilNotRecorded(t, s, work, records, 3)
 
-	storm := func() {
-		for batch := range 5 {
-			var alerts []template.Alert
-			for i := batch * 100; i < (batch+1)*100; i++ {
-				alerts = append(alerts, crashLooping(work, fmt.Sprintf("storm-%d", i), now.Add(time.Minute)))
-			}
-			mustPost(t, s, notification(t, fmt.Sprintf("{}:{batch=\"%d\"}", batch), alerts...))
-		}
-	}
-	storm()
-	storm()
-	if n := len(recordsIn(t, records)); n != before {
-		t.Errorf("%d records after the storm, want the %d before it", n, before)
-	}
-	if v := notRecorded(); v != "501" {
-		t.Errorf("not_recorded = %s, want 501: every storm episode once, its re-send known", v)
-	}
+	stormNotRecorded(t, s, work, records, now, before)
 
 	// A record of an episode in the window, made anyway: the leader keeps
 	// the window it published.
@@ -595,5 +540,53 @@ func TestStormOverRuleBudgetIsNotRecorded(t *testing.T) {
 	}
 	if n := restartEvents(t, work, "app-0") + restartEvents(t, work, "app-1") + restartEvents(t, work, "app-2"); n != 2 {
 		t.Errorf("restarts = %d, want the 2 the budget let through", n)
+	}
+}
+
+// notRecorded is how many episodes s left unrecorded for a window.
+func notRecorded(t testing.TB, s *serving) string {
+	return metricValue(t, s, `alertmedic_engine_decisions_total{decision="not_recorded"}`)
+}
+
+// untilNotRecorded posts new episodes one at a time until s leaves one
+// unrecorded: until the replica's watch has a published window, an
+// episode is recorded and skipped. Given the records there were before
+// (recorded), it waits for those there are now to finish and returns how
+// many.
+func untilNotRecorded(t testing.TB, s *serving, work, records string, recorded int) int {
+	t.Helper()
+	for i := 0; notRecorded(t, s) != "1"; i++ {
+		mustPost(t, s, notification(t, "{}:{probe=\"x\"}", crashLooping(work, fmt.Sprintf("probe-%d", i), time.Now())))
+		if notRecorded(t, s) != "1" {
+			recorded++
+		}
+		if i > 100 {
+			t.Fatal("no episode left unrecorded after 100 notifications")
+		}
+	}
+	waitFor(t, "the records before the window known to finish", allFinal(t, records, recorded))
+	return recorded
+}
+
+// stormNotRecorded posts a storm, 500 distinct episodes starting a minute
+// after now, 100 to a notification, then again, and checks that it left
+// the records as they were (before of them) and counted every episode
+// once besides the one untilNotRecorded saw.
+func stormNotRecorded(t testing.TB, s *serving, work, records string, now time.Time, before int) {
+	t.Helper()
+	for range 2 {
+		for batch := range 5 {
+			var alerts []template.Alert
+			for i := batch * 100; i < (batch+1)*100; i++ {
+				alerts = append(alerts, crashLooping(work, fmt.Sprintf("storm-%d", i), now.Add(time.Minute)))
+			}
+			mustPost(t, s, notification(t, fmt.Sprintf("{}:{batch=\"%d\"}", batch), alerts...))
+		}
+	}
+	if n := len(recordsIn(t, records)); n != before {
+		t.Errorf("%d records after the storm, want the %d before it", n, before)
+	}
+	if v := notRecorded(t, s); v != "501" {
+		t.Errorf("not_recorded = %s, want 501: every storm episode once, its re-send known", v)
 	}
 }

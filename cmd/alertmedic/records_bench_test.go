@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"runtime"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
@@ -143,18 +142,7 @@ func BenchmarkRecordsHeap(b *testing.B) {
 	runtime.ReadMemStats(&before)
 	runtime.GC()
 	runtime.ReadMemStats(&after)
-	if path := os.Getenv("ALERTMEDIC_HEAP_PROFILE"); path != "" {
-		f, err := os.Create(path)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
-			b.Fatal(err)
-		}
-		if err := f.Close(); err != nil {
-			b.Fatal(err)
-		}
-	}
+	writeHeapProfile(b)
 	for b.Loop() {
 		runtime.KeepAlive(s)
 	}

@@ -52,20 +52,7 @@ func TestApprovalsWaitingGauge(t *testing.T) {
 func TestApprovalsWaitingGaugeFromAnIndexedCache(t *testing.T) {
 	ns := cluster.Namespace(t, "records")
 	c := cluster.NewClient(t, nil)
-	cc, err := cache.New(cluster.Config, cache.Options{Scheme: cluster.Scheme, DefaultNamespaces: map[string]cache.Config{ns: {}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	reg := prometheus.NewRegistry()
-	if err := IndexByPhase(ctx, cc); err != nil {
-		t.Fatal(err)
-	}
-	if err := RegisterWaiting(ctx, reg, cc, true, ns); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = cc.Start(ctx) }()
+	reg, _ := indexedGauge(t, cluster.Config, ns)
 	gauge := func() string {
 		mfs, err := reg.Gather()
 		if err != nil || len(mfs) != 1 || len(mfs[0].Metric) != 1 {
@@ -113,23 +100,10 @@ func BenchmarkApprovalsWaitingScrape(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	cc, err := cache.New(cluster.Config, cache.Options{Scheme: cluster.Scheme, DefaultNamespaces: map[string]cache.Config{ns: {}}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(b.Context())
-	defer cancel()
-	reg := prometheus.NewRegistry()
-	if err := IndexByPhase(ctx, cc); err != nil {
-		b.Fatal(err)
-	}
-	if err := RegisterWaiting(ctx, reg, cc, true, ns); err != nil {
-		b.Fatal(err)
-	}
-	go func() { _ = cc.Start(ctx) }()
+	reg, cc := indexedGauge(b, cluster.Config, ns)
 	var list v1alpha1.RemediationList
 	for {
-		if err := cc.List(ctx, &list, client.InNamespace(ns)); err == nil && len(list.Items) == 2000 {
+		if err := cc.List(b.Context(), &list, client.InNamespace(ns)); err == nil && len(list.Items) == 2000 {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -152,20 +126,7 @@ func TestApprovalsWaitingGaugeDoesNotWaitForTheCache(t *testing.T) {
 	// as a cache still listing 50,000 records has not.
 	cfg := rest.CopyConfig(cluster.Config)
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: "nobody"}
-	cc, err := cache.New(cfg, cache.Options{Scheme: cluster.Scheme, DefaultNamespaces: map[string]cache.Config{ns: {}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	reg := prometheus.NewRegistry()
-	if err := IndexByPhase(ctx, cc); err != nil {
-		t.Fatal(err)
-	}
-	if err := RegisterWaiting(ctx, reg, cc, true, ns); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = cc.Start(ctx) }()
+	reg, _ := indexedGauge(t, cfg, ns)
 	done := make(chan error, 1)
 	go func() {
 		mfs, err := reg.Gather()
@@ -182,4 +143,26 @@ func TestApprovalsWaitingGaugeDoesNotWaitForTheCache(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("a scrape waited 10 s for a cache that has not synced")
 	}
+}
+
+// indexedGauge registers the gauge, as serve does, on a cache of ns's
+// records reading as cfg's user, indexed by phase, and starts the cache
+// until the test ends.
+func indexedGauge(t testing.TB, cfg *rest.Config, ns string) (*prometheus.Registry, cache.Cache) {
+	t.Helper()
+	cc, err := cache.New(cfg, cache.Options{Scheme: cluster.Scheme, DefaultNamespaces: map[string]cache.Config{ns: {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	t.Cleanup(cancel)
+	reg := prometheus.NewRegistry()
+	if err := IndexByPhase(ctx, cc); err != nil {
+		t.Fatal(err)
+	}
+	if err := RegisterWaiting(ctx, reg, cc, true, ns); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = cc.Start(ctx) }()
+	return reg, cc
 }
