@@ -321,7 +321,7 @@ func (c *compiler) template(rc *ruleConfig, path, text, example, noun string, va
 			c.errorf(n, "%s %s in %s is not %s: %s", path, shorten(v), rc.label, "a valid "+strings.TrimPrefix(strings.TrimPrefix(noun, "an "), "a "), strings.Join(msgs, "; "))
 			return nil
 		}
-		return &Template{text: text, literal: v}
+		return &Template{text: text, fixed: true, literal: v}
 	}
 	ok := true
 	alertFields(tmpl.Tree.Root, func(field string) {
@@ -336,8 +336,10 @@ func (c *compiler) template(rc *ruleConfig, path, text, example, noun string, va
 	if !ok {
 		return nil
 	}
-	field, key := mapLookup(tmpl.Tree.Root)
-	return &Template{text: text, tmpl: tmpl, field: field, key: key}
+	if field, key := mapLookup(tmpl.Tree.Root); field != "" {
+		return &Template{text: text, field: field, key: key}
+	}
+	return &Template{text: text, tmpl: tmpl}
 }
 
 // mapLookup recognises a template that is only {{ .Labels.x }} or

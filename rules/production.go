@@ -97,7 +97,7 @@ func productionRisk(an *analysis, r *Rule, patterns []string) string {
 	}
 	t := r.NamespaceTemplate
 	fix := approvalHint
-	if t.tmpl == nil {
+	if t.fixed {
 		p, ok := policy.MatchNamespace(patterns, t.literal)
 		if !ok {
 			return ""

@@ -186,11 +186,13 @@ func (e *RenderError) Unwrap() error { return e.Err }
 // of surrounding space.
 type Template struct {
 	text    string
-	tmpl    *texttemplate.Template // nil when text has no actions
-	literal string                 // the result when tmpl is nil
+	fixed   bool   // text has no actions: literal is the result
+	literal string // the result when fixed
 	// The common template '{{ .Labels.x }}' (or .Annotations.x) is read
-	// straight from the map, without text/template's reflection.
+	// straight from the map, without text/template's reflection, and
+	// keeps no parsed template (some 1 KB each, two per rule).
 	field, key string
+	tmpl       *texttemplate.Template // any other template
 }
 
 // String returns the template source as written in the rule file.
@@ -198,7 +200,7 @@ func (t *Template) String() string { return t.text }
 
 // Execute renders the template for alert a.
 func (t *Template) Execute(a *template.Alert) (string, error) {
-	if t.tmpl == nil {
+	if t.fixed {
 		return t.literal, nil
 	}
 	if a == nil {
