@@ -223,7 +223,13 @@ func TestCutOffLeaderStopsBeforeTheStandbyTakesOver(t *testing.T) {
 	a := start(t, ns, "a", p.Config(), quick)
 	waitFor(t, "a to lead", a.leading)
 	b := start(t, ns, "b", cluster.Config, quick)
-	waitFor(t, "b to see a's renewals", func() bool { n, _ := h.lastRenewal("a"); return time.Since(n) < quick.retry })
+	from := time.Now()
+	waitFor(t, "two Lease durations of a's renewals", func() bool {
+		if b.leading() {
+			t.Fatal("b took the Lease while a renewed it")
+		}
+		return time.Since(from) > 2*quick.lease
+	})
 
 	p.Down() // a renews no more, and cannot release either
 	waitFor(t, "a to stop leading", a.stopped)
