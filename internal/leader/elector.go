@@ -295,13 +295,22 @@ func (c *campaign) lead(ctx context.Context, sentAt time.Time, seen <-chan obser
 	}
 	tick := time.NewTicker(c.cfg.RetryPeriod)
 	defer tick.Stop()
+	// The watch may still deliver versions older than the write that made
+	// this replica leader (when the standby learnt of a newer one by
+	// reading it): until it delivers one naming this replica, another
+	// holder in it is history, not news.
+	caughtUp := false
 	for {
 		expire := time.NewTimer(time.Until(last.Add(c.cfg.RenewDeadline)))
 		select {
 		case err := <-done:
 			expire.Stop()
 			c.release(ctx, last)
-			if err != nil && !(ctx.Err() != nil && errors.Is(err, context.Canceled)) {
+			switch {
+			case ctx.Err() == nil && err == nil:
+				// Nothing would execute until the process restarts.
+				return errors.New("leader: the leader-only work ended while this replica led")
+			case err != nil && !(ctx.Err() != nil && errors.Is(err, context.Canceled)):
 				return err
 			}
 			return nil
@@ -312,10 +321,13 @@ func (c *campaign) lead(ctx context.Context, sentAt time.Time, seen <-chan obser
 			// whether another holds the Lease, or that a renewal whose
 			// answer was lost landed.
 			switch {
+			case o.lease != nil && holder(o.lease) == c.cfg.Identity:
+				caughtUp = true
+			case !caughtUp:
 			case o.lease == nil:
 				expire.Stop()
 				return lost("the Lease was deleted")
-			case holder(o.lease) != c.cfg.Identity:
+			default:
 				expire.Stop()
 				return lost("the Lease is held by " + quoted(holder(o.lease)))
 			}

@@ -397,3 +397,34 @@ func TestDeletedLeaseIsCreatedAgain(t *testing.T) {
 		t.Errorf("holders %v, want b last", h.holders())
 	}
 }
+
+// A standby that learnt of a version of the Lease by reading it (its
+// watch lagging behind) takes over, then its watch delivers that older
+// version, held by the previous holder: history, not a loss of the Lease.
+func TestLaggingWatchAfterTakeover(t *testing.T) {
+	ns := cluster.Namespace(t, "leader-lagging")
+	ghost(t, ns, "gone", 1)
+	p := proxy(t)
+	// b lists the Lease at once; its watch opens 12 s later, from the
+	// listed version, and replays what happened meanwhile.
+	p.Add(faultproxy.Rule{Name: "slow watch", Path: "/leases", Kind: faultproxy.WatchOnly, Delay: 12 * time.Second, Times: 1})
+	b := start(t, ns, "b", p.Config(), quick)
+	waitFor(t, "b to list the Lease", func() bool { return p.Hits("slow watch") == 1 })
+	// The old holder renews once, unseen by b's watch: b's first takeover
+	// conflicts, it reads this version, and takes over a Lease duration
+	// after that, while its watch still has this version to deliver.
+	l := lease(t, ns)
+	now := metav1.NewMicroTime(time.Now())
+	l.Spec.RenewTime = &now
+	if _, err := cluster.Client.CoordinationV1().Leases(ns).Update(t.Context(), l, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "b to lead", b.leading)
+	from := time.Now()
+	waitFor(t, "b to lead past its watch's catching up", func() bool {
+		if b.stopped() {
+			t.Fatal("b stopped leading on a version of the Lease older than its own")
+		}
+		return time.Since(from) > 12*time.Second
+	})
+}
