@@ -259,6 +259,9 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"serve", "--rules", "x", "--deny-namespaces", "shop,[prod"}, `serve: --deny-namespaces: namespace pattern "[prod": syntax error in pattern`},
 		{[]string{"serve", "--rules", "x", "--require-approval", "rollback,delete"}, `serve: --require-approval "delete": want restart, scale, scale-down, rollback, evict-pod, run-job or namespace=PATTERN`},
 		{[]string{"serve", "--rules", "x", "--gitops", "ignore"}, `serve: --gitops "ignore": want refuse or allow`},
+		{[]string{"serve", "--rules", "x", "--leader-elect-lease-duration", "500ms"}, `serve: --leader-elect-lease-duration 500ms: want at least 1s`},
+		{[]string{"serve", "--rules", "x", "--leader-elect-renew-deadline", "15s"}, `serve: --leader-elect-renew-deadline 15s: must be positive and shorter than --leader-elect-lease-duration 15s`},
+		{[]string{"serve", "--rules", "x", "--leader-elect-retry-period", "10s"}, `serve: --leader-elect-retry-period 10s: must be positive and shorter than --leader-elect-renew-deadline 10s`},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			var stderr syncBuffer

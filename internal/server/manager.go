@@ -7,6 +7,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/runtime"
+	coordinationv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -14,12 +15,14 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/internal/leader"
 )
 
 // newManager builds the controller manager that runs the remediation runner:
-// it caches the records of one namespace and, with --leader-elect, runs the
-// runner only while this replica holds the Lease. Its own metrics and probe
-// servers are off: alertmedic serves /metrics and /readyz itself.
+// it caches the records of one namespace. Its own leader election is off:
+// with --leader-elect, leader.NewManager gates the runner behind
+// alertmedic's elector (internal/leader). Its own metrics and probe servers
+// are off: alertmedic serves /metrics and /readyz itself.
 func newManager(cfg *rest.Config, scheme *runtime.Scheme, o *Options, log *slog.Logger) (ctrl.Manager, error) {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme: scheme,
@@ -42,21 +45,40 @@ func newManager(cfg *rest.Config, scheme *runtime.Scheme, o *Options, log *slog.
 			opts.HTTPClient = nil // built from config, with its timeout
 			return client.New(config, opts)
 		},
-		Metrics:                       metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress:        "0",
-		LeaderElection:                o.LeaderElect,
-		LeaderElectionID:              "alertmedic",
-		LeaderElectionNamespace:       o.Namespace,
-		LeaderElectionReleaseOnCancel: true,
-		LeaseDuration:                 &o.LeaseDuration,
-		RenewDeadline:                 &o.RenewDeadline,
-		RetryPeriod:                   &o.RetryPeriod,
-		GracefulShutdownTimeout:       &o.ShutdownTimeout,
+		Metrics:                 metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress:  "0",
+		GracefulShutdownTimeout: &o.ShutdownTimeout,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("controller manager: %w", err)
 	}
 	return mgr, nil
+}
+
+// leaseName is the leader Lease's name, in --namespace.
+const leaseName = "alertmedic"
+
+// leaderGate gates mgr's leader-only runnables (the runner, the Slack
+// notifier) behind the Lease; with --no-leader-elect it is mgr itself, which
+// runs them at once.
+func leaderGate(mgr ctrl.Manager, leases coordinationv1client.LeasesGetter, o *Options, log *slog.Logger) (ctrl.Manager, error) {
+	if !o.LeaderElect {
+		return mgr, nil
+	}
+	e, err := leader.New(leader.Config{
+		Client:        leases,
+		Namespace:     o.Namespace,
+		Name:          leaseName,
+		Identity:      o.Identity,
+		LeaseDuration: o.LeaseDuration,
+		RenewDeadline: o.RenewDeadline,
+		RetryPeriod:   o.RetryPeriod,
+		Logger:        log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("leader election: %w", err)
+	}
+	return leader.NewManager(mgr, e)
 }
 
 // trimRecord is the records' cache transform: managedFields stripped, as

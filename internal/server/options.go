@@ -62,10 +62,16 @@ type Options struct {
 	Identity string
 	// LeaderElect executes only while holding the Lease; false: this
 	// replica always executes (a single replica).
-	LeaderElect   bool
+	LeaderElect bool
+	// LeaseDuration is how long a standby waits, from the last change of
+	// the Lease it saw (it watches the Lease), before taking it over.
 	LeaseDuration time.Duration
+	// RenewDeadline is how long the leader goes on without a successful
+	// renewal, from when the last good one was sent, before it stops.
 	RenewDeadline time.Duration
-	RetryPeriod   time.Duration
+	// RetryPeriod is how often the leader renews the Lease, and how soon a
+	// standby tries again after a failed takeover.
+	RetryPeriod time.Duration
 	// Policy is the deployment's policy, which the runner enforces.
 	Policy controller.Policy
 	// KubeQPS and KubeBurst are the client's rate limits on the API server.
@@ -166,6 +172,16 @@ func (o Options) Validate() error {
 	} {
 		if d.v <= 0 {
 			return usagef("serve: --%s %s: must be positive", d.name, d.v)
+		}
+	}
+	if o.LeaderElect {
+		switch {
+		case o.LeaseDuration < time.Second:
+			return usagef("serve: --leader-elect-lease-duration %s: want at least 1s (the Lease counts whole seconds)", o.LeaseDuration)
+		case o.RenewDeadline <= 0 || o.RenewDeadline >= o.LeaseDuration:
+			return usagef("serve: --leader-elect-renew-deadline %s: must be positive and shorter than --leader-elect-lease-duration %s, so that a leader that cannot renew has stopped before a standby takes over", o.RenewDeadline, o.LeaseDuration)
+		case o.RetryPeriod <= 0 || o.RetryPeriod >= o.RenewDeadline:
+			return usagef("serve: --leader-elect-retry-period %s: must be positive and shorter than --leader-elect-renew-deadline %s", o.RetryPeriod, o.RenewDeadline)
 		}
 	}
 	if o.HTTP.Write <= o.AcceptTimeout {

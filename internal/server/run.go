@@ -136,6 +136,13 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	// The runner and the Slack notifier run on the leader only; the elector
+	// watches the Lease, so its client has no request timeout (it bounds
+	// each of its requests itself).
+	leading, err := leaderGate(mgr, watchClient.CoordinationV1(), &o, log)
+	if err != nil {
+		return err
+	}
 	if err := mgr.Add(windows); err != nil {
 		return fmt.Errorf("circuit breaker windows: %w", err)
 	}
@@ -166,7 +173,7 @@ func Run(ctx context.Context, o Options) error {
 		ropts.Alertmanager = am
 		log.Info("silences: rules with silence: true silence their alert while it is verified", "alertmanager", am.URL())
 	}
-	if _, err := controller.NewRunner(mgr, ropts); err != nil {
+	if _, err := controller.NewRunner(leading, ropts); err != nil {
 		return err
 	}
 	sl, err := setupSlack(&o, records, eng.Rules, reg, log)
@@ -174,7 +181,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	if sl.chat != nil {
-		if err := sl.chat.Register(mgr); err != nil {
+		if err := sl.chat.Register(leading); err != nil {
 			return fmt.Errorf("slack: %w", err)
 		}
 	}
@@ -320,10 +327,11 @@ loop:
 
 // quietShutdown keeps a normal shutdown (SIGTERM) free of ERROR lines.
 // Once stopping is set, an ERROR whose err is a cancellation (work cut short
-// by the shutdown itself, to be resumed by the next leader) and
-// controller-runtime's report that the Lease it has just released was
-// "lost" are logged at INFO, marked shutting_down=true. Before that, and
-// when serve stops because something failed, nothing is changed.
+// by the shutdown itself, to be resumed by the next leader) is logged at
+// INFO, marked shutting_down=true. (Releasing the Lease at shutdown is not
+// an error: internal/leader's Run returns nil for it. A Lease lost while
+// draining is one, and stays an ERROR.) Before that, and when serve stops
+// because something failed, nothing is changed.
 type quietShutdown struct {
 	slog.Handler
 	stopping *atomic.Bool
@@ -352,8 +360,7 @@ func expectedAtShutdown(r slog.Record) bool {
 		if a.Key != "err" || !ok {
 			return true
 		}
-		expected = errors.Is(err, context.Canceled) ||
-			r.Message == "error received after stop sequence was engaged" && err.Error() == "leader election lost"
+		expected = errors.Is(err, context.Canceled)
 		return false
 	})
 	return expected

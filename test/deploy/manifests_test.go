@@ -389,7 +389,7 @@ func TestRBACRulesAreTheReviewedSet(t *testing.T) {
 	wantRole := []rbacv1.PolicyRule{
 		{APIGroups: []string{"alertmedic.io"}, Resources: []string{"remediations"}, Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"}},
 		{APIGroups: []string{"alertmedic.io"}, Resources: []string{"remediations/status"}, Verbs: []string{"get", "update", "patch"}},
-		{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"get", "create", "update"}},
+		{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"get", "list", "watch", "create", "update"}},
 		{APIGroups: []string{""}, Resources: []string{"configmaps"}, ResourceNames: []string{"alertmedic-breaker"}, Verbs: []string{"get", "list", "watch", "update"}},
 		{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"create"}},
 		{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},

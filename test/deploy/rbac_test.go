@@ -333,7 +333,7 @@ func ownChecks(sa *serviceAccount, suffix string) []check {
 	leaseName := "alertmedic-" + suffix
 	remName := "rem-rbac-" + suffix
 	return []check{
-		{"create, get and update the leader election Lease", func(ctx context.Context) error {
+		{"create, get, list and watch (by name) and update the leader election Lease", func(ctx context.Context) error {
 			l, err := leases.Create(ctx, &coordinationv1.Lease{
 				ObjectMeta: metav1.ObjectMeta{Name: leaseName, Namespace: saNamespace},
 				Spec:       coordinationv1.LeaseSpec{HolderIdentity: ptr.To("alertmedic-0"), LeaseDurationSeconds: ptr.To[int32](15)},
@@ -344,6 +344,15 @@ func ownChecks(sa *serviceAccount, suffix string) []check {
 			if l, err = leases.Get(ctx, l.Name, metav1.GetOptions{}); err != nil {
 				return err
 			}
+			byName := metav1.ListOptions{FieldSelector: "metadata.name=" + leaseName}
+			if _, err := leases.List(ctx, byName); err != nil {
+				return err
+			}
+			w, err := leases.Watch(ctx, byName)
+			if err != nil {
+				return err
+			}
+			w.Stop()
 			l.Spec.HolderIdentity = ptr.To("alertmedic-1")
 			_, err = leases.Update(ctx, l, metav1.UpdateOptions{})
 			return err
