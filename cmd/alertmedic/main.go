@@ -19,14 +19,21 @@ var errUsage = errors.New("usage")
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	code := runProcess(ctx, os.Args[1:], os.Stdout, os.Stderr, true)
 	stop()
 	os.Exit(code)
 }
 
 // run runs the command of args and returns the exit code: 0 done, 1 failed,
-// 2 a mistake on the command line.
+// 2 a mistake on the command line. It leaves the process-wide loggers of
+// client-go and controller-runtime alone: the tests run many at once.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return runProcess(ctx, args, stdout, stderr, false)
+}
+
+// runProcess is run; with process, serve also takes over client-go's and
+// controller-runtime's loggers, which the process has one of each.
+func runProcess(ctx context.Context, args []string, stdout, stderr io.Writer, process bool) int {
 	c := newCLI(stdout, stderr)
 	if len(args) == 0 {
 		c.app.UsageWriter(stderr)
@@ -43,7 +50,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	switch cmd {
 	case "serve":
-		err = serveCmd(ctx, c, stderr)
+		err = serveCmd(ctx, c, stderr, process)
 	case "check":
 		err = checkCmd(c, stdout, stderr)
 	case "test":
@@ -92,12 +99,13 @@ func noArgs(cmd string, extra []string) error {
 
 // serveCmd is 'alertmedic serve': its flags (flags.go) are server.Options,
 // and the server logs to stderr.
-func serveCmd(ctx context.Context, c *commandLine, stderr io.Writer) error {
+func serveCmd(ctx context.Context, c *commandLine, stderr io.Writer, process bool) error {
 	if err := noArgs("serve", c.extra); err != nil {
 		return err
 	}
 	o := c.serve
 	o.Log.Writer = stderr
+	o.LibraryLogs = process
 	o.Version = version
 	err := server.Run(ctx, o)
 	if errors.Is(err, server.ErrUsage) {

@@ -55,7 +55,9 @@ func Run(ctx context.Context, o Options) error {
 	log := promslog.New(&o.Log)
 	stopping := new(atomic.Bool)
 	log = slog.New(quietShutdown{Handler: log.Handler(), stopping: stopping})
-	routeLibraryLogs(log)
+	if o.LibraryLogs {
+		routeLibraryLogs(log)
+	}
 	creds, err := readCredentials(&o)
 	if err != nil {
 		return err
