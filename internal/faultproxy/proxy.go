@@ -46,7 +46,7 @@ const (
 // matches any), Path a substring of the URL path ("" matches any), Kind,
 // and Match when set; the first rule added that matches a request applies
 // to it. Then, in order: Delay; Cut, or Status, or else the request is
-// forwarded and After applies.
+// forwarded, its answer is held for AnswerDelay, and After applies.
 type Rule struct {
 	Name   string // counts Hits and labels the log
 	Method string
@@ -57,7 +57,11 @@ type Rule struct {
 	Delay  time.Duration // before anything else
 	Cut    bool          // close the connection without forwarding or answering
 	Status int           // answer this code (with a metav1.Status body) without forwarding
-	After  AfterFault    // forward, then answer 504 or drop the answer
+	// AnswerDelay holds the API server's answer this long before the
+	// client gets it: the write is applied at once, the client learns so
+	// late (or never, if it gives up first).
+	AnswerDelay time.Duration
+	After       AfterFault // forward, then answer 504 or drop the answer
 	// Times is how many matching requests the rule applies to; 0: until it is
 	// removed.
 	Times int
@@ -304,6 +308,16 @@ var errAfter = errors.New("answer withheld by faultproxy")
 func (p *Proxy) modifyResponse(resp *http.Response) error {
 	x := resp.Request.Context().Value(ctxKey{}).(*exchange)
 	x.entry.Upstream = resp.StatusCode
+	if x.rule != nil && x.rule.AnswerDelay > 0 {
+		t := time.NewTimer(x.rule.AnswerDelay)
+		select {
+		case <-t.C:
+		case <-resp.Request.Context().Done():
+			t.Stop()
+			resp.Body.Close()
+			return resp.Request.Context().Err() // the client gave up
+		}
+	}
 	if x.rule == nil || x.rule.After == AfterNothing {
 		return nil
 	}

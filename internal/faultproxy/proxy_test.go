@@ -209,6 +209,35 @@ func TestDelay(t *testing.T) {
 	}
 }
 
+// TestAnswerDelay: the write is applied upstream at once; the client has
+// its answer only after the delay, or gives up without one.
+func TestAnswerDelay(t *testing.T) {
+	p, c := start(t)
+	cm := configMap(t)
+	const delay = 3 * time.Second
+	p.Add(faultproxy.Rule{Name: "late", Method: "PATCH", Path: "/configmaps/" + cm.Name, AnswerDelay: delay})
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	patched := make(chan error, 1)
+	go func() { patched <- patch(ctx, c, cm.Name) }()
+	testcluster.WaitFor(t, "the patch applied upstream", func() bool { return upstreamValue(t, cm.Name) == "after" })
+	select {
+	case err := <-patched:
+		t.Fatalf("the client had its answer (%v) while it was held", err)
+	default:
+	}
+	if err := <-patched; !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("patch with a deadline shorter than the delay: err = %v; want context.DeadlineExceeded", err)
+	}
+	start := time.Now()
+	if err := patch(t.Context(), c, cm.Name); err != nil {
+		t.Fatalf("patch without a deadline: %v", err)
+	}
+	if d := time.Since(start); d < delay {
+		t.Errorf("patch answered after %s; want at least the delay %s", d, delay)
+	}
+}
+
 func TestDownUp(t *testing.T) {
 	p, c := start(t)
 	cm := configMap(t)

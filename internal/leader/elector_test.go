@@ -260,6 +260,44 @@ func TestCutOffLeaderStopsBeforeTheStandbyTakesOver(t *testing.T) {
 	}
 }
 
+// A leader whose renewals are answered late counts its renew deadline from
+// when it sent its last renewal that landed, not from when it heard so:
+// the standby counts from when it saw that renewal, about when it was
+// sent. Here each answer comes 1 s after the write, then the leader is cut
+// off: counted from the answer, it would lead until 3.4 s after its last
+// renewal, past the standby's takeover at 3 s.
+func TestRenewDeadlineCountsFromTheSend(t *testing.T) {
+	tm := timing{lease: 3 * time.Second, renew: 2400 * time.Millisecond, retry: 300 * time.Millisecond}
+	const late = time.Second // under the elector's request timeout (renew / 2)
+	ns := cluster.Namespace(t, "leader-late")
+	h := watchLease(t, ns)
+	p := proxy(t)
+	a := start(t, ns, "a", p.Config(), tm)
+	waitFor(t, "a to lead", a.leading)
+	b := start(t, ns, "b", cluster.Config, tm)
+	// Three renewals answered late, then nothing from a gets through: its
+	// last renewal that landed is one it heard of, 1 s late.
+	p.Add(faultproxy.Rule{Name: "late", Method: "PUT", Path: "/leases/" + leaseName, AnswerDelay: late, Times: 3})
+	p.Add(faultproxy.Rule{Name: "cut", Cut: true})
+	waitFor(t, "a to stop leading", a.stopped)
+	waitFor(t, "b to lead", b.leading)
+	if n := p.Hits("late"); n != 3 {
+		t.Fatalf("%d renewals answered late, want 3", n)
+	}
+	_, aEnded, _ := a.times()
+	bStarted, _, _ := b.times()
+	if !aEnded.Before(bStarted) {
+		t.Errorf("two leaders: b started leading at %s, a stopped only at %s", bStarted.Format(time.StampMilli), aEnded.Format(time.StampMilli))
+	}
+	last, ok := h.lastRenewal("a")
+	if !ok {
+		t.Fatal("no renewal of a seen")
+	}
+	if waited := bStarted.Sub(last); waited < tm.lease {
+		t.Errorf("b took over %s after a's last renewal, want at least the Lease duration %s", waited, tm.lease)
+	}
+}
+
 // A renewal whose answer is lost (a cut connection, or a 504 from a proxy)
 // may have landed: the leader reads the Lease and, finding its own
 // renewal there, goes on leading. Every answer is lost for three times the
