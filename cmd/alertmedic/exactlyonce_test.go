@@ -301,7 +301,6 @@ func TestCooldownAcrossEpisodes(t *testing.T) {
 	work := deployments(t, 1)
 	s := startServe(t, kubeconfig(t), "--rules", restartRules(t, "3s"))
 	records := recordsNamespace(t)
-	start := time.Now()
 	mustPost(t, s, notification(t, "{}:{}", crashLooping(work, "app-0", t0)))
 	waitFor(t, "the first episode to run", allFinal(t, records, 1))
 	mustPost(t, s, notification(t, "{}:{}", crashLooping(work, "app-0", t0.Add(time.Hour))))
@@ -317,7 +316,16 @@ func TestCooldownAcrossEpisodes(t *testing.T) {
 	}
 	// Past the cooldown (measured from the first action's start), a third
 	// episode runs.
-	waitFor(t, "the cooldown to pass", func() bool { return time.Since(start) > 4*time.Second })
+	var started time.Time
+	for _, r := range recordsIn(t, records) {
+		if r.Status.Phase == v1alpha1.PhaseSucceeded && r.Status.StartedAt != nil {
+			started = r.Status.StartedAt.Time
+		}
+	}
+	if started.IsZero() {
+		t.Fatal("the first action has no start")
+	}
+	waitFor(t, "the cooldown to pass", func() bool { return time.Since(started) > 4*time.Second })
 	mustPost(t, s, notification(t, "{}:{}", crashLooping(work, "app-0", t0.Add(2*time.Hour))))
 	waitFor(t, "the third episode to run", allFinal(t, records, 3))
 	if got := byPhase(t, records); got["Succeeded/Restarted"] != 2 {
