@@ -112,3 +112,100 @@ func TestRuleBudgetRoomAt(t *testing.T) {
 		t.Errorf("the Limits' budget: room at %s, %v", got, ok)
 	}
 }
+
+// TestTargetBudgetRoomAt: a target out of budget has room again when
+// enough of the actions on it, by any rule, have left the window, a time
+// that can be promised only once every action the budget counts has
+// ended (settled): one still running may give its count back.
+func TestTargetBudgetRoomAt(t *testing.T) {
+	b := NewBook(Limits{})
+	a := func(rule string) Action {
+		return Action{Rule: rule, Target: "cart", TargetRef: "Deployment/shop/cart", Namespace: "shop", Budget: &Budget{PerTarget: 2, Window: time.Hour}}
+	}
+	l := b.Limits()
+	if key := l.TargetBudgetKey(a("r")); key != "target Deployment/shop/cart|2/1h0m0s" || !IsTargetKey(key) {
+		t.Errorf("TargetBudgetKey = %q", key)
+	}
+	if key := l.TargetBudgetKey(act("r", "cart")); key != "" {
+		t.Errorf("TargetBudgetKey without a budget = %q, want none", key)
+	}
+	if IsTargetKey(BudgetKey("r", 2, time.Hour)) {
+		t.Error("a rule's budget key taken for a target's")
+	}
+	if _, ok := b.TargetBudgetRoomAt(a("r"), at(0)); ok {
+		t.Error("room promised for a target with room")
+	}
+	first := b.Reserve(a("r"), at(0))
+	second := b.Reserve(a("other"), at(10*time.Minute)) // another rule: counts all the same
+	if d := b.Check(a("r"), at(20*time.Minute)); d.Reason != TargetBudget {
+		t.Fatalf("third action: %+v, want TargetBudget", d)
+	}
+	if _, ok := b.TargetBudgetRoomAt(a("r"), at(20*time.Minute)); ok {
+		t.Error("room promised while both actions may still give their count back")
+	}
+	first.Settle()
+	if _, ok := b.TargetBudgetRoomAt(a("r"), at(20*time.Minute)); ok {
+		t.Error("room promised while the second action may still give its count back")
+	}
+	second.Settle()
+	got, ok := b.TargetBudgetRoomAt(a("r"), at(20*time.Minute))
+	if !ok || !got.Equal(at(time.Hour)) {
+		t.Errorf("room at %s, %v; want %s, when the first action leaves the window", got, ok, at(time.Hour))
+	}
+	// Actions on another target do not count, even running ones.
+	b.Reserve(Action{Rule: "r", Target: "web", Budget: &Budget{PerTarget: 2, Window: time.Hour}}, at(30*time.Minute))
+	if got, ok := b.TargetBudgetRoomAt(a("r"), at(40*time.Minute)); !ok || !got.Equal(at(time.Hour)) {
+		t.Errorf("with another target's running action: room at %s, %v", got, ok)
+	}
+	// A rule without a budget of its own: the Limits' per-target budget.
+	d := NewBook(Limits{PerTarget: 1, BudgetWindow: 30 * time.Minute})
+	d.Reserve(act("r", "cart"), at(0)).Settle()
+	if got, ok := d.TargetBudgetRoomAt(act("other", "cart"), at(time.Minute)); !ok || !got.Equal(at(30*time.Minute)) {
+		t.Errorf("the Limits' budget: room at %s, %v", got, ok)
+	}
+	if key := d.Limits().TargetBudgetKey(act("r", "cart")); key != "target Deployment/shop/cart|1/30m0s" {
+		t.Errorf("the Limits' TargetBudgetKey = %q", key)
+	}
+}
+
+// TestCooldownRoomAt: a target in its cooldown leaves it a cooldown after
+// the last action on it started, a time that can be promised only once
+// that action has ended having changed the target: one given back makes
+// an earlier action the last.
+func TestCooldownRoomAt(t *testing.T) {
+	b := NewBook(Limits{Cooldown: 10 * time.Minute})
+	a := act("r", "cart")
+	if key := b.Limits().CooldownKey(a); key != "cooldown Deployment/shop/cart|10m0s" || !IsTargetKey(key) {
+		t.Errorf("CooldownKey = %q", key)
+	}
+	if key := b.Limits().CooldownKey(Action{Rule: "r", TargetRef: "Deployment/shop/cart", Cooldown: time.Hour}); key != "cooldown Deployment/shop/cart|1h0m0s" {
+		t.Errorf("CooldownKey of a rule's own cooldown = %q", key)
+	}
+	if key := (Limits{}).CooldownKey(a); key != "" {
+		t.Errorf("CooldownKey without a cooldown = %q, want none", key)
+	}
+	if _, ok := b.CooldownRoomAt(a, at(0)); ok {
+		t.Error("room promised for a target never acted on")
+	}
+	b.Reserve(a, at(0)).Settle()
+	second := b.Reserve(act("other", "cart"), at(12*time.Minute))
+	if d := b.Check(a, at(15*time.Minute)); d.Reason != Cooldown {
+		t.Fatalf("in the cooldown: %+v, want Cooldown", d)
+	}
+	if _, ok := b.CooldownRoomAt(a, at(15*time.Minute)); ok {
+		t.Error("room promised while the last action may still be given back")
+	}
+	second.Settle()
+	if got, ok := b.CooldownRoomAt(a, at(15*time.Minute)); !ok || !got.Equal(at(22*time.Minute)) {
+		t.Errorf("room at %s, %v; want %s", got, ok, at(22*time.Minute))
+	}
+	if _, ok := b.CooldownRoomAt(a, at(22*time.Minute)); ok {
+		t.Error("room promised for a target out of its cooldown")
+	}
+	// An action given back: the one before it is the last again, settled.
+	third := b.Reserve(a, at(30*time.Minute))
+	third.Release(true)
+	if _, ok := b.CooldownRoomAt(a, at(31*time.Minute)); ok {
+		t.Error("room promised from an action given back")
+	}
+}

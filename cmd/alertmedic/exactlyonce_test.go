@@ -301,7 +301,6 @@ func TestCooldownAcrossEpisodes(t *testing.T) {
 	work := deployments(t, 1)
 	s := startServe(t, kubeconfig(t), "--rules", restartRules(t, "3s"))
 	records := recordsNamespace(t)
-	start := time.Now()
 	mustPost(t, s, notification(t, "{}:{}", crashLooping(work, "app-0", t0)))
 	waitFor(t, "the first episode to run", allFinal(t, records, 1))
 	mustPost(t, s, notification(t, "{}:{}", crashLooping(work, "app-0", t0.Add(time.Hour))))
@@ -317,7 +316,16 @@ func TestCooldownAcrossEpisodes(t *testing.T) {
 	}
 	// Past the cooldown (measured from the first action's start), a third
 	// episode runs.
-	waitFor(t, "the cooldown to pass", func() bool { return time.Since(start) > 4*time.Second })
+	var started time.Time
+	for _, r := range recordsIn(t, records) {
+		if r.Status.Phase == v1alpha1.PhaseSucceeded && r.Status.StartedAt != nil {
+			started = r.Status.StartedAt.Time
+		}
+	}
+	if started.IsZero() {
+		t.Fatal("the first action has no start")
+	}
+	waitFor(t, "the cooldown to pass", func() bool { return time.Since(started) > 4*time.Second })
 	mustPost(t, s, notification(t, "{}:{}", crashLooping(work, "app-0", t0.Add(2*time.Hour))))
 	waitFor(t, "the third episode to run", allFinal(t, records, 3))
 	if got := byPhase(t, records); got["Succeeded/Restarted"] != 2 {
@@ -589,4 +597,125 @@ func stormNotRecorded(t testing.TB, s *serving, work, records string, now time.T
 	if v := notRecorded(t, s); v != "501" {
 		t.Errorf("not_recorded = %s, want 501: every storm episode once, its re-send known", v)
 	}
+}
+
+// TestStormOnOneTargetIsNotRecorded: once a workload has spent its
+// maxPerWindow.perTarget (or is in its cooldown) and the action that
+// spent it has ended, the leader publishes the window until it has room;
+// a storm of distinct alerts against that workload (one per pod) that
+// start in it writes no record, and the leader skips a record of one made
+// anyway, with the same reason.
+func TestStormOnOneTargetIsNotRecorded(t *testing.T) {
+	for _, c := range []struct{ name, limit, reason, key, message string }{
+		{"perTarget", "maxPerWindow: {perTarget: 1, window: 1h}", "TargetBudget", "target Deployment/%s/app-0|1/1h0m0s", "had used its budget (maxPerWindow.perTarget 1"},
+		{"cooldown", "cooldown: 1h", "Cooldown", "cooldown Deployment/%s/app-0|1h0m0s", "was in its cooldown (1h0m0s"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			work := deployments(t, 1)
+			path := filepath.Join(t.TempDir(), "rules.yaml")
+			text := `rules:
+  - name: restart-crashlooping
+    match: ['alertname="KubePodCrashLooping"']
+    target: {kind: Deployment, namespace: '{{ .Labels.namespace }}', name: '{{ .Labels.deployment }}'}
+    action: restart
+    ` + c.limit + `
+    verify: {rollout: false}
+`
+			if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			s := startServe(t, kubeconfig(t), "--rules", path, "--breaker-max", "-1",
+				"--kube-api-qps", "2000", "--kube-api-burst", "2000")
+			records := recordsNamespace(t)
+			now := time.Now()
+			mustPost(t, s, notification(t, "{}:{batch=\"0\"}", podCrashLooping(work, "app-0", "pod-a", now)))
+			waitFor(t, "the first record finished", allFinal(t, records, 1))
+			mustPost(t, s, notification(t, "{}:{batch=\"1\"}", podCrashLooping(work, "app-0", "pod-b", now)))
+			waitFor(t, "2 finished records", allFinal(t, records, 2))
+			if got := byPhase(t, records); got["Succeeded/Restarted"] != 1 || got["Skipped/"+c.reason] != 1 {
+				t.Fatalf("records = %v, want 1 restarted and 1 skipped %s", got, c.reason)
+			}
+			key := fmt.Sprintf(c.key, work)
+			waitFor(t, "the target's window published", func() bool {
+				cm, err := cluster.Client.CoreV1().ConfigMaps(records).Get(t.Context(), breaker.ConfigMapName, metav1.GetOptions{})
+				return err == nil && strings.Contains(cm.Data["budgets"], key)
+			})
+
+			// Until the replica's watch has the window, an episode is
+			// recorded and skipped.
+			recorded := 2
+			for i := 0; notRecorded(t, s) != "1"; i++ {
+				mustPost(t, s, notification(t, "{}:{probe=\"x\"}", podCrashLooping(work, "app-0", fmt.Sprintf("probe-%d", i), time.Now())))
+				if notRecorded(t, s) != "1" {
+					recorded++
+				}
+				if i > 100 {
+					t.Fatal("no episode left unrecorded after 100 notifications")
+				}
+			}
+			waitFor(t, "the records before the window known to finish", allFinal(t, records, recorded))
+
+			// The storm: 500 pods of the one Deployment, 100 to a
+			// notification, sent twice.
+			for range 2 {
+				for batch := range 5 {
+					var alerts []template.Alert
+					for i := batch * 100; i < (batch+1)*100; i++ {
+						alerts = append(alerts, podCrashLooping(work, "app-0", fmt.Sprintf("storm-%d", i), now.Add(time.Minute)))
+					}
+					mustPost(t, s, notification(t, fmt.Sprintf("{}:{batch=\"%d\"}", batch), alerts...))
+				}
+			}
+			if n := len(recordsIn(t, records)); n != recorded {
+				t.Errorf("%d records after the storm, want the %d before it", n, recorded)
+			}
+			if v := notRecorded(t, s); v != "501" {
+				t.Errorf("not_recorded = %s, want 501: every storm episode once, its re-send known", v)
+			}
+
+			// A record of an episode in the window, made anyway: the
+			// leader keeps the window it published.
+			late := podCrashLooping(work, "app-0", "late", now.Add(time.Minute))
+			rec := &v1alpha1.Remediation{
+				ObjectMeta: metav1.ObjectMeta{Name: "rem-late", Namespace: records,
+					Labels: map[string]string{v1alpha1.LabelTarget: v1alpha1.TargetLabel("Deployment", work, "app-0")}},
+				Spec: v1alpha1.RemediationSpec{Rule: "restart-crashlooping", Action: v1alpha1.ActionRestart, TargetRef: "Deployment/" + work + "/app-0",
+					Target: v1alpha1.Target{Kind: v1alpha1.KindDeployment, Namespace: work, Name: "app-0"},
+					Alert:  v1alpha1.AlertRef{Name: "KubePodCrashLooping", Fingerprint: late.Fingerprint, StartsAt: metav1.NewMicroTime(late.StartsAt)}},
+			}
+			if c.reason == "TargetBudget" {
+				rec.Spec.Budget = &v1alpha1.BudgetSpec{PerTarget: 1, Window: metav1.Duration{Duration: time.Hour}}
+			} else {
+				rec.Spec.Cooldown = &metav1.Duration{Duration: time.Hour}
+			}
+			if err := cluster.Records.Create(t.Context(), rec); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "the late record finished", allFinal(t, records, recorded+1))
+			var got v1alpha1.Remediation
+			if err := cluster.Records.Get(t.Context(), client.ObjectKeyFromObject(rec), &got); err != nil {
+				t.Fatal(err)
+			}
+			if got.Status.Phase != v1alpha1.PhaseSkipped || got.Status.Reason != c.reason || !strings.Contains(got.Status.Message, c.message) {
+				t.Errorf("late record: %s %s %q, want Skipped %s for starting in the window", got.Status.Phase, got.Status.Reason, got.Status.Message, c.reason)
+			}
+			if n := restartEvents(t, work, "app-0"); n != 1 {
+				t.Errorf("restarts = %d, want the 1 the %s let through", n, c.name)
+			}
+		})
+	}
+}
+
+// podCrashLooping is a crash-looping alert of one pod of deployment:
+// distinct alerts (fingerprints) for the same workload.
+func podCrashLooping(ns, deployment, pod string, startsAt time.Time) template.Alert {
+	a := crashLooping(ns, deployment, startsAt)
+	ls := model.LabelSet{}
+	for k, v := range a.Labels {
+		ls[model.LabelName(k)] = model.LabelValue(v)
+	}
+	ls["instance"] = model.LabelValue(pod)
+	a.Labels["instance"] = pod
+	a.Fingerprint = ls.Fingerprint().String()
+	return a
 }

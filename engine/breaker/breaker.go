@@ -16,6 +16,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -114,12 +115,25 @@ func DecodeBudgets(cm *corev1.ConfigMap) (map[string]policy.Windows, error) {
 	return bs, nil
 }
 
+// MaxTargetWindows bounds the target windows (policy.IsTargetKey: a
+// target's budget or cooldown) kept in the ConfigMap, of which a storm
+// over many workloads may publish one each: beyond it, those that end
+// soonest are forgotten. At most about 400 bytes each (a target's name and
+// namespace at their longest), they keep the ConfigMap far below its 1 MiB.
+const MaxTargetWindows = 1000
+
 // PublishBudget adds w to the budget windows of budget (a
-// policy.BudgetKey) in the ConfigMap, as Publish does for the breaker's,
-// forgetting every window that ended before keepSince (and budgets left
-// without one), and returns the budget windows now stored.
-func PublishBudget(ctx context.Context, c client.Client, namespace, budget string, w policy.Window, keepSince time.Time) (map[string]policy.Windows, error) {
-	var stored map[string]policy.Windows
+// policy.BudgetKey, TargetBudgetKey or CooldownKey) in the ConfigMap, as
+// Publish does for the breaker's, forgetting every window that ended
+// before keepSince (and budgets left without one), and, beyond
+// MaxTargetWindows target windows, those that end soonest (never w). It
+// returns the budget windows now stored, and how many target windows were
+// forgotten for the bound.
+func PublishBudget(ctx context.Context, c client.Client, namespace, budget string, w policy.Window, keepSince time.Time) (map[string]policy.Windows, int, error) {
+	var (
+		stored  map[string]policy.Windows
+		dropped int
+	)
 	err := update(ctx, c, namespace, budgetsKey, func(cm *corev1.ConfigMap) any {
 		bs, err := DecodeBudgets(cm)
 		if err != nil {
@@ -132,13 +146,55 @@ func PublishBudget(ctx context.Context, c client.Client, namespace, budget strin
 			}
 		}
 		stored[budget] = bs[budget].Add(w, keepSince)
+		dropped = boundTargets(stored, budget, w, MaxTargetWindows)
 		return stored
 	})
 	if err != nil {
-		return nil, fmt.Errorf("publish the budget window of %s %s..%s in configmap %s/%s: %w",
+		return nil, 0, fmt.Errorf("publish the budget window of %s %s..%s in configmap %s/%s: %w",
 			budget, w.From.UTC().Format(time.RFC3339), w.Until.UTC().Format(time.RFC3339), namespace, ConfigMapName, err)
 	}
-	return stored, nil
+	return stored, dropped, nil
+}
+
+// boundTargets forgets, from bs, the target windows that end soonest
+// beyond max of them, keeping the one that holds w of key; it returns how
+// many it forgot. The rules' budget windows are bounded by the rules, and
+// not counted.
+func boundTargets(bs map[string]policy.Windows, key string, w policy.Window, max int) int {
+	type at struct {
+		key    string
+		window policy.Window
+	}
+	var all []at
+	for k, ws := range bs {
+		if !policy.IsTargetKey(k) {
+			continue
+		}
+		for _, x := range ws {
+			if k == key && !x.Until.Before(w.Until) && !w.From.Before(x.From) {
+				continue // the one just published, merged
+			}
+			all = append(all, at{k, x})
+		}
+	}
+	n := len(all) + 1 // and w's
+	if !policy.IsTargetKey(key) {
+		n--
+	}
+	if n <= max {
+		return 0
+	}
+	slices.SortFunc(all, func(a, b at) int { return a.window.Until.Compare(b.window.Until) })
+	drop := all[:min(n-max, len(all))]
+	for _, d := range drop {
+		ws := slices.DeleteFunc(slices.Clone(bs[d.key]), func(x policy.Window) bool { return x.From.Equal(d.window.From) && x.Until.Equal(d.window.Until) })
+		if len(ws) == 0 {
+			delete(bs, d.key)
+		} else {
+			bs[d.key] = ws
+		}
+	}
+	return len(drop)
 }
 
 // update sets data key k of the ConfigMap (created if missing) to the JSON

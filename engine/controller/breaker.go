@@ -64,16 +64,71 @@ func RunsWithoutPerson(spec *v1alpha1.RemediationSpec, pol Policy) bool {
 // no budget, or its action waits for a person (who may approve it once the
 // budget has room), or policy would not hold it back anyway.
 func BudgetKey(spec *v1alpha1.RemediationSpec, pol Policy) string {
-	if spec.EscalatedFrom != "" || spec.Sequence != nil && spec.Sequence.Step > 1 || !RunsWithoutPerson(spec, pol) {
+	l, a, ok := windowed(spec, pol)
+	if !ok {
 		return ""
 	}
-	a := policy.Action{Rule: spec.Rule}
+	return l.BudgetKey(a)
+}
+
+// TargetBudgetKey is the target budget (policy.TargetBudgetKey: spec's
+// target and the perTarget budget that applies to it) whose published
+// windows decide spec's episodes, under the same conditions as BudgetKey.
+func TargetBudgetKey(spec *v1alpha1.RemediationSpec, pol Policy) string {
+	l, a, ok := windowed(spec, pol)
+	if !ok {
+		return ""
+	}
+	return l.TargetBudgetKey(a)
+}
+
+// CooldownKey is the target's cooldown (policy.CooldownKey) whose
+// published windows decide spec's episodes, under the same conditions as
+// BudgetKey.
+func CooldownKey(spec *v1alpha1.RemediationSpec, pol Policy) string {
+	l, a, ok := windowed(spec, pol)
+	if !ok {
+		return ""
+	}
+	return l.CooldownKey(a)
+}
+
+// BudgetKeys are the published budget and cooldown windows that decide
+// spec's episodes: BudgetKey, TargetBudgetKey and CooldownKey, those not
+// "".
+func BudgetKeys(spec *v1alpha1.RemediationSpec, pol Policy) []string {
+	l, a, ok := windowed(spec, pol)
+	if !ok {
+		return nil
+	}
+	var keys []string
+	for _, k := range []string{l.BudgetKey(a), l.TargetBudgetKey(a), l.CooldownKey(a)} {
+		if k != "" {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// windowed says whether published budget and cooldown windows decide
+// spec's episodes at all: an action that runs without a person, and is
+// neither an escalation nor a later step of a sequence (which the
+// cooldown and budgets do not hold back as they do a first action); with
+// the limits (defaults filled in) and the action policy is asked about.
+func windowed(spec *v1alpha1.RemediationSpec, pol Policy) (policy.Limits, policy.Action, bool) {
+	l := pol.Limits
+	if spec.EscalatedFrom != "" || spec.Sequence != nil && spec.Sequence.Step > 1 || !RunsWithoutPerson(spec, pol) {
+		return l, policy.Action{}, false
+	}
+	a := policy.Action{Rule: spec.Rule, TargetRef: spec.TargetRef}
+	if spec.Cooldown != nil {
+		a.Cooldown = spec.Cooldown.Duration
+	}
 	if b := spec.Budget; b != nil {
 		a.Budget = &policy.Budget{PerRule: int(b.PerRule), PerTarget: int(b.PerTarget), Window: b.Window.Duration}
 	}
-	l := pol.Limits
 	l.SetDefaults()
-	return l.BudgetKey(a)
+	return l, a, true
 }
 
 // loadWindows reads the published windows, the breaker's and the rules'
@@ -94,31 +149,67 @@ func (r *Runner) loadWindows(ctx context.Context, namespace string) bool {
 }
 
 // inBudgetWindow says why rec is skipped for having started in a window
-// its rule's budget published ("" if it is not). Guarded by r.mu.
-func (r *Runner) inBudgetWindow(ctx context.Context, rec *v1alpha1.Remediation) string {
-	key := BudgetKey(&rec.Spec, r.opts.Policy)
-	if key == "" || !r.loadWindows(ctx, rec.Namespace) {
-		return ""
+// published for its rule's budget, its target's budget or its target's
+// cooldown ("" if it is not). Guarded by r.mu.
+func (r *Runner) inBudgetWindow(ctx context.Context, rec *v1alpha1.Remediation) (reason policy.Reason, msg string) {
+	pol := r.opts.Policy
+	a := PolicyAction(rec)
+	started := rec.Spec.Alert.StartsAt.Time
+	for _, c := range []struct {
+		key    string
+		reason policy.Reason
+	}{
+		{CooldownKey(&rec.Spec, pol), policy.Cooldown},
+		{BudgetKey(&rec.Spec, pol), policy.RuleBudget},
+		{TargetBudgetKey(&rec.Spec, pol), policy.TargetBudget},
+	} {
+		if c.key == "" || !r.loadWindows(ctx, rec.Namespace) {
+			continue
+		}
+		w, ok := r.budgets[c.key].Contains(started)
+		if !ok {
+			continue
+		}
+		span := fmt.Sprintf("from %s until %s", w.From.UTC().Format(time.RFC3339), w.Until.UTC().Format(time.RFC3339))
+		var why string
+		switch c.reason {
+		case policy.Cooldown:
+			why = fmt.Sprintf("%s was in its cooldown (%s; %s)", rec.Spec.TargetRef, r.book.Limits().CooldownOf(a), span)
+		case policy.RuleBudget:
+			perRule, window := r.book.RuleBudget(a)
+			why = fmt.Sprintf("rule %s had used its budget (%d actions within %s; %s)", rec.Spec.Rule, perRule, window, span)
+		default:
+			perTarget, window := r.book.TargetBudget(a)
+			why = fmt.Sprintf("%s had used its budget (maxPerWindow.perTarget %d within %s; %s)", rec.Spec.TargetRef, perTarget, window, span)
+		}
+		return c.reason, fmt.Sprintf("the alert episode started at %s, while %s; not acting automatically", started.UTC().Format(time.RFC3339), why)
 	}
-	w, ok := r.budgets[key].Contains(rec.Spec.Alert.StartsAt.Time)
-	if !ok {
-		return ""
-	}
-	perRule, window := r.book.RuleBudget(PolicyAction(rec))
-	return fmt.Sprintf("the alert episode started at %s, while rule %s had used its budget (%d actions within %s; from %s until %s); not acting automatically",
-		rec.Spec.Alert.StartsAt.UTC().Format(time.RFC3339), rec.Spec.Rule, perRule, window, w.From.UTC().Format(time.RFC3339), w.Until.UTC().Format(time.RFC3339))
+	return "", ""
 }
 
-// budgetWindow is the window to publish for rec's rule now that the book
-// refused rec as RuleBudget at now: from now until the budget has room,
-// when that can be promised. Guarded by r.mu.
-func (r *Runner) budgetWindow(rec *v1alpha1.Remediation, now time.Time) (*publication, bool) {
-	key := BudgetKey(&rec.Spec, r.opts.Policy)
-	if key == "" {
-		return nil, false
+// budgetWindow is the window to publish now that the book refused rec at
+// now for reason (Cooldown, RuleBudget or TargetBudget): from now until
+// the cooldown ends or the budget has room, when that can be promised.
+// Guarded by r.mu.
+func (r *Runner) budgetWindow(rec *v1alpha1.Remediation, reason policy.Reason, now time.Time) (*publication, bool) {
+	var (
+		key   string
+		until time.Time
+		ok    bool
+		a     = PolicyAction(rec)
+	)
+	switch reason {
+	case policy.Cooldown:
+		key = CooldownKey(&rec.Spec, r.opts.Policy)
+		until, ok = r.book.CooldownRoomAt(a, now)
+	case policy.RuleBudget:
+		key = BudgetKey(&rec.Spec, r.opts.Policy)
+		until, ok = r.book.RuleBudgetRoomAt(a, now)
+	case policy.TargetBudget:
+		key = TargetBudgetKey(&rec.Spec, r.opts.Policy)
+		until, ok = r.book.TargetBudgetRoomAt(a, now)
 	}
-	until, ok := r.book.RuleBudgetRoomAt(PolicyAction(rec), now)
-	if !ok || !now.Before(until) {
+	if key == "" || !ok || !now.Before(until) {
 		return nil, false
 	}
 	if cur, ok := r.budgets[key].Contains(now); ok && !cur.Until.Before(until) {
@@ -172,17 +263,21 @@ func (r *Runner) publish(ctx context.Context, namespace string, p publication, n
 	keepSince := now.Add(-r.opts.Policy.MaxRetention)
 	w := p.window
 	if p.budget != "" {
-		stored, err := breaker.PublishBudget(ctx, r.client, namespace, p.budget, w, keepSince)
+		stored, dropped, err := breaker.PublishBudget(ctx, r.client, namespace, p.budget, w, keepSince)
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		if err != nil {
 			r.windowsStale = true
-			r.opts.Logger.Warn("budget window not published; replicas record the rule's episodes one by one", "budget", p.budget, "err", err)
+			r.opts.Logger.Warn("budget window not published; replicas record the episodes it would hold one by one", "budget", p.budget, "err", err)
 			return
 		}
 		r.budgets = stored
-		r.opts.Logger.Info("budget window published: the rule's alert episodes that start in it are not acted on automatically, nor recorded",
+		r.opts.Logger.Info("budget window published: the alert episodes it holds that start in it are not acted on automatically, nor recorded",
 			"budget", p.budget, "from", w.From, "until", w.Until)
+		if dropped > 0 {
+			r.opts.Logger.Warn("too many target windows to publish: those that end soonest are forgotten, and replicas record the episodes they would have held one by one (the leader still skips them)",
+				"max", breaker.MaxTargetWindows, "forgotten", dropped)
+		}
 		return
 	}
 	stored, err := breaker.Publish(ctx, r.client, namespace, w, keepSince)

@@ -226,8 +226,8 @@ func (r *Runner) refusal(ctx context.Context, rec *v1alpha1.Remediation, now tim
 		policy.NamespaceAllowed(rec.Spec.Target.Namespace, l.AllowNamespaces, l.DenyNamespaces) {
 		return string(policy.CircuitOpen), msg, nil
 	}
-	if msg := r.inBudgetWindow(ctx, rec); msg != "" && policy.NamespaceAllowed(rec.Spec.Target.Namespace, l.AllowNamespaces, l.DenyNamespaces) {
-		return string(policy.RuleBudget), msg, nil
+	if reason, msg := r.inBudgetWindow(ctx, rec); reason != "" && policy.NamespaceAllowed(rec.Spec.Target.Namespace, l.AllowNamespaces, l.DenyNamespaces) {
+		return string(reason), msg, nil
 	}
 	d := r.book.Check(PolicyAction(rec), now)
 	switch d.Breaker {
@@ -244,8 +244,8 @@ func (r *Runner) refusal(ctx context.Context, rec *v1alpha1.Remediation, now tim
 			publish = &publication{window: w}
 		}
 	}
-	if d.Reason == policy.RuleBudget {
-		if p, ok := r.budgetWindow(rec, now); ok {
+	if d.Reason == policy.RuleBudget || d.Reason == policy.TargetBudget || d.Reason == policy.Cooldown {
+		if p, ok := r.budgetWindow(rec, d.Reason, now); ok {
 			publish = p
 		}
 	}

@@ -61,14 +61,14 @@ type Options struct {
 	// decides is counted and not recorded, since the leader would skip it.
 	Windows        func() policy.Windows
 	BreakerApplies func(*v1alpha1.RemediationSpec) bool
-	// Budgets, when set, is this replica's view of the rules' budget
-	// windows (engine/breaker), by policy.BudgetKey, and BudgetKey names
-	// the budget whose windows decide a record's action ("" for none;
-	// controller.BudgetKey): an episode that started in a window of its
-	// rule's budget is counted and not recorded, since the leader would
-	// skip it.
-	Budgets   func() map[string]policy.Windows
-	BudgetKey func(*v1alpha1.RemediationSpec) string
+	// Budgets, when set, is this replica's view of the published budget
+	// and cooldown windows (engine/breaker), by key, and BudgetKeys names
+	// those whose windows decide a record's action (controller.BudgetKeys:
+	// its rule's budget, its target's budget, its target's cooldown): an
+	// episode that started in one of them is counted and not recorded,
+	// since the leader would skip it.
+	Budgets    func() map[string]policy.Windows
+	BudgetKeys func(*v1alpha1.RemediationSpec) []string
 	// Namespaces, when set, are the deployment's --allow-namespaces and
 	// --deny-namespaces: an episode whose action (or a step of whose
 	// sequence) acts in a namespace they refuse is counted and not
@@ -113,7 +113,7 @@ type Ingester struct {
 	seen  *seenCache // record names this replica saw exist, or left unrecorded in a breaker window
 
 	mu     sync.Mutex
-	logged map[string]time.Time // rule -> the end of the breaker window last logged for it
+	logged map[string]time.Time // window kind and rule -> the end of the window last logged for it
 }
 
 // New returns an Ingester.
@@ -275,28 +275,38 @@ func (in *Ingester) inBreakerWindow(rec *v1alpha1.Remediation, now time.Time) bo
 	return true
 }
 
-// inBudgetWindow reports whether rec's episode started in a window its
-// rule's budget published and its action runs without a person: the
-// leader would skip it (RuleBudget), so it is counted, remembered as
-// handled, and not recorded. A storm of distinct alerts matching a rule
-// with a budget so writes a bounded number of records.
+// inBudgetWindow reports whether rec's episode started in a window
+// published for its rule's budget, its target's budget or its target's
+// cooldown, and its action runs without a person: the leader would skip
+// it (RuleBudget, TargetBudget, Cooldown), so it is counted, remembered
+// as handled, and not recorded. A storm of distinct alerts matching a
+// rule with a budget, or acting on one workload with a budget or a
+// cooldown, so writes a bounded number of records.
 func (in *Ingester) inBudgetWindow(rec *v1alpha1.Remediation, now time.Time) bool {
-	if in.opts.Budgets == nil || in.opts.BudgetKey == nil {
+	if in.opts.Budgets == nil || in.opts.BudgetKeys == nil {
 		return false
 	}
-	key := in.opts.BudgetKey(&rec.Spec)
-	if key == "" {
+	keys := in.opts.BudgetKeys(&rec.Spec)
+	if len(keys) == 0 {
 		return false
 	}
-	w, ok := in.opts.Budgets()[key].Contains(rec.Spec.Alert.StartsAt.Time)
-	if !ok {
-		return false
+	budgets := in.opts.Budgets()
+	for _, key := range keys {
+		w, ok := budgets[key].Contains(rec.Spec.Alert.StartsAt.Time)
+		if !ok {
+			continue
+		}
+		if in.notRecorded(rec, now, key, w) {
+			what := "rule out of budget"
+			if policy.IsTargetKey(key) {
+				what = "target out of budget or in its cooldown"
+			}
+			in.opts.Logger.Warn(what+": alert episodes that start in the window are not acted on automatically, and not recorded (counted in alertmedic_engine_decisions_total{decision=\"not_recorded\"})",
+				"rule", rec.Spec.Rule, "budget", key, "from", w.From, "until", w.Until, "first_record", rec.Name, "target", rec.Spec.TargetRef)
+		}
+		return true
 	}
-	if in.notRecorded(rec, now, key, w) {
-		in.opts.Logger.Warn("rule out of budget: its alert episodes that start in the window are not acted on automatically, and not recorded (counted in alertmedic_engine_decisions_total{decision=\"not_recorded\"})",
-			"rule", rec.Spec.Rule, "budget", key, "from", w.From, "until", w.Until, "first_record", rec.Name, "target", rec.Spec.TargetRef)
-	}
-	return true
+	return false
 }
 
 // notRecorded counts and remembers rec as left unrecorded for window w of
@@ -314,9 +324,22 @@ func (in *Ingester) notRecorded(rec *v1alpha1.Remediation, now time.Time, why st
 	if in.logged == nil {
 		in.logged = map[string]time.Time{}
 	}
+	if len(in.logged) >= maxLogged {
+		// One per window and rule, and a storm over many workloads has a
+		// window each: those that ended are not logged again anyway.
+		for k, until := range in.logged {
+			if until.Before(now) {
+				delete(in.logged, k)
+			}
+		}
+	}
 	in.logged[key] = w.Until
 	return true
 }
+
+// maxLogged is how many windows an Ingester remembers having logged
+// before it forgets those that ended.
+const maxLogged = 1000
 
 func (in *Ingester) remember(name string, now time.Time) { in.seen.add(name, now) }
 

@@ -122,7 +122,7 @@ func Run(ctx context.Context, o Options) error {
 		Windows:        windows.Windows,
 		BreakerApplies: func(s *v1alpha1.RemediationSpec) bool { return controller.BreakerApplies(s, pol) },
 		Budgets:        windows.Budgets,
-		BudgetKey:      func(s *v1alpha1.RemediationSpec) string { return controller.BudgetKey(s, pol) },
+		BudgetKeys:     func(s *v1alpha1.RemediationSpec) []string { return controller.BudgetKeys(s, pol) },
 		Namespaces:     &pol.Limits,
 		Client:         records,
 		Namespace:      o.Namespace,
