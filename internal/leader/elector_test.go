@@ -298,6 +298,34 @@ func TestRenewDeadlineCountsFromTheSend(t *testing.T) {
 	}
 }
 
+// A renewal that hangs (the API server, or the way to it, stalls) is
+// given up at the elector's request timeout, half the renew deadline, and
+// the next one keeps the Lease: one stalled request does not cost the
+// leadership.
+func TestHungRenewalIsRetried(t *testing.T) {
+	ns := cluster.Namespace(t, "leader-hung")
+	h := watchLease(t, ns)
+	p := proxy(t)
+	a := start(t, ns, "a", p.Config(), quick)
+	waitFor(t, "a to lead", a.leading)
+	b := start(t, ns, "b", cluster.Config, quick)
+	// Held past the renew deadline; dropped unsent when a gives up on it.
+	p.Add(faultproxy.Rule{Name: "hung", Method: "PUT", Path: "/leases/" + leaseName, Delay: 5 * quick.renew, Times: 1})
+	from := time.Now()
+	waitFor(t, "three renew deadlines", func() bool {
+		if a.stopped() {
+			t.Fatal("a stopped leading after one renewal hung")
+		}
+		return time.Since(from) > 3*quick.renew
+	})
+	if n := p.Hits("hung"); n != 1 {
+		t.Fatalf("%d renewals hung, want 1", n)
+	}
+	if b.leading() || !h.heldBy("a") {
+		t.Errorf("b leads (%v) or the Lease moved (holders %v)", b.leading(), h.holders())
+	}
+}
+
 // A renewal whose answer is lost (a cut connection, or a 504 from a proxy)
 // may have landed: the leader reads the Lease and, finding its own
 // renewal there, goes on leading. Every answer is lost for three times the
