@@ -298,64 +298,49 @@ func TestRenewDeadlineCountsFromTheSend(t *testing.T) {
 	}
 }
 
-// A renewal that hangs (the API server, or the way to it, stalls) is
-// given up at the elector's request timeout, half the renew deadline, and
-// the next one keeps the Lease: one stalled request does not cost the
-// leadership.
-func TestHungRenewalIsRetried(t *testing.T) {
-	ns := cluster.Namespace(t, "leader-hung")
-	h := watchLease(t, ns)
-	p := proxy(t)
-	a := start(t, ns, "a", p.Config(), quick)
-	waitFor(t, "a to lead", a.leading)
-	b := start(t, ns, "b", cluster.Config, quick)
-	// Held past the renew deadline; dropped unsent when a gives up on it.
-	p.Add(faultproxy.Rule{Name: "hung", Method: "PUT", Path: "/leases/" + leaseName, Delay: 5 * quick.renew, Times: 1})
-	from := time.Now()
-	waitFor(t, "three renew deadlines", func() bool {
-		if a.stopped() {
-			t.Fatal("a stopped leading after one renewal hung")
-		}
-		return time.Since(from) > 3*quick.renew
-	})
-	if n := p.Hits("hung"); n != 1 {
-		t.Fatalf("%d renewals hung, want 1", n)
-	}
-	if b.leading() || !h.heldBy("a") {
-		t.Errorf("b leads (%v) or the Lease moved (holders %v)", b.leading(), h.holders())
-	}
-}
-
 // A renewal whose answer is lost (a cut connection, or a 504 from a proxy)
 // may have landed: the leader reads the Lease and, finding its own
 // renewal there, goes on leading. Every answer is lost for three times the
-// renew deadline, so a leader that trusted only answers would stop.
-func TestRenewalAnswerLost(t *testing.T) {
+// renew deadline, so a leader that trusted only answers would stop. A
+// renewal that hangs (the API server, or the way to it, stalls) is given
+// up at the elector's request timeout, half the renew deadline, and the
+// next one keeps the Lease: one stalled request does not cost the
+// leadership.
+func TestRenewalFaultsKeepTheLease(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
-		after faultproxy.AfterFault
-	}{{"connection cut", faultproxy.DropAnswer}, {"504", faultproxy.Answer504}} {
+		name string
+		rule faultproxy.Rule
+		// hits reports whether the rule applied as the case needs.
+		hits func(n int) bool
+	}{
+		{"answer lost, connection cut", faultproxy.Rule{After: faultproxy.DropAnswer}, func(n int) bool { return n >= 3 }},
+		{"answer lost, 504", faultproxy.Rule{After: faultproxy.Answer504}, func(n int) bool { return n >= 3 }},
+		// Held past the renew deadline; dropped unsent when a gives up on it.
+		{"one renewal hung", faultproxy.Rule{Delay: 5 * quick.renew, Times: 1}, func(n int) bool { return n == 1 }},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ns := cluster.Namespace(t, "leader-renew-lost")
+			ns := cluster.Namespace(t, "leader-renew-fault")
 			h := watchLease(t, ns)
 			p := proxy(t)
 			a := start(t, ns, "a", p.Config(), quick)
 			waitFor(t, "a to lead", a.leading)
 			b := start(t, ns, "b", cluster.Config, quick)
-			remove := p.Add(faultproxy.Rule{Name: "renewal", Method: "PUT", Path: "/leases/" + leaseName, After: tc.after})
+			rule := tc.rule
+			rule.Name, rule.Method, rule.Path = "renewal", "PUT", "/leases/"+leaseName
+			remove := p.Add(rule)
 			from := time.Now()
-			waitFor(t, "three renew deadlines of lost answers", func() bool {
+			waitFor(t, "three renew deadlines", func() bool {
 				if a.stopped() {
-					t.Fatal("a stopped leading though its renewals landed")
+					t.Fatal("a stopped leading though its renewals landed or one only hung")
 				}
 				return time.Since(from) > 3*quick.renew
 			})
 			remove()
-			if n := p.Hits("renewal"); n < 3 {
-				t.Fatalf("%d renewals had their answer lost; the test needs several", n)
+			if n := p.Hits("renewal"); !tc.hits(n) {
+				t.Fatalf("the fault applied to %d renewals; not what the case needs", n)
 			}
 			if b.leading() || !h.heldBy("a") {
-				t.Errorf("b leads (%v) or the Lease moved (holders %v) while a's renewals landed", b.leading(), h.holders())
+				t.Errorf("b leads (%v) or the Lease moved (holders %v) while a kept renewing", b.leading(), h.holders())
 			}
 		})
 	}
