@@ -79,23 +79,7 @@ func TestRuleBudgetRoomAt(t *testing.T) {
 	if _, ok := b.RuleBudgetRoomAt(a("x"), at(0)); ok {
 		t.Error("room promised for a rule with room")
 	}
-	first := b.Reserve(a("cart"), at(0))
-	second := b.Reserve(a("web"), at(10*time.Minute))
-	if d := b.Check(a("db"), at(20*time.Minute)); d.Reason != RuleBudget {
-		t.Fatalf("third action: %+v, want RuleBudget", d)
-	}
-	if _, ok := b.RuleBudgetRoomAt(a("db"), at(20*time.Minute)); ok {
-		t.Error("room promised while both actions may still give their count back")
-	}
-	first.Settle()
-	if _, ok := b.RuleBudgetRoomAt(a("db"), at(20*time.Minute)); ok {
-		t.Error("room promised while the second action may still give its count back")
-	}
-	second.Settle()
-	got, ok := b.RuleBudgetRoomAt(a("db"), at(20*time.Minute))
-	if !ok || !got.Equal(at(time.Hour)) {
-		t.Errorf("room at %s, %v; want %s, when the first action leaves the window", got, ok, at(time.Hour))
-	}
+	second := roomOnceSettled(t, b, RuleBudget, a("cart"), a("web"), a("db"), b.RuleBudgetRoomAt)
 	second.Release(false) // settled: nothing to give back
 	if d := b.Check(a("db"), at(30*time.Minute)); d.Reason != RuleBudget {
 		t.Errorf("after releasing a settled reservation: %+v, want still RuleBudget", d)
@@ -111,6 +95,33 @@ func TestRuleBudgetRoomAt(t *testing.T) {
 	if got, ok := l.RuleBudgetRoomAt(act("r", "web"), at(time.Minute)); !ok || !got.Equal(at(30*time.Minute)) {
 		t.Errorf("the Limits' budget: room at %s, %v", got, ok)
 	}
+}
+
+// roomOnceSettled reserves first (at 0) and second (at 10 min) on b, whose
+// budget of two an hour they spend, and checks that third is then refused
+// for reason, and that roomAt promises room for third only once both have
+// settled: at 1 h, when the first leaves the window. It returns second's
+// reservation.
+func roomOnceSettled(t *testing.T, b *Book, reason Reason, first, second, third Action, roomAt func(Action, time.Time) (time.Time, bool)) *Reservation {
+	t.Helper()
+	r1 := b.Reserve(first, at(0))
+	r2 := b.Reserve(second, at(10*time.Minute))
+	if d := b.Check(third, at(20*time.Minute)); d.Reason != reason {
+		t.Fatalf("third action: %+v, want %s", d, reason)
+	}
+	if _, ok := roomAt(third, at(20*time.Minute)); ok {
+		t.Error("room promised while both actions may still give their count back")
+	}
+	r1.Settle()
+	if _, ok := roomAt(third, at(20*time.Minute)); ok {
+		t.Error("room promised while the second action may still give its count back")
+	}
+	r2.Settle()
+	got, ok := roomAt(third, at(20*time.Minute))
+	if !ok || !got.Equal(at(time.Hour)) {
+		t.Errorf("room at %s, %v; want %s, when the first action leaves the window", got, ok, at(time.Hour))
+	}
+	return r2
 }
 
 // TestTargetBudgetRoomAt: a target out of budget has room again when
@@ -135,23 +146,8 @@ func TestTargetBudgetRoomAt(t *testing.T) {
 	if _, ok := b.TargetBudgetRoomAt(a("r"), at(0)); ok {
 		t.Error("room promised for a target with room")
 	}
-	first := b.Reserve(a("r"), at(0))
-	second := b.Reserve(a("other"), at(10*time.Minute)) // another rule: counts all the same
-	if d := b.Check(a("r"), at(20*time.Minute)); d.Reason != TargetBudget {
-		t.Fatalf("third action: %+v, want TargetBudget", d)
-	}
-	if _, ok := b.TargetBudgetRoomAt(a("r"), at(20*time.Minute)); ok {
-		t.Error("room promised while both actions may still give their count back")
-	}
-	first.Settle()
-	if _, ok := b.TargetBudgetRoomAt(a("r"), at(20*time.Minute)); ok {
-		t.Error("room promised while the second action may still give its count back")
-	}
-	second.Settle()
-	got, ok := b.TargetBudgetRoomAt(a("r"), at(20*time.Minute))
-	if !ok || !got.Equal(at(time.Hour)) {
-		t.Errorf("room at %s, %v; want %s, when the first action leaves the window", got, ok, at(time.Hour))
-	}
+	// The second action is another rule's: it counts all the same.
+	roomOnceSettled(t, b, TargetBudget, a("r"), a("other"), a("r"), b.TargetBudgetRoomAt)
 	// Actions on another target do not count, even running ones.
 	b.Reserve(Action{Rule: "r", Target: "web", Budget: &Budget{PerTarget: 2, Window: time.Hour}}, at(30*time.Minute))
 	if got, ok := b.TargetBudgetRoomAt(a("r"), at(40*time.Minute)); !ok || !got.Equal(at(time.Hour)) {
