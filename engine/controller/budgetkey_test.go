@@ -18,13 +18,7 @@ import (
 func TestBudgetKey(t *testing.T) {
 	pol := Policy{Limits: policy.Limits{PerRule: 5, BudgetWindow: 2 * time.Hour}}
 	spec := func(edit func(*v1alpha1.RemediationSpec)) *v1alpha1.RemediationSpec {
-		s := &v1alpha1.RemediationSpec{Rule: "r", Action: v1alpha1.ActionRestart,
-			Target: v1alpha1.Target{Kind: v1alpha1.KindDeployment, Namespace: "shop", Name: "cart"},
-			Budget: &v1alpha1.BudgetSpec{PerRule: 2, Window: metav1.Duration{Duration: time.Hour}}}
-		if edit != nil {
-			edit(s)
-		}
-		return s
+		return restartSpec(v1alpha1.BudgetSpec{PerRule: 2, Window: metav1.Duration{Duration: time.Hour}}, edit)
 	}
 	for _, c := range []struct {
 		name string
@@ -57,13 +51,7 @@ func TestBudgetKey(t *testing.T) {
 func TestTargetBudgetKey(t *testing.T) {
 	pol := Policy{Limits: policy.Limits{PerTarget: 5, BudgetWindow: 2 * time.Hour, Cooldown: 10 * time.Minute}}
 	spec := func(edit func(*v1alpha1.RemediationSpec)) *v1alpha1.RemediationSpec {
-		s := &v1alpha1.RemediationSpec{Rule: "r", Action: v1alpha1.ActionRestart, TargetRef: "Deployment/shop/cart",
-			Target: v1alpha1.Target{Kind: v1alpha1.KindDeployment, Namespace: "shop", Name: "cart"},
-			Budget: &v1alpha1.BudgetSpec{PerTarget: 1, Window: metav1.Duration{Duration: time.Hour}}}
-		if edit != nil {
-			edit(s)
-		}
-		return s
+		return restartSpec(v1alpha1.BudgetSpec{PerTarget: 1, Window: metav1.Duration{Duration: time.Hour}}, edit)
 	}
 	for _, c := range []struct {
 		name             string
@@ -101,4 +89,15 @@ func TestTargetBudgetKey(t *testing.T) {
 			t.Errorf("%s: BudgetKeys = %q, want %q", c.name, got, want)
 		}
 	}
+}
+
+// restartSpec is a rule r's restart of Deployment shop/cart with budget,
+// changed by edit (when not nil).
+func restartSpec(budget v1alpha1.BudgetSpec, edit func(*v1alpha1.RemediationSpec)) *v1alpha1.RemediationSpec {
+	s := &v1alpha1.RemediationSpec{Rule: "r", Action: v1alpha1.ActionRestart, TargetRef: "Deployment/shop/cart",
+		Target: v1alpha1.Target{Kind: v1alpha1.KindDeployment, Namespace: "shop", Name: "cart"}, Budget: &budget}
+	if edit != nil {
+		edit(s)
+	}
+	return s
 }
