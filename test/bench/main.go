@@ -25,21 +25,25 @@ import (
 )
 
 type options struct {
-	bin, dir    string
-	goBench     bool
-	only        []string
-	idle, load  time.Duration
-	conns       int
-	records     []int
-	stormAlerts int
-	stormBudget time.Duration
-	fastLease   []string
-	failovers   int
+	bin, dir   string
+	goBench    bool
+	only       []string
+	idle, load time.Duration
+	conns      int
+	records    []int
+	slack      bool // retained records carry a posted Slack message
+	// boundRecords and boundAlerts: the bound scenario's retained records
+	// and the new alerts of its bad day.
+	boundRecords, boundAlerts int
+	stormAlerts               int
+	stormBudget               time.Duration
+	fastLease                 []string
+	failovers                 int
 }
 
 // scenarios, in the order they run: the storm last, as it leaves the most
 // objects behind.
-var scenarioNames = []string{"memory", "apicost", "failover", "records", "storm"}
+var scenarioNames = []string{"memory", "apicost", "failover", "records", "bound", "storm"}
 
 func main() {
 	var o options
@@ -51,6 +55,9 @@ func main() {
 	flag.DurationVar(&o.load, "load", 5*time.Second, "how long each throughput measurement posts")
 	flag.IntVar(&o.conns, "conns", 4, "concurrent connections of the load generator")
 	records := flag.String("records", "10000,50000", "retained records to measure startup and ingest with (0 is always measured)")
+	flag.BoolVar(&o.slack, "records-slack", false, "retained records carry a posted Slack message, as a rule with spec.notify all leaves them (the cache keeps such records whole)")
+	flag.IntVar(&o.boundRecords, "bound-records", 20000, "retained records of the bound scenario (serve's --max-records default)")
+	flag.IntVar(&o.boundAlerts, "bound-alerts", 20000, "new distinct alerts of the bound scenario's bad day")
 	flag.IntVar(&o.stormAlerts, "storm-alerts", 100_000, "distinct alerts in the storm, posted in notifications of 100")
 	flag.DurationVar(&o.stormBudget, "storm-budget", 2*time.Minute, "longest the storm is posted for")
 	fast := flag.String("fast-lease", "5s,3s,400ms", "the faster Lease setting measured: lease duration, renew deadline, retry period")
@@ -155,7 +162,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		run  func(context.Context) error
 	}{
 		{"memory", b.memory}, {"apicost", b.apiCost}, {"failover", b.failover},
-		{"records", b.manyRecords}, {"storm", b.storm},
+		{"records", b.manyRecords}, {"bound", b.bound}, {"storm", b.storm},
 	} {
 		if !slices.Contains(o.only, s.name) {
 			continue

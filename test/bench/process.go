@@ -52,6 +52,11 @@ func freeAddr() (string, error) {
 // startProc runs bin with args (where "ADDR" is replaced by a free
 // address), its output to a log file in dir.
 func startProc(dir, name, bin string, args ...string) (*proc, error) {
+	return startProcCmd(dir, name, func(args []string) *exec.Cmd { return exec.Command(bin, args...) }, args...)
+}
+
+// startProcCmd is startProc with the command made by mk from the args.
+func startProcCmd(dir, name string, mk func(args []string) *exec.Cmd, args ...string) (*proc, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -66,7 +71,7 @@ func startProc(dir, name, bin string, args ...string) (*proc, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, args...)
+	cmd := mk(args)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	p := &proc{name: name, cmd: cmd, url: "http://" + addr, logPath: logPath, started: time.Now(), exited: make(chan struct{})}
 	if err := cmd.Start(); err != nil {

@@ -494,13 +494,15 @@ func (b *bench) manyRecords(ctx context.Context) error {
 	for i, n := range counts {
 		if n > have {
 			start := time.Now()
-			if err := putRecords(ctx, b.cluster.EtcdURL(), &b.template.Remediation, ns, have, n); err != nil {
+			tmpl := b.template.Remediation.DeepCopy()
+			if b.o.slack {
+				tmpl.Status.Slack = slackPosted()
+			}
+			if err := putRecords(ctx, b.cluster.EtcdURL(), tmpl, ns, have, n); err != nil {
 				return err
 			}
-			// The API server serves them (its cache has caught up).
-			var r v1alpha1.Remediation
-			if err := b.kube.Get(ctx, client.ObjectKey{Namespace: ns, Name: fmt.Sprintf("retained-%06d", n-1)}, &r); err != nil {
-				return fmt.Errorf("a record written to etcd: %w", err)
+			if err := b.waitRecords(ctx, ns, n); err != nil {
+				return err
 			}
 			b.log.Info("records created", "count", n-have, "took", time.Since(start).Round(time.Millisecond))
 			have = n
@@ -508,6 +510,16 @@ func (b *bench) manyRecords(ctx context.Context) error {
 		if err := b.recordsOnce(ctx, ns, n, i); err != nil {
 			return fmt.Errorf("with %d records: %w", n, err)
 		}
+	}
+	return nil
+}
+
+// waitRecords returns once the API server serves the last of n records
+// putRecords wrote to ns (its cache has caught up).
+func (b *bench) waitRecords(ctx context.Context, ns string, n int) error {
+	var r v1alpha1.Remediation
+	if err := b.kube.Get(ctx, client.ObjectKey{Namespace: ns, Name: fmt.Sprintf("retained-%06d", n-1)}, &r); err != nil {
+		return fmt.Errorf("a record written to etcd: %w", err)
 	}
 	return nil
 }
@@ -588,16 +600,20 @@ func (b *bench) recordsOnce(ctx context.Context, ns string, records, round int) 
 		}
 		return verdict(ok)
 	}
-	b.t.add(fmt.Sprintf("%d retained records: start to ready / leading / workers started (records cached)", records),
+	what := fmt.Sprintf("%d retained records", records)
+	if b.o.slack && records > 0 {
+		what += " (each with a Slack message)"
+	}
+	b.t.add(what+": start to ready / leading / workers started (records cached)",
 		"unchanged from 0 records",
 		fmt.Sprintf("%s / %s / %s", ready.Sub(p.started).Round(time.Millisecond), leading.Sub(p.started).Round(time.Millisecond),
 			m.workers.Round(time.Millisecond)), judge(startupOK))
-	b.t.add(fmt.Sprintf("%d retained records: RSS idle / under ingest", records), "unchanged from 0 records",
+	b.t.add(what+": RSS idle / under ingest", "unchanged from 0 records",
 		fmt.Sprintf("%s / %s", mb(idle), mb(loaded)), judge(rssOK))
-	b.t.add(fmt.Sprintf("%d retained records: ingest of new alerts (500, each recorded; --kube-api-qps 1000) / of already-handled 100-alert re-sends", records),
+	b.t.add(what+": ingest of new alerts (500, each recorded; --kube-api-qps 1000) / of already-handled 100-alert re-sends",
 		"unchanged from 0 records", fmt.Sprintf("%.0f / %.0f alerts/s", newRate, resend*100), judge(ingestOK))
-	b.t.note("%d retained records: requests from start until 3 s after the workers started, beyond watches and the Lease: %s",
-		records, work.list(1))
+	b.t.note("%s: requests from start until 3 s after the workers started, beyond watches and the Lease: %s",
+		what, work.list(1))
 	return nil
 }
 
