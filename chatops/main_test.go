@@ -13,6 +13,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -52,6 +53,7 @@ type env struct {
 	ws      *testslack.Workspace
 	records client.Client
 	policy  controller.Policy // the runner's
+	config  *rest.Config      // the bot's; nil: the cluster's
 }
 
 func newEnv(t *testing.T) *env {
@@ -84,7 +86,11 @@ func (e *env) start(change ...func(*Options)) *bot {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mgr, err := ctrl.NewManager(cluster.Config, ctrl.Options{
+	cfg := cluster.Config
+	if e.config != nil {
+		cfg = e.config
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme: cluster.Scheme,
 		// As serve's: settled records trimmed (v1alpha1.TrimForCache).
 		Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{e.ns: {}},

@@ -52,6 +52,11 @@ func (n *notifier) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	if st := rec.Status.Slack; st != nil && st.Final && rec.Settled() {
+		// Its message shows it settled, and nothing left to do with it
+		// changes that: the cache holds it trimmed, and it is not rendered.
+		return ctrl.Result{}, nil
+	}
 	key := req.String()
 	if v, ok := c.retryAt.Load(key); ok {
 		if wait := v.(time.Time).Sub(c.opts.Now()); wait > 0 {
@@ -80,7 +85,7 @@ func (n *notifier) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result
 	digest := msg.Digest()
 	if sent.ts != "" && sent.digest == digest {
 		if st == nil || st.Digest != digest || st.TS != sent.ts {
-			return ctrl.Result{}, n.save(ctx, &rec, sent, nil) // Slack is up to date; the record was not
+			return ctrl.Result{}, n.save(ctx, &rec, sent, rec.Settled(), nil) // Slack is up to date; the record was not
 		}
 		return ctrl.Result{}, nil
 	}
@@ -98,7 +103,7 @@ func (n *notifier) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result
 			if st == nil || st.Error != errNoChannel.Error() {
 				c.metrics.failures.WithLabelValues("post").Inc()
 				c.logger.Error("approval request not posted to Slack", "record", rec.Name, "err", errNoChannel)
-				return ctrl.Result{}, n.save(ctx, &rec, sent, errNoChannel)
+				return ctrl.Result{}, n.save(ctx, &rec, sent, false, errNoChannel)
 			}
 			return ctrl.Result{}, nil
 		}
@@ -113,7 +118,7 @@ func (n *notifier) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result
 		c.sent.Store(key, sent)
 		c.retryAt.Delete(key)
 		c.logger.Info("message posted to Slack", "record", rec.Name, "phase", string(rec.Status.Phase), "channel", sent.channel, "ts", sent.ts)
-		return ctrl.Result{}, n.save(ctx, &rec, sent, nil)
+		return ctrl.Result{}, n.save(ctx, &rec, sent, rec.Settled(), nil)
 	}
 	if p := rec.Status.Phase; p == v1alpha1.PhaseVerifying && sent.phase == p {
 		// What the checks see changes at every look (restart counts, Event
@@ -133,7 +138,7 @@ func (n *notifier) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result
 	c.sent.Store(key, sent)
 	c.retryAt.Delete(key)
 	c.logger.Debug("message updated in Slack", "record", rec.Name, "phase", string(rec.Status.Phase))
-	return ctrl.Result{}, n.save(ctx, &rec, sent, nil)
+	return ctrl.Result{}, n.save(ctx, &rec, sent, rec.Settled(), nil)
 }
 
 // verifyingUpdateEvery is how often at most a message is updated while its
@@ -201,7 +206,7 @@ func (n *notifier) failed(ctx context.Context, rec *v1alpha1.Remediation, op str
 	wait := min(5*time.Second<<min(failures-1, 6), 5*time.Minute)
 	c.retryAt.Store(client.ObjectKeyFromObject(rec).String(), c.opts.Now().Add(wait))
 	c.logger.Error("slack message failed; will try again", "op", op, "record", rec.Name, "in", wait, "failures", failures, "err", err)
-	serr := n.save(ctx, rec, c.lastSent(rec), fmt.Errorf("%s: %w%s", op, err, hint))
+	serr := n.save(ctx, rec, c.lastSent(rec), false, fmt.Errorf("%s: %w%s", op, err, hint))
 	if serr != nil {
 		c.logger.Warn("could not record the Slack failure on the record", "record", rec.Name, "err", serr)
 	}
@@ -223,10 +228,12 @@ func (c *Chat) lastSent(rec *v1alpha1.Remediation) sentMessage {
 // save writes status.slack with a merge patch of that field alone, so it
 // never overwrites what the runner writes at the same time. The write is
 // retried for a while: a message posted but not recorded would be posted
-// again by the next leader.
-func (n *notifier) save(ctx context.Context, rec *v1alpha1.Remediation, sent sentMessage, failure error) error {
+// again by the next leader. final says that Slack shows rec as it renders
+// now, and that rec is settled: it is never rendered differently again
+// (SlackMessage.Final).
+func (n *notifier) save(ctx context.Context, rec *v1alpha1.Remediation, sent sentMessage, final bool, failure error) error {
 	orig := rec.DeepCopy()
-	st := &v1alpha1.SlackMessage{Channel: sent.channel, TS: sent.ts, Digest: sent.digest}
+	st := &v1alpha1.SlackMessage{Channel: sent.channel, TS: sent.ts, Digest: sent.digest, Final: final && failure == nil}
 	if old := orig.Status.Slack; old != nil {
 		st.Failures = old.Failures
 	}

@@ -1,11 +1,15 @@
 package chatops
 
 import (
+	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/internal/testslack"
@@ -93,30 +97,7 @@ func slices500(n int) []testslack.Failure {
 // the same, read from the API server.
 func TestSettledUnpostedRecordPostedWhole(t *testing.T) {
 	e := newEnv(t)
-	now := metav1.NewTime(time.Now().Truncate(time.Second))
-	rec := &v1alpha1.Remediation{
-		ObjectMeta: metav1.ObjectMeta{Name: "settled-unposted", Namespace: e.ns,
-			Labels: map[string]string{v1alpha1.LabelTarget: v1alpha1.TargetLabel("Deployment", e.ns, "cache-trimmed")}},
-		Spec: v1alpha1.RemediationSpec{
-			Rule: "restart-crashlooping", Action: "restart",
-			Target:    v1alpha1.Target{Kind: "Deployment", Namespace: e.ns, Name: "cache-trimmed"},
-			TargetRef: "Deployment/" + e.ns + "/cache-trimmed",
-			Alert: v1alpha1.AlertRef{Name: "KubePodCrashLooping", Fingerprint: "7f3a7f3a7f3a7f3a", StartsAt: metav1.NewMicroTime(now.Time),
-				Labels:  map[string]string{"alertname": "KubePodCrashLooping", "cluster": "label-7f3a"},
-				Summary: "Summary-7f3a of the alert", Description: "Description-7f3a of the alert", RunbookURL: "https://runbooks.example/7f3a"},
-		},
-	}
-	if err := e.records.Create(t.Context(), rec); err != nil {
-		t.Fatal(err)
-	}
-	rec.Status = v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseSucceeded, Reason: "Restarted",
-		StartedAt: &now, FinishedAt: &now, Result: &v1alpha1.ActionResult{Outcome: "Succeeded", Reason: "Restarted"}}
-	if !rec.TrimmedInCache() {
-		t.Fatal("the record is not one the cache trims: the test would prove nothing")
-	}
-	if err := e.records.Status().Update(t.Context(), rec); err != nil {
-		t.Fatal(err)
-	}
+	settledRecord(e, "settled-unposted", "7f3a")
 	e.start() // a new leader: the record is settled before any replica sees it
 	var msg testslack.Message
 	waitFor(t, "the settled record's message", func() bool {
@@ -133,4 +114,111 @@ func TestSettledUnpostedRecordPostedWhole(t *testing.T) {
 			t.Errorf("the message lacks %q, which the cache trims:\n%s", want, msg.Blocks)
 		}
 	}
+}
+
+// settledRecord records a restart of Deployment "cache-trimmed" that
+// succeeded a moment ago and was never posted, with an alert whose texts
+// and labels hold mark, and returns it.
+func settledRecord(e *env, name, mark string) *v1alpha1.Remediation {
+	e.t.Helper()
+	now := metav1.NewTime(time.Now().Truncate(time.Second))
+	rec := &v1alpha1.Remediation{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: e.ns,
+			Labels: map[string]string{v1alpha1.LabelTarget: v1alpha1.TargetLabel("Deployment", e.ns, "cache-trimmed")}},
+		Spec: v1alpha1.RemediationSpec{
+			Rule: "restart-crashlooping", Action: "restart",
+			Target:    v1alpha1.Target{Kind: "Deployment", Namespace: e.ns, Name: "cache-trimmed"},
+			TargetRef: "Deployment/" + e.ns + "/cache-trimmed",
+			Alert: v1alpha1.AlertRef{Name: "KubePodCrashLooping", Fingerprint: mark + mark + mark + mark, StartsAt: metav1.NewMicroTime(now.Time),
+				Labels:  map[string]string{"alertname": "KubePodCrashLooping", "cluster": "label-" + mark},
+				Summary: "Summary-" + mark + " of the alert", Description: "Description-" + mark + " of the alert", RunbookURL: "https://runbooks.example/" + mark},
+		},
+	}
+	if err := e.records.Create(e.t.Context(), rec); err != nil {
+		e.t.Fatal(err)
+	}
+	rec.Status = v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseSucceeded, Reason: "Restarted",
+		StartedAt: &now, FinishedAt: &now, Result: &v1alpha1.ActionResult{Outcome: "Succeeded", Reason: "Restarted"}}
+	if !rec.TrimmedInCache() {
+		e.t.Fatal("the record is not one the cache trims: the test would prove nothing")
+	}
+	if err := e.records.Status().Update(e.t.Context(), rec); err != nil {
+		e.t.Fatal(err)
+	}
+	return rec
+}
+
+// TestFinalMessageLeavesTheRecordTrimmed: once a settled record's message
+// shows it settled, the record says so (status.slack.final) and replicas
+// cache it trimmed like one never posted; a new leader leaves it alone,
+// without reading it from the API server to render it again.
+func TestFinalMessageLeavesTheRecordTrimmed(t *testing.T) {
+	e := newEnv(t)
+	rec := settledRecord(e, "settled-final", "9c1e")
+	b := e.start()
+	var got *v1alpha1.Remediation
+	waitFor(t, "the posted message to be recorded final", func() bool {
+		got = e.get(rec)
+		return got.Status.Slack != nil && got.Status.Slack.Final
+	})
+	if got.Status.Slack.TS == "" || got.Status.Slack.Digest != Render(got, Approvers{}).Digest() {
+		t.Fatalf("final, but Slack does not show the record as it renders: %+v", got.Status.Slack)
+	}
+	cached, _ := v1alpha1.CacheTransform(got.DeepCopy())
+	if c := cached.(*v1alpha1.Remediation); c.Spec.Alert.Labels != nil || c.Spec.Alert.Summary != "" {
+		t.Errorf("a record with a final message is cached whole: %+v", c.Spec.Alert)
+	}
+	b.stop()
+	writes := len(e.ws.Writes())
+
+	// A new leader, whose requests are counted.
+	var reads atomic.Int64
+	e.config = rest.CopyConfig(cluster.Config)
+	e.config.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/remediations/"+rec.Name) {
+				reads.Add(1)
+			}
+			return rt.RoundTrip(r)
+		})
+	})
+	before := reconciled(t)
+	e.start()
+	waitFor(t, "the new leader's notifier to look at the record", func() bool { return reconciled(t) > before })
+	time.Sleep(time.Second) // the one reconcile seen may be of the record's first event only
+	if n := reads.Load(); n != 0 {
+		t.Errorf("the new leader read the record from the API server %d times; a final message needs no render", n)
+	}
+	if n := len(e.ws.Writes()) - writes; n != 0 {
+		t.Errorf("the new leader wrote to Slack %d times", n)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// reconciled is how many reconciles the notifiers of this process ended
+// (controller-runtime's controller_runtime_reconcile_total, controller
+// "slack").
+func reconciled(t *testing.T) float64 {
+	t.Helper()
+	families, err := ctrlmetrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n float64
+	for _, f := range families {
+		if f.GetName() != "controller_runtime_reconcile_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "controller" && l.GetValue() == "slack" {
+					n += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return n
 }

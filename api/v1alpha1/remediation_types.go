@@ -619,6 +619,11 @@ type SlackMessage struct {
 	// their retries.
 	// +optional
 	Failures int32 `json:"failures,omitempty"`
+	// Final: the message shows the record settled, and nothing done with
+	// the record since changes what it shows. The notifier has nothing more
+	// to do with it, and replicas cache the record trimmed.
+	// +optional
+	Final bool `json:"final,omitempty"`
 }
 
 // Remediation is one planned action of alertmedic: created when a firing

@@ -23,10 +23,13 @@ func (r *Remediation) Settled() bool {
 }
 
 // TrimmedInCache reports whether a replica's cache of records holds r
-// trimmed (TrimForCache): settled, and with no Slack message, which is
-// rendered from the fields trimmed. A reader of the cache that needs one
-// of them reads such a record from the API server.
-func (r *Remediation) TrimmedInCache() bool { return r.Settled() && r.Status.Slack == nil }
+// trimmed (TrimForCache): settled, and with no Slack message or one that
+// is final (the message is rendered from the fields trimmed, and a final
+// one is never rendered again). A reader of the cache that needs one of
+// them reads such a record from the API server.
+func (r *Remediation) TrimmedInCache() bool {
+	return r.Settled() && (r.Status.Slack == nil || r.Status.Slack.Final)
+}
 
 // TrimForCache drops from r, a record as a replica's cache is about to hold
 // it, what no reader of the cache needs once r is TrimmedInCache: its
