@@ -23,7 +23,8 @@ type waiting struct {
 	indexed   bool // records has the phase index: list the waiting ones only
 }
 
-// phaseIndex is the records' index by status.phase in a cache.
+// phaseIndex is the records' index by status.phase in a cache; it holds
+// the records waiting for approval only.
 const phaseIndex = "status.phase"
 
 // IndexByPhase adds to a cache of records, before it starts, the index
@@ -32,7 +33,9 @@ const phaseIndex = "status.phase"
 // gauge is registered without it and reads every record.
 func IndexByPhase(ctx context.Context, indexer client.FieldIndexer) error {
 	err := indexer.IndexField(ctx, &v1alpha1.Remediation{}, phaseIndex, func(o client.Object) []string {
-		if r, ok := o.(*v1alpha1.Remediation); ok {
+		// Only the phase read through it is indexed: an index entry for
+		// every retained record would cost each replica memory for nothing.
+		if r, ok := o.(*v1alpha1.Remediation); ok && r.Status.Phase == v1alpha1.PhasePendingApproval {
 			return []string{string(r.Status.Phase)}
 		}
 		return nil

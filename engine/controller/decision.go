@@ -81,9 +81,12 @@ func nextStep(rec *v1alpha1.Remediation, now time.Time, pol Policy) step {
 		// Kept, whatever its retention, until the raise is put back.
 		return step{Kind: stepWait, After: st.HPA.RestoreAt.Sub(now)}
 	case st.Phase.Final():
-		expiry := retainedUntil(rec, pol)
-		if now.Before(expiry) {
-			return step{Kind: stepWait, After: expiry.Sub(now)}
+		if now.Before(retainedUntil(rec, pol)) {
+			// No timer per record: the leader's sweep (sweepRecords)
+			// collects it once its retention is over. Retained records
+			// are most of the cache; a timer each held them in the work
+			// queue too, for days.
+			return step{Kind: stepWait}
 		}
 		return step{Kind: stepCollect}
 	case st.Phase == v1alpha1.PhaseRunning:

@@ -44,11 +44,14 @@ type Policy struct {
 	Retention    time.Duration // default 8 days: a week's report (alertmedic report) sees every record of the week
 	MaxRetention time.Duration // default 30 days
 	// MaxRecords bounds the finished records kept, whatever their age:
-	// beyond it, those age retention would delete soonest go first, every
-	// CountSweep (0: no bound). A record not final, whose escalation or
-	// next step is not recorded yet, or whose HPA raise is not put back,
-	// is never deleted for it.
+	// beyond it, those age retention would delete soonest go first (0: no
+	// bound). A record not final, whose escalation or next step is not
+	// recorded yet, or whose HPA raise is not put back, is never deleted
+	// for it.
 	MaxRecords int
+	// CountSweep is how often the leader sweeps the finished records in its
+	// cache: those whose retention is over, and those beyond MaxRecords,
+	// are deleted then.
 	CountSweep time.Duration // default 1m
 	// VerifyInterval is how often the checks of a Verifying record are
 	// looked at (and the target read) until they pass or their deadline.

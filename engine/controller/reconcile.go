@@ -116,7 +116,7 @@ func NewRunner(mgr manager.Manager, opts Options) (*Runner, error) {
 		opts.Metrics.Leader().Set(1)
 		opts.Logger.Info("leading: this replica executes remediations", "identity", opts.Identity)
 		var wg sync.WaitGroup
-		wg.Go(func() { r.boundRecords(ctx) })
+		wg.Go(func() { r.sweepRecords(ctx) })
 		r.sweepSilences(ctx)
 		<-ctx.Done()
 		wg.Wait()

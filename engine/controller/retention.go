@@ -91,18 +91,15 @@ func overCount(recs []v1alpha1.Remediation, max int, pol Policy) []*v1alpha1.Rem
 	return out
 }
 
-// boundRecords keeps, while this replica leads, at most Policy.MaxRecords
-// finished records: every Policy.CountSweep it counts them in the cache
-// and deletes the excess (overCount).
-func (r *Runner) boundRecords(ctx context.Context) {
-	if r.opts.Policy.MaxRecords <= 0 {
-		return
-	}
+// sweepRecords, while this replica leads, deletes every Policy.CountSweep
+// the finished records of its cache whose retention is over, and beyond
+// Policy.MaxRecords the excess (overCount).
+func (r *Runner) sweepRecords(ctx context.Context) {
 	t := time.NewTicker(r.opts.Policy.CountSweep)
 	defer t.Stop()
 	for {
-		if err := r.boundOnce(ctx); err != nil && ctx.Err() == nil {
-			r.opts.Logger.Warn("could not bound the number of finished records; trying again", "in", r.opts.Policy.CountSweep, "err", err)
+		if err := r.sweepFinished(ctx); err != nil && ctx.Err() == nil {
+			r.opts.Logger.Warn("could not collect finished records; trying again", "in", r.opts.Policy.CountSweep, "err", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -112,13 +109,36 @@ func (r *Runner) boundRecords(ctx context.Context) {
 	}
 }
 
-func (r *Runner) boundOnce(ctx context.Context) error {
+func (r *Runner) sweepFinished(ctx context.Context) error {
 	var list v1alpha1.RemediationList
 	// Read only, and possibly tens of thousands: not copied out of the cache.
 	if err := r.client.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
 		return fmt.Errorf("list records: %w", err)
 	}
-	excess := overCount(list.Items, r.opts.Policy.MaxRecords, r.opts.Policy)
+	now := r.opts.Now()
+	// The list's items are shallow copies of the cache's records: the
+	// slice is filtered, the records are not changed.
+	kept := list.Items[:0]
+	expired := 0
+	for _, rec := range list.Items {
+		if nextStep(&rec, now, r.opts.Policy).Kind != stepCollect {
+			kept = append(kept, rec)
+			continue
+		}
+		ok, err := r.deleteFinished(ctx, rec.DeepCopy())
+		if err != nil {
+			return fmt.Errorf("delete expired record %s: %w", rec.Name, err)
+		}
+		if ok {
+			expired++
+		} else {
+			kept = append(kept, rec)
+		}
+	}
+	if expired > 0 {
+		r.opts.Logger.Debug("records collected after their retention", "collected", expired)
+	}
+	excess := overCount(kept, r.opts.Policy.MaxRecords, r.opts.Policy)
 	if len(excess) == 0 {
 		return nil
 	}

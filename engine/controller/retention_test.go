@@ -37,6 +37,31 @@ func TestFinishedRecordsAreCollected(t *testing.T) {
 	}
 }
 
+// A record whose retention ends while the runner leads is collected by
+// the leader's sweep, though nothing about it changed: no timer per record
+// holds it in the work queue.
+func TestRecordsAreCollectedWhenTheirRetentionEnds(t *testing.T) {
+	ns := cluster.Namespace(t, "records")
+	c := cluster.NewClient(t, cluster.Config)
+	// Due 3 s from now: resolved a day ago, less 3 s.
+	resolved := metav1.NewTime(time.Now().Add(-24*time.Hour + 3*time.Second))
+	due := put(t, c, ns, restartRecord("rem-due", ns, "a"), v1alpha1.RemediationStatus{
+		Phase: v1alpha1.PhaseSucceeded, FinishedAt: &resolved, AlertResolvedAt: &resolved})
+	m := startRunner(t, ns, &flaky{}, Policy{Retention: 24 * time.Hour, MaxRetention: 72 * time.Hour,
+		CountSweep: 200 * time.Millisecond}, time.Now)
+	gone := func() bool {
+		return apierrors.IsNotFound(c.Get(t.Context(), client.ObjectKeyFromObject(due), &v1alpha1.Remediation{}))
+	}
+	time.Sleep(time.Second)
+	if gone() {
+		t.Fatal("collected before its retention ended")
+	}
+	waitFor(t, "the record to be collected once its retention ended", gone)
+	if n := testutil.ToFloat64(m.Collected()); n != 1 {
+		t.Errorf("collected = %v, want 1", n)
+	}
+}
+
 // Beyond Policy.MaxRecords finished records, the excess is deleted, those
 // age retention would delete soonest first; records that are not final, or
 // still owe something (an HPA raise to put back), are never deleted for it.
