@@ -33,12 +33,22 @@ func (r *Remediation) TrimmedInCache() bool {
 
 // TrimForCache drops from r, a record as a replica's cache is about to hold
 // it, what no reader of the cache needs once r is TrimmedInCache: its
-// annotations and the alert's labels and texts, the bulk of a retained
-// record in memory (docs/performance.md). Status is kept whole: a status
-// write sends all of it back, and settled records still get them. Spec and
-// metadata are not written back by one (the API server keeps them from the
+// annotations, the alert's labels and texts, the action's parameters, its
+// approval, verification and follow-up specs, and of its status the
+// message, the change it sent and its plan, the result's details and the
+// verification's; retained records are most of a replica's memory
+// (docs/performance.md). What stays is what the runner, the notifier and
+// the approvals gauge read of a settled record: its phase and times, the
+// result's outcome, whether it was verified, its silence, Slack message,
+// HPA, escalation and next-step links, rule, target and labels.
+//
+// A write from such a copy would erase what it lacks. Spec and metadata
+// are not written by a status write (the API server keeps them from the
 // stored object), and no plain update of a record is ever made; the spec
-// could not be changed by one anyway.
+// could not be changed by one anyway. The status writes a settled record
+// still gets are made from the API server's copy (the runner's silence
+// expiry, a resolution passed on with ReadThrough), or are merge patches
+// of one field (the notifier's status.slack).
 func TrimForCache(r *Remediation) {
 	if !r.TrimmedInCache() {
 		return
@@ -46,6 +56,16 @@ func TrimForCache(r *Remediation) {
 	r.Annotations = nil
 	a := &r.Spec.Alert
 	a.Labels, a.Summary, a.Description, a.GeneratorURL, a.RunbookURL = nil, "", "", "", ""
+	sp := &r.Spec
+	sp.Scale, sp.Rollback, sp.Evict, sp.Approval, sp.Verify, sp.OnFailure, sp.Then = nil, nil, nil, nil, nil, nil, nil
+	st := &r.Status
+	st.Message, st.ExecutedBy, st.Write, st.Plan = "", "", nil, nil
+	if st.Result != nil {
+		st.Result = &ActionResult{Outcome: st.Result.Outcome}
+	}
+	if st.Verification != nil {
+		st.Verification = &Verification{} // verified: its silence is expired
+	}
 }
 
 // CacheTransform is TrimForCache as an informer's transform (for

@@ -75,9 +75,30 @@ func (r *Runner) follow(ctx context.Context, rec *v1alpha1.Remediation, f follow
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if at := fresh.Status.AlertResolvedAt; at != nil {
-		if _, err := approval.Resolve(ctx, r.client, client.ObjectKeyFromObject(next), at.Time); err != nil {
+		if _, err := approval.Resolve(ctx, ReadThrough(r.client, r.reader), client.ObjectKeyFromObject(next), at.Time); err != nil {
 			return ctrl.Result{}, fmt.Errorf("pass the resolution of %s on to %s: %w", rec.Name, next.Name, err)
 		}
 	}
 	return ctrl.Result{}, nil
+}
+
+// ReadThrough is c with its reads made by reader: the runner passes a
+// resolution on along a chain of records with it, since the cache holds a
+// settled record without most of its status (v1alpha1.TrimForCache) and a
+// status write from that copy would erase what it lacks.
+func ReadThrough(c client.Client, reader client.Reader) client.Client {
+	return readThrough{Client: c, reader: reader}
+}
+
+type readThrough struct {
+	client.Client
+	reader client.Reader
+}
+
+func (c readThrough) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	return c.reader.Get(ctx, key, obj, opts...)
+}
+
+func (c readThrough) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	return c.reader.List(ctx, list, opts...)
 }

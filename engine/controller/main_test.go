@@ -39,6 +39,13 @@ func startRunner(t *testing.T, ns string, exec Executor, pol Policy, now func() 
 // goes away) and waits until it has.
 func startStoppableRunner(t *testing.T, ns string, exec Executor, pol Policy, now func() time.Time) (m *engine.Metrics, stop func()) {
 	t.Helper()
+	return startRunnerWith(t, ns, Options{Executor: exec, Policy: pol, Now: now})
+}
+
+// startRunnerWith is startStoppableRunner with more of the runner's
+// Options (its identity and metrics are the tests').
+func startRunnerWith(t *testing.T, ns string, opts Options) (m *engine.Metrics, stop func()) {
+	t.Helper()
 	mgr, err := ctrl.NewManager(cluster.Config, ctrl.Options{
 		Scheme: cluster.Scheme,
 		// As serve's: settled records trimmed (v1alpha1.TrimForCache).
@@ -51,7 +58,8 @@ func startStoppableRunner(t *testing.T, ns string, exec Executor, pol Policy, no
 		t.Fatal(err)
 	}
 	m = engine.NewMetrics(nil)
-	if _, err := NewRunner(mgr, Options{Executor: exec, Policy: pol, Identity: "test-runner", Metrics: m, Now: now}); err != nil {
+	opts.Identity, opts.Metrics = "test-runner", m
+	if _, err := NewRunner(mgr, opts); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))

@@ -87,12 +87,24 @@ func verificationDeadline(v *v1alpha1.Verification) (time.Time, bool) {
 // next look; the verification goes on regardless.
 func (r *Runner) silence(ctx context.Context, rec *v1alpha1.Remediation, now time.Time) error {
 	step := nextSilence(rec.Spec, rec.Status, now, r.opts.Alertmanager != nil)
+	if step.Kind == silenceNone {
+		return nil
+	}
+	if rec.TrimmedInCache() {
+		// The cache holds a settled record without most of its status
+		// (v1alpha1.TrimForCache): a status write from it would erase
+		// what it lacks. Written from the API server's copy.
+		if err := r.reader.Get(ctx, client.ObjectKeyFromObject(rec), rec); err != nil {
+			return client.IgnoreNotFound(err)
+		}
+		if step = nextSilence(rec.Spec, rec.Status, now, r.opts.Alertmanager != nil); step.Kind == silenceNone {
+			return nil
+		}
+	}
 	key := rec.Namespace + "/" + rec.Name
 	log := r.opts.Logger.With("record", rec.Name, "rule", rec.Spec.Rule, "target", rec.Spec.TargetRef)
 	var st v1alpha1.SilenceStatus
 	switch step.Kind {
-	case silenceNone:
-		return nil
 	case silenceNote:
 		st.Message = NoAlertmanager
 		log.Warn("the rule asks for a silence but no Alertmanager is configured", "flag", "--alertmanager-url")
