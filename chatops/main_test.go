@@ -94,7 +94,7 @@ func (e *env) start(change ...func(*Options)) *bot {
 		Scheme: cluster.Scheme,
 		// As serve's: settled records trimmed (v1alpha1.TrimForCache).
 		Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{e.ns: {}},
-			ByObject: map[client.Object]cache.ByObject{&v1alpha1.Remediation{}: {Transform: v1alpha1.CacheTransform}}},
+			ByObject: map[client.Object]cache.ByObject{&v1alpha1.Remediation{}: {Transform: v1alpha1.CacheTransform, Label: v1alpha1.NotArchived()}}},
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 	})

@@ -146,9 +146,8 @@ func (n *notifier) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result
 const verifyingUpdateEvery = 30 * time.Second
 
 // postedFinishedWithin bounds how long after a record ended its first
-// message is still posted: a new leader, or a first start with Slack, does
-// not post the records of the past week into the channel.
-const postedFinishedWithin = 15 * time.Minute
+// message is still posted (v1alpha1.NotifyWindow).
+const postedFinishedWithin = v1alpha1.NotifyWindow
 
 // postable reports whether rec, never posted yet, gets a message now:
 //   - waiting for approval: always, whatever spec.notify says;

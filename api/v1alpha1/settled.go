@@ -1,5 +1,13 @@
 package v1alpha1
 
+import "time"
+
+// NotifyWindow bounds how long after a record ended its first Slack
+// message is still posted: a new leader, or a first start with Slack, does
+// not post the records of the past week into the channel. A record never
+// posted is left alone by the notifier once it ended longer ago.
+const NotifyWindow = 15 * time.Minute
+
 // AwaitsEscalation reports whether r failed with a step of spec.onFailure
 // left to take and has not yet been escalated (or told why not).
 func (r *Remediation) AwaitsEscalation() bool {

@@ -9,6 +9,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -46,11 +47,17 @@ func startStoppableRunner(t *testing.T, ns string, exec Executor, pol Policy, no
 // Options (its identity and metrics are the tests').
 func startRunnerWith(t *testing.T, ns string, opts Options) (m *engine.Metrics, stop func()) {
 	t.Helper()
-	mgr, err := ctrl.NewManager(cluster.Config, ctrl.Options{
+	return startRunnerOn(t, cluster.Config, ns, opts)
+}
+
+// startRunnerOn is startRunnerWith talking to the API server through cfg.
+func startRunnerOn(t *testing.T, cfg *rest.Config, ns string, opts Options) (m *engine.Metrics, stop func()) {
+	t.Helper()
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme: cluster.Scheme,
 		// As serve's: settled records trimmed (v1alpha1.TrimForCache).
 		Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}},
-			ByObject: map[client.Object]cache.ByObject{&v1alpha1.Remediation{}: {Transform: v1alpha1.CacheTransform}}},
+			ByObject: map[client.Object]cache.ByObject{&v1alpha1.Remediation{}: {Transform: v1alpha1.CacheTransform, Label: v1alpha1.NotArchived()}}},
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 	})
@@ -59,6 +66,9 @@ func startRunnerWith(t *testing.T, ns string, opts Options) (m *engine.Metrics, 
 	}
 	m = engine.NewMetrics(nil)
 	opts.Identity, opts.Metrics = "test-runner", m
+	if opts.Namespace == "" {
+		opts.Namespace = ns // as serve's: archived records are listed there
+	}
 	if _, err := NewRunner(mgr, opts); err != nil {
 		t.Fatal(err)
 	}

@@ -285,15 +285,13 @@ func (r *Runner) seed(ctx context.Context) error {
 	if err := r.client.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
 		return fmt.Errorf("list records: %w", err)
 	}
-	for _, rec := range list.Items {
-		st := rec.Status
-		// A record that failed its verification acted all the same.
-		acted := st.Phase == v1alpha1.PhaseRunning || st.Phase == v1alpha1.PhaseVerifying || st.Phase == v1alpha1.PhaseSucceeded ||
-			st.Result != nil && st.Result.Outcome == string(remediations.Succeeded)
-		if st.StartedAt == nil || !acted || rec.Spec.DryRun {
-			continue
+	// Archived records are not in the cache: none acted within the book's
+	// horizon (archivable).
+	for i := range list.Items {
+		rec := &list.Items[i]
+		if at, ok := actedAt(rec); ok {
+			r.book.Record(rec.Spec.Rule, rec.Labels[v1alpha1.LabelTarget], at)
 		}
-		r.book.Record(rec.Spec.Rule, rec.Labels[v1alpha1.LabelTarget], st.StartedAt.Time)
 	}
 	r.seeded = true
 	return nil

@@ -49,6 +49,9 @@ type Options struct {
 	// (spec.silence), and says whether an alert still fires
 	// (spec.verify.alertResolved); nil: none is configured.
 	Alertmanager Alertmanager
+	// Namespace holds the records: the leader lists the archived ones
+	// there. "": records are not archived.
+	Namespace string
 }
 
 // Runner executes Remediation records on the replica that holds the leader
@@ -78,6 +81,9 @@ type Runner struct {
 	// status writes replaced, and the one its last write made (cacheBehind).
 	supersededMu sync.Mutex
 	superseded   map[string]*writes
+
+	// arch indexes the archived records while this replica leads.
+	arch archived
 }
 
 // writes are the versions of one record this runner's status writes
@@ -104,7 +110,7 @@ func NewRunner(mgr manager.Manager, opts Options) (*Runner, error) {
 		opts.Now = time.Now
 	}
 	r := &Runner{client: mgr.GetClient(), reader: mgr.GetAPIReader(), opts: opts, book: policy.NewBook(opts.Policy.Limits), windowsStale: true,
-		superseded: map[string]*writes{}}
+		superseded: map[string]*writes{}, arch: archived{entries: map[string]archivedEntry{}}}
 	skip := true
 	err := ctrl.NewControllerManagedBy(mgr).For(&v1alpha1.Remediation{}).Named("remediation").
 		WithOptions(controller.Options{MaxConcurrentReconciles: opts.Workers, SkipNameValidation: &skip}).
@@ -115,7 +121,13 @@ func NewRunner(mgr manager.Manager, opts Options) (*Runner, error) {
 	err = mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
 		opts.Metrics.Leader().Set(1)
 		opts.Logger.Info("leading: this replica executes remediations", "identity", opts.Identity)
+		r.arch.mu.Lock()
+		r.arch.built, r.arch.entries = false, map[string]archivedEntry{}
+		r.arch.mu.Unlock()
 		var wg sync.WaitGroup
+		if opts.Namespace != "" {
+			wg.Go(func() { r.indexArchived(ctx) })
+		}
 		wg.Go(func() { r.sweepRecords(ctx) })
 		r.sweepSilences(ctx)
 		<-ctx.Done()

@@ -53,42 +53,54 @@ func collectable(rec *v1alpha1.Remediation) bool { return rec.Settled() }
 // overCount returns the finished records to delete so that at most max are
 // retained (max 0: no bound), those age retention would delete soonest
 // first (retainedUntil): the records of alerts that resolved long ago go
-// before those of alerts that may still fire. Records that are not
-// collectable count, but are never chosen.
-func overCount(recs []v1alpha1.Remediation, max int, pol Policy) []*v1alpha1.Remediation {
+// before those of alerts that may still fire. recs are the records in the
+// cache; archived, the archived ones (all finished and collectable), or
+// nil when they are not known. Records that are not collectable count,
+// but are never chosen.
+func overCount(recs []v1alpha1.Remediation, archived []archivedRecord, max int, pol Policy) ([]*v1alpha1.Remediation, []archivedRecord) {
 	if max <= 0 {
-		return nil
+		return nil, nil
 	}
-	finished := 0
+	finished := len(archived)
 	for i := range recs {
 		if recs[i].Status.Phase.Final() {
 			finished++
 		}
 	}
 	if finished <= max {
-		return nil
+		return nil, nil
 	}
 	type candidate struct {
 		rec   *v1alpha1.Remediation
+		arch  *archivedRecord
+		name  string
 		until time.Time
 	}
 	var cands []candidate
 	for i := range recs {
 		if collectable(&recs[i]) {
-			cands = append(cands, candidate{&recs[i], retainedUntil(&recs[i], pol)})
+			cands = append(cands, candidate{rec: &recs[i], name: recs[i].Name, until: retainedUntil(&recs[i], pol)})
 		}
+	}
+	for i := range archived {
+		cands = append(cands, candidate{arch: &archived[i], name: archived[i].name, until: time.Unix(0, archived[i].until)})
 	}
 	slices.SortFunc(cands, func(a, b candidate) int {
 		if c := a.until.Compare(b.until); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.rec.Name, b.rec.Name)
+		return cmp.Compare(a.name, b.name)
 	})
-	out := make([]*v1alpha1.Remediation, 0, min(finished-max, len(cands)))
+	var hot []*v1alpha1.Remediation
+	var old []archivedRecord
 	for _, c := range cands[:min(finished-max, len(cands))] {
-		out = append(out, c.rec)
+		if c.rec != nil {
+			hot = append(hot, c.rec)
+		} else {
+			old = append(old, *c.arch)
+		}
 	}
-	return out
+	return hot, old
 }
 
 // sweepRecords, while this replica leads, deletes every Policy.CountSweep
@@ -119,27 +131,52 @@ func (r *Runner) sweepFinished(ctx context.Context) error {
 	// The list's items are shallow copies of the cache's records: the
 	// slice is filtered, the records are not changed.
 	kept := list.Items[:0]
-	expired := 0
+	expired, archivedNow := 0, 0
 	for _, rec := range list.Items {
-		if nextStep(&rec, now, r.opts.Policy).Kind != stepCollect {
-			kept = append(kept, rec)
+		switch {
+		case nextStep(&rec, now, r.opts.Policy).Kind == stepCollect:
+			ok, err := r.deleteFinished(ctx, rec.DeepCopy())
+			if err != nil {
+				return fmt.Errorf("delete expired record %s: %w", rec.Name, err)
+			}
+			if ok {
+				expired++
+				continue
+			}
+		case r.opts.Namespace != "" && archivedNow < maxArchivePerSweep && archivable(&rec, now, r.opts.Policy, r.opts.Alertmanager != nil):
+			// Indexed now, whatever the answer but NotFound (archive): the
+			// index counts it, and collects it when its retention ends.
+			err := r.archive(ctx, &rec)
+			switch {
+			case err == nil:
+				archivedNow++
+			case apierrors.IsNotFound(err), apierrors.IsConflict(err):
+				// Gone; or changed since the cache read it, archived at a
+				// later sweep.
+			default:
+				return fmt.Errorf("archive record %s: %w", rec.Name, err)
+			}
 			continue
 		}
-		ok, err := r.deleteFinished(ctx, rec.DeepCopy())
-		if err != nil {
-			return fmt.Errorf("delete expired record %s: %w", rec.Name, err)
-		}
-		if ok {
-			expired++
-		} else {
-			kept = append(kept, rec)
+		kept = append(kept, rec)
+	}
+	if expired > 0 || archivedNow > 0 {
+		r.opts.Logger.Debug("finished records swept", "collected", expired, "archived", archivedNow)
+	}
+	due, built := r.archivedDue(now)
+	for name, e := range due {
+		if _, err := r.deleteArchived(ctx, name, e); err != nil {
+			return fmt.Errorf("delete archived record %s: %w", name, err)
 		}
 	}
-	if expired > 0 {
-		r.opts.Logger.Debug("records collected after their retention", "collected", expired)
+	// Until the archived records are listed, those in the cache are bounded
+	// alone.
+	var arch []archivedRecord
+	if built && r.opts.Policy.MaxRecords > 0 && r.archivedCount()+len(kept) > r.opts.Policy.MaxRecords {
+		arch = r.archivedSnapshot()
 	}
-	excess := overCount(kept, r.opts.Policy.MaxRecords, r.opts.Policy)
-	if len(excess) == 0 {
+	excess, excessArchived := overCount(kept, arch, r.opts.Policy.MaxRecords, r.opts.Policy)
+	if len(excess)+len(excessArchived) == 0 {
 		return nil
 	}
 	deleted := 0
@@ -147,6 +184,15 @@ func (r *Runner) sweepFinished(ctx context.Context) error {
 		ok, err := r.deleteFinished(ctx, rec.DeepCopy())
 		if err != nil {
 			return fmt.Errorf("delete record %s: %w", rec.Name, err)
+		}
+		if ok {
+			deleted++
+		}
+	}
+	for _, a := range excessArchived {
+		ok, err := r.deleteArchived(ctx, a.name, a.archivedEntry)
+		if err != nil {
+			return fmt.Errorf("delete archived record %s: %w", a.name, err)
 		}
 		if ok {
 			deleted++

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"testing"
@@ -123,22 +124,42 @@ func TestOverCount(t *testing.T) {
 		rec("running", v1alpha1.PhaseRunning, nil, nil),            // not final
 		rec("resolved-mid", v1alpha1.PhaseSucceeded, at(3), at(3)), // until 27h
 	}
+	// Archived records: all collectable, their retention's end indexed.
+	archived := []archivedRecord{
+		{name: "archived-older", archivedEntry: archivedEntry{until: t0.Add(25 * time.Hour).UnixNano()}},
+		{name: "archived-later", archivedEntry: archivedEntry{until: t0.Add(28 * time.Hour).UnixNano()}},
+	}
 	for _, tc := range []struct {
-		max  int
-		want []string
+		max      int
+		archived []archivedRecord
+		want     []string
 	}{
-		{0, nil},
-		{4, nil},
-		{3, []string{"resolved-old"}},
-		{1, []string{"resolved-old", "resolved-mid", "resolved-new"}},
-		{-1, nil},
+		{0, nil, nil},
+		{4, nil, nil},
+		{3, nil, []string{"resolved-old"}},
+		{1, nil, []string{"resolved-old", "resolved-mid", "resolved-new"}},
+		{-1, nil, nil},
+		// Six finished: the soonest retention ends go first, whether
+		// the record is archived or cached.
+		{6, archived, nil},
+		{4, archived, []string{"archived-older", "resolved-old"}},
+		{3, archived, []string{"archived-older", "resolved-old", "resolved-mid"}},
 	} {
 		var got []string
-		for _, r := range overCount(recs, tc.max, pol) {
+		hot, old := overCount(recs, tc.archived, tc.max, pol)
+		for _, r := range hot {
 			got = append(got, r.Name)
 		}
+		for _, a := range old {
+			got = append(got, a.name)
+		}
+		slices.SortFunc(got, func(a, b string) int { return cmp.Compare(order[a], order[b]) })
 		if !slices.Equal(got, tc.want) {
 			t.Errorf("max %d: %v, want %v", tc.max, got, tc.want)
 		}
 	}
 }
+
+// order is the retention end of TestOverCount's records, to compare
+// what overCount chose in one order.
+var order = map[string]int{"archived-older": 25, "resolved-old": 26, "resolved-mid": 27, "archived-later": 28, "resolved-new": 30, "firing-old": 72}

@@ -231,3 +231,49 @@ func stored(t *testing.T, rec *v1alpha1.Remediation) *v1alpha1.Remediation {
 	}
 	return &got
 }
+
+// TestArchivedRecordsAreNotCached: a record the leader archived
+// (v1alpha1.LabelArchived) is not in the records' cache, and costs a
+// replica nothing; one not archived is.
+func TestArchivedRecordsAreNotCached(t *testing.T) {
+	ctx := t.Context()
+	ns := recordsNamespace(t)
+	o := &Options{Namespace: ns, KubeAPITimeout: 10 * time.Second, ShutdownTimeout: 10 * time.Second}
+	mgr, err := newManager(cluster.Config, cluster.Scheme, o, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(runCtx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	})
+	now := time.Now()
+	archived, _ := cachedRecord(ns, "archived", now)
+	archived.Labels[v1alpha1.LabelArchived] = "true"
+	kept, _ := cachedRecord(ns, "kept", now)
+	for _, rec := range []*v1alpha1.Remediation{archived, kept} {
+		if err := cluster.Records.Create(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cached := mgr.GetClient()
+	waitFor(t, "the cache to hold the record not archived", func() bool {
+		return cached.Get(ctx, client.ObjectKeyFromObject(kept), &v1alpha1.Remediation{}) == nil
+	})
+	var list v1alpha1.RemediationList
+	if err := cached.List(ctx, &list, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Items) != 1 || list.Items[0].Name != "kept" {
+		var names []string
+		for _, r := range list.Items {
+			names = append(names, r.Name)
+		}
+		t.Errorf("the cache holds %v, want [kept]", names)
+	}
+}

@@ -36,6 +36,10 @@ func newManager(cfg *rest.Config, scheme *runtime.Scheme, o *Options, log *slog.
 			// whether records are namespaced as it is built, and serve
 			// starts while the API server is down (TestServeAPIServerDown).
 			DefaultTransform: trimRecord,
+			// Archived records (v1alpha1.LabelArchived) are not cached:
+			// the leader collects them from a list of their metadata. The
+			// selector applies to the records, the only objects cached.
+			DefaultLabelSelector: v1alpha1.NotArchived(),
 		},
 		// The runner's writes end within --kube-api-timeout; the cache's
 		// watches, on the manager's own HTTP client, have no such bound.

@@ -166,6 +166,8 @@ func Run(ctx context.Context, o Options) error {
 		Workers:  o.Workers,
 		Logger:   log,
 		Metrics:  metrics,
+		// Archived records are listed there.
+		Namespace: o.Namespace,
 	}
 	if o.AlertmanagerURL != "" {
 		am, err := silences.New(o.AlertmanagerURL, &http.Client{Timeout: alertmanagerTimeout})

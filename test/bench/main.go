@@ -32,6 +32,7 @@ type options struct {
 	conns      int
 	records    []int
 	slack      bool // retained records carry a posted Slack message
+	cached     bool // retained records acted within the week: not archived
 	// boundRecords and boundAlerts: the bound scenario's retained records
 	// and the new alerts of its bad day.
 	boundRecords, boundAlerts int
@@ -56,6 +57,7 @@ func main() {
 	flag.IntVar(&o.conns, "conns", 4, "concurrent connections of the load generator")
 	records := flag.String("records", "10000,50000", "retained records to measure startup and ingest with (0 is always measured)")
 	flag.BoolVar(&o.slack, "records-slack", false, "retained records carry a posted Slack message, as a rule with spec.notify all leaves them (the cache keeps such records whole)")
+	flag.BoolVar(&o.cached, "records-cached", false, "retained records acted within the week, so replicas cache them (by default they are archived, as the leader leaves records a week old)")
 	flag.IntVar(&o.boundRecords, "bound-records", 20000, "retained records of the bound scenario (serve's --max-records default)")
 	flag.IntVar(&o.boundAlerts, "bound-alerts", 20000, "new distinct alerts of the bound scenario's bad day")
 	flag.IntVar(&o.stormAlerts, "storm-alerts", 100_000, "distinct alerts in the storm, posted in notifications of 100")

@@ -1,0 +1,251 @@
+package controller
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/internal/faultproxy"
+)
+
+// Which records the leader archives: only those nothing more is done with
+// but their deletion.
+func TestArchivable(t *testing.T) {
+	now := t0.Add(30 * 24 * time.Hour)
+	ago := func(d time.Duration) *metav1.Time { v := metav1.NewTime(now.Add(-d)); return &v }
+	micro := metav1.NewMicroTime(now.Add(-time.Hour))
+	pol := testPolicy()
+	// skipped: a record the policy refused, an hour ago; its alert
+	// resolved since.
+	skipped := func() *v1alpha1.Remediation {
+		return &v1alpha1.Remediation{Status: v1alpha1.RemediationStatus{
+			Phase: v1alpha1.PhaseSkipped, Reason: "Cooldown", FinishedAt: ago(time.Hour), AlertResolvedAt: ago(30 * time.Minute)}}
+	}
+	// acted: a restart that succeeded, d ago.
+	acted := func(d time.Duration) *v1alpha1.Remediation {
+		r := skipped()
+		r.Status.Phase, r.Status.StartedAt, r.Status.FinishedAt = v1alpha1.PhaseSucceeded, ago(d), ago(d)
+		r.Status.Result = &v1alpha1.ActionResult{Outcome: "Succeeded"}
+		return r
+	}
+	for _, tc := range []struct {
+		name   string
+		rec    func() *v1alpha1.Remediation
+		am     bool
+		expect bool
+	}{
+		{"skipped, resolved, ended an hour ago", skipped, false, true},
+		{"its alert still fires: its retention's end may still move", func() *v1alpha1.Remediation {
+			r := skipped()
+			r.Status.AlertResolvedAt = nil
+			return r
+		}, false, false},
+		{"not final", func() *v1alpha1.Remediation {
+			r := skipped()
+			r.Status.Phase, r.Status.FinishedAt = v1alpha1.PhasePendingApproval, nil
+			return r
+		}, false, false},
+		{"failed with an escalation not yet recorded", func() *v1alpha1.Remediation {
+			r := skipped()
+			r.Status.Phase = v1alpha1.PhaseFailed
+			r.Spec.OnFailure = []v1alpha1.Step{{Action: v1alpha1.ActionRestart}}
+			return r
+		}, false, false},
+		{"ended within the notify window, unposted: the notifier may still post it", func() *v1alpha1.Remediation {
+			r := skipped()
+			r.Status.FinishedAt = ago(10 * time.Minute)
+			return r
+		}, false, false},
+		{"its Slack message may still change", func() *v1alpha1.Remediation {
+			r := skipped()
+			r.Status.Slack = &v1alpha1.SlackMessage{TS: "1.2", Error: "update: ratelimited"}
+			return r
+		}, false, false},
+		{"its Slack message is final", func() *v1alpha1.Remediation {
+			r := skipped()
+			r.Status.Slack = &v1alpha1.SlackMessage{TS: "1.2", Final: true}
+			return r
+		}, false, true},
+		{"its silence is still to be expired", func() *v1alpha1.Remediation {
+			r := acted(8 * 24 * time.Hour)
+			r.Spec.Silence = true
+			r.Status.Verification = &v1alpha1.Verification{StartedAt: micro}
+			r.Status.Silence = &v1alpha1.SilenceStatus{ID: "s-1"}
+			return r
+		}, true, false},
+		{"its silence expired", func() *v1alpha1.Remediation {
+			r := acted(8 * 24 * time.Hour)
+			r.Spec.Silence = true
+			r.Status.Verification = &v1alpha1.Verification{StartedAt: micro}
+			r.Status.Silence = &v1alpha1.SilenceStatus{ID: "s-1", ExpiredAt: &micro}
+			return r
+		}, true, true},
+		{"acted a day ago: a new leader's policy book must still count it", func() *v1alpha1.Remediation { return acted(24 * time.Hour) }, false, false},
+		{"acted eight days ago, beyond the longest cooldown", func() *v1alpha1.Remediation { return acted(8 * 24 * time.Hour) }, false, true},
+		{"a dry run a day ago: the book never counts it", func() *v1alpha1.Remediation {
+			r := acted(24 * time.Hour)
+			r.Spec.DryRun = true
+			return r
+		}, false, true},
+		{"archived already", func() *v1alpha1.Remediation {
+			r := skipped()
+			r.Labels = map[string]string{v1alpha1.LabelArchived: "true"}
+			return r
+		}, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := archivable(tc.rec(), now, pol, tc.am); got != tc.expect {
+				t.Errorf("archivable = %v, want %v", got, tc.expect)
+			}
+		})
+	}
+}
+
+// The leader archives a record nothing more is done with, noting when its
+// retention started; a record whose action the policy book still counts
+// is left in the cache.
+func TestSettledRecordsAreArchived(t *testing.T) {
+	ns := cluster.Namespace(t, "archive")
+	c := cluster.NewClient(t, cluster.Config)
+	hourAgo := metav1.NewTime(time.Now().Add(-time.Hour).Truncate(time.Second))
+	resolved := metav1.NewTime(time.Now().Add(-30 * time.Minute).Truncate(time.Second))
+	done := put(t, c, ns, restartRecord("rem-skipped", ns, "a"), v1alpha1.RemediationStatus{
+		Phase: v1alpha1.PhaseSkipped, Reason: "Cooldown", FinishedAt: &hourAgo, AlertResolvedAt: &resolved})
+	recent := put(t, c, ns, restartRecord("rem-acted", ns, "b"), v1alpha1.RemediationStatus{
+		Phase: v1alpha1.PhaseSucceeded, StartedAt: &hourAgo, FinishedAt: &hourAgo, AlertResolvedAt: &resolved,
+		Result: &v1alpha1.ActionResult{Outcome: "Succeeded", Reason: "Restarted"}})
+	startRunner(t, ns, &flaky{}, Policy{Retention: 24 * time.Hour, MaxRetention: 72 * time.Hour, CountSweep: 200 * time.Millisecond}, time.Now)
+	var got *v1alpha1.Remediation
+	waitFor(t, "the settled record to be archived", func() bool {
+		got = get(t, c, done)
+		return got.Labels[v1alpha1.LabelArchived] == "true"
+	})
+	if from := got.Annotations[v1alpha1.AnnotationRetainedFrom]; from != resolved.UTC().Format(time.RFC3339Nano) {
+		t.Errorf("retained from %q, want when its alert resolved, %s", from, resolved.UTC().Format(time.RFC3339Nano))
+	}
+	if got.Status.Phase != v1alpha1.PhaseSkipped || got.Spec.Alert.Name == "" {
+		t.Errorf("archiving changed the record: %+v", got.Status)
+	}
+	time.Sleep(time.Second) // five sweeps
+	if l := get(t, c, recent).Labels[v1alpha1.LabelArchived]; l != "" {
+		t.Errorf("a record that acted an hour ago was archived (%q): a new leader's policy book would not count it", l)
+	}
+}
+
+// Archived records are not in any replica's cache: a new leader collects
+// them once their retention is over from its index of them, listed as it
+// starts leading.
+func TestArchivedRecordsAreCollected(t *testing.T) {
+	ns := cluster.Namespace(t, "archive")
+	c := cluster.NewClient(t, cluster.Config)
+	archive := func(name string, retainedFrom time.Time) *v1alpha1.Remediation {
+		t.Helper()
+		at := metav1.NewTime(retainedFrom.Truncate(time.Second))
+		rec := restartRecord(name, ns, name)
+		rec.Labels = map[string]string{v1alpha1.LabelArchived: "true"}
+		rec.Annotations = map[string]string{v1alpha1.AnnotationRetainedFrom: retainedFrom.UTC().Format(time.RFC3339Nano)}
+		return put(t, c, ns, rec, v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseSucceeded, FinishedAt: &at, AlertResolvedAt: &at})
+	}
+	now := time.Now()
+	over := archive("rem-over", now.Add(-25*time.Hour))               // retention ended an hour ago
+	soon := archive("rem-soon", now.Add(-24*time.Hour+3*time.Second)) // ends in 3 s
+	kept := archive("rem-kept", now.Add(-time.Hour))                  // ends in 23 h
+	m := startRunner(t, ns, &flaky{}, Policy{Retention: 24 * time.Hour, MaxRetention: 72 * time.Hour, CountSweep: 200 * time.Millisecond}, time.Now)
+	gone := func(rec *v1alpha1.Remediation) bool {
+		return apierrors.IsNotFound(c.Get(t.Context(), client.ObjectKeyFromObject(rec), &v1alpha1.Remediation{}))
+	}
+	waitFor(t, "the archived record past its retention to be collected", func() bool { return gone(over) })
+	if gone(soon) {
+		t.Fatal("an archived record was collected before its retention ended")
+	}
+	waitFor(t, "the archived record to be collected when its retention ends", func() bool { return gone(soon) })
+	if gone(kept) {
+		t.Error("an archived record within its retention was collected")
+	}
+	if n := testutil.ToFloat64(m.Collected()); n != 2 {
+		t.Errorf("collected = %v, want 2", n)
+	}
+}
+
+// Beyond MaxRecords, archived records count with those cached, and the
+// soonest to end their retention go first, whichever they are.
+func TestArchivedRecordsCountTowardsTheBound(t *testing.T) {
+	ns := cluster.Namespace(t, "archive")
+	c := cluster.NewClient(t, cluster.Config)
+	now := time.Now()
+	var archived []*v1alpha1.Remediation
+	for i, h := range []int{10, 8} { // retention started 10 and 8 hours ago
+		from := now.Add(-time.Duration(h) * time.Hour)
+		at := metav1.NewTime(from.Truncate(time.Second))
+		rec := restartRecord("rem-archived-"+string(rune('a'+i)), ns, "x")
+		rec.Labels = map[string]string{v1alpha1.LabelArchived: "true"}
+		rec.Annotations = map[string]string{v1alpha1.AnnotationRetainedFrom: from.UTC().Format(time.RFC3339Nano)}
+		archived = append(archived, put(t, c, ns, rec, v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseSucceeded, FinishedAt: &at, AlertResolvedAt: &at}))
+	}
+	var cached []*v1alpha1.Remediation
+	for i, h := range []int{9, 7} { // finished and still firing: not archivable
+		at := metav1.NewTime(now.Add(-time.Duration(h) * time.Hour).Truncate(time.Second))
+		cached = append(cached, put(t, c, ns, restartRecord("rem-cached-"+string(rune('a'+i)), ns, "y"),
+			v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseSucceeded, FinishedAt: &at}))
+	}
+	// Retention 24h, max 24h for firing ones: ends in 14h (archived a),
+	// 15h (cached a), 16h (archived b), 17h (cached b). Two of four kept.
+	startRunner(t, ns, &flaky{}, Policy{Retention: 24 * time.Hour, MaxRetention: 24 * time.Hour, MaxRecords: 2,
+		CountSweep: 200 * time.Millisecond}, time.Now)
+	gone := func(rec *v1alpha1.Remediation) bool {
+		return apierrors.IsNotFound(c.Get(t.Context(), client.ObjectKeyFromObject(rec), &v1alpha1.Remediation{}))
+	}
+	waitFor(t, "the two records ending their retention soonest to be collected", func() bool {
+		return gone(archived[0]) && gone(cached[0])
+	})
+	time.Sleep(time.Second)
+	for _, rec := range []*v1alpha1.Remediation{archived[1], cached[1]} {
+		if gone(rec) {
+			t.Errorf("%s was collected", rec.Name)
+		}
+	}
+}
+
+// An archive write whose answer is lost (a 504 or a cut connection after
+// the API server applied it) leaves the record out of the cache: the
+// leader collects it all the same when its retention ends.
+func TestArchiveAnswerLost(t *testing.T) {
+	for _, lost := range []struct {
+		name  string
+		after faultproxy.AfterFault
+	}{{"504", faultproxy.Answer504}, {"cut", faultproxy.DropAnswer}} {
+		t.Run(lost.name, func(t *testing.T) {
+			ns := cluster.Namespace(t, "archive")
+			c := cluster.NewClient(t, cluster.Config)
+			proxy, err := faultproxy.Start(cluster.Config)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = proxy.Close() })
+			proxy.Add(faultproxy.Rule{Name: "archive", Method: http.MethodPatch, Path: "/remediations/rem-lost", After: lost.after, Times: 1})
+			// Its retention ends 4 s from now.
+			from := metav1.NewTime(time.Now().Add(-24*time.Hour + 4*time.Second).Truncate(time.Second))
+			rec := put(t, c, ns, restartRecord("rem-lost", ns, "a"), v1alpha1.RemediationStatus{
+				Phase: v1alpha1.PhaseSkipped, Reason: "Cooldown", FinishedAt: &from, AlertResolvedAt: &from})
+			startRunnerOn(t, proxy.Config(), ns, Options{Executor: &flaky{}, Now: time.Now,
+				Policy: Policy{Retention: 24 * time.Hour, MaxRetention: 72 * time.Hour, CountSweep: 200 * time.Millisecond}})
+			waitFor(t, "the archive write to land", func() bool {
+				var got v1alpha1.Remediation
+				err := c.Get(t.Context(), client.ObjectKeyFromObject(rec), &got)
+				return apierrors.IsNotFound(err) || err == nil && got.Labels[v1alpha1.LabelArchived] == "true"
+			})
+			if n := proxy.Hits("archive"); n != 1 {
+				t.Fatalf("the fault hit %d archive writes, want 1", n)
+			}
+			waitFor(t, "the archived record to be collected when its retention ends", func() bool {
+				return apierrors.IsNotFound(c.Get(t.Context(), client.ObjectKeyFromObject(rec), &v1alpha1.Remediation{}))
+			})
+		})
+	}
+}
