@@ -24,9 +24,9 @@ import (
 // is labelled v1alpha1.LabelArchived by the leader, and replicas' caches
 // leave it out (a label selector), so that retained records cost a replica
 // neither memory nor start-up time. The leader keeps an index of the
-// archived records (name, UID, when retention ends: some 150 bytes each),
-// built from a list of their metadata when it starts leading and every
-// archiveResync, and collects them from it.
+// archived records (name, UID, when retention ends: some 100 bytes each
+// and the name), built from a list of their metadata when it starts
+// leading and every archiveResync, and collects them from it.
 
 // maxArchivePerSweep bounds the archive writes of one sweep: the first
 // leader of a version that archives finds every retained record to do.
@@ -105,7 +105,8 @@ type archived struct {
 }
 
 // archivedEntry is one archived record in the index: its UID and the end
-// of its retention (Unix nanoseconds), some 100 bytes with its name.
+// of its retention (Unix nanoseconds): some 100 bytes in the index, and
+// its name.
 type archivedEntry struct {
 	uid   types.UID
 	until int64
