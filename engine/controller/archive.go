@@ -153,14 +153,21 @@ func (r *Runner) archive(ctx context.Context, rec *v1alpha1.Remediation) error {
 // makes the index of them; it runs when this replica starts leading and
 // every archiveResync after, and again after a failure, backing off.
 func (r *Runner) indexArchived(ctx context.Context) {
+	r.repeat(ctx, archiveResync, "list the archived records", r.listArchived)
+}
+
+// repeat runs fn now and then every interval until ctx ends; after a
+// failure it runs fn again sooner, backing off from a second to a minute,
+// and logs that it could not do what.
+func (r *Runner) repeat(ctx context.Context, interval time.Duration, what string, fn func(context.Context) error) {
 	retry := time.Second
 	for {
-		wait := archiveResync
-		if err := r.listArchived(ctx); err != nil {
+		wait := interval
+		if err := fn(ctx); err != nil {
 			if ctx.Err() != nil {
 				return
 			}
-			r.opts.Logger.Warn("could not list the archived records; trying again", "in", retry, "err", err)
+			r.opts.Logger.Warn("could not "+what+"; trying again", "in", retry, "err", err)
 			wait, retry = retry, min(2*retry, time.Minute)
 		} else {
 			retry = time.Second

@@ -195,23 +195,7 @@ func (r *Runner) sweepSilences(ctx context.Context) {
 	if r.opts.Alertmanager == nil {
 		return
 	}
-	retry := time.Second
-	for {
-		wait := r.opts.Policy.SilenceSweep
-		if err := r.sweepOnce(ctx); err != nil {
-			r.opts.Logger.Warn("could not look for silences left behind; trying again", "in", retry, "err", err)
-			wait, retry = retry, min(2*retry, time.Minute)
-		} else {
-			retry = time.Second
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-	}
+	r.repeat(ctx, r.opts.Policy.SilenceSweep, "look for silences left behind", r.sweepOnce)
 }
 
 func (r *Runner) sweepOnce(ctx context.Context) error {
