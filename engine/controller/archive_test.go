@@ -144,28 +144,17 @@ func TestSettledRecordsAreArchived(t *testing.T) {
 func TestArchivedRecordsAreCollected(t *testing.T) {
 	ns := cluster.Namespace(t, "archive")
 	c := cluster.NewClient(t, cluster.Config)
-	archive := func(name string, retainedFrom time.Time) *v1alpha1.Remediation {
-		t.Helper()
-		at := metav1.NewTime(retainedFrom.Truncate(time.Second))
-		rec := restartRecord(name, ns, name)
-		rec.Labels = map[string]string{v1alpha1.LabelArchived: "true"}
-		rec.Annotations = map[string]string{v1alpha1.AnnotationRetainedFrom: retainedFrom.UTC().Format(time.RFC3339Nano)}
-		return put(t, c, ns, rec, v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseSucceeded, FinishedAt: &at, AlertResolvedAt: &at})
-	}
 	now := time.Now()
-	over := archive("rem-over", now.Add(-25*time.Hour))               // retention ended an hour ago
-	soon := archive("rem-soon", now.Add(-24*time.Hour+3*time.Second)) // ends in 3 s
-	kept := archive("rem-kept", now.Add(-time.Hour))                  // ends in 23 h
+	over := putArchived(t, c, ns, "rem-over", "a", now.Add(-25*time.Hour))               // retention ended an hour ago
+	soon := putArchived(t, c, ns, "rem-soon", "b", now.Add(-24*time.Hour+3*time.Second)) // ends in 3 s
+	kept := putArchived(t, c, ns, "rem-kept", "c", now.Add(-time.Hour))                  // ends in 23 h
 	m := startRunner(t, ns, &flaky{}, Policy{Retention: 24 * time.Hour, MaxRetention: 72 * time.Hour, CountSweep: 200 * time.Millisecond}, time.Now)
-	gone := func(rec *v1alpha1.Remediation) bool {
-		return apierrors.IsNotFound(c.Get(t.Context(), client.ObjectKeyFromObject(rec), &v1alpha1.Remediation{}))
-	}
-	waitFor(t, "the archived record past its retention to be collected", func() bool { return gone(over) })
-	if gone(soon) {
+	waitFor(t, "the archived record past its retention to be collected", func() bool { return gone(t, c, over) })
+	if gone(t, c, soon) {
 		t.Fatal("an archived record was collected before its retention ended")
 	}
-	waitFor(t, "the archived record to be collected when its retention ends", func() bool { return gone(soon) })
-	if gone(kept) {
+	waitFor(t, "the archived record to be collected when its retention ends", func() bool { return gone(t, c, soon) })
+	if gone(t, c, kept) {
 		t.Error("an archived record within its retention was collected")
 	}
 	if n := testutil.ToFloat64(m.Collected()); n != 2 {
@@ -181,12 +170,7 @@ func TestArchivedRecordsCountTowardsTheBound(t *testing.T) {
 	now := time.Now()
 	var archived []*v1alpha1.Remediation
 	for i, h := range []int{10, 8} { // retention started 10 and 8 hours ago
-		from := now.Add(-time.Duration(h) * time.Hour)
-		at := metav1.NewTime(from.Truncate(time.Second))
-		rec := restartRecord("rem-archived-"+string(rune('a'+i)), ns, "x")
-		rec.Labels = map[string]string{v1alpha1.LabelArchived: "true"}
-		rec.Annotations = map[string]string{v1alpha1.AnnotationRetainedFrom: from.UTC().Format(time.RFC3339Nano)}
-		archived = append(archived, put(t, c, ns, rec, v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseSucceeded, FinishedAt: &at, AlertResolvedAt: &at}))
+		archived = append(archived, putArchived(t, c, ns, "rem-archived-"+string(rune('a'+i)), "x", now.Add(-time.Duration(h)*time.Hour)))
 	}
 	var cached []*v1alpha1.Remediation
 	for i, h := range []int{9, 7} { // finished and still firing: not archivable
@@ -198,15 +182,12 @@ func TestArchivedRecordsCountTowardsTheBound(t *testing.T) {
 	// 15h (cached a), 16h (archived b), 17h (cached b). Two of four kept.
 	startRunner(t, ns, &flaky{}, Policy{Retention: 24 * time.Hour, MaxRetention: 24 * time.Hour, MaxRecords: 2,
 		CountSweep: 200 * time.Millisecond}, time.Now)
-	gone := func(rec *v1alpha1.Remediation) bool {
-		return apierrors.IsNotFound(c.Get(t.Context(), client.ObjectKeyFromObject(rec), &v1alpha1.Remediation{}))
-	}
 	waitFor(t, "the two records ending their retention soonest to be collected", func() bool {
-		return gone(archived[0]) && gone(cached[0])
+		return gone(t, c, archived[0]) && gone(t, c, cached[0])
 	})
 	time.Sleep(time.Second)
 	for _, rec := range []*v1alpha1.Remediation{archived[1], cached[1]} {
-		if gone(rec) {
+		if gone(t, c, rec) {
 			t.Errorf("%s was collected", rec.Name)
 		}
 	}
@@ -243,9 +224,7 @@ func TestArchiveAnswerLost(t *testing.T) {
 			if n := proxy.Hits("archive"); n != 1 {
 				t.Fatalf("the fault hit %d archive writes, want 1", n)
 			}
-			waitFor(t, "the archived record to be collected when its retention ends", func() bool {
-				return apierrors.IsNotFound(c.Get(t.Context(), client.ObjectKeyFromObject(rec), &v1alpha1.Remediation{}))
-			})
+			waitFor(t, "the archived record to be collected when its retention ends", func() bool { return gone(t, c, rec) })
 		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -112,6 +113,23 @@ func put(t *testing.T, c client.Client, ns string, rec *v1alpha1.Remediation, st
 		}
 	}
 	return rec
+}
+
+// gone reports whether rec is deleted from the API server.
+func gone(t *testing.T, c client.Client, rec *v1alpha1.Remediation) bool {
+	t.Helper()
+	return apierrors.IsNotFound(c.Get(t.Context(), client.ObjectKeyFromObject(rec), &v1alpha1.Remediation{}))
+}
+
+// putArchived creates a succeeded restart of target in ns as the leader
+// leaves it archived: its alert resolved at retainedFrom.
+func putArchived(t *testing.T, c client.Client, ns, name, target string, retainedFrom time.Time) *v1alpha1.Remediation {
+	t.Helper()
+	at := metav1.NewTime(retainedFrom.Truncate(time.Second))
+	rec := restartRecord(name, ns, target)
+	rec.Labels = map[string]string{v1alpha1.LabelArchived: "true"}
+	rec.Annotations = map[string]string{v1alpha1.AnnotationRetainedFrom: retainedFrom.UTC().Format(time.RFC3339Nano)}
+	return put(t, c, ns, rec, v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseSucceeded, FinishedAt: &at, AlertResolvedAt: &at})
 }
 
 func get(t *testing.T, c client.Client, rec *v1alpha1.Remediation) *v1alpha1.Remediation {

@@ -50,14 +50,11 @@ func TestRecordsAreCollectedWhenTheirRetentionEnds(t *testing.T) {
 		Phase: v1alpha1.PhaseSucceeded, FinishedAt: &resolved, AlertResolvedAt: &resolved})
 	m := startRunner(t, ns, &flaky{}, Policy{Retention: 24 * time.Hour, MaxRetention: 72 * time.Hour,
 		CountSweep: 200 * time.Millisecond}, time.Now)
-	gone := func() bool {
-		return apierrors.IsNotFound(c.Get(t.Context(), client.ObjectKeyFromObject(due), &v1alpha1.Remediation{}))
-	}
 	time.Sleep(time.Second)
-	if gone() {
+	if gone(t, c, due) {
 		t.Fatal("collected before its retention ended")
 	}
-	waitFor(t, "the record to be collected once its retention ended", gone)
+	waitFor(t, "the record to be collected once its retention ended", func() bool { return gone(t, c, due) })
 	if n := testutil.ToFloat64(m.Collected()); n != 1 {
 		t.Errorf("collected = %v, want 1", n)
 	}
@@ -92,16 +89,13 @@ func TestFinishedRecordsAreBoundedByCount(t *testing.T) {
 
 	m := startRunner(t, ns, &flaky{}, Policy{MaxRecords: 5, CountSweep: 100 * time.Millisecond,
 		Retention: 24 * time.Hour, MaxRetention: 72 * time.Hour}, time.Now)
-	gone := func(rec *v1alpha1.Remediation) bool {
-		return apierrors.IsNotFound(c.Get(t.Context(), client.ObjectKeyFromObject(rec), &v1alpha1.Remediation{}))
-	}
 	// Nine finished (eight and rem-hpa), five kept: four go, the oldest
 	// resolved ones.
 	waitFor(t, "four finished records to be collected", func() bool {
-		return gone(recs[0]) && gone(recs[1]) && gone(recs[2]) && gone(recs[3])
+		return gone(t, c, recs[0]) && gone(t, c, recs[1]) && gone(t, c, recs[2]) && gone(t, c, recs[3])
 	})
 	for _, rec := range append(recs[4:], running, hpa) {
-		if gone(rec) {
+		if gone(t, c, rec) {
 			t.Errorf("%s was collected", rec.Name)
 		}
 	}
