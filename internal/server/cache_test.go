@@ -62,21 +62,7 @@ func cachedRecord(ns, name string, now time.Time) (*v1alpha1.Remediation, v1alph
 func TestSettledRecordsTrimmedInCacheLoseNothing(t *testing.T) {
 	ctx := t.Context()
 	ns := recordsNamespace(t)
-	o := &Options{Namespace: ns, KubeAPITimeout: 10 * time.Second, ShutdownTimeout: 10 * time.Second}
-	mgr, err := newManager(cluster.Config, cluster.Scheme, o, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(runCtx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
-	cached, api := mgr.GetClient(), cluster.Records
+	cached, api := startCache(t, ns), cluster.Records
 	now := time.Now()
 
 	create := func(name string, change func(*v1alpha1.Remediation, *v1alpha1.RemediationStatus)) *v1alpha1.Remediation {
@@ -222,6 +208,27 @@ func TestSettledRecordsTrimmedInCacheLoseNothing(t *testing.T) {
 	})
 }
 
+// startCache runs serve's controller manager over the records of ns
+// until the test ends, and returns its cached client.
+func startCache(t *testing.T, ns string) client.Client {
+	t.Helper()
+	o := &Options{Namespace: ns, KubeAPITimeout: 10 * time.Second, ShutdownTimeout: 10 * time.Second}
+	mgr, err := newManager(cluster.Config, cluster.Scheme, o, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(context.WithoutCancel(t.Context()))
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(runCtx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	})
+	return mgr.GetClient()
+}
+
 // stored is rec as the API server holds it.
 func stored(t *testing.T, rec *v1alpha1.Remediation) *v1alpha1.Remediation {
 	t.Helper()
@@ -238,20 +245,7 @@ func stored(t *testing.T, rec *v1alpha1.Remediation) *v1alpha1.Remediation {
 func TestArchivedRecordsAreNotCached(t *testing.T) {
 	ctx := t.Context()
 	ns := recordsNamespace(t)
-	o := &Options{Namespace: ns, KubeAPITimeout: 10 * time.Second, ShutdownTimeout: 10 * time.Second}
-	mgr, err := newManager(cluster.Config, cluster.Scheme, o, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(runCtx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
+	cached := startCache(t, ns)
 	now := time.Now()
 	archived, _ := cachedRecord(ns, "archived", now)
 	archived.Labels[v1alpha1.LabelArchived] = "true"
@@ -261,7 +255,6 @@ func TestArchivedRecordsAreNotCached(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cached := mgr.GetClient()
 	waitFor(t, "the cache to hold the record not archived", func() bool {
 		return cached.Get(ctx, client.ObjectKeyFromObject(kept), &v1alpha1.Remediation{}) == nil
 	})
