@@ -87,14 +87,7 @@ func (b *bench) bound(ctx context.Context) error {
 	for range senders {
 		wg.Go(func() {
 			for k := range next {
-				alerts := make([]template.Alert, per)
-				firing := time.Now()
-				for i := range alerts {
-					n := k*per + i
-					alerts[i] = alert("KubePodCrashLooping", work, fmt.Sprintf("app-%d", n%targets), firing,
-						"instance", fmt.Sprintf("10.%d.%d.%d:8080", n>>16, (n>>8)&255, n&255))
-				}
-				if code, _ := poster.postRetrying(ctx, p.url, notification(alerts...)); code == 200 {
+				if code, _ := poster.postRetrying(ctx, p.url, stormNotification(k, per, work, targets)); code == 200 {
 					accepted.Add(per)
 				}
 			}

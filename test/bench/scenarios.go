@@ -656,6 +656,21 @@ func (b *bench) recordsOnce(ctx context.Context, ns string, records, round int) 
 	return nil
 }
 
+// stormNotification is the k-th notification of a storm: per distinct
+// pod alerts of Deployments app-0 to app-(targets-1) in namespace work,
+// firing since now (a storm's episodes start about when their first
+// notification is sent).
+func stormNotification(k, per int, work string, targets int) []byte {
+	alerts := make([]template.Alert, per)
+	firing := time.Now()
+	for i := range alerts {
+		n := k*per + i
+		alerts[i] = alert("KubePodCrashLooping", work, fmt.Sprintf("app-%d", n%targets), firing,
+			"instance", fmt.Sprintf("10.%d.%d.%d:8080", n>>16, (n>>8)&255, n&255))
+	}
+	return notification(alerts...)
+}
+
 // storm: distinct alerts in notifications of 100, posted as Alertmanager
 // does (8 at a time, 5xx retried), breaker at its default; what it writes.
 func (b *bench) storm(ctx context.Context) error {
@@ -694,16 +709,7 @@ func (b *bench) storm(ctx context.Context) error {
 	for range senders {
 		wg.Go(func() {
 			for k := range next {
-				alerts := make([]template.Alert, per)
-				// A storm's alerts start firing during it: each episode
-				// starts about when its first notification is sent.
-				firing := time.Now()
-				for i := range alerts {
-					n := k*per + i
-					alerts[i] = alert("KubePodCrashLooping", work, fmt.Sprintf("app-%d", n%targets), firing,
-						"instance", fmt.Sprintf("10.%d.%d.%d:8080", n>>16, (n>>8)&255, n&255))
-				}
-				code, attempts := poster.postRetrying(sendCtx, p.url, notification(alerts...))
+				code, attempts := poster.postRetrying(sendCtx, p.url, stormNotification(k, per, work, targets))
 				posts.Add(int64(attempts))
 				if code == 200 {
 					accepted.Add(per)
