@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/engine/ingest"
 )
 
 // finishedRecord is a restart alertmedic ran and verified, with what a
@@ -76,7 +77,7 @@ func putRecords(t testing.TB, rec *v1alpha1.Remediation, n int) {
 		for i := start; i < min(start+100, n); i++ {
 			r := rec.DeepCopy()
 			r.TypeMeta = metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: "Remediation"}
-			r.Name, r.UID, r.Generation, r.CreationTimestamp = fmt.Sprintf("retained-%06d", i), uuid.NewUUID(), 1, metav1.Now()
+			r.Name, r.UID, r.Generation, r.CreationTimestamp = ingest.RecordName(fmt.Sprintf("retained|%d", i)), uuid.NewUUID(), 1, metav1.Now()
 			value, err := json.Marshal(r)
 			if err != nil {
 				t.Fatal(err)

@@ -145,9 +145,11 @@ func TestArchivedRecordsAreCollected(t *testing.T) {
 	ns := cluster.Namespace(t, "archive")
 	c := cluster.NewClient(t, cluster.Config)
 	now := time.Now()
-	over := putArchived(t, c, ns, "rem-over", "a", now.Add(-25*time.Hour))               // retention ended an hour ago
-	soon := putArchived(t, c, ns, "rem-soon", "b", now.Add(-24*time.Hour+3*time.Second)) // ends in 3 s
-	kept := putArchived(t, c, ns, "rem-kept", "c", now.Add(-time.Hour))                  // ends in 23 h
+	// Two named as alertmedic names records (the index holds them
+	// compactly), one not.
+	over := putArchived(t, c, ns, "rem-0000000000000000000a", "a", now.Add(-25*time.Hour))               // retention ended an hour ago
+	soon := putArchived(t, c, ns, "rem-000000000000000000b0", "b", now.Add(-24*time.Hour+3*time.Second)) // ends in 3 s
+	kept := putArchived(t, c, ns, "rem-kept", "c", now.Add(-time.Hour))                                  // ends in 23 h
 	m := startRunner(t, ns, &flaky{}, Policy{Retention: 24 * time.Hour, MaxRetention: 72 * time.Hour, CountSweep: 200 * time.Millisecond}, time.Now)
 	waitFor(t, "the archived record past its retention to be collected", func() bool { return gone(t, c, over) })
 	if gone(t, c, soon) {

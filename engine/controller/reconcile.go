@@ -110,7 +110,7 @@ func NewRunner(mgr manager.Manager, opts Options) (*Runner, error) {
 		opts.Now = time.Now
 	}
 	r := &Runner{client: mgr.GetClient(), reader: mgr.GetAPIReader(), opts: opts, book: policy.NewBook(opts.Policy.Limits), windowsStale: true,
-		superseded: map[string]*writes{}, arch: archived{entries: map[string]archivedEntry{}}}
+		superseded: map[string]*writes{}, arch: archived{entries: newArchiveIndex()}}
 	skip := true
 	err := ctrl.NewControllerManagedBy(mgr).For(&v1alpha1.Remediation{}).Named("remediation").
 		WithOptions(controller.Options{MaxConcurrentReconciles: opts.Workers, SkipNameValidation: &skip}).
@@ -122,7 +122,7 @@ func NewRunner(mgr manager.Manager, opts Options) (*Runner, error) {
 		opts.Metrics.Leader().Set(1)
 		opts.Logger.Info("leading: this replica executes remediations", "identity", opts.Identity)
 		r.arch.mu.Lock()
-		r.arch.built, r.arch.entries = false, map[string]archivedEntry{}
+		r.arch.built, r.arch.entries = false, newArchiveIndex()
 		r.arch.mu.Unlock()
 		var wg sync.WaitGroup
 		if opts.Namespace != "" {

@@ -164,9 +164,9 @@ func (r *Runner) sweepFinished(ctx context.Context) error {
 		r.opts.Logger.Debug("finished records swept", "collected", expired, "archived", archivedNow)
 	}
 	due, built := r.archivedDue(now)
-	for name, e := range due {
-		if _, err := r.deleteArchived(ctx, name, e); err != nil {
-			return fmt.Errorf("delete archived record %s: %w", name, err)
+	for _, a := range due {
+		if _, err := r.deleteArchived(ctx, a.name, a.archivedEntry); err != nil {
+			return fmt.Errorf("delete archived record %s: %w", a.name, err)
 		}
 	}
 	// Until the archived records are listed, those in the cache are bounded

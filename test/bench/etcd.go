@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/uuid"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/engine/ingest"
 )
 
 // etcdPrefix is where kube-apiserver keeps alertmedic's records in etcd
@@ -28,6 +29,11 @@ const etcdPrefix = "/registry/" + "alertmedic.io/remediations/"
 // update, some 5 ms of its CPU each on this machine; 50,000 of them took
 // longer than the whole bench may. The API server's watch of etcd sees
 // them as any other write.
+// retainedName is the name of the i-th retained record: a name as
+// alertmedic gives its records (ingest.RecordName), which the leader's
+// index of archived records holds compactly.
+func retainedName(i int) string { return ingest.RecordName(fmt.Sprintf("retained|%d", i)) }
+
 func putRecords(ctx context.Context, etcd *url.URL, tmpl *v1alpha1.Remediation, ns string, from, to int) error {
 	type put struct {
 		Key   string `json:"key"`
@@ -42,7 +48,7 @@ func putRecords(ctx context.Context, etcd *url.URL, tmpl *v1alpha1.Remediation, 
 			r := v1alpha1.Remediation{
 				TypeMeta: metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: "Remediation"},
 				ObjectMeta: metav1.ObjectMeta{
-					Name: fmt.Sprintf("retained-%06d", i), Namespace: ns, UID: uuid.NewUUID(), Generation: 1,
+					Name: retainedName(i), Namespace: ns, UID: uuid.NewUUID(), Generation: 1,
 					CreationTimestamp: tmpl.CreationTimestamp, Labels: map[string]string{retainedLabel: "true"},
 					Annotations: tmpl.Annotations,
 				},

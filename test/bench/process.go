@@ -18,11 +18,12 @@ import (
 )
 
 // Lines alertmedic logs (JSON) that the scenarios wait for: the runner
-// leading, and controller-runtime starting its workers once the records'
-// cache has synced.
+// leading, controller-runtime starting its workers once the records'
+// cache has synced, and the leader's index of archived records built.
 const (
 	logLeading = `"msg":"leading: this replica executes remediations"`
 	logWorkers = `"msg":"Starting workers"`
+	logIndexed = `"msg":"archived records indexed"`
 )
 
 // proc is one alertmedic process (or the decode-only floor), started by
