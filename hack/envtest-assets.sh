@@ -36,15 +36,24 @@ if [[ ! -x "$DIR/etcd" ]]; then
   rm -rf "$work"; trap - EXIT
 fi
 
+# The API server and kubectl report $KUBE_VERSION (stamped); those built
+# before they were stamped have no .stamped file beside them and are built
+# again.
+stamped="$DIR/.stamped"
+if [[ ! -f "$stamped" ]]; then
+  rm -f "$DIR/kube-apiserver" "$DIR/kubectl"
+fi
 if [[ ! -x "$DIR/kube-apiserver" || ! -x "$DIR/kubectl" ]]; then
   work="$(mktemp -d)"
   trap 'rm -rf "$work"' EXIT
   (
     cd "$work"
     kube_module apiserverbuild kube-apiserver kubectl
+    export LDFLAGS="$(kube_ldflags)"
     [[ -x "$DIR/kube-apiserver" ]] || go_build kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "2/6" "$KUBE_VERSION, about 5 minutes on 2 cores"
     [[ -x "$DIR/kubectl" ]] || go_build kubectl k8s.io/kubernetes/cmd/kubectl "3/6" "$KUBE_VERSION, about 1 minute"
   )
+  touch "$stamped"
   rm -rf "$work"; trap - EXIT
 fi
 

@@ -3,11 +3,11 @@
 
 # go_build OUT PKG STEP WHAT: builds PKG into $DIR/OUT, saying which step
 # of the first run it is (envtest-assets.sh counts 1-3, cluster-assets.sh
-# 4-6) and how long it took.
+# 4-6) and how long it took. With LDFLAGS set, they are passed to the build.
 go_build() {
   local start=$SECONDS
   log "building $1 $4 ($3)…"
-  CGO_ENABLED=0 go build -o "$DIR/$1.tmp" "$2"
+  CGO_ENABLED=0 go build -ldflags "${LDFLAGS:-}" -o "$DIR/$1.tmp" "$2"
   mv "$DIR/$1.tmp" "$DIR/$1"
   log "built $1 in $((SECONDS - start))s"
 }
@@ -34,4 +34,14 @@ kube_module() {
     printf ')\n'
   } >tools.go
   go mod tidy -e >&2 || true
+}
+
+# kube_ldflags: the -X flags that stamp a Kubernetes command with
+# $KUBE_VERSION, as Kubernetes' own release build does. Unstamped, the API
+# server reports v0.0.0-master on /version, and Helm refuses a chart whose
+# kubeVersion asks for a release.
+kube_ldflags() {
+  local v="${KUBE_VERSION#v}" pkg=k8s.io/component-base/version
+  local major="${v%%.*}" rest="${v#*.}"
+  echo "-X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=$major -X $pkg.gitMinor=${rest%%.*} -X $pkg.gitTreeState=clean"
 }

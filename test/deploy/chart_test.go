@@ -489,3 +489,29 @@ func TestRBACChart(t *testing.T) {
 		expectForbidden(t, ownDenied(sa))
 	})
 }
+
+// The chart asks for the Kubernetes its admission policy needs (1.30):
+// Helm refuses an older cluster by name before it renders anything, and
+// takes a provider's version of a release it does support.
+func TestChartRefusesKubernetesBefore130(t *testing.T) {
+	for _, c := range []struct {
+		version string
+		ok      bool
+	}{
+		{"1.29.9", false},
+		{"1.30.0", true},
+		{"1.30.2-eks-1234", true},
+		{"1.36.3", true},
+	} {
+		args := []string{"template", "alertmedic", chartDir, "--namespace", releaseNamespace, "--kube-version", c.version}
+		_, stderr, err := helm(t, args...)
+		switch {
+		case c.ok && err != nil:
+			t.Errorf("Kubernetes %s: helm template refused it: %v\n%s", c.version, err, stderr)
+		case !c.ok && err == nil:
+			t.Errorf("Kubernetes %s: helm template rendered the chart; want it refused", c.version)
+		case !c.ok && !strings.Contains(stderr, ">=1.30.0-0"):
+			t.Errorf("Kubernetes %s: helm's error does not say which version the chart needs:\n%s", c.version, stderr)
+		}
+	}
+}
