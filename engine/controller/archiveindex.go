@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"encoding/hex"
 	"slices"
-	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 )
@@ -26,8 +25,6 @@ type archivedEntry struct {
 	uid   types.UID
 	until int64
 }
-
-func (e archivedEntry) due(now time.Time) bool { return now.UnixNano() >= e.until }
 
 // archivedRecord is an archived record with its name.
 type archivedRecord struct {
