@@ -93,7 +93,10 @@ func retainedFrom(rec *v1alpha1.Remediation) time.Time {
 
 // archived is the leader's index of the archived records.
 type archived struct {
-	mu sync.Mutex
+	// listing: one list of the archived records at a time (the daily one
+	// and a sweep's that found the index stale).
+	listing sync.Mutex
+	mu      sync.Mutex
 	// built: the index holds every archived record (it was listed since
 	// this replica started leading).
 	built   bool
@@ -171,6 +174,8 @@ func (r *Runner) repeat(ctx context.Context, interval time.Duration, what string
 }
 
 func (r *Runner) listArchived(ctx context.Context) error {
+	r.arch.listing.Lock()
+	defer r.arch.listing.Unlock()
 	start := time.Now()
 	r.arch.mu.Lock()
 	r.arch.added = newArchiveIndex()
@@ -210,6 +215,36 @@ func (r *Runner) listArchived(ctx context.Context) error {
 	debug.FreeOSMemory()
 	r.opts.Logger.Info("archived records indexed", "records", n, "took", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// archivedStale reports whether the index holds more records than the
+// API server has archived: some were deleted by someone else. The API
+// server counts every record of the namespace in one request (a list of
+// one record's metadata, whose remainingItemCount is the rest); the
+// archived ones are those beyond the cached records that were kept. A
+// record created since the cache was read hides a stale entry until the
+// next sweep; one deleted since costs a list of the index, no more.
+// Without a count (an API server that does not give one) the index is
+// trusted, as before.
+func (r *Runner) archivedStale(ctx context.Context, cached int) (bool, error) {
+	list := &metav1.PartialObjectMetadataList{}
+	list.SetGroupVersionKind(v1alpha1.GroupVersion.WithKind("RemediationList"))
+	if err := r.reader.List(ctx, list, client.InNamespace(r.opts.Namespace), client.Limit(1)); err != nil {
+		return false, err
+	}
+	total := int64(len(list.Items))
+	if list.RemainingItemCount != nil {
+		total += *list.RemainingItemCount
+	} else if list.Continue != "" {
+		return false, nil
+	}
+	indexed := r.archivedCount()
+	if int64(indexed) > total-int64(cached) {
+		r.opts.Logger.Info("the index of archived records holds records that are gone; listing them again",
+			"indexed", indexed, "records", total, "cached", cached)
+		return true, nil
+	}
+	return false, nil
 }
 
 // archivedDue returns the archived records whose retention is over at now,

@@ -1,7 +1,11 @@
 package controller
 
 import (
+	"bytes"
+	"log/slog"
 	"net/http"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -229,4 +233,69 @@ func TestArchiveAnswerLost(t *testing.T) {
 			waitFor(t, "the archived record to be collected when its retention ends", func() bool { return gone(t, c, rec) })
 		})
 	}
+}
+
+// Archived records someone else deleted (kubectl delete) are not counted
+// towards MaxRecords: the leader's index still held them, and counted
+// with them the bound would have deleted records still within it. Before
+// it deletes for the count, the leader asks the API server how many
+// records there are, and lists the archived ones again if its index holds
+// more.
+func TestArchivedRecordsDeletedByOthersDoNotCount(t *testing.T) {
+	ns := cluster.Namespace(t, "archive")
+	c := cluster.NewClient(t, cluster.Config)
+	now := time.Now()
+	// Retention 24h, max 24h for firing ones: the archived records end in
+	// 23h and 22h, the cached ones in 15h and 17h.
+	archived := []*v1alpha1.Remediation{
+		putArchived(t, c, ns, "rem-000000000000000000a1", "x", now.Add(-time.Hour)),
+		putArchived(t, c, ns, "rem-000000000000000000a2", "x", now.Add(-2*time.Hour)),
+	}
+	firing := func(name string, h int) *v1alpha1.Remediation {
+		at := metav1.NewTime(now.Add(-time.Duration(h) * time.Hour).Truncate(time.Second))
+		return put(t, c, ns, restartRecord(name, ns, "y"), v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseSucceeded, FinishedAt: &at})
+	}
+	first := firing("rem-cached-a", 9)
+	logs := &syncBuffer{}
+	startRunnerWith(t, ns, Options{Executor: &flaky{}, Now: time.Now, Logger: slog.New(slog.NewJSONHandler(logs, nil)),
+		Policy: Policy{Retention: 24 * time.Hour, MaxRetention: 24 * time.Hour, MaxRecords: 3, CountSweep: 200 * time.Millisecond}})
+	waitFor(t, "the leader to index the two archived records", func() bool {
+		return strings.Contains(logs.String(), `"msg":"archived records indexed","records":2`)
+	})
+	for _, rec := range archived {
+		if err := c.Delete(t.Context(), rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	second := firing("rem-cached-b", 7)
+	// Two records are left, under the bound of three; counted with the
+	// index's two, four would be over it, and the first cached record,
+	// soonest to end, would go.
+	waitFor(t, "the leader to list the archived records again, or to collect one", func() bool {
+		return strings.Contains(logs.String(), `"msg":"archived records indexed","records":0`) || gone(t, c, first)
+	})
+	time.Sleep(time.Second) // some sweeps more
+	for _, rec := range []*v1alpha1.Remediation{first, second} {
+		if gone(t, c, rec) {
+			t.Errorf("%s was collected, though the records were within the bound", rec.Name)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer that a logger may write while a test reads.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

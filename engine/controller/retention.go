@@ -179,6 +179,27 @@ func (r *Runner) sweepFinished(ctx context.Context) error {
 	if len(excess)+len(excessArchived) == 0 {
 		return nil
 	}
+	if arch != nil {
+		// The index counted: before anything is deleted for the count,
+		// make sure it holds no record someone else deleted, which would
+		// make the leader delete records still within their bound.
+		stale, err := r.archivedStale(ctx, len(kept))
+		if err != nil {
+			return fmt.Errorf("count records: %w", err)
+		}
+		if stale {
+			if err := r.listArchived(ctx); err != nil {
+				return err
+			}
+			arch = nil
+			if r.archivedCount()+len(kept) > r.opts.Policy.MaxRecords {
+				arch = r.archivedSnapshot()
+			}
+			if excess, excessArchived = overCount(kept, arch, r.opts.Policy.MaxRecords, r.opts.Policy); len(excess)+len(excessArchived) == 0 {
+				return nil
+			}
+		}
+	}
 	deleted := 0
 	for _, rec := range excess {
 		ok, err := r.deleteFinished(ctx, rec.DeepCopy())
