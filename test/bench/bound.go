@@ -230,6 +230,9 @@ func startProcIn(dir, name string, cg *memCgroup, limit int64, bin string, args 
 	if err != nil {
 		return nil, err
 	}
+	if err := evict(abs); err != nil {
+		return nil, err
+	}
 	script := `echo $$ > "$0/cgroup.procs" && exec "$@"`
 	p, err := startProcCmd(dir, name, func(args []string) *exec.Cmd {
 		cmd := exec.Command("/bin/sh", append([]string{"-c", script, cg.dir, abs}, args...)...)
