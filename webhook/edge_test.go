@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/alertmanager/template"
 
 	"github.com/alertmedic/alertmedic/internal/testhttp"
+	"github.com/alertmedic/alertmedic/internal/testlog"
 )
 
 // A request refused on its headers is answered before its body has arrived:
@@ -139,7 +140,7 @@ func TestKeyPairReloadsWhenTheFilesChange(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
 	first := selfSigned(t, certFile, keyFile)
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	kp, err := LoadKeyPair(certFile, keyFile, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)

@@ -21,6 +21,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/model"
+
+	"github.com/alertmedic/alertmedic/internal/testlog"
 )
 
 // recordingSink records what the handler hands over.
@@ -48,36 +50,18 @@ func (s *recordingSink) snapshot() (int, []*Message) {
 	return s.calls, append([]*Message(nil), s.accepted...)
 }
 
-// syncBuffer is a log destination safe for concurrent handlers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type testServer struct {
 	e    *echo.Echo
 	sink *recordingSink
 	reg  *prometheus.Registry
-	logs *syncBuffer
+	logs *testlog.Buffer
 }
 
 // newTestServer builds a server with a recording sink, a fresh registry and
 // captured logs; opts may set anything else.
 func newTestServer(t testing.TB, opts Options) *testServer {
 	t.Helper()
-	ts := &testServer{sink: &recordingSink{}, reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
+	ts := &testServer{sink: &recordingSink{}, reg: prometheus.NewRegistry(), logs: &testlog.Buffer{}}
 	if opts.Sink == nil {
 		opts.Sink = ts.sink
 	}

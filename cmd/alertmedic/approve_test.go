@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/internal/testlog"
 )
 
 // approvalRules restarts a Deployment only once a person approves.
@@ -31,7 +32,7 @@ func approvalRules(t *testing.T) string {
 
 // cli runs one alertmedic command in process.
 func cliRun(args ...string) (int, string, string) {
-	var stdout, stderr syncBuffer
+	var stdout, stderr testlog.Buffer
 	code := run(context.Background(), args, &stdout, &stderr)
 	return code, stdout.String(), stderr.String()
 }

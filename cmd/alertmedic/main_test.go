@@ -18,35 +18,18 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/alertmedic/alertmedic/internal/testcluster"
+	"github.com/alertmedic/alertmedic/internal/testlog"
 )
 
 var cluster *testcluster.Cluster
 
 func TestMain(m *testing.M) { testcluster.Main(m, "these tests", &cluster) }
 
-// syncBuffer is a bytes.Buffer safe for a server writing while a test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // serving is one 'alertmedic serve' run in-process.
 type serving struct {
 	url    string
 	token  string
-	stderr *syncBuffer
+	stderr *testlog.Buffer
 	cancel context.CancelFunc
 	done   chan struct{} // closed when serve has returned
 	code   int
@@ -90,7 +73,7 @@ func startServe(t testing.TB, kubeconfig string, args ...string) *serving {
 		"--namespace", recordsNamespace(t), "--identity", "replica-" + addr,
 		"--leader-elect-retry-period", "500ms"}, args...)
 	ctx, cancel := context.WithCancel(t.Context())
-	s := &serving{url: "http://" + addr, token: token, stderr: &syncBuffer{}, cancel: cancel, done: make(chan struct{})}
+	s := &serving{url: "http://" + addr, token: token, stderr: &testlog.Buffer{}, cancel: cancel, done: make(chan struct{})}
 	go func() { s.code = run(ctx, full, io.Discard, s.stderr); close(s.done) }()
 	t.Cleanup(func() {
 		cancel()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/alertmedic/alertmedic/internal/server"
 	"github.com/alertmedic/alertmedic/internal/testhttp"
+	"github.com/alertmedic/alertmedic/internal/testlog"
 )
 
 // The HTTP edge of 'alertmedic serve' under slow, wrong or hostile clients.
@@ -108,7 +109,7 @@ func TestServeBasicAuthErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv(server.BasicAuthPasswordEnv, tc.env)
-			var stderr syncBuffer
+			var stderr testlog.Buffer
 			args := append([]string{"serve", "--rules", "../../examples/rules/demo.yaml", "--kubeconfig", kubeconfig(t)}, tc.args...)
 			if code := run(t.Context(), args, &stderr, &stderr); code != 1 || !strings.Contains(stderr.String(), tc.want) {
 				t.Errorf("exit %d, stderr %q; want 1 and %q", code, stderr.String(), tc.want)
@@ -127,7 +128,7 @@ func TestServeTimeoutFlags(t *testing.T) {
 		{[]string{"--accept-timeout", "30s"}, "serve: --http-write-timeout 30s must be longer than --accept-timeout 30s"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
-			var stderr syncBuffer
+			var stderr testlog.Buffer
 			args := append([]string{"serve", "--rules", "x"}, tc.args...)
 			if code := run(t.Context(), args, &stderr, &stderr); code != 2 || !strings.Contains(stderr.String(), tc.want) {
 				t.Errorf("exit %d, stderr %q; want 2 and %q", code, stderr.String(), tc.want)
@@ -141,7 +142,7 @@ func TestServeTimeoutFlags(t *testing.T) {
 // 503.
 func TestServeMissingRecordsNamespace(t *testing.T) {
 	ns := uniqueNamespace("no-such-namespace")
-	var stderr syncBuffer
+	var stderr testlog.Buffer
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	done := make(chan int, 1)
@@ -170,7 +171,7 @@ func TestServeTLSReloadAndErrorLog(t *testing.T) {
 	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
 	first := selfSigned(t, certFile, keyFile)
 	addr := freePort(t)
-	var stderr syncBuffer
+	var stderr testlog.Buffer
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan int, 1)
 	go func() {

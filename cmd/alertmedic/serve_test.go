@@ -17,6 +17,7 @@ import (
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/internal/server"
+	"github.com/alertmedic/alertmedic/internal/testlog"
 )
 
 func events(t testing.TB, ns string) []corev1.Event {
@@ -227,7 +228,7 @@ func TestServeRefusesBrokenRules(t *testing.T) {
 	if err := os.WriteFile(path, []byte("rules:\n  - name: x\n    match: ['alertname=~\"(']\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var stderr syncBuffer
+	var stderr testlog.Buffer
 	code := run(context.Background(), []string{"serve", "--rules", path, "--insecure-no-auth", "--kubeconfig", kubeconfig(t)}, &stderr, &stderr)
 	if code != 1 {
 		t.Fatalf("exit code %d, want 1; stderr:\n%s", code, stderr.String())
@@ -239,7 +240,7 @@ func TestServeRefusesBrokenRules(t *testing.T) {
 
 func TestServeNeedsAToken(t *testing.T) {
 	t.Setenv(server.TokenEnv, "")
-	var stderr syncBuffer
+	var stderr testlog.Buffer
 	code := run(context.Background(), []string{"serve", "--rules", "../../examples/rules/demo.yaml", "--kubeconfig", kubeconfig(t)}, &stderr, &stderr)
 	if code != 1 || !strings.Contains(stderr.String(), "no webhook token") {
 		t.Fatalf("exit %d, stderr %q; want 1 and 'no webhook token'", code, stderr.String())
@@ -264,7 +265,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"serve", "--rules", "x", "--leader-elect-retry-period", "10s"}, `serve: --leader-elect-retry-period 10s: must be positive and shorter than --leader-elect-renew-deadline 10s`},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
-			var stderr syncBuffer
+			var stderr testlog.Buffer
 			if code := run(context.Background(), tc.args, &stderr, &stderr); code != 2 {
 				t.Errorf("exit code %d, want 2", code)
 			}

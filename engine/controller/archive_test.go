@@ -1,11 +1,9 @@
 package controller
 
 import (
-	"bytes"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/internal/faultproxy"
+	"github.com/alertmedic/alertmedic/internal/testlog"
 )
 
 // Which records the leader archives: only those nothing more is done with
@@ -256,7 +255,7 @@ func TestArchivedRecordsDeletedByOthersDoNotCount(t *testing.T) {
 		return put(t, c, ns, restartRecord(name, ns, "y"), v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseSucceeded, FinishedAt: &at})
 	}
 	first := firing("rem-cached-a", 9)
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	startRunnerWith(t, ns, Options{Executor: &flaky{}, Now: time.Now, Logger: slog.New(slog.NewJSONHandler(logs, nil)),
 		Policy: Policy{Retention: 24 * time.Hour, MaxRetention: 24 * time.Hour, MaxRecords: 3, CountSweep: 200 * time.Millisecond}})
 	waitFor(t, "the leader to index the two archived records", func() bool {
@@ -280,22 +279,4 @@ func TestArchivedRecordsDeletedByOthersDoNotCount(t *testing.T) {
 			t.Errorf("%s was collected, though the records were within the bound", rec.Name)
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer that a logger may write while a test reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -12,8 +12,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/alertmedic/alertmedic/internal/testlog"
 )
 
 // Binary returns the path of a real prometheus binary, with promtool beside
@@ -43,7 +44,7 @@ func repoRoot() string {
 type Prometheus struct {
 	URL string // http://127.0.0.1:PORT
 	cmd *exec.Cmd
-	log *syncBuffer
+	log *testlog.Buffer
 	dir string
 	// exited is closed when the process has exited.
 	exited chan struct{}
@@ -94,7 +95,7 @@ func Start(ctx context.Context, dir string, o Options) (*Prometheus, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Prometheus{URL: "http://" + addr, log: &syncBuffer{}, dir: dir}
+	p := &Prometheus{URL: "http://" + addr, log: &testlog.Buffer{}, dir: dir}
 	// Not CommandContext: Stop ends the process, so that a caller's
 	// context does not kill it while a test still reads from it.
 	args := []string{"--config.file=" + config, "--storage.tsdb.path=" + data,
@@ -153,21 +154,4 @@ func freeAddr() (string, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().String(), nil
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

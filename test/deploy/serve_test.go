@@ -1,7 +1,6 @@
 package deploy
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -29,25 +27,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/ptr"
+
+	"github.com/alertmedic/alertmedic/internal/testlog"
 )
-
-// syncBuffer collects a process's output for the test's failure messages.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // projectVolume writes files the way the kubelet writes ConfigMap and Secret
 // volumes: into a timestamped directory that ..data points at, with one
@@ -257,7 +239,7 @@ func TestImageServesAsTheDeploymentRunsIt(t *testing.T) {
 	}
 	cmd := inImage(root, binPath, uid, gid, args...)
 	cmd.Env = containerEnv(t, c, "alertmedic-7c9d5b8f4-x2x7q", dep.Namespace)
-	var logs syncBuffer
+	var logs testlog.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start alertmedic %v: %v", args, err)
