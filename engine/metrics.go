@@ -49,6 +49,7 @@ type Metrics struct {
 	acceptToDone *prometheus.HistogramVec
 	alertToDone  *prometheus.HistogramVec
 	collected    prometheus.Counter
+	archived     prometheus.Gauge
 	// verifications counts how the checks after an action ended;
 	// actionToVerified is from the action's end to the last check passing.
 	verifications    *prometheus.CounterVec
@@ -93,6 +94,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Time from the alert's startsAt to the end of its action, by action and outcome: includes the alert rule's for, Alertmanager's group_wait and any wait for approval.",
 			Buckets: []float64{1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200},
 		}, []string{"action", "outcome"}),
+		archived: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "alertmedic_records_archived",
+			Help: "Archived Remediation records in the leader's index (which it deletes from when their retention ends, or beyond --max-records); 0 on a standby.",
+		}),
 		collected: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "alertmedic_records_collected_total",
 			Help: "Finished Remediation records deleted after their retention, or beyond --max-records.",
@@ -112,7 +117,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"op", "result"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.decisions, m.matched, m.breakerOpen, m.leader, m.acceptToDone, m.alertToDone, m.collected,
+		reg.MustRegister(m.decisions, m.matched, m.breakerOpen, m.leader, m.acceptToDone, m.alertToDone, m.collected, m.archived,
 			m.verifications, m.actionToVerified, m.silences)
 	}
 	return m
@@ -151,6 +156,9 @@ func (m *Metrics) AcceptedToDone(action, outcome string) prometheus.Observer {
 func (m *Metrics) AlertToDone(action, outcome string) prometheus.Observer {
 	return m.alertToDone.WithLabelValues(action, outcome)
 }
+
+// Archived is how many archived records the leader's index holds.
+func (m *Metrics) Archived() prometheus.Gauge { return m.archived }
 
 // Collected is the count of finished records deleted after their retention
 // or beyond Policy.MaxRecords.

@@ -137,6 +137,7 @@ func (r *Runner) archive(ctx context.Context, rec *v1alpha1.Remediation) error {
 	if r.arch.added != nil {
 		r.arch.added.put(rec.Name, e)
 	}
+	r.noteArchived()
 	return err
 }
 
@@ -209,6 +210,7 @@ func (r *Runner) listArchived(ctx context.Context) error {
 	entries.merge(r.arch.added)
 	r.arch.entries, r.arch.added, r.arch.built = entries, nil, true
 	n := entries.len()
+	r.noteArchived()
 	r.arch.mu.Unlock()
 	// The pages read are garbage now, some 1 KB a record: given back to
 	// the OS at once rather than held as the heap's headroom.
@@ -247,6 +249,9 @@ func (r *Runner) archivedStale(ctx context.Context, cached int) (bool, error) {
 	return false, nil
 }
 
+// noteArchived sets the gauge of the index's size; r.arch.mu is held.
+func (r *Runner) noteArchived() { r.opts.Metrics.Archived().Set(float64(r.arch.entries.len())) }
+
 // archivedDue returns the archived records whose retention is over at now,
 // and whether the index is built.
 func (r *Runner) archivedDue(now time.Time) (due []archivedRecord, built bool) {
@@ -284,6 +289,7 @@ func (r *Runner) deleteArchived(ctx context.Context, name string, e archivedEntr
 	r.arch.mu.Lock()
 	if cur, ok := r.arch.entries.get(name); ok && cur.uid == uid {
 		r.arch.entries.remove(name)
+		r.noteArchived()
 	}
 	r.arch.mu.Unlock()
 	if err != nil {

@@ -123,7 +123,7 @@ func TestSettledRecordsAreArchived(t *testing.T) {
 	recent := put(t, c, ns, restartRecord("rem-acted", ns, "b"), v1alpha1.RemediationStatus{
 		Phase: v1alpha1.PhaseSucceeded, StartedAt: &hourAgo, FinishedAt: &hourAgo, AlertResolvedAt: &resolved,
 		Result: &v1alpha1.ActionResult{Outcome: "Succeeded", Reason: "Restarted"}})
-	startRunner(t, ns, &flaky{}, Policy{Retention: 24 * time.Hour, MaxRetention: 72 * time.Hour, CountSweep: 200 * time.Millisecond}, time.Now)
+	m := startRunner(t, ns, &flaky{}, Policy{Retention: 24 * time.Hour, MaxRetention: 72 * time.Hour, CountSweep: 200 * time.Millisecond}, time.Now)
 	var got *v1alpha1.Remediation
 	waitFor(t, "the settled record to be archived", func() bool {
 		got = get(t, c, done)
@@ -139,6 +139,9 @@ func TestSettledRecordsAreArchived(t *testing.T) {
 	if l := get(t, c, recent).Labels[v1alpha1.LabelArchived]; l != "" {
 		t.Errorf("a record that acted an hour ago was archived (%q): a new leader's policy book would not count it", l)
 	}
+	if v := testutil.ToFloat64(m.Archived()); v != 1 {
+		t.Errorf("alertmedic_records_archived = %v, want 1", v)
+	}
 }
 
 // Archived records are not in any replica's cache: a new leader collects
@@ -153,7 +156,7 @@ func TestArchivedRecordsAreCollected(t *testing.T) {
 	over := putArchived(t, c, ns, "rem-0000000000000000000a", "a", now.Add(-25*time.Hour))               // retention ended an hour ago
 	soon := putArchived(t, c, ns, "rem-000000000000000000b0", "b", now.Add(-24*time.Hour+3*time.Second)) // ends in 3 s
 	kept := putArchived(t, c, ns, "rem-kept", "c", now.Add(-time.Hour))                                  // ends in 23 h
-	m := startRunner(t, ns, &flaky{}, Policy{Retention: 24 * time.Hour, MaxRetention: 72 * time.Hour, CountSweep: 200 * time.Millisecond}, time.Now)
+	m, stop := startStoppableRunner(t, ns, &flaky{}, Policy{Retention: 24 * time.Hour, MaxRetention: 72 * time.Hour, CountSweep: 200 * time.Millisecond}, time.Now)
 	waitFor(t, "the archived record past its retention to be collected", func() bool { return gone(t, c, over) })
 	if gone(t, c, soon) {
 		t.Fatal("an archived record was collected before its retention ended")
@@ -164,6 +167,13 @@ func TestArchivedRecordsAreCollected(t *testing.T) {
 	}
 	if n := testutil.ToFloat64(m.Collected()); n != 2 {
 		t.Errorf("collected = %v, want 2", n)
+	}
+	if v := testutil.ToFloat64(m.Archived()); v != 1 {
+		t.Errorf("alertmedic_records_archived = %v, want 1 (the record within its retention)", v)
+	}
+	stop()
+	if v := testutil.ToFloat64(m.Archived()); v != 0 {
+		t.Errorf("after leading: alertmedic_records_archived = %v, want 0", v)
 	}
 }
 
@@ -256,11 +266,14 @@ func TestArchivedRecordsDeletedByOthersDoNotCount(t *testing.T) {
 	}
 	first := firing("rem-cached-a", 9)
 	logs := &testlog.Buffer{}
-	startRunnerWith(t, ns, Options{Executor: &flaky{}, Now: time.Now, Logger: slog.New(slog.NewJSONHandler(logs, nil)),
+	m, _ := startRunnerWith(t, ns, Options{Executor: &flaky{}, Now: time.Now, Logger: slog.New(slog.NewJSONHandler(logs, nil)),
 		Policy: Policy{Retention: 24 * time.Hour, MaxRetention: 24 * time.Hour, MaxRecords: 3, CountSweep: 200 * time.Millisecond}})
 	waitFor(t, "the leader to index the two archived records", func() bool {
 		return strings.Contains(logs.String(), `"msg":"archived records indexed","records":2`)
 	})
+	if v := testutil.ToFloat64(m.Archived()); v != 2 {
+		t.Errorf("alertmedic_records_archived = %v, want 2", v)
+	}
 	for _, rec := range archived {
 		if err := c.Delete(t.Context(), rec); err != nil {
 			t.Fatal(err)
@@ -278,5 +291,8 @@ func TestArchivedRecordsDeletedByOthersDoNotCount(t *testing.T) {
 		if gone(t, c, rec) {
 			t.Errorf("%s was collected, though the records were within the bound", rec.Name)
 		}
+	}
+	if v := testutil.ToFloat64(m.Archived()); v != 0 {
+		t.Errorf("after the records were listed again: alertmedic_records_archived = %v, want 0", v)
 	}
 }

@@ -123,6 +123,7 @@ func NewRunner(mgr manager.Manager, opts Options) (*Runner, error) {
 		opts.Logger.Info("leading: this replica executes remediations", "identity", opts.Identity)
 		r.arch.mu.Lock()
 		r.arch.built, r.arch.entries = false, newArchiveIndex()
+		r.noteArchived()
 		r.arch.mu.Unlock()
 		var wg sync.WaitGroup
 		if opts.Namespace != "" {
@@ -133,6 +134,7 @@ func NewRunner(mgr manager.Manager, opts Options) (*Runner, error) {
 		<-ctx.Done()
 		wg.Wait()
 		opts.Metrics.Leader().Set(0)
+		opts.Metrics.Archived().Set(0)
 		return nil
 	}))
 	return r, err
