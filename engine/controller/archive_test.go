@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/engine"
 	"github.com/alertmedic/alertmedic/internal/faultproxy"
 	"github.com/alertmedic/alertmedic/internal/testlog"
 )
@@ -139,9 +140,7 @@ func TestSettledRecordsAreArchived(t *testing.T) {
 	if l := get(t, c, recent).Labels[v1alpha1.LabelArchived]; l != "" {
 		t.Errorf("a record that acted an hour ago was archived (%q): a new leader's policy book would not count it", l)
 	}
-	if v := testutil.ToFloat64(m.Archived()); v != 1 {
-		t.Errorf("alertmedic_records_archived = %v, want 1", v)
-	}
+	wantArchived(t, m, 1, "the settled record archived")
 }
 
 // Archived records are not in any replica's cache: a new leader collects
@@ -168,13 +167,9 @@ func TestArchivedRecordsAreCollected(t *testing.T) {
 	if n := testutil.ToFloat64(m.Collected()); n != 2 {
 		t.Errorf("collected = %v, want 2", n)
 	}
-	if v := testutil.ToFloat64(m.Archived()); v != 1 {
-		t.Errorf("alertmedic_records_archived = %v, want 1 (the record within its retention)", v)
-	}
+	wantArchived(t, m, 1, "the record within its retention")
 	stop()
-	if v := testutil.ToFloat64(m.Archived()); v != 0 {
-		t.Errorf("after leading: alertmedic_records_archived = %v, want 0", v)
-	}
+	wantArchived(t, m, 0, "after leading")
 }
 
 // Beyond MaxRecords, archived records count with those cached, and the
@@ -271,9 +266,7 @@ func TestArchivedRecordsDeletedByOthersDoNotCount(t *testing.T) {
 	waitFor(t, "the leader to index the two archived records", func() bool {
 		return strings.Contains(logs.String(), `"msg":"archived records indexed","records":2`)
 	})
-	if v := testutil.ToFloat64(m.Archived()); v != 2 {
-		t.Errorf("alertmedic_records_archived = %v, want 2", v)
-	}
+	wantArchived(t, m, 2, "once listed")
 	for _, rec := range archived {
 		if err := c.Delete(t.Context(), rec); err != nil {
 			t.Fatal(err)
@@ -292,7 +285,13 @@ func TestArchivedRecordsDeletedByOthersDoNotCount(t *testing.T) {
 			t.Errorf("%s was collected, though the records were within the bound", rec.Name)
 		}
 	}
-	if v := testutil.ToFloat64(m.Archived()); v != 0 {
-		t.Errorf("after the records were listed again: alertmedic_records_archived = %v, want 0", v)
+	wantArchived(t, m, 0, "after the records were listed again")
+}
+
+// wantArchived checks the gauge of the leader's index of archived records.
+func wantArchived(t *testing.T, m *engine.Metrics, want float64, when string) {
+	t.Helper()
+	if v := testutil.ToFloat64(m.Archived()); v != want {
+		t.Errorf("alertmedic_records_archived = %v, want %v (%s)", v, want, when)
 	}
 }

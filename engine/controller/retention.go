@@ -171,18 +171,22 @@ func (r *Runner) sweepFinished(ctx context.Context) error {
 	}
 	// Until the archived records are listed, those in the cache are bounded
 	// alone.
-	var arch []archivedRecord
-	if built && r.opts.Policy.MaxRecords > 0 && r.archivedCount()+len(kept) > r.opts.Policy.MaxRecords {
-		arch = r.archivedSnapshot()
+	bound := func() (excess []*v1alpha1.Remediation, excessArchived []archivedRecord, indexCounted bool) {
+		var arch []archivedRecord
+		if built && r.opts.Policy.MaxRecords > 0 && r.archivedCount()+len(kept) > r.opts.Policy.MaxRecords {
+			arch = r.archivedSnapshot()
+		}
+		excess, excessArchived = overCount(kept, arch, r.opts.Policy.MaxRecords, r.opts.Policy)
+		return excess, excessArchived, arch != nil
 	}
-	excess, excessArchived := overCount(kept, arch, r.opts.Policy.MaxRecords, r.opts.Policy)
+	excess, excessArchived, indexCounted := bound()
 	if len(excess)+len(excessArchived) == 0 {
 		return nil
 	}
-	if arch != nil {
-		// The index counted: before anything is deleted for the count,
-		// make sure it holds no record someone else deleted, which would
-		// make the leader delete records still within their bound.
+	if indexCounted {
+		// Before anything is deleted for the count, make sure the index
+		// holds no record someone else deleted, which would make the
+		// leader delete records still within their bound.
 		stale, err := r.archivedStale(ctx, len(kept))
 		if err != nil {
 			return fmt.Errorf("count records: %w", err)
@@ -191,11 +195,7 @@ func (r *Runner) sweepFinished(ctx context.Context) error {
 			if err := r.listArchived(ctx); err != nil {
 				return err
 			}
-			arch = nil
-			if r.archivedCount()+len(kept) > r.opts.Policy.MaxRecords {
-				arch = r.archivedSnapshot()
-			}
-			if excess, excessArchived = overCount(kept, arch, r.opts.Policy.MaxRecords, r.opts.Policy); len(excess)+len(excessArchived) == 0 {
+			if excess, excessArchived, _ = bound(); len(excess)+len(excessArchived) == 0 {
 				return nil
 			}
 		}
