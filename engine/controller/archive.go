@@ -208,6 +208,7 @@ func (r *Runner) listArchived(ctx context.Context) error {
 	}
 	r.arch.mu.Lock()
 	entries.merge(r.arch.added)
+	entries.trim()
 	r.arch.entries, r.arch.added, r.arch.built = entries, nil, true
 	n := entries.len()
 	r.noteArchived()

@@ -23,6 +23,7 @@ func BenchmarkArchiveIndexHeap(b *testing.B) {
 	for i := range n {
 		idx.put(fmt.Sprintf("rem-%020x", i), archivedEntry{uid: types.UID(string(uuid.NewUUID())), until: until})
 	}
+	idx.trim()
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	for b.Loop() {

@@ -1,6 +1,9 @@
 package controller
 
 import (
+	"fmt"
+	"maps"
+	"math/rand/v2"
 	"slices"
 	"testing"
 
@@ -40,7 +43,7 @@ func TestArchiveIndex(t *testing.T) {
 		if !ok || e.uid != c.uid || e.until != int64(100-i) {
 			t.Errorf("get(%q) = %+v, %v; want uid %q until %d", c.name, e, ok, c.uid, 100-i)
 		}
-		if _, held := x.short[mustShort(c.name)]; held != c.short {
+		if held := x.short.find(mustShort(c.name)) != nil; held != c.short {
 			t.Errorf("%q held in the compact form: %v, want %v", c.name, held, c.short)
 		}
 	}
@@ -99,4 +102,104 @@ func TestArchiveIndex(t *testing.T) {
 func mustShort(name string) shortName {
 	k, _ := parseShortName(name)
 	return k
+}
+
+// The index agrees with a plain map through any sequence of puts,
+// removals and merges, in any order, compact names and others mixed, with
+// enough records that its sorted run is folded and compacted many times.
+func TestArchiveIndexAgreesWithAMap(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	name := func() string {
+		n := rng.IntN(3000)
+		if n%10 == 0 {
+			return fmt.Sprintf("other-%d", n) // held as a string
+		}
+		return fmt.Sprintf("rem-%020x", n)
+	}
+	entry := func() archivedEntry {
+		if rng.IntN(20) == 0 {
+			return archivedEntry{uid: "not-a-uuid", until: rng.Int64()}
+		}
+		var u [16]byte
+		for i := range u {
+			u[i] = byte(rng.Uint32())
+		}
+		return archivedEntry{uid: types.UID(formatUUID(u)), until: rng.Int64N(1000)}
+	}
+	x, want := newArchiveIndex(), map[string]archivedEntry{}
+	check := func(step int) {
+		t.Helper()
+		if x.len() != len(want) {
+			t.Fatalf("step %d: len = %d, want %d", step, x.len(), len(want))
+		}
+		if s := &x.short; s.gone > len(s.run)/4 || len(s.tail) >= foldAt {
+			t.Fatalf("step %d: %d of the run's %d slots gone, %d in the tail: not compacted", step, s.gone, len(s.run), len(s.tail))
+		}
+		got := map[string]archivedEntry{}
+		for _, r := range x.records(func(int64) bool { return true }) {
+			if _, twice := got[r.name]; twice {
+				t.Fatalf("step %d: %s listed twice", step, r.name)
+			}
+			got[r.name] = r.archivedEntry
+		}
+		if !maps.Equal(got, want) {
+			t.Fatalf("step %d: records differ from the map's (%d against %d)", step, len(got), len(want))
+		}
+		for range 20 {
+			n := name()
+			e, ok := x.get(n)
+			if w, wok := want[n]; ok != wok || e != w {
+				t.Fatalf("step %d: get(%q) = %+v, %v; want %+v, %v", step, n, e, ok, w, wok)
+			}
+		}
+	}
+	for step := range 40000 {
+		switch op := rng.IntN(100); {
+		case op < 55:
+			n, e := name(), entry()
+			x.put(n, e)
+			want[n] = e
+		case op < 95:
+			n := name()
+			x.remove(n)
+			delete(want, n)
+		case op < 98:
+			y := newArchiveIndex()
+			for range rng.IntN(600) {
+				n, e := name(), entry()
+				y.put(n, e)
+				want[n] = e
+			}
+			x.merge(y)
+		default:
+			x.trim()
+		}
+		if step%97 == 0 {
+			check(step)
+		}
+	}
+	check(-1)
+	// A list in name order, as listArchived fills a new index.
+	x, want = newArchiveIndex(), map[string]archivedEntry{}
+	for i := range 5000 {
+		n, e := fmt.Sprintf("rem-%020x", i), entry()
+		x.put(n, e)
+		want[n] = e
+	}
+	x.trim()
+	check(-2)
+	if len(x.short.tail) != 0 || cap(x.short.run) != len(x.short.run) {
+		t.Errorf("after trim: tail %d, run %d of %d", len(x.short.tail), len(x.short.run), cap(x.short.run))
+	}
+	// The sweep collects most of them, with nothing archived meanwhile: the
+	// run does not keep their slots.
+	for i := range 4900 {
+		n := fmt.Sprintf("rem-%020x", i)
+		x.remove(n)
+		delete(want, n)
+	}
+	check(-3)
+	if live := x.short.len(); len(x.short.run) > live+live/3+1 {
+		t.Errorf("after removing 4,900 of 5,000: the run holds %d slots for %d records", len(x.short.run), live)
+	}
 }
