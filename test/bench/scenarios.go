@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -568,7 +569,11 @@ func (b *bench) recordsOnce(ctx context.Context, ns string, records, round int) 
 	if err != nil {
 		return err
 	}
-	p, err := b.serve(fmt.Sprintf("records-%d", records), ns, "--kube-api-qps", "1000", "--kube-api-burst", "1000")
+	// A replica retaining this many records is configured to: with the
+	// default --max-records (20,000), a sweep during the round would
+	// delete the records beyond it.
+	p, err := b.serve(fmt.Sprintf("records-%d", records), ns, "--kube-api-qps", "1000", "--kube-api-burst", "1000",
+		"--max-records", strconv.Itoa(max(20000, 2*records)))
 	if err != nil {
 		return err
 	}
