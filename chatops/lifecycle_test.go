@@ -66,7 +66,7 @@ func TestLifecycleOfAnAutomaticRestart(t *testing.T) {
 			rec := e.automaticRestart("web", tc.timeout)
 
 			var final *v1alpha1.Remediation
-			waitForLong(t, 2*tc.timeout+30*time.Second, "the record to end and its message to show it", func() bool {
+			testcluster.WaitWithin(t, 2*tc.timeout+30*time.Second, "the record to end and its message to show it", func() bool {
 				final = e.get(rec)
 				s := final.Status.Slack
 				return final.Status.Phase.Final() && s != nil && s.Digest == Render(final, Approvers{}).Digest()
@@ -115,18 +115,6 @@ func TestLifecycleOfAnAutomaticRestart(t *testing.T) {
 			}
 			compareLifecycle(t, filepath.Join("testdata", "lifecycle", tc.name+".json"), got)
 		})
-	}
-}
-
-// waitForLong is waitFor with a longer deadline, for a rollout check's.
-func waitForLong(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 

@@ -179,10 +179,17 @@ func repoRoot() (string, error) {
 // the test naming what it waited for if it never does.
 func WaitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	WaitWithin(t, 30*time.Second, what, cond)
+}
+
+// WaitWithin is WaitFor with a bound of d, for what takes longer than 30
+// seconds on a slow machine (listing tens of thousands of objects).
+func WaitWithin(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+			t.Fatalf("timed out after %s waiting for %s", d, what)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
