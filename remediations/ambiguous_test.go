@@ -13,11 +13,11 @@ import (
 
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/internal/kube"
 	"github.com/alertmedic/alertmedic/remediations"
 )
 
@@ -63,12 +63,12 @@ func (l *loseAnswer) RoundTrip(req *http.Request) (*http.Response, error) {
 		Body: io.NopCloser(strings.NewReader(body)), Request: req}, nil
 }
 
-func lossy(t *testing.T, method, path, as string) kubernetes.Interface {
+func lossy(t *testing.T, method, path, as string) kube.Client {
 	t.Helper()
 	l := &loseAnswer{method: method, path: path, as: as}
 	cfg := rest.CopyConfig(cluster.Config)
 	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { l.next = rt; return l }
-	c, err := kubernetes.NewForConfig(cfg)
+	c, err := kube.New(cfg, kube.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func ambiguousActions() []ambiguous {
 			return r
 		}, method: http.MethodPatch, path: "/horizontalpodautoscalers/web",
 		state: func(t *testing.T, ns string) string {
-			h, err := kube().AutoscalingV2().HorizontalPodAutoscalers(ns).Get(t.Context(), "web", metav1.GetOptions{})
+			h, err := clientset().AutoscalingV2().HorizontalPodAutoscalers(ns).Get(t.Context(), "web", metav1.GetOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -195,7 +195,7 @@ func TestLostAnswerIsNotAppliedTwice(t *testing.T) {
 				retry.Prior = res.Write
 				sent := false
 				retry.BeforeWrite = func(context.Context, *v1alpha1.Write) error { sent = true; return nil }
-				res2, err := executor(t, kube()).Execute(t.Context(), retry)
+				res2, err := executor(t, medic()).Execute(t.Context(), retry)
 				if err != nil || res2.Outcome != remediations.Succeeded || !strings.Contains(res2.Message, "applied by attempt") {
 					t.Fatalf("second attempt = %+v, %v; want Succeeded as applied by the first", res2, err)
 				}
@@ -231,7 +231,7 @@ func TestWriteThatNeverArrivedIsSentAgain(t *testing.T) {
 			}
 			retry := a.req(ns)
 			retry.Prior = res.Write
-			res2, err := executor(t, kube()).Execute(t.Context(), retry)
+			res2, err := executor(t, medic()).Execute(t.Context(), retry)
 			if err != nil || res2.Outcome != remediations.Succeeded {
 				t.Fatalf("second attempt = %+v, %v", res2, err)
 			}
@@ -289,7 +289,7 @@ func TestLostAnswerOnAMovedTarget(t *testing.T) {
 		wantReps    int32
 	}{
 		{name: "deleted and created again", meddle: func(t *testing.T, ns string) {
-			if err := kube().AppsV1().Deployments(ns).Delete(t.Context(), "web", metav1.DeleteOptions{}); err != nil {
+			if err := clientset().AppsV1().Deployments(ns).Delete(t.Context(), "web", metav1.DeleteOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			createDeployment(t, ns, "web", 5, "web:v1")
@@ -312,7 +312,7 @@ func TestLostAnswerOnAMovedTarget(t *testing.T) {
 			tc.meddle(t, ns)
 			retry := req
 			retry.Prior = res.Write
-			res2, _ := executor(t, kube()).Execute(t.Context(), retry)
+			res2, _ := executor(t, medic()).Execute(t.Context(), retry)
 			if res2.Outcome != tc.wantOutcome || res2.Reason != tc.wantReason {
 				t.Errorf("second attempt = %+v, want %s %s", res2, tc.wantOutcome, tc.wantReason)
 			}
@@ -331,13 +331,13 @@ func TestPlanPinsTheTargetsIdentity(t *testing.T) {
 	ns := namespace(t)
 	dep := v1alpha1.KindDeployment
 	createDeployment(t, ns, "web", 5, "web:v1")
-	x := executor(t, kube())
+	x := executor(t, medic())
 	req := scaleReq(dep, ns, "web", v1alpha1.ScaleParams{Op: v1alpha1.ScaleMultiply, Factor: "2"})
 	plan, err := x.Plan(t.Context(), req)
 	if err != nil || plan.UID == "" || plan.Generation == 0 {
 		t.Fatalf("plan = %+v, %v; want the target's UID and generation", plan, err)
 	}
-	if err := kube().AppsV1().Deployments(ns).Delete(t.Context(), "web", metav1.DeleteOptions{}); err != nil {
+	if err := clientset().AppsV1().Deployments(ns).Delete(t.Context(), "web", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	createDeployment(t, ns, "web", 5, "web:v1")
@@ -361,13 +361,13 @@ func TestTargetDeletedAfterThePlanIsSkipped(t *testing.T) {
 	ns := namespace(t)
 	dep := v1alpha1.KindDeployment
 	createDeployment(t, ns, "web", 2, "web:v1")
-	x := executor(t, kube())
+	x := executor(t, medic())
 	req := restartReq(dep, ns, "web")
 	plan, err := x.Plan(t.Context(), req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := kube().AppsV1().Deployments(ns).Delete(t.Context(), "web", metav1.DeleteOptions{}); err != nil {
+	if err := clientset().AppsV1().Deployments(ns).Delete(t.Context(), "web", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	req.ExpectGeneration, req.ExpectUID = plan.Generation, plan.UID
@@ -381,12 +381,12 @@ func TestTargetDeletedAfterThePlanIsSkipped(t *testing.T) {
 // another writer would, retrying when its controller wrote it meanwhile.
 func setReplicas(t *testing.T, ns, name string, n int32) error {
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		s, err := kube().AppsV1().Deployments(ns).GetScale(t.Context(), name, metav1.GetOptions{})
+		s, err := clientset().AppsV1().Deployments(ns).GetScale(t.Context(), name, metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
 		s.Spec.Replicas = n
-		_, err = kube().AppsV1().Deployments(ns).UpdateScale(t.Context(), name, s, metav1.UpdateOptions{})
+		_, err = clientset().AppsV1().Deployments(ns).UpdateScale(t.Context(), name, s, metav1.UpdateOptions{})
 		return err
 	})
 }
@@ -394,7 +394,7 @@ func setReplicas(t *testing.T, ns, name string, n int32) error {
 // createHPA makes a HorizontalPodAutoscaler of the Deployment name, on CPU.
 func createHPA(t *testing.T, ns, name string, minReplicas, maxReplicas int32) {
 	t.Helper()
-	_, err := kube().AutoscalingV2().HorizontalPodAutoscalers(ns).Create(t.Context(), &autoscalingv2.HorizontalPodAutoscaler{
+	_, err := clientset().AutoscalingV2().HorizontalPodAutoscalers(ns).Create(t.Context(), &autoscalingv2.HorizontalPodAutoscaler{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
 			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: name},

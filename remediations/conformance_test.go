@@ -103,7 +103,7 @@ type snapshot struct {
 
 func takeSnapshot(t *testing.T, kind v1alpha1.Kind, ns string) snapshot {
 	t.Helper()
-	apps := kube().AppsV1()
+	apps := clientset().AppsV1()
 	var (
 		s    snapshot
 		meta metav1.Object
@@ -181,7 +181,7 @@ func revisionNumbers(t *testing.T, ns string, owner metav1.Object) map[string]in
 
 func ownedRevisions(t *testing.T, ns string, owner metav1.Object) []appsv1.ControllerRevision {
 	t.Helper()
-	list, err := kube().AppsV1().ControllerRevisions(ns).List(t.Context(), metav1.ListOptions{LabelSelector: "app=web"})
+	list, err := clientset().AppsV1().ControllerRevisions(ns).List(t.Context(), metav1.ListOptions{LabelSelector: "app=web"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +266,7 @@ func TestKubectlConformance(t *testing.T) {
 		t.Run(string(kind), func(t *testing.T) {
 			t.Parallel()
 			tw := &twins{kind: kind, kubectlNS: namespace(t), amNS: namespace(t),
-				kubectl: filepath.Join(assets, "kubectl"), kubecfg: kubecfg, x: executor(t, kube())}
+				kubectl: filepath.Join(assets, "kubectl"), kubecfg: kubecfg, x: executor(t, medic())}
 			resource := strings.ToLower(string(kind)) + "/web"
 			for _, ns := range []string{tw.kubectlNS, tw.amNS} {
 				release(t, kind, ns, "web", 2, "web:v1", "web:v2", "web:v3")

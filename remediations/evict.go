@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/internal/kube"
 )
 
 // The reasons evict-pod ends with, besides the common ones.
@@ -36,7 +37,7 @@ const (
 func (e *Executor) evict(ctx context.Context, req Request) (Result, *workload, error) {
 	ns, name := req.Target.Namespace, req.Target.Name
 	var res Result
-	pod, err := e.client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+	pod, err := kube.Get[corev1.Pod](ctx, e.client, ns, name)
 	if p := req.Prior; p != nil {
 		switch {
 		case apierrors.IsNotFound(err), err == nil && (string(pod.UID) != p.UID || pod.DeletionTimestamp != nil):
@@ -103,7 +104,9 @@ func (e *Executor) evict(ctx context.Context, req Request) (Result, *workload, e
 		ev.DeleteOptions.DryRun = []string{metav1.DryRunAll}
 	}
 	change := &v1alpha1.Write{UID: res.UID, Generation: res.Generation, Before: res.Before, After: res.After, Owner: o.target}
-	err = send(ctx, req, change, &res, func() error { return e.client.CoreV1().Pods(ns).EvictV1(ctx, ev) })
+	err = send(ctx, req, change, &res, func() error {
+		return e.client.SubResource("eviction").Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}, ev)
+	})
 	if err != nil {
 		if blocked, msg := pdbRefusal(err); blocked {
 			res.Write = nil // refused: certainly not applied
@@ -170,7 +173,6 @@ func (e *Executor) podOwner(ctx context.Context, pod *corev1.Pod) (owner, error)
 	}
 	ns := pod.Namespace
 	o := owner{desc: ref.Kind + "/" + ns + "/" + ref.Name}
-	apps := e.client.AppsV1()
 	known := func(k v1alpha1.Kind, name string, uid string, want string, sel *metav1.LabelSelector) owner {
 		if uid != want {
 			return o // a newer object of that name: not this pod's controller
@@ -182,7 +184,7 @@ func (e *Executor) podOwner(ctx context.Context, pod *corev1.Pod) (owner, error)
 	}
 	switch ref.Kind {
 	case "ReplicaSet":
-		rs, err := apps.ReplicaSets(ns).Get(ctx, ref.Name, metav1.GetOptions{})
+		rs, err := kube.Get[appsv1.ReplicaSet](ctx, e.client, ns, ref.Name)
 		if apierrors.IsNotFound(err) {
 			return o, nil
 		}
@@ -194,7 +196,7 @@ func (e *Executor) podOwner(ctx context.Context, pod *corev1.Pod) (owner, error)
 		if d == nil || d.Kind != "Deployment" {
 			return o, nil
 		}
-		dep, err := apps.Deployments(ns).Get(ctx, d.Name, metav1.GetOptions{})
+		dep, err := kube.Get[appsv1.Deployment](ctx, e.client, ns, d.Name)
 		if apierrors.IsNotFound(err) {
 			return o, nil
 		}
@@ -203,7 +205,7 @@ func (e *Executor) podOwner(ctx context.Context, pod *corev1.Pod) (owner, error)
 		}
 		return known(v1alpha1.KindDeployment, dep.Name, string(dep.UID), string(d.UID), dep.Spec.Selector), nil
 	case "StatefulSet":
-		s, err := apps.StatefulSets(ns).Get(ctx, ref.Name, metav1.GetOptions{})
+		s, err := kube.Get[appsv1.StatefulSet](ctx, e.client, ns, ref.Name)
 		if apierrors.IsNotFound(err) {
 			return o, nil
 		}
@@ -212,7 +214,7 @@ func (e *Executor) podOwner(ctx context.Context, pod *corev1.Pod) (owner, error)
 		}
 		return known(v1alpha1.KindStatefulSet, s.Name, string(s.UID), string(ref.UID), s.Spec.Selector), nil
 	case "DaemonSet":
-		d, err := apps.DaemonSets(ns).Get(ctx, ref.Name, metav1.GetOptions{})
+		d, err := kube.Get[appsv1.DaemonSet](ctx, e.client, ns, ref.Name)
 		if apierrors.IsNotFound(err) {
 			return o, nil
 		}

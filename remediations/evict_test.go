@@ -20,7 +20,7 @@ import (
 // app=name that are not being deleted.
 func podsOf(t *testing.T, ns, name string) []corev1.Pod {
 	t.Helper()
-	list, err := kube().CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{LabelSelector: "app=" + name})
+	list, err := clientset().CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{LabelSelector: "app=" + name})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +38,7 @@ func podsOf(t *testing.T, ns, name string) []corev1.Pod {
 // the Eviction API decides by.
 func createPDB(t *testing.T, ns, name string, minAvailable, wantAllowed int32) {
 	t.Helper()
-	pdb, err := kube().PolicyV1().PodDisruptionBudgets(ns).Create(t.Context(), &policyv1.PodDisruptionBudget{
+	pdb, err := clientset().PolicyV1().PodDisruptionBudgets(ns).Create(t.Context(), &policyv1.PodDisruptionBudget{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 		Spec:       policyv1.PodDisruptionBudgetSpec{MinAvailable: ptr(intstr.FromInt32(minAvailable)), Selector: selector(name)},
 	}, metav1.CreateOptions{})
@@ -46,7 +46,7 @@ func createPDB(t *testing.T, ns, name string, minAvailable, wantAllowed int32) {
 		t.Fatal(err)
 	}
 	waitLong(t, "the PodDisruptionBudget worked out", func() (bool, error) {
-		p, err := kube().PolicyV1().PodDisruptionBudgets(ns).Get(t.Context(), pdb.Name, metav1.GetOptions{})
+		p, err := clientset().PolicyV1().PodDisruptionBudgets(ns).Get(t.Context(), pdb.Name, metav1.GetOptions{})
 		if err != nil {
 			return false, err
 		}
@@ -73,7 +73,7 @@ func TestEvictPodBlockedByPDB(t *testing.T) {
 	createPDB(t, ns, "web", 2, 0)
 	victim := podsOf(t, ns, "web")[0]
 
-	res, err := executor(t, kube()).Execute(t.Context(), evictReq(ns, victim.Name, nil))
+	res, err := executor(t, medic()).Execute(t.Context(), evictReq(ns, victim.Name, nil))
 	if err == nil || res.Outcome != remediations.Failed || res.Reason != remediations.ReasonBlockedByPDB {
 		t.Fatalf("Execute = %+v, %v; want Failed BlockedByPDB", res, err)
 	}
@@ -86,7 +86,7 @@ func TestEvictPodBlockedByPDB(t *testing.T) {
 	if !strings.Contains(res.Message, "disruption budget web needs 2 healthy pods") {
 		t.Errorf("message %q does not name the budget and what it needs", res.Message)
 	}
-	p, err := kube().CoreV1().Pods(ns).Get(t.Context(), victim.Name, metav1.GetOptions{})
+	p, err := clientset().CoreV1().Pods(ns).Get(t.Context(), victim.Name, metav1.GetOptions{})
 	if err != nil || p.DeletionTimestamp != nil {
 		t.Fatalf("pod after a refused eviction: %v, deletionTimestamp %v; want it untouched", err, p.DeletionTimestamp)
 	}
@@ -109,7 +109,7 @@ func TestEvictPodAllowed(t *testing.T) {
 				createPDB(t, ns, "web", 1, 1)
 			}
 			victim := podsOf(t, ns, "web")[0]
-			e := executor(t, kube())
+			e := executor(t, medic())
 			res, err := e.Execute(t.Context(), evictReq(ns, victim.Name, nil))
 			if err != nil || res.Outcome != remediations.Succeeded || res.Reason != remediations.ReasonEvicted {
 				t.Fatalf("Execute = %+v, %v; want Succeeded Evicted", res, err)
@@ -122,7 +122,7 @@ func TestEvictPodAllowed(t *testing.T) {
 				t.Errorf("UID = %q, want the pod's %q", res.UID, victim.UID)
 			}
 			waitLong(t, "the evicted pod gone or terminating", func() (bool, error) {
-				p, err := kube().CoreV1().Pods(ns).Get(t.Context(), victim.Name, metav1.GetOptions{})
+				p, err := clientset().CoreV1().Pods(ns).Get(t.Context(), victim.Name, metav1.GetOptions{})
 				if apierrors.IsNotFound(err) {
 					return true, nil
 				}
@@ -143,7 +143,7 @@ func TestEvictPodMinAvailable(t *testing.T) {
 	ns := namespace(t)
 	createDeployment(t, ns, "web", 2, "nginx:1")
 	victim := podsOf(t, ns, "web")[0]
-	e := executor(t, kube())
+	e := executor(t, medic())
 	res, err := e.Execute(t.Context(), evictReq(ns, victim.Name, &v1alpha1.EvictParams{MinAvailable: 2}))
 	if err != nil || res.Outcome != remediations.Skipped || res.Reason != remediations.ReasonWouldGoBelowMinAvailable {
 		t.Fatalf("Execute minAvailable 2 = %+v, %v; want Skipped WouldGoBelowMinAvailable", res, err)
@@ -151,7 +151,7 @@ func TestEvictPodMinAvailable(t *testing.T) {
 	if !strings.Contains(res.Message, "1 other ready pods, below the rule's minAvailable of 2") {
 		t.Errorf("message %q", res.Message)
 	}
-	if p, err := kube().CoreV1().Pods(ns).Get(t.Context(), victim.Name, metav1.GetOptions{}); err != nil || p.DeletionTimestamp != nil {
+	if p, err := clientset().CoreV1().Pods(ns).Get(t.Context(), victim.Name, metav1.GetOptions{}); err != nil || p.DeletionTimestamp != nil {
 		t.Fatalf("pod after a guarded eviction: %v; want it untouched", err)
 	}
 	res, err = e.Execute(t.Context(), evictReq(ns, victim.Name, &v1alpha1.EvictParams{MinAvailable: 1}))
@@ -165,14 +165,14 @@ func TestEvictPodMinAvailable(t *testing.T) {
 func TestEvictPodUnowned(t *testing.T) {
 	t.Parallel()
 	ns := namespace(t)
-	pod, err := kube().CoreV1().Pods(ns).Create(t.Context(), &corev1.Pod{
+	pod, err := clientset().CoreV1().Pods(ns).Create(t.Context(), &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "lonely", Namespace: ns, Labels: map[string]string{"app": "lonely"}},
 		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "nginx:1"}}},
 	}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := executor(t, kube())
+	e := executor(t, medic())
 	res, err := e.Execute(t.Context(), evictReq(ns, pod.Name, nil))
 	if err != nil || res.Outcome != remediations.Skipped || res.Reason != remediations.ReasonUnowned {
 		t.Fatalf("Execute = %+v, %v; want Skipped Unowned", res, err)
@@ -194,7 +194,7 @@ func TestEvictPodLostAnswer(t *testing.T) {
 	ns := namespace(t)
 	createDeployment(t, ns, "web", 2, "nginx:1")
 	victim := podsOf(t, ns, "web")[0]
-	e := executor(t, kube())
+	e := executor(t, medic())
 	prior := &v1alpha1.Write{Attempt: 1, UID: string(victim.UID), Before: "pod=" + victim.Name, After: "evicted"}
 
 	req := evictReq(ns, victim.Name, nil)
@@ -231,7 +231,7 @@ func TestEvictPodTargetChanged(t *testing.T) {
 	victim := podsOf(t, ns, "web")[0]
 	req := evictReq(ns, victim.Name, nil)
 	req.ExpectUID = "another-pod"
-	res, err := executor(t, kube()).Execute(t.Context(), req)
+	res, err := executor(t, medic()).Execute(t.Context(), req)
 	if err != nil || res.Outcome != remediations.Skipped || res.Reason != "TargetChanged" {
 		t.Fatalf("Execute = %+v, %v; want Skipped TargetChanged", res, err)
 	}

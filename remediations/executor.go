@@ -12,9 +12,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/internal/kube"
 )
 
 // Component is the name alertmedic reports Events and writes under.
@@ -38,12 +38,12 @@ type Options struct {
 
 // Executor performs remediations against a Kubernetes API server.
 type Executor struct {
-	client kubernetes.Interface
+	client kube.Client
 	opts   Options
 }
 
 // NewExecutor returns an Executor acting through client.
-func NewExecutor(client kubernetes.Interface, opts Options) *Executor {
+func NewExecutor(client kube.Client, opts Options) *Executor {
 	if opts.FieldManager == "" {
 		opts.FieldManager = Component
 	}
@@ -113,7 +113,7 @@ func (e *Executor) execute(ctx context.Context, req Request) (Result, *workload,
 	case req.Action == v1alpha1.ActionRunJob:
 		res, w, err = e.runJob(ctx, req)
 	default:
-		k, err = kindFor(e.client.AppsV1(), req.Target.Kind)
+		k, err = kindFor(e.client, req.Target.Kind)
 	}
 	if err == nil && k != nil {
 		switch req.Action {
@@ -272,7 +272,7 @@ func (e *Executor) record(ctx context.Context, req Request, res Result, w *workl
 		LastTimestamp:       now,
 		Count:               1,
 	}
-	if _, err := e.client.CoreV1().Events(req.Target.Namespace).Create(ctx, ev, metav1.CreateOptions{FieldManager: e.opts.FieldManager}); err != nil {
+	if _, err := kube.Create(ctx, e.client, req.Target.Namespace, ev, metav1.CreateOptions{FieldManager: e.opts.FieldManager}); err != nil {
 		e.opts.Metrics.eventErrors.Inc()
 		e.opts.Logger.Warn("could not record the Event of a remediation on its target",
 			"target", req.Target.String(), "rule", req.Rule, "outcome", string(res.Outcome), "err", err)

@@ -46,12 +46,12 @@ func TestGitOpsOwner(t *testing.T) {
 // markArgoCD makes the Deployment look applied by Argo CD.
 func markArgoCD(t *testing.T, ns, name string) {
 	t.Helper()
-	d, err := kube().AppsV1().Deployments(ns).Get(t.Context(), name, metav1.GetOptions{})
+	d, err := clientset().AppsV1().Deployments(ns).Get(t.Context(), name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	d.Annotations = map[string]string{remediations.ArgoCDTrackingAnnotation: "shop-web:apps/Deployment:" + ns + "/" + name}
-	if _, err := kube().AppsV1().Deployments(ns).Update(t.Context(), d, metav1.UpdateOptions{}); err != nil {
+	if _, err := clientset().AppsV1().Deployments(ns).Update(t.Context(), d, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -66,7 +66,7 @@ func TestGitOpsManagedTargets(t *testing.T) {
 	deploymentWithHistory(t, ns) // web at revision 3
 	markArgoCD(t, ns, "web")
 	up := v1alpha1.ScaleParams{Op: v1alpha1.ScaleBy, N: 1}
-	ex := executor(t, kube())
+	ex := executor(t, medic())
 
 	res, err := ex.Execute(t.Context(), scaleReq(v1alpha1.KindDeployment, ns, "web", up))
 	if err != nil || res.Outcome != remediations.Skipped || res.Reason != "GitOpsManaged" ||
@@ -94,11 +94,11 @@ func TestGitOpsManagedTargets(t *testing.T) {
 		t.Errorf("scale with gitops: allow = %+v, %v; want 3 replicas", res, err)
 	}
 
-	strict := remediations.NewExecutor(kube(), remediations.Options{Instance: "test-replica", Now: func() time.Time { return clock.Add(time.Hour) }, GitOps: v1alpha1.GitOpsRefuse})
+	strict := remediations.NewExecutor(medic(), remediations.Options{Instance: "test-replica", Now: func() time.Time { return clock.Add(time.Hour) }, GitOps: v1alpha1.GitOpsRefuse})
 	if res, err := strict.Execute(t.Context(), restartReq(v1alpha1.KindDeployment, ns, "web")); err != nil || res.Reason != "GitOpsManaged" {
 		t.Errorf("restart under --gitops refuse = %+v, %v; want Skipped GitOpsManaged", res, err)
 	}
-	lenient := remediations.NewExecutor(kube(), remediations.Options{Instance: "test-replica", Now: func() time.Time { return clock }, GitOps: v1alpha1.GitOpsAllow})
+	lenient := remediations.NewExecutor(medic(), remediations.Options{Instance: "test-replica", Now: func() time.Time { return clock }, GitOps: v1alpha1.GitOpsAllow})
 	ruleSays := scaleReq(v1alpha1.KindDeployment, ns, "web", up)
 	ruleSays.GitOps = v1alpha1.GitOpsRefuse
 	if res, err := lenient.Execute(t.Context(), ruleSays); err != nil || res.Reason != "GitOpsManaged" {

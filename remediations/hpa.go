@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/internal/kube"
 )
 
 // HPARaisedAnnotation is on a HorizontalPodAutoscaler whose minReplicas a
@@ -47,7 +48,7 @@ func minReplicas(h *autoscalingv2.HorizontalPodAutoscaler) int32 {
 
 // hpaFor returns the HorizontalPodAutoscaler that scales target, or nil.
 func (e *Executor) hpaFor(ctx context.Context, target v1alpha1.Target) (*autoscalingv2.HorizontalPodAutoscaler, error) {
-	list, err := e.client.AutoscalingV2().HorizontalPodAutoscalers(target.Namespace).List(ctx, metav1.ListOptions{})
+	list, err := kube.List[autoscalingv2.HorizontalPodAutoscalerList](ctx, e.client, target.Namespace, metav1.ListOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("list the HorizontalPodAutoscalers of %s: %w", target.Namespace, err)
 	}
@@ -113,7 +114,7 @@ func (e *Executor) scaleThroughHPA(ctx context.Context, req Request, s *autoscal
 	}
 	change := &v1alpha1.Write{UID: string(h.UID), Generation: h.Generation, Replicas: &want, HPA: h.Name, Before: res.Before, After: res.After}
 	err = send(ctx, req, change, res, func() error {
-		_, err := e.client.AutoscalingV2().HorizontalPodAutoscalers(h.Namespace).Patch(ctx, h.Name, types.MergePatchType, patch, e.patchOptions(req))
+		_, err := kube.PatchNamed[autoscalingv2.HorizontalPodAutoscaler](ctx, e.client, h.Namespace, h.Name, types.MergePatchType, patch, e.patchOptions(req))
 		return err
 	})
 	if err != nil {
@@ -138,7 +139,7 @@ func (e *Executor) raised(req Request, h *autoscalingv2.HorizontalPodAutoscaler,
 // minReplicas, at once) or it does not, and the raise is sent again.
 func (e *Executor) settleHPA(ctx context.Context, req Request, res *Result) (bool, error) {
 	p := req.Prior
-	h, err := e.client.AutoscalingV2().HorizontalPodAutoscalers(req.Target.Namespace).Get(ctx, p.HPA, metav1.GetOptions{})
+	h, err := kube.Get[autoscalingv2.HorizontalPodAutoscaler](ctx, e.client, req.Target.Namespace, p.HPA)
 	if apierrors.IsNotFound(err) || err == nil && string(h.UID) != p.UID {
 		res.Outcome, res.Reason = Skipped, "TargetChanged"
 		res.Message = fmt.Sprintf("HorizontalPodAutoscaler %s was deleted after attempt %d raised it: nothing to act on", p.HPA, p.Attempt)
@@ -161,8 +162,7 @@ func (e *Executor) settleHPA(ctx context.Context, req Request, res *Result) (boo
 // the HPA put back. An HPA changed since (another minReplicas, or gone) is
 // left as it is, and the message says so.
 func (e *Executor) RestoreHPA(ctx context.Context, namespace, record string, r v1alpha1.HPAStatus) (string, error) {
-	hpas := e.client.AutoscalingV2().HorizontalPodAutoscalers(namespace)
-	h, err := hpas.Get(ctx, r.Name, metav1.GetOptions{})
+	h, err := kube.Get[autoscalingv2.HorizontalPodAutoscaler](ctx, e.client, namespace, r.Name)
 	switch {
 	case apierrors.IsNotFound(err) || err == nil && string(h.UID) != r.UID:
 		return fmt.Sprintf("HorizontalPodAutoscaler %s is gone: nothing to put back", r.Name), nil
@@ -191,7 +191,7 @@ func (e *Executor) RestoreHPA(ctx context.Context, namespace, record string, r v
 	if err != nil {
 		return "", err
 	}
-	if _, err := hpas.Patch(ctx, r.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: e.opts.FieldManager}); err != nil {
+	if _, err := kube.PatchNamed[autoscalingv2.HorizontalPodAutoscaler](ctx, e.client, namespace, r.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: e.opts.FieldManager}); err != nil {
 		return "", fmt.Errorf("put back the minReplicas of HorizontalPodAutoscaler %s: %w", r.Name, err)
 	}
 	return msg, nil

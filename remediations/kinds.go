@@ -9,9 +9,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	appsclient "k8s.io/client-go/kubernetes/typed/apps/v1"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/internal/kube"
 )
 
 // workload is one live object of a kind alertmedic acts on, as read from the
@@ -53,10 +53,10 @@ func objectRef(k v1alpha1.Kind, m metav1.Object) corev1.ObjectReference {
 	}
 }
 
-type deployments struct{ c appsclient.AppsV1Interface }
+type deployments struct{ c kube.Client }
 
 func (k deployments) get(ctx context.Context, ns, name string) (*workload, error) {
-	d, err := k.c.Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+	d, err := kube.Get[appsv1.Deployment](ctx, k.c, ns, name)
 	if err != nil {
 		return nil, err
 	}
@@ -64,21 +64,21 @@ func (k deployments) get(ctx context.Context, ns, name string) (*workload, error
 }
 
 func (k deployments) patch(ctx context.Context, ns, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions) (metav1.Object, error) {
-	return k.c.Deployments(ns).Patch(ctx, name, pt, data, opts)
+	return kube.PatchNamed[appsv1.Deployment](ctx, k.c, ns, name, pt, data, opts)
 }
 
 func (k deployments) getScale(ctx context.Context, ns, name string) (*autoscalingv1.Scale, error) {
-	return k.c.Deployments(ns).GetScale(ctx, name, metav1.GetOptions{})
+	return getScale(ctx, k.c, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}})
 }
 
 func (k deployments) updateScale(ctx context.Context, ns, name string, s *autoscalingv1.Scale, opts metav1.UpdateOptions) (*autoscalingv1.Scale, error) {
-	return k.c.Deployments(ns).UpdateScale(ctx, name, s, opts)
+	return updateScale(ctx, k.c, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}, s, opts)
 }
 
-type statefulSets struct{ c appsclient.AppsV1Interface }
+type statefulSets struct{ c kube.Client }
 
 func (k statefulSets) get(ctx context.Context, ns, name string) (*workload, error) {
-	s, err := k.c.StatefulSets(ns).Get(ctx, name, metav1.GetOptions{})
+	s, err := kube.Get[appsv1.StatefulSet](ctx, k.c, ns, name)
 	if err != nil {
 		return nil, err
 	}
@@ -86,21 +86,37 @@ func (k statefulSets) get(ctx context.Context, ns, name string) (*workload, erro
 }
 
 func (k statefulSets) patch(ctx context.Context, ns, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions) (metav1.Object, error) {
-	return k.c.StatefulSets(ns).Patch(ctx, name, pt, data, opts)
+	return kube.PatchNamed[appsv1.StatefulSet](ctx, k.c, ns, name, pt, data, opts)
 }
 
 func (k statefulSets) getScale(ctx context.Context, ns, name string) (*autoscalingv1.Scale, error) {
-	return k.c.StatefulSets(ns).GetScale(ctx, name, metav1.GetOptions{})
+	return getScale(ctx, k.c, &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}})
 }
 
 func (k statefulSets) updateScale(ctx context.Context, ns, name string, s *autoscalingv1.Scale, opts metav1.UpdateOptions) (*autoscalingv1.Scale, error) {
-	return k.c.StatefulSets(ns).UpdateScale(ctx, name, s, opts)
+	return updateScale(ctx, k.c, &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}, s, opts)
 }
 
-type daemonSets struct{ c appsclient.AppsV1Interface }
+// getScale reads the scale subresource of obj (named by its namespace and
+// name); as client-go's clients, it returns a Scale with an error.
+func getScale(ctx context.Context, c kube.Client, obj kube.Object) (*autoscalingv1.Scale, error) {
+	s := &autoscalingv1.Scale{}
+	err := c.SubResource("scale").Get(ctx, obj, s)
+	return s, err
+}
+
+// updateScale writes s to obj's scale subresource and returns the Scale
+// the API server answered; s is left as it was.
+func updateScale(ctx context.Context, c kube.Client, obj kube.Object, s *autoscalingv1.Scale, opts metav1.UpdateOptions) (*autoscalingv1.Scale, error) {
+	out := s.DeepCopy()
+	err := c.SubResource("scale").Update(ctx, obj, out, kube.UpdateOpts(opts))
+	return out, err
+}
+
+type daemonSets struct{ c kube.Client }
 
 func (k daemonSets) get(ctx context.Context, ns, name string) (*workload, error) {
-	d, err := k.c.DaemonSets(ns).Get(ctx, name, metav1.GetOptions{})
+	d, err := kube.Get[appsv1.DaemonSet](ctx, k.c, ns, name)
 	if err != nil {
 		return nil, err
 	}
@@ -108,11 +124,11 @@ func (k daemonSets) get(ctx context.Context, ns, name string) (*workload, error)
 }
 
 func (k daemonSets) patch(ctx context.Context, ns, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions) (metav1.Object, error) {
-	return k.c.DaemonSets(ns).Patch(ctx, name, pt, data, opts)
+	return kube.PatchNamed[appsv1.DaemonSet](ctx, k.c, ns, name, pt, data, opts)
 }
 
 // kindFor returns the type for a workload kind.
-func kindFor(c appsclient.AppsV1Interface, name v1alpha1.Kind) (kind, error) {
+func kindFor(c kube.Client, name v1alpha1.Kind) (kind, error) {
 	switch name {
 	case v1alpha1.KindDeployment:
 		return deployments{c}, nil

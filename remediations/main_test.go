@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/internal/kube"
 	"github.com/alertmedic/alertmedic/internal/testcluster"
 	"github.com/alertmedic/alertmedic/remediations"
 )
@@ -33,8 +34,21 @@ var (
 	})
 )
 
-// kube is the clientset of the test cluster.
-func kube() kubernetes.Interface { return kubeOnce() }
+// clientset is the clientset of the test cluster, for the tests' own
+// reads and writes; medic is the client alertmedic's executor uses.
+func clientset() kubernetes.Interface { return kubeOnce() }
+
+var medicOnce = sync.OnceValue(func() kube.Client {
+	cfg := rest.CopyConfig(cluster.Config)
+	cfg.QPS, cfg.Burst = -1, 0
+	c, err := kube.New(cfg, kube.Options{})
+	if err != nil {
+		panic(err)
+	}
+	return c
+})
+
+func medic() kube.Client { return medicOnce() }
 
 // The tests run on a cluster that reconciles: the Deployment, StatefulSet
 // and DaemonSet controllers make the rollout history alertmedic acts on, and
@@ -58,7 +72,7 @@ func TestMain(m *testing.M) {
 
 var clock = time.Date(2026, 11, 23, 9, 30, 0, 0, time.UTC)
 
-func executor(t *testing.T, client kubernetes.Interface) *remediations.Executor {
+func executor(t *testing.T, client kube.Client) *remediations.Executor {
 	t.Helper()
 	return remediations.NewExecutor(client, remediations.Options{
 		Instance: "test-replica",
@@ -79,7 +93,7 @@ func namespace(t *testing.T) string {
 		name = name[:50]
 	}
 	name = strings.Trim(name, "-") + fmt.Sprintf("-%d", time.Now().UnixNano()%100000)
-	_, err := kube().CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
+	_, err := clientset().CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +118,7 @@ func ptr[T any](v T) *T { return &v }
 // writes that follow a create are done before a test acts on it.
 func createDeployment(t *testing.T, ns, name string, replicas int32, image string) *appsv1.Deployment {
 	t.Helper()
-	d, err := kube().AppsV1().Deployments(ns).Create(t.Context(), &appsv1.Deployment{
+	d, err := clientset().AppsV1().Deployments(ns).Create(t.Context(), &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 		Spec:       appsv1.DeploymentSpec{Replicas: ptr(replicas), Selector: selector(name), Template: podTemplate(name, image)},
 	}, metav1.CreateOptions{})
@@ -117,7 +131,7 @@ func createDeployment(t *testing.T, ns, name string, replicas int32, image strin
 
 func createStatefulSet(t *testing.T, ns, name string, replicas int32, image string) *appsv1.StatefulSet {
 	t.Helper()
-	s, err := kube().AppsV1().StatefulSets(ns).Create(t.Context(), &appsv1.StatefulSet{
+	s, err := clientset().AppsV1().StatefulSets(ns).Create(t.Context(), &appsv1.StatefulSet{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 		Spec:       appsv1.StatefulSetSpec{Replicas: ptr(replicas), Selector: selector(name), Template: podTemplate(name, image), ServiceName: name},
 	}, metav1.CreateOptions{})
@@ -130,7 +144,7 @@ func createStatefulSet(t *testing.T, ns, name string, replicas int32, image stri
 
 func createDaemonSet(t *testing.T, ns, name, image string) *appsv1.DaemonSet {
 	t.Helper()
-	d, err := kube().AppsV1().DaemonSets(ns).Create(t.Context(), &appsv1.DaemonSet{
+	d, err := clientset().AppsV1().DaemonSets(ns).Create(t.Context(), &appsv1.DaemonSet{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 		Spec:       appsv1.DaemonSetSpec{Selector: selector(name), Template: podTemplate(name, image)},
 	}, metav1.CreateOptions{})
@@ -159,7 +173,7 @@ func createWorkload(t *testing.T, kind v1alpha1.Kind, ns, name string) {
 // liveTemplate returns the workload's pod template as the API server has it.
 func liveTemplate(t *testing.T, kind v1alpha1.Kind, ns, name string) corev1.PodTemplateSpec {
 	t.Helper()
-	apps := kube().AppsV1()
+	apps := clientset().AppsV1()
 	var (
 		tmpl corev1.PodTemplateSpec
 		err  error
@@ -199,7 +213,7 @@ var kubeControllers = map[string]bool{
 // Kubernetes controllers that reconcile it.
 func events(t *testing.T, ns, name string) []corev1.Event {
 	t.Helper()
-	list, err := kube().CoreV1().Events(ns).List(t.Context(), metav1.ListOptions{FieldSelector: "involvedObject.name=" + name})
+	list, err := clientset().CoreV1().Events(ns).List(t.Context(), metav1.ListOptions{FieldSelector: "involvedObject.name=" + name})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +264,7 @@ func createReplicaSet(t *testing.T, d *appsv1.Deployment, labels map[string]stri
 			Template: tmpl,
 		},
 	}
-	if _, err := kube().AppsV1().ReplicaSets(d.Namespace).Create(t.Context(), rs, metav1.CreateOptions{}); err != nil {
+	if _, err := clientset().AppsV1().ReplicaSets(d.Namespace).Create(t.Context(), rs, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -277,7 +291,7 @@ func waitLong(t *testing.T, what string, cond func() (bool, error)) {
 // whose heartbeat stopped has its pods marked not ready by the node
 // lifecycle controller.
 func nodeHealth(t *testing.T) string {
-	nodes, err := kube().CoreV1().Nodes().List(t.Context(), metav1.ListOptions{})
+	nodes, err := clientset().CoreV1().Nodes().List(t.Context(), metav1.ListOptions{})
 	if err != nil {
 		return "nodes: " + err.Error()
 	}
@@ -318,7 +332,7 @@ func releaseAnnotated(t *testing.T, kind v1alpha1.Kind, ns, name string, replica
 		return a
 	}
 	meta := metav1.ObjectMeta{Name: name, Namespace: ns, Annotations: cause(images[0])}
-	apps := kube().AppsV1()
+	apps := clientset().AppsV1()
 	var err error
 	switch kind {
 	case v1alpha1.KindDeployment:
@@ -359,7 +373,7 @@ func releaseAnnotated(t *testing.T, kind v1alpha1.Kind, ns, name string, replica
 // owner would (a new release).
 func patchWorkload(t *testing.T, kind v1alpha1.Kind, ns, name string, patch []byte) {
 	t.Helper()
-	apps := kube().AppsV1()
+	apps := clientset().AppsV1()
 	var err error
 	switch kind {
 	case v1alpha1.KindDeployment:
@@ -380,7 +394,7 @@ func patchWorkload(t *testing.T, kind v1alpha1.Kind, ns, name string, patch []by
 // none is terminating.
 func rolledOut(t *testing.T, kind v1alpha1.Kind, ns, name string) {
 	t.Helper()
-	apps := kube().AppsV1()
+	apps := clientset().AppsV1()
 	waitLong(t, fmt.Sprintf("%s %s/%s rolled out", kind, ns, name), func() (bool, error) {
 		var want int32
 		switch kind {
@@ -461,7 +475,7 @@ func podReady(p *corev1.Pod) bool {
 // pods lists the pods of the workload named app (label app=<name>).
 func pods(t *testing.T, ns, app string) []corev1.Pod {
 	t.Helper()
-	list, err := kube().CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{LabelSelector: "app=" + app})
+	list, err := clientset().CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{LabelSelector: "app=" + app})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -493,7 +507,7 @@ func podUIDs(t *testing.T, ns, app string) map[types.UID]bool {
 // revision returns the Deployment's deployment.kubernetes.io/revision.
 func revision(t *testing.T, ns, name string) string {
 	t.Helper()
-	d, err := kube().AppsV1().Deployments(ns).Get(t.Context(), name, metav1.GetOptions{})
+	d, err := clientset().AppsV1().Deployments(ns).Get(t.Context(), name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 // generationOf is the Deployment's metadata.generation.
 func generationOf(t *testing.T, ns, name string) int64 {
 	t.Helper()
-	d, err := kube().AppsV1().Deployments(ns).Get(t.Context(), name, metav1.GetOptions{})
+	d, err := clientset().AppsV1().Deployments(ns).Get(t.Context(), name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,9 +26,9 @@ func TestPlanPreviewsWithoutChangingOrRecording(t *testing.T) {
 	t.Parallel()
 	ns := namespace(t)
 	deploymentWithHistory(t, ns)
-	x := executor(t, kube())
+	x := executor(t, medic())
 	rv, gen := resourceVersion(t, ns, "web"), generationOf(t, ns, "web")
-	d, err := kube().AppsV1().Deployments(ns).Get(t.Context(), "web", metav1.GetOptions{})
+	d, err := clientset().AppsV1().Deployments(ns).Get(t.Context(), "web", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func TestPlanPreviewsWithoutChangingOrRecording(t *testing.T) {
 func TestPlanOfMissingTargetFails(t *testing.T) {
 	t.Parallel()
 	ns := namespace(t)
-	res, err := executor(t, kube()).Plan(t.Context(), restartReq(v1alpha1.KindDeployment, ns, "gone"))
+	res, err := executor(t, medic()).Plan(t.Context(), restartReq(v1alpha1.KindDeployment, ns, "gone"))
 	if err == nil || res.Reason != "NotFound" {
 		t.Fatalf("plan of a missing Deployment = %+v, %v; want a NotFound failure", res, err)
 	}
@@ -80,7 +80,7 @@ func TestStalePlanIsNotApplied(t *testing.T) {
 			t.Parallel()
 			ns := namespace(t)
 			deploymentWithHistory(t, ns)
-			x := executor(t, kube())
+			x := executor(t, medic())
 			req := map[v1alpha1.Action]remediations.Request{
 				v1alpha1.ActionRestart:  restartReq(v1alpha1.KindDeployment, ns, "web"),
 				v1alpha1.ActionScale:    scaleReq(v1alpha1.KindDeployment, ns, "web", v1alpha1.ScaleParams{Op: v1alpha1.ScaleBy, N: 2}),
@@ -125,7 +125,7 @@ func TestChangeDuringStalePlanCheckIsCaught(t *testing.T) {
 	t.Parallel()
 	ns := namespace(t)
 	createDeployment(t, ns, "web", 2, "nginx:1")
-	x0 := executor(t, kube())
+	x0 := executor(t, medic())
 	req := restartReq(v1alpha1.KindDeployment, ns, "web")
 	plan, err := x0.Plan(t.Context(), req)
 	if err != nil {
@@ -140,7 +140,7 @@ func TestChangeDuringStalePlanCheckIsCaught(t *testing.T) {
 	if len(inj.statuss) != 1 || inj.statuss[0] != http.StatusConflict {
 		t.Errorf("PATCH answers = %v, want one 409 and no second write", inj.statuss)
 	}
-	d, err := kube().AppsV1().Deployments(ns).Get(t.Context(), "web", metav1.GetOptions{})
+	d, err := clientset().AppsV1().Deployments(ns).Get(t.Context(), "web", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

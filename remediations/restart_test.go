@@ -11,11 +11,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/internal/kube"
 	"github.com/alertmedic/alertmedic/remediations"
 )
 
@@ -37,7 +37,7 @@ func TestRestartEachKind(t *testing.T) {
 			rolledOut(t, kind, ns, "web")
 			before := podUIDs(t, ns, "web")
 			reg := prometheus.NewRegistry()
-			x := remediations.NewExecutor(kube(), remediations.Options{
+			x := remediations.NewExecutor(medic(), remediations.Options{
 				Instance: "test-replica", Now: func() time.Time { return clock }, Metrics: remediations.NewMetrics(reg),
 			})
 			res, err := x.Execute(t.Context(), restartReq(kind, ns, "web"))
@@ -96,7 +96,7 @@ alertmedic_remediations_total{action="restart",kind="` + string(kind) + `",outco
 func managedBy(t *testing.T, kind v1alpha1.Kind, ns, name, manager string) bool {
 	t.Helper()
 	var fields []metav1.ManagedFieldsEntry
-	apps := kube().AppsV1()
+	apps := clientset().AppsV1()
 	switch kind {
 	case v1alpha1.KindDeployment:
 		d, err := apps.Deployments(ns).Get(t.Context(), name, metav1.GetOptions{})
@@ -130,7 +130,7 @@ func TestRestartRefusesPausedDeployment(t *testing.T) {
 	ns := namespace(t)
 	createDeployment(t, ns, "web", 2, "nginx:1")
 	patchWorkload(t, v1alpha1.KindDeployment, ns, "web", []byte(`{"spec":{"paused":true}}`))
-	res, err := executor(t, kube()).Execute(t.Context(), restartReq(v1alpha1.KindDeployment, ns, "web"))
+	res, err := executor(t, medic()).Execute(t.Context(), restartReq(v1alpha1.KindDeployment, ns, "web"))
 	if err != nil {
 		t.Fatalf("Execute: %v", err)
 	}
@@ -151,13 +151,13 @@ func TestRestartTwiceInOneSecond(t *testing.T) {
 	t.Parallel()
 	ns := namespace(t)
 	createDeployment(t, ns, "web", 2, "nginx:1")
-	x := executor(t, kube())
+	x := executor(t, medic())
 	if res, err := x.Execute(t.Context(), restartReq(v1alpha1.KindDeployment, ns, "web")); err != nil || res.Outcome != remediations.Succeeded {
 		t.Fatalf("first restart = %+v, %v", res, err)
 	}
 	// The controller's writes after the first restart are done.
 	rolledOut(t, v1alpha1.KindDeployment, ns, "web")
-	before, err := kube().AppsV1().Deployments(ns).Get(t.Context(), "web", metav1.GetOptions{})
+	before, err := clientset().AppsV1().Deployments(ns).Get(t.Context(), "web", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func TestRestartTwiceInOneSecond(t *testing.T) {
 	if err != nil || res.Outcome != remediations.Skipped || res.Reason != "AlreadyRestarted" {
 		t.Fatalf("second restart = %+v, %v; want Skipped/AlreadyRestarted", res, err)
 	}
-	after, err := kube().AppsV1().Deployments(ns).Get(t.Context(), "web", metav1.GetOptions{})
+	after, err := clientset().AppsV1().Deployments(ns).Get(t.Context(), "web", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,12 +207,12 @@ func (c *conflictInjector) RoundTrip(req *http.Request) (*http.Response, error) 
 	return resp, err
 }
 
-func injectConflicts(t *testing.T, method, path string, meddle func()) (kubernetes.Interface, *conflictInjector) {
+func injectConflicts(t *testing.T, method, path string, meddle func()) (kube.Client, *conflictInjector) {
 	t.Helper()
 	inj := &conflictInjector{method: method, path: path, meddle: meddle}
 	cfg := rest.CopyConfig(cluster.Config)
 	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { inj.next = rt; return inj }
-	client, err := kubernetes.NewForConfig(cfg)
+	client, err := kube.New(cfg, kube.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,13 +226,13 @@ func touch(t *testing.T, ns, name string) func() {
 		// The Deployment controller writes the object too: retried on a
 		// conflict, as any writer would.
 		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			d, err := kube().AppsV1().Deployments(ns).Get(t.Context(), name, metav1.GetOptions{})
+			d, err := clientset().AppsV1().Deployments(ns).Get(t.Context(), name, metav1.GetOptions{})
 			if err != nil {
 				return err
 			}
 			d.Labels = map[string]string{"touched-by": "someone-else"}
 			d.Spec.Replicas = ptr(*d.Spec.Replicas + 1)
-			_, err = kube().AppsV1().Deployments(ns).Update(t.Context(), d, metav1.UpdateOptions{})
+			_, err = clientset().AppsV1().Deployments(ns).Update(t.Context(), d, metav1.UpdateOptions{})
 			return err
 		})
 		if err != nil {
@@ -255,7 +255,7 @@ func TestRestartConflictIsRetried(t *testing.T) {
 	if len(inj.statuss) != 2 || inj.statuss[0] != http.StatusConflict || inj.statuss[1] != http.StatusOK {
 		t.Errorf("PATCH answers = %v, want [409 200]", inj.statuss)
 	}
-	d, err := kube().AppsV1().Deployments(ns).Get(t.Context(), "web", metav1.GetOptions{})
+	d, err := clientset().AppsV1().Deployments(ns).Get(t.Context(), "web", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +270,7 @@ func TestRestartConflictIsRetried(t *testing.T) {
 func TestMissingTargetFails(t *testing.T) {
 	t.Parallel()
 	ns := namespace(t)
-	res, err := executor(t, kube()).Execute(t.Context(), restartReq(v1alpha1.KindDeployment, ns, "nope"))
+	res, err := executor(t, medic()).Execute(t.Context(), restartReq(v1alpha1.KindDeployment, ns, "nope"))
 	if err == nil || remediations.IsTransient(err) {
 		t.Fatalf("err = %v, want a permanent error", err)
 	}
@@ -284,12 +284,12 @@ func TestMissingTargetFails(t *testing.T) {
 
 func TestUnsupportedKindFails(t *testing.T) {
 	t.Parallel()
-	res, err := executor(t, kube()).Execute(t.Context(), restartReq("Job", "default", "x"))
+	res, err := executor(t, medic()).Execute(t.Context(), restartReq("Job", "default", "x"))
 	if err == nil || res.Outcome != remediations.Failed || res.Reason != "Unsupported" || !strings.Contains(err.Error(), `kind "Job"`) {
 		t.Fatalf("result = %+v, err = %v", res, err)
 	}
 	// A kind alertmedic knows, but not for this action.
-	res, err = executor(t, kube()).Execute(t.Context(), restartReq("CronJob", "default", "x"))
+	res, err = executor(t, medic()).Execute(t.Context(), restartReq("CronJob", "default", "x"))
 	if err == nil || res.Outcome != remediations.Failed || res.Reason != "Unsupported" ||
 		!strings.Contains(err.Error(), "action restart does not act on a CronJob: want a target of kind Deployment, StatefulSet or DaemonSet") {
 		t.Fatalf("result = %+v, err = %v", res, err)
@@ -306,7 +306,7 @@ func TestAPIServerDownIsTransient(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	client, err := kubernetes.NewForConfig(&rest.Config{Host: "http://" + addr, Timeout: 5 * time.Second})
+	client, err := kube.New(&rest.Config{Host: "http://" + addr, Timeout: 5 * time.Second}, kube.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

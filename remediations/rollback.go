@@ -14,10 +14,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
-	appsclient "k8s.io/client-go/kubernetes/typed/apps/v1"
 	"k8s.io/client-go/util/retry"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/internal/kube"
 )
 
 // Annotations the deployment controller keeps on a Deployment and its
@@ -165,7 +165,7 @@ func revisionNotFound(r revisionRef) error {
 // replaces the pod template (without the pod-template-hash label) and the
 // annotations, keeping the Deployment's own revision bookkeeping.
 func (k deployments) planRollback(ctx context.Context, ns, name string, to revisionRef) (*rollbackPlan, error) {
-	d, err := k.c.Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+	d, err := kube.Get[appsv1.Deployment](ctx, k.c, ns, name)
 	if err != nil {
 		return nil, err
 	}
@@ -173,7 +173,7 @@ func (k deployments) planRollback(ctx context.Context, ns, name string, to revis
 	if err != nil {
 		return nil, fmt.Errorf("selector of Deployment %s/%s: %w", ns, name, err)
 	}
-	list, err := k.c.ReplicaSets(ns).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	list, err := kube.List[appsv1.ReplicaSetList](ctx, k.c, ns, metav1.ListOptions{LabelSelector: sel.String()})
 	if err != nil {
 		return nil, fmt.Errorf("list ReplicaSets of Deployment %s/%s: %w", ns, name, err)
 	}
@@ -264,7 +264,7 @@ func equalIgnoreHash(a, b *corev1.PodTemplateSpec) bool {
 }
 
 func (k statefulSets) planRollback(ctx context.Context, ns, name string, to revisionRef) (*rollbackPlan, error) {
-	s, err := k.c.StatefulSets(ns).Get(ctx, name, metav1.GetOptions{})
+	s, err := kube.Get[appsv1.StatefulSet](ctx, k.c, ns, name)
 	if err != nil {
 		return nil, err
 	}
@@ -276,7 +276,7 @@ func (k statefulSets) planRollback(ctx context.Context, ns, name string, to revi
 }
 
 func (k daemonSets) planRollback(ctx context.Context, ns, name string, to revisionRef) (*rollbackPlan, error) {
-	d, err := k.c.DaemonSets(ns).Get(ctx, name, metav1.GetOptions{})
+	d, err := kube.Get[appsv1.DaemonSet](ctx, k.c, ns, name)
 	if err != nil {
 		return nil, err
 	}
@@ -307,14 +307,14 @@ func applyPatch(obj any, raw []byte, out any) error {
 // revisionRef); the patch is the revision's data (a
 // strategic merge patch replacing the pod template). applied returns the
 // template the object would have with that patch applied.
-func historyPlan(ctx context.Context, c appsclient.AppsV1Interface, w *workload, selector *metav1.LabelSelector,
+func historyPlan(ctx context.Context, c kube.Client, w *workload, selector *metav1.LabelSelector,
 	to revisionRef, applied func(raw []byte) (*corev1.PodTemplateSpec, error)) (*rollbackPlan, error) {
 	ns, name, kindName := w.meta.GetNamespace(), w.meta.GetName(), w.ref.Kind
 	sel, err := metav1.LabelSelectorAsSelector(selector)
 	if err != nil {
 		return nil, fmt.Errorf("selector of %s %s/%s: %w", kindName, ns, name, err)
 	}
-	list, err := c.ControllerRevisions(ns).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	list, err := kube.List[appsv1.ControllerRevisionList](ctx, c, ns, metav1.ListOptions{LabelSelector: sel.String()})
 	if err != nil {
 		return nil, fmt.Errorf("list ControllerRevisions of %s %s/%s: %w", kindName, ns, name, err)
 	}

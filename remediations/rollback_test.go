@@ -14,11 +14,11 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/internal/kube"
 	"github.com/alertmedic/alertmedic/remediations"
 )
 
@@ -47,7 +47,7 @@ func deploymentWithHistory(t *testing.T, ns string) *appsv1.Deployment {
 	t.Helper()
 	releaseAnnotated(t, v1alpha1.KindDeployment, ns, "web", 2, map[string]string{"team": "shop"}, "web:v1", "web:v2", "web:v3")
 	canaryLabels := map[string]string{"app": "web", "track": "canary"}
-	canary, err := kube().AppsV1().Deployments(ns).Create(t.Context(), &appsv1.Deployment{
+	canary, err := clientset().AppsV1().Deployments(ns).Create(t.Context(), &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: "web-canary", Namespace: ns},
 		Spec: appsv1.DeploymentSpec{
 			Replicas: ptr(int32(0)), Paused: true,
@@ -60,7 +60,7 @@ func deploymentWithHistory(t *testing.T, ns string) *appsv1.Deployment {
 		t.Fatal(err)
 	}
 	createReplicaSet(t, canary, canaryLabels, 9, "web:stranger")
-	d, err := kube().AppsV1().Deployments(ns).Get(t.Context(), "web", metav1.GetOptions{})
+	d, err := clientset().AppsV1().Deployments(ns).Get(t.Context(), "web", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,12 +171,12 @@ func TestRollbackDeployment(t *testing.T) {
 // recorded, and a function returning the Deployment the last of them
 // answered with: the object as that write left it, before any controller
 // acted on it.
-func lastWritten(t *testing.T, method, path string) (kubernetes.Interface, func() *appsv1.Deployment) {
+func lastWritten(t *testing.T, method, path string) (kube.Client, func() *appsv1.Deployment) {
 	t.Helper()
 	rec := &recorder{method: method, path: path}
 	cfg := rest.CopyConfig(cluster.Config)
 	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { rec.next = rt; return rec }
-	c, err := kubernetes.NewForConfig(cfg)
+	c, err := kube.New(cfg, kube.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +219,7 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 
 func resourceVersion(t *testing.T, ns, name string) string {
 	t.Helper()
-	d, err := kube().AppsV1().Deployments(ns).Get(t.Context(), name, metav1.GetOptions{})
+	d, err := clientset().AppsV1().Deployments(ns).Get(t.Context(), name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +230,7 @@ func TestRollbackDeploymentWithoutHistory(t *testing.T) {
 	t.Parallel()
 	ns := namespace(t)
 	release(t, v1alpha1.KindDeployment, ns, "web", 1, "web:v1")
-	res, err := executor(t, kube()).Execute(t.Context(), rollbackReq(v1alpha1.KindDeployment, ns, "web", 0))
+	res, err := executor(t, medic()).Execute(t.Context(), rollbackReq(v1alpha1.KindDeployment, ns, "web", 0))
 	if err == nil || res.Outcome != remediations.Failed || res.Reason != "NoRolloutHistory" ||
 		!strings.Contains(err.Error(), "no earlier revision of Deployment") {
 		t.Fatalf("result = %+v, err = %v", res, err)
@@ -242,7 +242,7 @@ func TestRollbackRefusesPausedDeployment(t *testing.T) {
 	ns := namespace(t)
 	deploymentWithHistory(t, ns)
 	patchWorkload(t, v1alpha1.KindDeployment, ns, "web", []byte(`{"spec":{"paused":true}}`))
-	res, err := executor(t, kube()).Execute(t.Context(), rollbackReq(v1alpha1.KindDeployment, ns, "web", 0))
+	res, err := executor(t, medic()).Execute(t.Context(), rollbackReq(v1alpha1.KindDeployment, ns, "web", 0))
 	if err != nil || res.Outcome != remediations.Skipped || res.Reason != "Paused" {
 		t.Fatalf("result = %+v, err = %v; want Skipped/Paused", res, err)
 	}
@@ -255,7 +255,7 @@ func TestRollbackRefusesPausedDeployment(t *testing.T) {
 // the workload controls, each with the image it holds, in order.
 func controllerRevisions(t *testing.T, kind v1alpha1.Kind, ns, name string) string {
 	t.Helper()
-	list, err := kube().AppsV1().ControllerRevisions(ns).List(t.Context(), metav1.ListOptions{LabelSelector: "app=" + name})
+	list, err := clientset().AppsV1().ControllerRevisions(ns).List(t.Context(), metav1.ListOptions{LabelSelector: "app=" + name})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,7 +300,7 @@ func TestRollbackFromControllerRevisions(t *testing.T) {
 			ctx := t.Context()
 			release(t, kind, ns, "db", 1, "db:v1", "db:v2")
 			settledRevisions(t, kind, ns, "db", "1:db:v1 2:db:v2")
-			x := executor(t, kube())
+			x := executor(t, medic())
 
 			res, err := x.Execute(ctx, rollbackReq(kind, ns, "db", 0))
 			if err != nil || res.Outcome != remediations.Succeeded || res.Before != "revision=2 db=db:v2" || res.After != "revision=1 db=db:v1" {
@@ -343,7 +343,7 @@ func TestRollbackStatefulSetWithOneRevision(t *testing.T) {
 	ns := namespace(t)
 	release(t, v1alpha1.KindStatefulSet, ns, "db", 1, "db:v1")
 	settledRevisions(t, v1alpha1.KindStatefulSet, ns, "db", "1:db:v1")
-	res, err := executor(t, kube()).Execute(t.Context(), rollbackReq(v1alpha1.KindStatefulSet, ns, "db", 0))
+	res, err := executor(t, medic()).Execute(t.Context(), rollbackReq(v1alpha1.KindStatefulSet, ns, "db", 0))
 	if err == nil || res.Reason != "NoRolloutHistory" || !strings.Contains(err.Error(), "no earlier revision of StatefulSet") {
 		t.Fatalf("result = %+v, err = %v", res, err)
 	}
@@ -355,7 +355,7 @@ func TestDryRunChangesNothing(t *testing.T) {
 	t.Parallel()
 	ns := namespace(t)
 	deploymentWithHistory(t, ns)
-	x := executor(t, kube())
+	x := executor(t, medic())
 	rv := resourceVersion(t, ns, "web")
 	for _, req := range []remediations.Request{
 		restartReq(v1alpha1.KindDeployment, ns, "web"),

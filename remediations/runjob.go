@@ -15,6 +15,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/internal/kube"
 )
 
 // The reasons run-job ends with, besides the common ones.
@@ -60,7 +61,7 @@ func (e *Executor) runJob(ctx context.Context, req Request) (Result, *workload, 
 	if req.Record == "" {
 		return res, nil, fmt.Errorf("%w: run-job needs the record's name to name its Job", errInvalid)
 	}
-	cj, err := e.client.BatchV1().CronJobs(ns).Get(ctx, req.Target.Name, metav1.GetOptions{})
+	cj, err := kube.Get[batchv1.CronJob](ctx, e.client, ns, req.Target.Name)
 	if err != nil {
 		return res, nil, err
 	}
@@ -85,12 +86,12 @@ func (e *Executor) runJob(ctx context.Context, req Request) (Result, *workload, 
 		opts.DryRun = []string{metav1.DryRunAll}
 	}
 	err = send(ctx, req, change, &res, func() error {
-		_, err := e.client.BatchV1().Jobs(ns).Create(ctx, job, opts)
+		_, err := kube.Create(ctx, e.client, ns, job, opts)
 		return err
 	})
 	again := ""
 	if apierrors.IsAlreadyExists(err) {
-		existing, gerr := e.client.BatchV1().Jobs(ns).Get(ctx, name, metav1.GetOptions{})
+		existing, gerr := kube.Get[batchv1.Job](ctx, e.client, ns, name)
 		if gerr != nil {
 			return res, w, fmt.Errorf("read job %s, which exists already: %w", name, gerr)
 		}
@@ -146,7 +147,7 @@ func jobFromCronJob(cj *batchv1.CronJob, name, record string) *batchv1.Job {
 // that did not succeed are described, with their reasons.
 func (e *Executor) JobStatus(ctx context.Context, namespace, name string) (Rollout, error) {
 	r := Rollout{PodsOf: "pods of job " + name, Desired: 1}
-	j, err := e.client.BatchV1().Jobs(namespace).Get(ctx, name, metav1.GetOptions{})
+	j, err := kube.Get[batchv1.Job](ctx, e.client, namespace, name)
 	if err != nil {
 		return r, fmt.Errorf("read job %s/%s: %w", namespace, name, err)
 	}

@@ -23,7 +23,7 @@ func createCronJob(t *testing.T, ns, name string, behaviour testcluster.Behaviou
 	if behaviour != "" {
 		tmpl.Labels[testcluster.BehaviourLabel] = string(behaviour)
 	}
-	cj, err := kube().BatchV1().CronJobs(ns).Create(t.Context(), &batchv1.CronJob{
+	cj, err := clientset().BatchV1().CronJobs(ns).Create(t.Context(), &batchv1.CronJob{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 		Spec: batchv1.CronJobSpec{
 			Schedule: "0 0 1 1 *",
@@ -53,14 +53,14 @@ func TestRunJobSucceeds(t *testing.T) {
 	t.Parallel()
 	ns := namespace(t)
 	cj := createCronJob(t, ns, "backup", "")
-	e := executor(t, kube())
+	e := executor(t, medic())
 	req := runJobReq(ns, "backup", "rem-0123456789abcdef0123")
 	res, err := e.Execute(t.Context(), req)
 	name := remediations.JobName("backup", req.Record)
 	if err != nil || res.Outcome != remediations.Succeeded || res.Reason != remediations.ReasonJobCreated || res.Job != name {
 		t.Fatalf("Execute = %+v, %v; want Succeeded JobCreated %s", res, err, name)
 	}
-	job, err := kube().BatchV1().Jobs(ns).Get(t.Context(), name, metav1.GetOptions{})
+	job, err := clientset().BatchV1().Jobs(ns).Get(t.Context(), name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestRunJobSucceeds(t *testing.T) {
 	if err != nil || again.Outcome != remediations.Succeeded || !strings.Contains(again.Message, "earlier attempt") {
 		t.Fatalf("second Execute = %+v, %v; want Succeeded, found from the earlier attempt", again, err)
 	}
-	jobs, err := kube().BatchV1().Jobs(ns).List(t.Context(), metav1.ListOptions{})
+	jobs, err := clientset().BatchV1().Jobs(ns).List(t.Context(), metav1.ListOptions{})
 	if err != nil || len(jobs.Items) != 1 {
 		t.Fatalf("jobs = %d (%v), want 1: a retry never makes a second Job", len(jobs.Items), err)
 	}
@@ -94,7 +94,7 @@ func TestRunJobFails(t *testing.T) {
 	t.Parallel()
 	ns := namespace(t)
 	createCronJob(t, ns, "cleanup", testcluster.JobFail)
-	e := executor(t, kube())
+	e := executor(t, medic())
 	req := runJobReq(ns, "cleanup", "rem-fedcba9876543210fedc")
 	res, err := e.Execute(t.Context(), req)
 	if err != nil || res.Outcome != remediations.Succeeded {
@@ -117,20 +117,20 @@ func TestRunJobNameTakenAndDryRun(t *testing.T) {
 	t.Parallel()
 	ns := namespace(t)
 	createCronJob(t, ns, "backup", "")
-	e := executor(t, kube())
+	e := executor(t, medic())
 	req := runJobReq(ns, "backup", "rem-00000000000000000001")
 	req.DryRun = true
 	res, err := e.Execute(t.Context(), req)
 	if err != nil || res.Outcome != remediations.Succeeded || !res.DryRun {
 		t.Fatalf("dry run = %+v, %v", res, err)
 	}
-	if jobs, _ := kube().BatchV1().Jobs(ns).List(t.Context(), metav1.ListOptions{}); len(jobs.Items) != 0 {
+	if jobs, _ := clientset().BatchV1().Jobs(ns).List(t.Context(), metav1.ListOptions{}); len(jobs.Items) != 0 {
 		t.Fatalf("a dry run created %d jobs", len(jobs.Items))
 	}
 	name := remediations.JobName("backup", req.Record)
 	tmpl := podTemplate("other", "busybox:1")
 	tmpl.Spec.RestartPolicy = corev1.RestartPolicyNever
-	if _, err := kube().BatchV1().Jobs(ns).Create(t.Context(), &batchv1.Job{
+	if _, err := clientset().BatchV1().Jobs(ns).Create(t.Context(), &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 		Spec:       batchv1.JobSpec{Template: tmpl},
 	}, metav1.CreateOptions{}); err != nil {

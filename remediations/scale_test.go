@@ -70,7 +70,7 @@ func TestScaleWithInvalidParametersNeverActs(t *testing.T) {
 		req := scaleReq(v1alpha1.KindDeployment, ns, "web", v1alpha1.ScaleParams{})
 		req.Scale = sc
 		for _, x := range []func(context.Context, remediations.Request) (remediations.Result, error){
-			executor(t, kube()).Execute, executor(t, kube()).Plan,
+			executor(t, medic()).Execute, executor(t, medic()).Plan,
 		} {
 			res, err := x(t.Context(), req)
 			if err == nil || remediations.IsTransient(err) || res.Outcome == remediations.Succeeded {
@@ -96,7 +96,7 @@ func scaleReq(kind v1alpha1.Kind, ns, name string, s v1alpha1.ScaleParams) remed
 
 func replicasOf(t *testing.T, kind v1alpha1.Kind, ns, name string) int32 {
 	t.Helper()
-	apps := kube().AppsV1()
+	apps := clientset().AppsV1()
 	switch kind {
 	case v1alpha1.KindDeployment:
 		d, err := apps.Deployments(ns).Get(t.Context(), name, metav1.GetOptions{})
@@ -143,7 +143,7 @@ func TestScale(t *testing.T) {
 				createStatefulSet(t, ns, "web", tc.current, "nginx:1")
 			}
 			rolledOut(t, tc.kind, ns, "web")
-			res, err := executor(t, kube()).Execute(t.Context(), scaleReq(tc.kind, ns, "web", tc.spec))
+			res, err := executor(t, medic()).Execute(t.Context(), scaleReq(tc.kind, ns, "web", tc.spec))
 			if err != nil {
 				t.Fatalf("Execute: %v", err)
 			}
@@ -173,7 +173,7 @@ func TestScaleDaemonSetIsUnsupported(t *testing.T) {
 	t.Parallel()
 	ns := namespace(t)
 	createDaemonSet(t, ns, "agent", "agent:1")
-	res, err := executor(t, kube()).Execute(t.Context(), scaleReq(v1alpha1.KindDaemonSet, ns, "agent", v1alpha1.ScaleParams{Op: v1alpha1.ScaleTo, N: 3}))
+	res, err := executor(t, medic()).Execute(t.Context(), scaleReq(v1alpha1.KindDaemonSet, ns, "agent", v1alpha1.ScaleParams{Op: v1alpha1.ScaleTo, N: 3}))
 	if err == nil || res.Outcome != remediations.Failed || res.Reason != "Unsupported" || !strings.Contains(err.Error(), "no replica count") {
 		t.Fatalf("result = %+v, err = %v", res, err)
 	}

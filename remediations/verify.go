@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/internal/kube"
 )
 
 // Rollout is a target's rollout as read at one moment: whether it has
@@ -60,7 +61,6 @@ func (r Rollout) String() string {
 // RolloutStatus reads target and says whether its rollout has converged,
 // and when it has not, what its newest pods are doing. It changes nothing.
 func (e *Executor) RolloutStatus(ctx context.Context, target v1alpha1.Target) (Rollout, error) {
-	apps := e.client.AppsV1()
 	var (
 		r        Rollout
 		sel      *metav1.LabelSelector
@@ -68,7 +68,7 @@ func (e *Executor) RolloutStatus(ctx context.Context, target v1alpha1.Target) (R
 	)
 	switch target.Kind {
 	case v1alpha1.KindDeployment:
-		d, err := apps.Deployments(target.Namespace).Get(ctx, target.Name, metav1.GetOptions{})
+		d, err := kube.Get[appsv1.Deployment](ctx, e.client, target.Namespace, target.Name)
 		if err != nil {
 			return r, fmt.Errorf("read %s: %w", target, err)
 		}
@@ -80,7 +80,7 @@ func (e *Executor) RolloutStatus(ctx context.Context, target v1alpha1.Target) (R
 			onlyWith, r.PodsOf = map[string]string{appsv1.DefaultDeploymentUniqueLabelKey: hash}, "new ReplicaSet pods"
 		}
 	case v1alpha1.KindStatefulSet:
-		s, err := apps.StatefulSets(target.Namespace).Get(ctx, target.Name, metav1.GetOptions{})
+		s, err := kube.Get[appsv1.StatefulSet](ctx, e.client, target.Namespace, target.Name)
 		if err != nil {
 			return r, fmt.Errorf("read %s: %w", target, err)
 		}
@@ -90,7 +90,7 @@ func (e *Executor) RolloutStatus(ctx context.Context, target v1alpha1.Target) (R
 			onlyWith, r.PodsOf = map[string]string{appsv1.ControllerRevisionHashLabelKey: rev}, "pods at revision "+rev
 		}
 	case v1alpha1.KindDaemonSet:
-		d, err := apps.DaemonSets(target.Namespace).Get(ctx, target.Name, metav1.GetOptions{})
+		d, err := kube.Get[appsv1.DaemonSet](ctx, e.client, target.Namespace, target.Name)
 		if err != nil {
 			return r, fmt.Errorf("read %s: %w", target, err)
 		}
@@ -118,7 +118,7 @@ func (e *Executor) newReplicaSetHash(ctx context.Context, d *appsv1.Deployment) 
 	if err != nil || rev == "" {
 		return "", nil // no selector or revision yet: no newest ReplicaSet to name
 	}
-	list, err := e.client.AppsV1().ReplicaSets(d.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	list, err := kube.List[appsv1.ReplicaSetList](ctx, e.client, d.Namespace, metav1.ListOptions{LabelSelector: sel.String()})
 	if err != nil {
 		return "", fmt.Errorf("list the ReplicaSets of %s: %w", d.Name, err)
 	}
@@ -143,7 +143,7 @@ func (e *Executor) pods(ctx context.Context, ns string, sel *metav1.LabelSelecto
 		}
 		s = s.Add(*req)
 	}
-	list, err := e.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: s.String()})
+	list, err := kube.List[corev1.PodList](ctx, e.client, ns, metav1.ListOptions{LabelSelector: s.String()})
 	if err != nil {
 		return nil, err
 	}

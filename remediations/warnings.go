@@ -8,11 +8,13 @@ import (
 	"strings"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/internal/kube"
 )
 
 // MaxWarnings is how many lines Warnings returns at most.
@@ -35,22 +37,21 @@ func (e *Executor) Warnings(ctx context.Context, target v1alpha1.Target, since t
 		owner    metav1.Object
 		podsFrom []string // name prefixes of the pods of its ReplicaSets
 	)
-	apps := e.client.AppsV1()
 	switch target.Kind {
 	case v1alpha1.KindDeployment:
-		d, err := apps.Deployments(ns).Get(ctx, target.Name, metav1.GetOptions{})
+		d, err := kube.Get[appsv1.Deployment](ctx, e.client, ns, target.Name)
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", target, err)
 		}
 		sel, owner = d.Spec.Selector, d
 	case v1alpha1.KindStatefulSet:
-		s, err := apps.StatefulSets(ns).Get(ctx, target.Name, metav1.GetOptions{})
+		s, err := kube.Get[appsv1.StatefulSet](ctx, e.client, ns, target.Name)
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", target, err)
 		}
 		sel, owner = s.Spec.Selector, s
 	case v1alpha1.KindDaemonSet:
-		d, err := apps.DaemonSets(ns).Get(ctx, target.Name, metav1.GetOptions{})
+		d, err := kube.Get[appsv1.DaemonSet](ctx, e.client, ns, target.Name)
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", target, err)
 		}
@@ -64,7 +65,7 @@ func (e *Executor) Warnings(ctx context.Context, target v1alpha1.Target, since t
 		if err != nil {
 			return nil, fmt.Errorf("read the selector of %s: %w", target, err)
 		}
-		list, err := apps.ReplicaSets(ns).List(ctx, metav1.ListOptions{LabelSelector: s.String()})
+		list, err := kube.List[appsv1.ReplicaSetList](ctx, e.client, ns, metav1.ListOptions{LabelSelector: s.String()})
 		if err != nil {
 			return nil, fmt.Errorf("list the ReplicaSets of %s: %w", target, err)
 		}
@@ -86,7 +87,7 @@ func (e *Executor) Warnings(ctx context.Context, target v1alpha1.Target, since t
 			}
 		}
 	}
-	list, err := e.client.CoreV1().Events(ns).List(ctx, metav1.ListOptions{
+	list, err := kube.List[corev1.EventList](ctx, e.client, ns, metav1.ListOptions{
 		FieldSelector: fields.OneTermEqualSelector("type", corev1.EventTypeWarning).String(),
 	})
 	if err != nil {

@@ -21,7 +21,7 @@ func TestWarnings(t *testing.T) {
 	ns := namespace(t)
 	d := createDeployment(t, ns, "web", 1, "web:1")
 	createDeployment(t, ns, "web-api", 1, "web:1")
-	rss, err := kube().AppsV1().ReplicaSets(ns).List(t.Context(), metav1.ListOptions{LabelSelector: "app=web"})
+	rss, err := clientset().AppsV1().ReplicaSets(ns).List(t.Context(), metav1.ListOptions{LabelSelector: "app=web"})
 	if err != nil || len(rss.Items) != 1 {
 		t.Fatalf("ReplicaSets of web: %v, %v", rss, err)
 	}
@@ -34,7 +34,7 @@ func TestWarnings(t *testing.T) {
 	event := func(kind, name, typ, reason, msg string, count int32, last time.Time) {
 		t.Helper()
 		n++
-		_, err := kube().CoreV1().Events(ns).Create(t.Context(), &corev1.Event{
+		_, err := clientset().CoreV1().Events(ns).Create(t.Context(), &corev1.Event{
 			ObjectMeta:     metav1.ObjectMeta{Name: fmt.Sprintf("ev-%d", n), Namespace: ns},
 			InvolvedObject: corev1.ObjectReference{Kind: kind, Namespace: ns, Name: name},
 			Type:           typ, Reason: reason, Message: msg, Count: count,
@@ -57,7 +57,7 @@ func TestWarnings(t *testing.T) {
 	event("Deployment", "web", "Warning", "A", "six", 1, at(2))
 	event("Deployment", "web", "Warning", "B", "seven", 1, at(0))
 
-	got, err := executor(t, kube()).Warnings(t.Context(), v1alpha1.Target{Kind: v1alpha1.KindDeployment, Namespace: ns, Name: d.Name}, since)
+	got, err := executor(t, medic()).Warnings(t.Context(), v1alpha1.Target{Kind: v1alpha1.KindDeployment, Namespace: ns, Name: d.Name}, since)
 	if err != nil {
 		t.Fatal(err)
 	}
