@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/internal/kube"
 )
 
 // Options configures a Chat.
@@ -21,7 +21,7 @@ type Options struct {
 	API API
 	// Records reads and decides the Remediation records (uncached reads:
 	// a click must see the record as it is). Required.
-	Records client.Client
+	Records kube.Client
 	// Namespace holds the records. Required.
 	Namespace string
 	// DefaultChannel gets the approval messages of rules that name no
@@ -57,7 +57,7 @@ type Options struct {
 // click, and a message posted before a restart keeps working after it.
 type Chat struct {
 	api     API
-	records client.Client
+	records kube.Client
 	opts    Options
 	retry   Retry
 	logger  *slog.Logger

@@ -12,12 +12,12 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/slack-go/slack"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/engine/approval"
+	"github.com/alertmedic/alertmedic/internal/kube"
 )
 
 // MaxInteractionBytes caps an interaction request's body. Slack's
@@ -148,7 +148,7 @@ func (c *Chat) decide(ctx context.Context, cb slack.InteractionCallback, name st
 		log.Warn("slack click names no alertmedic record")
 		return
 	}
-	key := client.ObjectKey{Namespace: c.opts.Namespace, Name: name}
+	key := kube.ObjectKey{Namespace: c.opts.Namespace, Name: name}
 	var rec v1alpha1.Remediation
 	if err := c.records.Get(ctx, key, &rec); err != nil {
 		if apierrors.IsNotFound(err) {

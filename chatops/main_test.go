@@ -9,19 +9,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/engine/controller"
 	"github.com/alertmedic/alertmedic/engine/ingest"
+	"github.com/alertmedic/alertmedic/internal/kube"
 	"github.com/alertmedic/alertmedic/internal/testcluster"
 	"github.com/alertmedic/alertmedic/internal/testslack"
 	"github.com/alertmedic/alertmedic/remediations"
@@ -51,9 +49,11 @@ type env struct {
 	t       *testing.T
 	ns      string
 	ws      *testslack.Workspace
-	records client.Client
+	records kube.Client
 	policy  controller.Policy // the runner's
 	config  *rest.Config      // the bot's; nil: the cluster's
+	// reg counts the controllers' reconciles, across the bots started.
+	reg *prometheus.Registry
 }
 
 func newEnv(t *testing.T) *env {
@@ -62,11 +62,11 @@ func newEnv(t *testing.T) *env {
 	if _, err := cluster.Client.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	c, err := client.New(cluster.Config, client.Options{Scheme: cluster.Scheme})
+	c, err := kube.New(cluster.Config, kube.Options{Scheme: cluster.Scheme})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, ns: ns, ws: testslack.Start(t), records: c}
+	return &env{t: t, ns: ns, ws: testslack.Start(t), records: c, reg: prometheus.NewRegistry()}
 }
 
 // start runs a bot until stop or the end of the test.
@@ -90,18 +90,16 @@ func (e *env) start(change ...func(*Options)) *bot {
 	if e.config != nil {
 		cfg = e.config
 	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme: cluster.Scheme,
+	mgr, err := kube.NewManager(cfg, kube.ManagerOptions{
+		Object: &v1alpha1.Remediation{}, List: &v1alpha1.RemediationList{},
 		// As serve's: settled records trimmed (v1alpha1.TrimForCache).
-		Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{e.ns: {}},
-			ByObject: map[client.Object]cache.ByObject{&v1alpha1.Remediation{}: {Transform: v1alpha1.CacheTransform, Label: v1alpha1.NotArchived()}}},
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
+		Cache:      kube.CacheOptions{Namespace: e.ns, Transform: v1alpha1.CacheTransform, LabelSelector: v1alpha1.NotArchived()},
+		Registerer: e.reg,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	exec := remediations.NewExecutor(cluster.Client, remediations.Options{Instance: "test-replica"})
+	exec := remediations.NewExecutor(cluster.Records, remediations.Options{Instance: "test-replica"})
 	if _, err := controller.NewRunner(mgr, controller.Options{Executor: exec, Identity: "test-replica", Policy: e.policy}); err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +190,7 @@ func (e *env) restartNeedingApproval(target string, approval v1alpha1.ApprovalSp
 func (e *env) get(rec *v1alpha1.Remediation) *v1alpha1.Remediation {
 	e.t.Helper()
 	var out v1alpha1.Remediation
-	if err := e.records.Get(e.t.Context(), client.ObjectKeyFromObject(rec), &out); err != nil {
+	if err := e.records.Get(e.t.Context(), kube.ObjectKeyFromObject(rec), &out); err != nil {
 		e.t.Fatal(err)
 	}
 	return &out

@@ -8,23 +8,18 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/util/retry"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/slack-go/slack"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/internal/kube"
 )
 
 // Register adds the Slack mirror to mgr. Like the runner it works only on
 // the replica that leads, so that one replica posts each message.
-func (c *Chat) Register(mgr manager.Manager) error {
-	skip := true
-	return ctrl.NewControllerManagedBy(mgr).For(&v1alpha1.Remediation{}).Named("slack").
-		WithOptions(controller.Options{MaxConcurrentReconciles: 4, SkipNameValidation: &skip}).
-		Complete(&notifier{chat: c, client: mgr.GetClient(), reader: mgr.GetAPIReader()})
+func (c *Chat) Register(mgr kube.Manager) error {
+	return kube.AddController(mgr, &notifier{chat: c, client: mgr.GetClient(), reader: mgr.GetAPIReader()},
+		kube.ControllerOptions{Name: "slack", Workers: 4, Logger: c.logger})
 }
 
 // notifier posts one message for each record its rule's spec.notify asks
@@ -34,39 +29,39 @@ func (c *Chat) Register(mgr manager.Manager) error {
 // decided. It runs apart from the runner, which never waits for Slack.
 type notifier struct {
 	chat   *Chat
-	client client.Client // cached reads, API writes
+	client kube.Client // cached reads, API writes
 	// reader reads a record the cache holds trimmed (TrimmedInCache) in
 	// full, to render its message.
-	reader client.Reader
+	reader kube.Reader
 }
 
 // errNoChannel is recorded when a record has nowhere to be posted.
 var errNoChannel = errors.New("no Slack channel: set approval.channel in the rule or --slack-channel")
 
-func (n *notifier) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+func (n *notifier) Reconcile(ctx context.Context, req kube.Request) (kube.Result, error) {
 	c := n.chat
 	var rec v1alpha1.Remediation
 	if err := n.client.Get(ctx, req.NamespacedName, &rec); err != nil {
 		if apierrors.IsNotFound(err) {
 			c.forget(req.String())
 		}
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+		return kube.Result{}, kube.IgnoreNotFound(err)
 	}
 	if st := rec.Status.Slack; st != nil && st.Final && rec.Settled() {
 		// Its message shows it settled, and nothing left to do with it
 		// changes that: the cache holds it trimmed, and it is not rendered.
-		return ctrl.Result{}, nil
+		return kube.Result{}, nil
 	}
 	key := req.String()
 	if v, ok := c.retryAt.Load(key); ok {
 		if wait := v.(time.Time).Sub(c.opts.Now()); wait > 0 {
-			return ctrl.Result{RequeueAfter: wait}, nil // backing off after a failure
+			return kube.Result{RequeueAfter: wait}, nil // backing off after a failure
 		}
 	}
 	st := rec.Status.Slack
 	sent := c.lastSent(&rec)
 	if sent.ts == "" && !postable(&rec, c.opts.Now()) {
-		return ctrl.Result{}, nil // not (yet) a record to tell the channel about
+		return kube.Result{}, nil // not (yet) a record to tell the channel about
 	}
 	if rec.TrimmedInCache() {
 		// Settled and never posted: the cache holds it without the alert's
@@ -74,20 +69,20 @@ func (n *notifier) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result
 		// within postedFinishedWithin unposted, or posted by this replica
 		// but not yet noted as posted.
 		if err := n.reader.Get(ctx, req.NamespacedName, &rec); err != nil {
-			return ctrl.Result{}, client.IgnoreNotFound(err)
+			return kube.Result{}, kube.IgnoreNotFound(err)
 		}
 		st, sent = rec.Status.Slack, c.lastSent(&rec)
 		if sent.ts == "" && !postable(&rec, c.opts.Now()) {
-			return ctrl.Result{}, nil
+			return kube.Result{}, nil
 		}
 	}
 	msg := Render(&rec, c.opts.DefaultApprovers)
 	digest := msg.Digest()
 	if sent.ts != "" && sent.digest == digest {
 		if st == nil || st.Digest != digest || st.TS != sent.ts {
-			return ctrl.Result{}, n.save(ctx, &rec, sent, rec.Settled(), nil) // Slack is up to date; the record was not
+			return kube.Result{}, n.save(ctx, &rec, sent, rec.Settled(), nil) // Slack is up to date; the record was not
 		}
-		return ctrl.Result{}, nil
+		return kube.Result{}, nil
 	}
 	opts := []slack.MsgOption{slack.MsgOptionText(msg.Text, false), slack.MsgOptionBlocks(msg.Blocks...)}
 	if sent.ts == "" {
@@ -97,15 +92,15 @@ func (n *notifier) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result
 		}
 		if channel == "" && rec.Status.Phase != v1alpha1.PhasePendingApproval {
 			c.logger.Debug("no Slack channel for a record that needs no approval; not posted", "record", rec.Name)
-			return ctrl.Result{}, nil
+			return kube.Result{}, nil
 		}
 		if channel == "" {
 			if st == nil || st.Error != errNoChannel.Error() {
 				c.metrics.failures.WithLabelValues("post").Inc()
 				c.logger.Error("approval request not posted to Slack", "record", rec.Name, "err", errNoChannel)
-				return ctrl.Result{}, n.save(ctx, &rec, sent, false, errNoChannel)
+				return kube.Result{}, n.save(ctx, &rec, sent, false, errNoChannel)
 			}
-			return ctrl.Result{}, nil
+			return kube.Result{}, nil
 		}
 		err := c.call(ctx, "chat.postMessage", func(ctx context.Context) error {
 			ch, ts, err := c.api.PostMessageContext(ctx, channel, opts...)
@@ -118,13 +113,13 @@ func (n *notifier) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result
 		c.sent.Store(key, sent)
 		c.retryAt.Delete(key)
 		c.logger.Info("message posted to Slack", "record", rec.Name, "phase", string(rec.Status.Phase), "channel", sent.channel, "ts", sent.ts)
-		return ctrl.Result{}, n.save(ctx, &rec, sent, rec.Settled(), nil)
+		return kube.Result{}, n.save(ctx, &rec, sent, rec.Settled(), nil)
 	}
 	if p := rec.Status.Phase; p == v1alpha1.PhaseVerifying && sent.phase == p {
 		// What the checks see changes at every look (restart counts, Event
 		// counts): one update per verifyingUpdateEvery while it verifies.
 		if wait := sent.at.Add(verifyingUpdateEvery).Sub(c.opts.Now()); wait > 0 {
-			return ctrl.Result{RequeueAfter: wait}, nil
+			return kube.Result{RequeueAfter: wait}, nil
 		}
 	}
 	err := c.call(ctx, "chat.update", func(ctx context.Context) error {
@@ -138,7 +133,7 @@ func (n *notifier) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result
 	c.sent.Store(key, sent)
 	c.retryAt.Delete(key)
 	c.logger.Debug("message updated in Slack", "record", rec.Name, "phase", string(rec.Status.Phase))
-	return ctrl.Result{}, n.save(ctx, &rec, sent, rec.Settled(), nil)
+	return kube.Result{}, n.save(ctx, &rec, sent, rec.Settled(), nil)
 }
 
 // verifyingUpdateEvery is how often at most a message is updated while its
@@ -190,7 +185,7 @@ func postable(rec *v1alpha1.Remediation, now time.Time) bool {
 
 // failed records a Slack call that failed after its retries and tries
 // again later, backing off per record up to five minutes.
-func (n *notifier) failed(ctx context.Context, rec *v1alpha1.Remediation, op string, err error) (ctrl.Result, error) {
+func (n *notifier) failed(ctx context.Context, rec *v1alpha1.Remediation, op string, err error) (kube.Result, error) {
 	c := n.chat
 	c.metrics.failures.WithLabelValues(op).Inc()
 	failures := int32(1)
@@ -203,19 +198,19 @@ func (n *notifier) failed(ctx context.Context, rec *v1alpha1.Remediation, op str
 		hint = " (invite the app to the channel: /invite @alertmedic)"
 	}
 	wait := min(5*time.Second<<min(failures-1, 6), 5*time.Minute)
-	c.retryAt.Store(client.ObjectKeyFromObject(rec).String(), c.opts.Now().Add(wait))
+	c.retryAt.Store(kube.ObjectKeyFromObject(rec).String(), c.opts.Now().Add(wait))
 	c.logger.Error("slack message failed; will try again", "op", op, "record", rec.Name, "in", wait, "failures", failures, "err", err)
 	serr := n.save(ctx, rec, c.lastSent(rec), false, fmt.Errorf("%s: %w%s", op, err, hint))
 	if serr != nil {
 		c.logger.Warn("could not record the Slack failure on the record", "record", rec.Name, "err", serr)
 	}
-	return ctrl.Result{RequeueAfter: wait}, nil
+	return kube.Result{RequeueAfter: wait}, nil
 }
 
 // lastSent is what was last written to Slack for rec: as this replica
 // remembers it, ahead of the record's status, or else as the status says.
 func (c *Chat) lastSent(rec *v1alpha1.Remediation) sentMessage {
-	if v, ok := c.sent.Load(client.ObjectKeyFromObject(rec).String()); ok && v.(sentMessage).uid == rec.UID {
+	if v, ok := c.sent.Load(kube.ObjectKeyFromObject(rec).String()); ok && v.(sentMessage).uid == rec.UID {
 		return v.(sentMessage)
 	}
 	if st := rec.Status.Slack; st != nil {
@@ -241,7 +236,7 @@ func (n *notifier) save(ctx context.Context, rec *v1alpha1.Remediation, sent sen
 		st.Failures++
 	}
 	rec.Status.Slack = st
-	patch := client.MergeFrom(orig)
+	patch := kube.MergeFrom(orig)
 	backoff := retry.DefaultBackoff
 	backoff.Steps = 8
 	return retry.OnError(backoff, func(err error) bool { return !apierrors.IsNotFound(err) && ctx.Err() == nil }, func() error {

@@ -9,7 +9,8 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
-	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/internal/testslack"
@@ -182,9 +183,9 @@ func TestFinalMessageLeavesTheRecordTrimmed(t *testing.T) {
 			return rt.RoundTrip(r)
 		})
 	})
-	before := reconciled(t)
+	before := reconciled(t, e.reg)
 	e.start()
-	waitFor(t, "the new leader's notifier to look at the record", func() bool { return reconciled(t) > before })
+	waitFor(t, "the new leader's notifier to look at the record", func() bool { return reconciled(t, e.reg) > before })
 	time.Sleep(time.Second) // the one reconcile seen may be of the record's first event only
 	if n := reads.Load(); n != 0 {
 		t.Errorf("the new leader read the record from the API server %d times; a final message needs no render", n)
@@ -201,15 +202,15 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 // reconciled is how many reconciles the notifiers of this process ended
 // (controller-runtime's controller_runtime_reconcile_total, controller
 // "slack").
-func reconciled(t *testing.T) float64 {
+func reconciled(t *testing.T, reg *prometheus.Registry) float64 {
 	t.Helper()
-	families, err := ctrlmetrics.Registry.Gather()
+	families, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var n float64
 	for _, f := range families {
-		if f.GetName() != "controller_runtime_reconcile_total" {
+		if f.GetName() != "alertmedic_reconciles_total" {
 			continue
 		}
 		for _, m := range f.GetMetric() {

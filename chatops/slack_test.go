@@ -9,10 +9,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/engine/approval"
+	"github.com/alertmedic/alertmedic/internal/kube"
 	"github.com/alertmedic/alertmedic/internal/testslack"
 )
 
@@ -309,7 +309,7 @@ func TestTerminalApprovalIsMirrored(t *testing.T) {
 	e.start()
 	rec := e.restartNeedingApproval("web", alice)
 	e.posted(rec)
-	if _, err := approval.Decide(t.Context(), e.records, client.ObjectKeyFromObject(rec), true, "kubernetes:alice@example.com", time.Now()); err != nil {
+	if _, err := approval.Decide(t.Context(), e.records, kube.ObjectKeyFromObject(rec), true, "kubernetes:alice@example.com", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the message to show the terminal approval", func() bool {
@@ -364,7 +364,7 @@ func TestUnpostableMessageIsRecorded(t *testing.T) {
 	if st.Phase != v1alpha1.PhasePendingApproval {
 		t.Fatalf("phase = %s", st.Phase)
 	}
-	if _, err := approval.Decide(t.Context(), e.records, client.ObjectKeyFromObject(rec), true, "kubernetes:alice", time.Now()); err != nil {
+	if _, err := approval.Decide(t.Context(), e.records, kube.ObjectKeyFromObject(rec), true, "kubernetes:alice", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the restart", phaseIs(e, rec, v1alpha1.PhaseSucceeded))

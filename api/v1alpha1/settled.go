@@ -76,9 +76,9 @@ func TrimForCache(r *Remediation) {
 	}
 }
 
-// CacheTransform is TrimForCache as an informer's transform (for
-// controller-runtime's cache.ByObject): every replica's cache of records,
-// and the tests' caches, trim the same way.
+// CacheTransform is TrimForCache as an informer's transform
+// (kube.CacheOptions.Transform): every replica's cache of records, and the
+// tests' caches, trim the same way.
 func CacheTransform(obj any) (any, error) {
 	if r, ok := obj.(*Remediation); ok {
 		TrimForCache(r)

@@ -10,13 +10,11 @@ import (
 
 	authnv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/engine/approval"
+	"github.com/alertmedic/alertmedic/internal/kube"
 	"github.com/alertmedic/alertmedic/internal/server"
 )
 
@@ -30,7 +28,7 @@ type decideOptions struct {
 
 // recordsClient is a client for the records with the caller's kubeconfig,
 // and the caller's user name as the API server knows it.
-func recordsClient(ctx context.Context, kubeconfigPath string) (client.Client, string, error) {
+func recordsClient(ctx context.Context, kubeconfigPath string) (kube.Client, string, error) {
 	cfg, err := server.KubeConfig(kubeconfigPath, version)
 	if err != nil {
 		return nil, "", err
@@ -39,11 +37,7 @@ func recordsClient(ctx context.Context, kubeconfigPath string) (client.Client, s
 	if err != nil {
 		return nil, "", err
 	}
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, "", fmt.Errorf("kubernetes client: %w", err)
-	}
-	review, err := cs.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authnv1.SelfSubjectReview{}, metav1.CreateOptions{})
+	review, err := kube.Create(ctx, c, "", &authnv1.SelfSubjectReview{}, metav1.CreateOptions{})
 	if err != nil {
 		return nil, "", fmt.Errorf("who am I (SelfSubjectReview): %w", err)
 	}
@@ -52,7 +46,7 @@ func recordsClient(ctx context.Context, kubeconfigPath string) (client.Client, s
 
 // recordsReader is a client for the records with the caller's kubeconfig,
 // for commands that only read them.
-func recordsReader(kubeconfigPath string) (client.Client, error) {
+func recordsReader(kubeconfigPath string) (kube.Client, error) {
 	cfg, err := server.KubeConfig(kubeconfigPath, version)
 	if err != nil {
 		return nil, err
@@ -60,12 +54,8 @@ func recordsReader(kubeconfigPath string) (client.Client, error) {
 	return newRecordsClient(cfg)
 }
 
-func newRecordsClient(cfg *rest.Config) (client.Client, error) {
-	scheme := runtime.NewScheme()
-	if err := v1alpha1.AddToScheme(scheme); err != nil {
-		return nil, err
-	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
+func newRecordsClient(cfg *rest.Config) (kube.Client, error) {
+	c, err := kube.New(cfg, kube.Options{})
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
@@ -90,7 +80,7 @@ func decideCmd(ctx context.Context, c *commandLine, approve bool, stdout io.Writ
 	if err != nil {
 		return err
 	}
-	rec, err := approval.Decide(ctx, records, client.ObjectKey{Namespace: o.namespace, Name: name}, approve, "kubernetes:"+who, time.Now())
+	rec, err := approval.Decide(ctx, records, kube.ObjectKey{Namespace: o.namespace, Name: name}, approve, "kubernetes:"+who, time.Now())
 	var decided *approval.DecidedError
 	if errors.As(err, &decided) {
 		return err
@@ -132,7 +122,7 @@ func pendingCmd(ctx context.Context, c *commandLine, stdout io.Writer) error {
 		return err
 	}
 	var list v1alpha1.RemediationList
-	if err := records.List(ctx, &list, client.InNamespace(o.namespace)); err != nil {
+	if err := records.List(ctx, &list, kube.InNamespace(o.namespace)); err != nil {
 		return fmt.Errorf("list remediations in %s: %w", o.namespace, err)
 	}
 	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)

@@ -32,11 +32,11 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/engine"
 	"github.com/alertmedic/alertmedic/engine/ingest"
+	"github.com/alertmedic/alertmedic/internal/kube"
 	"github.com/alertmedic/alertmedic/rules"
 	"github.com/alertmedic/alertmedic/webhook"
 )
@@ -284,7 +284,7 @@ type floor struct {
 // newFloor copies the first record alertmedic wrote.
 func newFloor(b *testing.B, work string, restarted func(name, mark string)) *floor {
 	var done v1alpha1.RemediationList
-	if err := cluster.Records.List(b.Context(), &done, client.InNamespace(recordsNamespace(b))); err != nil || len(done.Items) == 0 {
+	if err := cluster.Records.List(b.Context(), &done, kube.InNamespace(recordsNamespace(b))); err != nil || len(done.Items) == 0 {
 		b.Fatalf("no record to copy for the floor: %v", err)
 	}
 	return &floor{b: b, work: work, restarted: restarted, tmpl: done.Items[0], lat: make([]time.Duration, 0, b.N)}

@@ -17,10 +17,10 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/engine/breaker"
+	"github.com/alertmedic/alertmedic/internal/kube"
 )
 
 // restartRules restarts the Deployment an alert names; cooldown as given
@@ -472,7 +472,7 @@ func TestStormInTheBreakerWindowIsNotRecorded(t *testing.T) {
 	}
 	waitFor(t, "the late record finished", allFinal(t, records, before+2))
 	var got v1alpha1.Remediation
-	if err := cluster.Records.Get(t.Context(), client.ObjectKeyFromObject(rec), &got); err != nil {
+	if err := cluster.Records.Get(t.Context(), kube.ObjectKeyFromObject(rec), &got); err != nil {
 		t.Fatal(err)
 	}
 	if got.Status.Phase != v1alpha1.PhaseSkipped || got.Status.Reason != "CircuitOpen" || !strings.Contains(got.Status.Message, "while the circuit breaker was open") {
@@ -540,7 +540,7 @@ func TestStormOverRuleBudgetIsNotRecorded(t *testing.T) {
 	}
 	waitFor(t, "the late record finished", allFinal(t, records, before+1))
 	var got v1alpha1.Remediation
-	if err := cluster.Records.Get(t.Context(), client.ObjectKeyFromObject(rec), &got); err != nil {
+	if err := cluster.Records.Get(t.Context(), kube.ObjectKeyFromObject(rec), &got); err != nil {
 		t.Fatal(err)
 	}
 	if got.Status.Phase != v1alpha1.PhaseSkipped || got.Status.Reason != "RuleBudget" || !strings.Contains(got.Status.Message, "had used its budget") {
@@ -693,7 +693,7 @@ func TestStormOnOneTargetIsNotRecorded(t *testing.T) {
 			}
 			waitFor(t, "the late record finished", allFinal(t, records, recorded+1))
 			var got v1alpha1.Remediation
-			if err := cluster.Records.Get(t.Context(), client.ObjectKeyFromObject(rec), &got); err != nil {
+			if err := cluster.Records.Get(t.Context(), kube.ObjectKeyFromObject(rec), &got); err != nil {
 				t.Fatal(err)
 			}
 			if got.Status.Phase != v1alpha1.PhaseSkipped || got.Status.Reason != c.reason || !strings.Contains(got.Status.Message, c.message) {

@@ -25,14 +25,14 @@ func main() {
 }
 
 // run runs the command of args and returns the exit code: 0 done, 1 failed,
-// 2 a mistake on the command line. It leaves the process-wide loggers of
-// client-go and controller-runtime alone: the tests run many at once.
+// 2 a mistake on the command line. It leaves client-go's process-wide
+// logger alone: the tests run many at once.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return runProcess(ctx, args, stdout, stderr, false)
 }
 
-// runProcess is run; with process, serve also takes over client-go's and
-// controller-runtime's loggers, which the process has one of each.
+// runProcess is run; with process, serve also takes over client-go's
+// logger, which the process has one of.
 func runProcess(ctx context.Context, args []string, stdout, stderr io.Writer, process bool) int {
 	c := newCLI(stdout, stderr)
 	if len(args) == 0 {

@@ -16,10 +16,10 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/uuid"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/engine/ingest"
+	"github.com/alertmedic/alertmedic/internal/kube"
 	"github.com/alertmedic/alertmedic/internal/testcluster"
 )
 
@@ -125,7 +125,7 @@ func BenchmarkRecordsHeap(b *testing.B) {
 	putRecords(b, finishedRecord(ns, "template", time.Now()), n)
 	var list v1alpha1.RemediationList
 	waitFor(b, "the API server serves every record", func() bool {
-		if err := cluster.Records.List(b.Context(), &list, client.InNamespace(ns), client.Limit(1)); err != nil {
+		if err := cluster.Records.List(b.Context(), &list, kube.InNamespace(ns), kube.Limit(1)); err != nil {
 			return false
 		}
 		if n == 0 {

@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/internal/kube"
 	"github.com/alertmedic/alertmedic/report"
 )
 
@@ -39,7 +39,7 @@ func reportCmd(ctx context.Context, c *commandLine, stdout io.Writer) error {
 		return err
 	}
 	var list v1alpha1.RemediationList
-	if err := records.List(ctx, &list, client.InNamespace(o.namespace)); err != nil {
+	if err := records.List(ctx, &list, kube.InNamespace(o.namespace)); err != nil {
 		return fmt.Errorf("list remediations in %s: %w", o.namespace, err)
 	}
 	rep := report.Build(list.Items, time.Duration(o.since), time.Now())

@@ -8,9 +8,9 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/internal/kube"
 	"github.com/alertmedic/alertmedic/report"
 )
 
@@ -58,7 +58,7 @@ func fullRecord(ns, name string, now time.Time) (*v1alpha1.Remediation, v1alpha1
 }
 
 // putRecord creates rec and writes its status, as a replica would.
-func putRecord(t testing.TB, c client.Client, rec *v1alpha1.Remediation, st v1alpha1.RemediationStatus) {
+func putRecord(t testing.TB, c kube.Client, rec *v1alpha1.Remediation, st v1alpha1.RemediationStatus) {
 	t.Helper()
 	if err := c.Create(t.Context(), rec); err != nil {
 		t.Fatal(err)

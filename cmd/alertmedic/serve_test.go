@@ -13,9 +13,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/internal/kube"
 	"github.com/alertmedic/alertmedic/internal/server"
 	"github.com/alertmedic/alertmedic/internal/testlog"
 )
@@ -131,7 +131,7 @@ func TestServeRemediatesDemoNotification(t *testing.T) {
 func recordsIn(t testing.TB, ns string) []v1alpha1.Remediation {
 	t.Helper()
 	var list v1alpha1.RemediationList
-	if err := cluster.Records.List(t.Context(), &list, client.InNamespace(ns)); err != nil {
+	if err := cluster.Records.List(t.Context(), &list, kube.InNamespace(ns)); err != nil {
 		t.Fatal(err)
 	}
 	return list.Items

@@ -8,9 +8,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/internal/kube"
 )
 
 // DecidedError is returned by Decide for a record that is not waiting for
@@ -47,7 +47,7 @@ func verb(p v1alpha1.Phase) string {
 // people deciding at once exactly one succeeds; the other, like anyone
 // deciding later, gets a *DecidedError naming who decided and when. An
 // approved record is run by the leader; a denied one is final.
-func Decide(ctx context.Context, c client.Client, key client.ObjectKey, approve bool, who string, now time.Time) (*v1alpha1.Remediation, error) {
+func Decide(ctx context.Context, c kube.Client, key kube.ObjectKey, approve bool, who string, now time.Time) (*v1alpha1.Remediation, error) {
 	var rec v1alpha1.Remediation
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		if err := c.Get(ctx, key, &rec); err != nil {

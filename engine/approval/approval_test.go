@@ -6,9 +6,9 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/internal/kube"
 	"github.com/alertmedic/alertmedic/internal/testcluster"
 )
 
@@ -29,7 +29,7 @@ func restartRecord(name, ns, target string) *v1alpha1.Remediation {
 }
 
 // put creates rec in ns with the given status, as a replica would have left it.
-func put(t *testing.T, c client.Client, ns string, rec *v1alpha1.Remediation, st v1alpha1.RemediationStatus) *v1alpha1.Remediation {
+func put(t *testing.T, c kube.Client, ns string, rec *v1alpha1.Remediation, st v1alpha1.RemediationStatus) *v1alpha1.Remediation {
 	t.Helper()
 	rec.Namespace = ns
 	rec.Labels = map[string]string{v1alpha1.LabelTarget: v1alpha1.TargetLabel(rec.Spec.Target.Kind, rec.Spec.Target.Namespace, rec.Spec.Target.Name)}
@@ -45,10 +45,10 @@ func put(t *testing.T, c client.Client, ns string, rec *v1alpha1.Remediation, st
 	return rec
 }
 
-func get(t *testing.T, c client.Client, rec *v1alpha1.Remediation) *v1alpha1.Remediation {
+func get(t *testing.T, c kube.Client, rec *v1alpha1.Remediation) *v1alpha1.Remediation {
 	t.Helper()
 	var out v1alpha1.Remediation
-	if err := c.Get(t.Context(), client.ObjectKeyFromObject(rec), &out); err != nil {
+	if err := c.Get(t.Context(), kube.ObjectKeyFromObject(rec), &out); err != nil {
 		t.Fatal(err)
 	}
 	return &out
@@ -63,7 +63,7 @@ func TestDecideAfterDeadlineIsRefused(t *testing.T) {
 	rec := restartRecord("rem-late", ns, "web")
 	rec = put(t, c, ns, rec, v1alpha1.RemediationStatus{Phase: v1alpha1.PhasePendingApproval, ApprovalExpiresAt: &deadline})
 	rv := get(t, c, rec).ResourceVersion
-	_, err := Decide(t.Context(), c, client.ObjectKeyFromObject(rec), true, "slack:U0123", time.Now())
+	_, err := Decide(t.Context(), c, kube.ObjectKeyFromObject(rec), true, "slack:U0123", time.Now())
 	var de *DecidedError
 	if !errors.As(err, &de) || de.Phase != v1alpha1.PhaseExpired {
 		t.Fatalf("Decide after the deadline = %v, want a DecidedError saying it expired", err)

@@ -6,9 +6,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/internal/kube"
 )
 
 // waitingDesc is alertmedic_approvals_waiting.
@@ -18,7 +18,7 @@ var waitingDesc = prometheus.NewDesc("alertmedic_approvals_waiting",
 // waiting counts, at each scrape, the records that wait for a person.
 type waiting struct {
 	ctx       context.Context
-	records   client.Reader
+	records   kube.Reader
 	namespace string
 	indexed   bool // records has the phase index: list the waiting ones only
 }
@@ -28,11 +28,10 @@ type waiting struct {
 const phaseIndex = "status.phase"
 
 // IndexByPhase adds to a cache of records, before it starts, the index
-// by phase RegisterWaiting reads the waiting records through. It needs
-// the API server (to learn how records are scoped): when it fails, the
-// gauge is registered without it and reads every record.
-func IndexByPhase(ctx context.Context, indexer client.FieldIndexer) error {
-	err := indexer.IndexField(ctx, &v1alpha1.Remediation{}, phaseIndex, func(o client.Object) []string {
+// by phase RegisterWaiting reads the waiting records through; when it
+// fails, the gauge is registered without it and reads every record.
+func IndexByPhase(ctx context.Context, indexer kube.FieldIndexer) error {
+	err := indexer.IndexField(ctx, &v1alpha1.Remediation{}, phaseIndex, func(o kube.Object) []string {
 		// Only the phase read through it is indexed: an index entry for
 		// every retained record would cost each replica memory for nothing.
 		if r, ok := o.(*v1alpha1.Remediation); ok && r.Status.Phase == v1alpha1.PhasePendingApproval {
@@ -53,7 +52,7 @@ func IndexByPhase(ctx context.Context, indexer client.FieldIndexer) error {
 // than every retained one. ctx bounds the reads; while the cache cannot
 // answer (it has not synced yet: a scrape waits for it at most syncWait)
 // the metric is left out of the scrape rather than failing it.
-func RegisterWaiting(ctx context.Context, reg prometheus.Registerer, records client.Reader, indexed bool, namespace string) error {
+func RegisterWaiting(ctx context.Context, reg prometheus.Registerer, records kube.Reader, indexed bool, namespace string) error {
 	return reg.Register(&waiting{ctx: ctx, records: records, namespace: namespace, indexed: indexed})
 }
 
@@ -71,9 +70,9 @@ func (w *waiting) Collect(ch chan<- prometheus.Metric) {
 	// The cache's own objects, not copies: only read here, and a copy of
 	// every retained record at each scrape costs memory by the record.
 	var list v1alpha1.RemediationList
-	opts := []client.ListOption{client.InNamespace(w.namespace), client.UnsafeDisableDeepCopy}
+	opts := []kube.ListOption{kube.InNamespace(w.namespace), kube.UnsafeDisableDeepCopy}
 	if w.indexed {
-		opts = append(opts, client.MatchingFields{phaseIndex: string(v1alpha1.PhasePendingApproval)})
+		opts = append(opts, kube.MatchingFields{phaseIndex: string(v1alpha1.PhasePendingApproval)})
 	}
 	if err := w.records.List(ctx, &list, opts...); err != nil {
 		return

@@ -11,10 +11,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/internal/kube"
 )
 
 // alertmedic_approvals_waiting counts the records of its namespace in
@@ -41,7 +40,7 @@ func TestApprovalsWaitingGauge(t *testing.T) {
 	put(t, c, ns, restartRecord("rem-c", ns, "web"), v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseApproved})
 	put(t, c, other, restartRecord("rem-d", other, "web"), v1alpha1.RemediationStatus{Phase: v1alpha1.PhasePendingApproval})
 	want("2")
-	if _, err := Decide(t.Context(), c, client.ObjectKeyFromObject(waitingA), false, "kubernetes:alice", t0); err != nil {
+	if _, err := Decide(t.Context(), c, kube.ObjectKeyFromObject(waitingA), false, "kubernetes:alice", t0); err != nil {
 		t.Fatal(err)
 	}
 	want("1")
@@ -76,7 +75,7 @@ func TestApprovalsWaitingGaugeFromAnIndexedCache(t *testing.T) {
 	put(t, c, ns, restartRecord("rem-c", ns, "web"), v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseApproved})
 	put(t, c, ns, restartRecord("rem-d", ns, "web"), v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseSucceeded})
 	eventually("2")
-	if _, err := Decide(t.Context(), c, client.ObjectKeyFromObject(waitingA), false, "kubernetes:alice", t0); err != nil {
+	if _, err := Decide(t.Context(), c, kube.ObjectKeyFromObject(waitingA), false, "kubernetes:alice", t0); err != nil {
 		t.Fatal(err)
 	}
 	eventually("1")
@@ -103,7 +102,7 @@ func BenchmarkApprovalsWaitingScrape(b *testing.B) {
 	reg, cc := indexedGauge(b, cluster.Config, ns)
 	var list v1alpha1.RemediationList
 	for {
-		if err := cc.List(b.Context(), &list, client.InNamespace(ns)); err == nil && len(list.Items) == 2000 {
+		if err := cc.List(b.Context(), &list, kube.InNamespace(ns)); err == nil && len(list.Items) == 2000 {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -148,9 +147,13 @@ func TestApprovalsWaitingGaugeDoesNotWaitForTheCache(t *testing.T) {
 // indexedGauge registers the gauge, as serve does, on a cache of ns's
 // records reading as cfg's user, indexed by phase, and starts the cache
 // until the test ends.
-func indexedGauge(t testing.TB, cfg *rest.Config, ns string) (*prometheus.Registry, cache.Cache) {
+func indexedGauge(t testing.TB, cfg *rest.Config, ns string) (*prometheus.Registry, *kube.Cache) {
 	t.Helper()
-	cc, err := cache.New(cfg, cache.Options{Scheme: cluster.Scheme, DefaultNamespaces: map[string]cache.Config{ns: {}}})
+	c, err := kube.New(cfg, kube.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := kube.NewCache(c, &v1alpha1.Remediation{}, &v1alpha1.RemediationList{}, kube.CacheOptions{Namespace: ns})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,9 +7,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/internal/kube"
 )
 
 // Resolve notes on the record key that its alert episode resolved at at,
@@ -19,7 +19,7 @@ import (
 // any record notes when its alert resolved, which starts its retention
 // period. It returns the records it cancelled. A record that is not there
 // (never planned, or collected) ends the walk without error.
-func Resolve(ctx context.Context, c client.Client, key client.ObjectKey, at time.Time) ([]*v1alpha1.Remediation, error) {
+func Resolve(ctx context.Context, c kube.Client, key kube.ObjectKey, at time.Time) ([]*v1alpha1.Remediation, error) {
 	var cancelled []*v1alpha1.Remediation
 	for range v1alpha1.MaxEscalations + v1alpha1.MaxSequenceSteps + 1 {
 		var next string

@@ -16,6 +16,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/alertmedic/alertmedic/internal/kube"
 	"slices"
 	"sync"
 	"time"
@@ -26,10 +27,8 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/retry"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/policy"
 )
@@ -61,9 +60,9 @@ func Decode(cm *corev1.ConfigMap) (policy.Windows, error) {
 // Load reads the breaker's windows and the rules' budget windows from the
 // API server (through r), with one read; none when the ConfigMap does not
 // exist.
-func Load(ctx context.Context, r client.Reader, namespace string) (policy.Windows, map[string]policy.Windows, error) {
+func Load(ctx context.Context, r kube.Reader, namespace string) (policy.Windows, map[string]policy.Windows, error) {
 	var cm corev1.ConfigMap
-	err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: ConfigMapName}, &cm)
+	err := r.Get(ctx, kube.ObjectKey{Namespace: namespace, Name: ConfigMapName}, &cm)
 	switch {
 	case apierrors.IsNotFound(err):
 		return nil, nil, nil
@@ -84,7 +83,7 @@ func Load(ctx context.Context, r client.Reader, namespace string) (policy.Window
 // Publish adds w to the windows in the ConfigMap (created if missing),
 // forgetting those that ended before keepSince, and returns the windows
 // now stored.
-func Publish(ctx context.Context, c client.Client, namespace string, w policy.Window, keepSince time.Time) (policy.Windows, error) {
+func Publish(ctx context.Context, c kube.Client, namespace string, w policy.Window, keepSince time.Time) (policy.Windows, error) {
 	var stored policy.Windows
 	err := update(ctx, c, namespace, key, func(cm *corev1.ConfigMap) any {
 		ws, err := Decode(cm)
@@ -129,7 +128,7 @@ const MaxTargetWindows = 1000
 // MaxTargetWindows target windows, those that end soonest (never w). It
 // returns the budget windows now stored, and how many target windows were
 // forgotten for the bound.
-func PublishBudget(ctx context.Context, c client.Client, namespace, budget string, w policy.Window, keepSince time.Time) (map[string]policy.Windows, int, error) {
+func PublishBudget(ctx context.Context, c kube.Client, namespace, budget string, w policy.Window, keepSince time.Time) (map[string]policy.Windows, int, error) {
 	var (
 		stored  map[string]policy.Windows
 		dropped int
@@ -202,10 +201,10 @@ func boundTargets(bs map[string]policy.Windows, key string, w policy.Window, max
 // read-modify-write retried on conflict, so what another writer added
 // meanwhile is kept. An error may come after the write landed (its answer
 // lost): the caller reads the ConfigMap again before relying on it.
-func update(ctx context.Context, c client.Client, namespace, k string, edit func(*corev1.ConfigMap) any) error {
+func update(ctx context.Context, c kube.Client, namespace, k string, edit func(*corev1.ConfigMap) any) error {
 	return retry.OnError(retry.DefaultRetry, func(err error) bool { return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) }, func() error {
 		var cm corev1.ConfigMap
-		err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: ConfigMapName}, &cm)
+		err := c.Get(ctx, kube.ObjectKey{Namespace: namespace, Name: ConfigMapName}, &cm)
 		create := apierrors.IsNotFound(err)
 		if err != nil && !create {
 			return err
@@ -244,24 +243,24 @@ type Watcher struct {
 
 // NewWatcher watches the ConfigMap in namespace with c (list and watch
 // restricted to its name, which is all the RBAC allows).
-func NewWatcher(c kubernetes.Interface, namespace string) *Watcher {
+func NewWatcher(c kube.WithWatch, namespace string) *Watcher {
 	byName := func(o *metav1.ListOptions) {
 		o.FieldSelector = fields.OneTermEqualSelector("metadata.name", ConfigMapName).String()
 	}
 	lw := &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			byName(&o)
-			return c.CoreV1().ConfigMaps(namespace).List(ctx, o)
+			return kube.List[corev1.ConfigMapList](ctx, c, namespace, o)
 		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			byName(&o)
-			return c.CoreV1().ConfigMaps(namespace).Watch(ctx, o)
+			return c.Watch(ctx, &corev1.ConfigMapList{}, &kube.ListOptions{Namespace: namespace, Raw: &o})
 		},
 	}
 	return &Watcher{informer: cache.NewSharedIndexInformer(lw, &corev1.ConfigMap{}, 0, cache.Indexers{})}
 }
 
-// Start runs the watch until ctx ends (a manager.Runnable).
+// Start runs the watch until ctx ends (a kube.Runnable).
 func (w *Watcher) Start(ctx context.Context) error {
 	w.informer.RunWithContext(ctx)
 	return nil

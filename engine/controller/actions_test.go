@@ -60,7 +60,7 @@ func TestRunJobOutcomeIsRecorded(t *testing.T) {
 	ns := cluster.Namespace(t, "jobs")
 	cronJob(t, ns, "backup", "")
 	cronJob(t, ns, "cleanup", testcluster.JobFail)
-	startRunner(t, ns, remediations.NewExecutor(cluster.Client, remediations.Options{}), verifyPolicy(), nil)
+	startRunner(t, ns, remediations.NewExecutor(cluster.Records, remediations.Options{}), verifyPolicy(), nil)
 	ok := put(t, cluster.Records, ns, withVerify(runJobRecord("backup-ok", ns, "backup"), rolloutCheck(2*time.Minute)), v1alpha1.RemediationStatus{})
 	bad := put(t, cluster.Records, ns, withVerify(runJobRecord("cleanup-fails", ns, "cleanup"), rolloutCheck(2*time.Minute)), v1alpha1.RemediationStatus{})
 	waitLong(t, "both records to end", func() bool { return final(t, ok)() && final(t, bad)() })
@@ -118,7 +118,7 @@ func TestEvictPodOutcomeIsRecorded(t *testing.T) {
 		return pods.Items[0].Name
 	}
 	webPod, dbPod := podOf("web"), podOf("db")
-	startRunner(t, ns, remediations.NewExecutor(cluster.Client, remediations.Options{}), verifyPolicy(), nil)
+	startRunner(t, ns, remediations.NewExecutor(cluster.Records, remediations.Options{}), verifyPolicy(), nil)
 	ok := put(t, cluster.Records, ns, withVerify(evictRecord("evict-web", ns, webPod), rolloutCheck(2*time.Minute)), v1alpha1.RemediationStatus{})
 	blocked := put(t, cluster.Records, ns, withVerify(evictRecord("evict-db", ns, dbPod), rolloutCheck(2*time.Minute)), v1alpha1.RemediationStatus{})
 	waitLong(t, "both records to end", func() bool { return final(t, ok)() && final(t, blocked)() })

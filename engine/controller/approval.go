@@ -7,16 +7,15 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/engine"
+	"github.com/alertmedic/alertmedic/internal/kube"
 )
 
 // holdForApproval turns an action the open breaker holds back into one
 // waiting for a person.
-func (r *Runner) holdForApproval(ctx context.Context, rec *v1alpha1.Remediation, now time.Time, why string) (ctrl.Result, error) {
+func (r *Runner) holdForApproval(ctx context.Context, rec *v1alpha1.Remediation, now time.Time, why string) (kube.Result, error) {
 	r.opts.Metrics.Decision(engine.DecisionCircuitOpen).Inc()
 	return r.pend(ctx, rec, "CircuitOpen", why+"; a person may approve it", nil, now.Add(r.opts.Policy.ApprovalTimeout), now)
 }
@@ -41,7 +40,7 @@ func (r *Runner) plan(ctx context.Context, rec *v1alpha1.Remediation, now time.T
 // sees: a dry run of the action against the target as it is now. The action
 // later runs only if the target's generation is still the planned one.
 // A plan already made for the decision to pend is passed in; nil makes one.
-func (r *Runner) pend(ctx context.Context, rec *v1alpha1.Remediation, reason, msg string, plan *v1alpha1.Plan, deadline, now time.Time) (ctrl.Result, error) {
+func (r *Runner) pend(ctx context.Context, rec *v1alpha1.Remediation, reason, msg string, plan *v1alpha1.Plan, deadline, now time.Time) (kube.Result, error) {
 	if plan == nil {
 		plan = r.plan(ctx, rec, now)
 	}
@@ -51,12 +50,12 @@ func (r *Runner) pend(ctx context.Context, rec *v1alpha1.Remediation, reason, ms
 	rec.Status.Message = fmt.Sprintf("%s; approve with 'alertmedic approve %s' before %s", msg, rec.Name, deadline.UTC().Format(time.RFC3339))
 	if err := r.writeStatus(ctx, rec); err != nil {
 		if apierrors.IsConflict(err) {
-			return ctrl.Result{}, nil // changed under us: its watch event brings it back
+			return kube.Result{}, nil // changed under us: its watch event brings it back
 		}
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+		return kube.Result{}, kube.IgnoreNotFound(err)
 	}
 	r.opts.Metrics.Decision(engine.DecisionAwaitApproval).Inc()
 	r.opts.Logger.Info("remediation awaits approval", "record", rec.Name, "reason", reason, "rule", rec.Spec.Rule,
 		"target", rec.Spec.TargetRef, "expires", deadline)
-	return ctrl.Result{RequeueAfter: deadline.Sub(now)}, nil
+	return kube.Result{RequeueAfter: deadline.Sub(now)}, nil
 }

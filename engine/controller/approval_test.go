@@ -8,16 +8,16 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/engine/approval"
+	"github.com/alertmedic/alertmedic/internal/kube"
 	"github.com/alertmedic/alertmedic/remediations"
 )
 
 // pendingRestart runs a runner over a Deployment "web" and a restart of it
 // that waits for approval (by U0123), and returns once it waits.
-func pendingRestart(t *testing.T, name string) (string, client.Client, *v1alpha1.Remediation) {
+func pendingRestart(t *testing.T, name string) (string, kube.Client, *v1alpha1.Remediation) {
 	t.Helper()
 	ns := cluster.Namespace(t, "records")
 	c := cluster.NewClient(t, cluster.Config)
@@ -25,7 +25,7 @@ func pendingRestart(t *testing.T, name string) (string, client.Client, *v1alpha1
 	rec := restartRecord(name, ns, "web")
 	rec.Spec.Approval = &v1alpha1.ApprovalSpec{Users: []string{"U0123"}, Timeout: metav1.Duration{Duration: time.Hour}}
 	rec = put(t, c, ns, rec, v1alpha1.RemediationStatus{})
-	startRunner(t, ns, remediations.NewExecutor(cluster.Client, remediations.Options{}), Policy{}, time.Now)
+	startRunner(t, ns, remediations.NewExecutor(cluster.Records, remediations.Options{}), Policy{}, time.Now)
 	waitFor(t, "the record to wait for approval", phaseIs(t, c, rec, v1alpha1.PhasePendingApproval))
 	return ns, c, rec
 }
@@ -85,7 +85,7 @@ func TestApprovedStalePlanIsNotRun(t *testing.T) {
 	if _, err := cluster.Client.AppsV1().Deployments(ns).Update(t.Context(), d, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := approval.Decide(t.Context(), c, client.ObjectKeyFromObject(rec), true, "slack:U0123", time.Now()); err != nil {
+	if _, err := approval.Decide(t.Context(), c, kube.ObjectKeyFromObject(rec), true, "slack:U0123", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the approved record to finish", func() bool { return get(t, c, rec).Status.Phase.Final() })
@@ -115,7 +115,7 @@ func TestPlanErrorIsShown(t *testing.T) {
 	rec := restartRecord("rem-no-target", ns, "missing")
 	rec.Spec.Approval = &v1alpha1.ApprovalSpec{Users: []string{"U0123"}, Timeout: metav1.Duration{Duration: time.Hour}}
 	rec = put(t, c, ns, rec, v1alpha1.RemediationStatus{})
-	startRunner(t, ns, remediations.NewExecutor(cluster.Client, remediations.Options{}), Policy{}, time.Now)
+	startRunner(t, ns, remediations.NewExecutor(cluster.Records, remediations.Options{}), Policy{}, time.Now)
 	waitFor(t, "the record to wait for approval", phaseIs(t, c, rec, v1alpha1.PhasePendingApproval))
 	if p := get(t, c, rec).Status.Plan; p == nil || !strings.Contains(p.Error, "not found") || p.Generation != 0 {
 		t.Errorf("plan = %+v, want the not-found error", p)
@@ -133,7 +133,7 @@ func TestApprovedTargetDeletedIsSkipped(t *testing.T) {
 	if err := cluster.Client.AppsV1().Deployments(ns).Delete(t.Context(), "web", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := approval.Decide(t.Context(), c, client.ObjectKeyFromObject(rec), true, "slack:U0123", time.Now()); err != nil {
+	if _, err := approval.Decide(t.Context(), c, kube.ObjectKeyFromObject(rec), true, "slack:U0123", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the approved record to finish", func() bool { return get(t, c, rec).Status.Phase.Final() })

@@ -11,9 +11,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/internal/kube"
 	"github.com/alertmedic/alertmedic/policy"
 	"github.com/alertmedic/alertmedic/remediations"
 )
@@ -126,7 +126,7 @@ func (r *Runner) archive(ctx context.Context, rec *v1alpha1.Remediation) error {
 		return err
 	}
 	target := &v1alpha1.Remediation{ObjectMeta: metav1.ObjectMeta{Namespace: rec.Namespace, Name: rec.Name}}
-	err = r.client.Patch(ctx, target, client.RawPatch(types.MergePatchType, patch))
+	err = r.client.Patch(ctx, target, kube.RawPatch(types.MergePatchType, patch))
 	if apierrors.IsNotFound(err) {
 		return err
 	}
@@ -185,8 +185,8 @@ func (r *Runner) listArchived(ctx context.Context) error {
 	list := &metav1.PartialObjectMetadataList{}
 	list.SetGroupVersionKind(v1alpha1.GroupVersion.WithKind("RemediationList"))
 	for cont := ""; ; {
-		err := r.reader.List(ctx, list, client.InNamespace(r.opts.Namespace), client.HasLabels{v1alpha1.LabelArchived},
-			client.Limit(500), client.Continue(cont))
+		err := r.reader.List(ctx, list, kube.InNamespace(r.opts.Namespace), kube.HasLabels{v1alpha1.LabelArchived},
+			kube.Limit(500), kube.Continue(cont))
 		if err != nil {
 			r.arch.mu.Lock()
 			r.arch.added = nil
@@ -232,7 +232,7 @@ func (r *Runner) listArchived(ctx context.Context) error {
 func (r *Runner) archivedStale(ctx context.Context, cached int) (bool, error) {
 	list := &metav1.PartialObjectMetadataList{}
 	list.SetGroupVersionKind(v1alpha1.GroupVersion.WithKind("RemediationList"))
-	if err := r.reader.List(ctx, list, client.InNamespace(r.opts.Namespace), client.Limit(1)); err != nil {
+	if err := r.reader.List(ctx, list, kube.InNamespace(r.opts.Namespace), kube.Limit(1)); err != nil {
 		return false, err
 	}
 	total := int64(len(list.Items))
@@ -281,7 +281,7 @@ func (r *Runner) archivedSnapshot() []archivedRecord {
 func (r *Runner) deleteArchived(ctx context.Context, name string, e archivedEntry) (bool, error) {
 	uid := e.uid
 	rec := &v1alpha1.Remediation{ObjectMeta: metav1.ObjectMeta{Namespace: r.opts.Namespace, Name: name}}
-	err := r.client.Delete(ctx, rec, client.Preconditions{UID: &uid})
+	err := r.client.Delete(ctx, rec, kube.Preconditions{UID: &uid})
 	switch {
 	case err == nil, apierrors.IsNotFound(err), apierrors.IsConflict(err):
 	default:

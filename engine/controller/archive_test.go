@@ -10,11 +10,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/engine"
 	"github.com/alertmedic/alertmedic/internal/faultproxy"
+	"github.com/alertmedic/alertmedic/internal/kube"
 	"github.com/alertmedic/alertmedic/internal/testlog"
 )
 
@@ -228,7 +228,7 @@ func TestArchiveAnswerLost(t *testing.T) {
 				Policy: Policy{Retention: 24 * time.Hour, MaxRetention: 72 * time.Hour, CountSweep: 200 * time.Millisecond}})
 			waitFor(t, "the archive write to land", func() bool {
 				var got v1alpha1.Remediation
-				err := c.Get(t.Context(), client.ObjectKeyFromObject(rec), &got)
+				err := c.Get(t.Context(), kube.ObjectKeyFromObject(rec), &got)
 				return apierrors.IsNotFound(err) || err == nil && got.Labels[v1alpha1.LabelArchived] == "true"
 			})
 			if n := proxy.Hits("archive"); n != 1 {

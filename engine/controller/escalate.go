@@ -11,11 +11,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/engine"
+	"github.com/alertmedic/alertmedic/internal/kube"
 )
 
 // A record that ends Failed and has an onFailure chain escalates: the
@@ -80,7 +79,7 @@ func escalation(cause *v1alpha1.Remediation, now time.Time) *v1alpha1.Remediatio
 // acts for an alert that no longer fires. A failure to create that will
 // not pass on retry (the API server refuses the record) is noted on rec;
 // any other is returned, and the escalation tried again.
-func (r *Runner) escalate(ctx context.Context, rec *v1alpha1.Remediation, now time.Time) (ctrl.Result, error) {
+func (r *Runner) escalate(ctx context.Context, rec *v1alpha1.Remediation, now time.Time) (kube.Result, error) {
 	return r.follow(ctx, rec, follower{
 		next: escalation(rec, now), what: "escalation", stopped: "not escalated", decision: engine.DecisionEscalated,
 		owns: func(got *v1alpha1.Remediation) (bool, string) {
@@ -108,7 +107,7 @@ func (r *Runner) noteEscalation(ctx context.Context, rec *v1alpha1.Remediation, 
 func (r *Runner) patchStatus(ctx context.Context, rec *v1alpha1.Remediation, set func(*v1alpha1.RemediationStatus)) error {
 	orig := rec.DeepCopy()
 	set(&rec.Status)
-	patch := client.MergeFrom(orig)
+	patch := kube.MergeFrom(orig)
 	err := retry.OnError(retry.DefaultBackoff, func(err error) bool { return !apierrors.IsNotFound(err) && ctx.Err() == nil }, func() error {
 		return r.client.Status().Patch(ctx, rec, patch)
 	})

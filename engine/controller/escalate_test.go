@@ -8,11 +8,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/engine"
 	"github.com/alertmedic/alertmedic/engine/approval"
+	"github.com/alertmedic/alertmedic/internal/kube"
 	"github.com/alertmedic/alertmedic/internal/testcluster"
 	"github.com/alertmedic/alertmedic/remediations"
 )
@@ -86,10 +86,10 @@ func TestEscalationRecord(t *testing.T) {
 }
 
 // escalations lists the records that escalate cause.
-func escalations(t *testing.T, c client.Client, cause *v1alpha1.Remediation) []v1alpha1.Remediation {
+func escalations(t *testing.T, c kube.Client, cause *v1alpha1.Remediation) []v1alpha1.Remediation {
 	t.Helper()
 	var list v1alpha1.RemediationList
-	if err := c.List(t.Context(), &list, client.InNamespace(cause.Namespace), client.MatchingLabels{v1alpha1.LabelEscalatedFrom: cause.Name}); err != nil {
+	if err := c.List(t.Context(), &list, kube.InNamespace(cause.Namespace), kube.MatchingLabels{v1alpha1.LabelEscalatedFrom: cause.Name}); err != nil {
 		t.Fatal(err)
 	}
 	return list.Items
@@ -117,7 +117,7 @@ func TestFailedRecordEscalatesOnceAndRunsThroughTheCooldown(t *testing.T) {
 	rec = put(t, cluster.Records, ns, rec, st)
 	pol := verifyPolicy()
 	pol.Cooldown = time.Hour
-	m := startRunner(t, ns, remediations.NewExecutor(cluster.Client, remediations.Options{}), pol, nil)
+	m := startRunner(t, ns, remediations.NewExecutor(cluster.Records, remediations.Options{}), pol, nil)
 	waitLong(t, "the escalation noted on the failed record", func() bool { return get(t, cluster.Records, rec).Status.Escalation != nil })
 	e := get(t, cluster.Records, rec).Status.Escalation
 	if e.Record != "stalled-e1" || e.Message != "" {
@@ -158,7 +158,7 @@ func TestEscalationCreatedBeforeIsNotMadeTwice(t *testing.T) {
 	if err := cluster.Records.Create(t.Context(), squatter); err != nil {
 		t.Fatal(err)
 	}
-	m := startRunner(t, ns, remediations.NewExecutor(cluster.Client, remediations.Options{}), verifyPolicy(), nil)
+	m := startRunner(t, ns, remediations.NewExecutor(cluster.Records, remediations.Options{}), verifyPolicy(), nil)
 	waitLong(t, "both failed records noted", func() bool {
 		return get(t, cluster.Records, rec).Status.Escalation != nil && get(t, cluster.Records, other).Status.Escalation != nil
 	})
@@ -189,7 +189,7 @@ func TestResolvedAlertsAreNotEscalated(t *testing.T) {
 	ask := &v1alpha1.ApprovalSpec{Users: []string{"U1"}, Timeout: metav1.Duration{Duration: time.Hour}}
 	waiting, wst := failedRestart("waits", ns, "web", v1alpha1.Step{Action: v1alpha1.ActionRollback, Rollback: &v1alpha1.RollbackParams{}, Approval: ask})
 	waiting = put(t, cluster.Records, ns, waiting, wst)
-	startRunner(t, ns, remediations.NewExecutor(cluster.Client, remediations.Options{}), verifyPolicy(), nil)
+	startRunner(t, ns, remediations.NewExecutor(cluster.Records, remediations.Options{}), verifyPolicy(), nil)
 	waitLong(t, "both noted", func() bool {
 		return get(t, cluster.Records, rec).Status.Escalation != nil && get(t, cluster.Records, waiting).Status.Escalation != nil
 	})
@@ -202,7 +202,7 @@ func TestResolvedAlertsAreNotEscalated(t *testing.T) {
 	next := &v1alpha1.Remediation{ObjectMeta: metav1.ObjectMeta{Name: get(t, cluster.Records, waiting).Status.Escalation.Record, Namespace: ns}}
 	waitLong(t, "the escalation to wait for approval", phaseIs(t, cluster.Records, next, v1alpha1.PhasePendingApproval))
 	// The resolved notification names the first record of the chain.
-	cancelled, err := approval.Resolve(t.Context(), cluster.Records, client.ObjectKeyFromObject(waiting), time.Now())
+	cancelled, err := approval.Resolve(t.Context(), cluster.Records, kube.ObjectKeyFromObject(waiting), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +265,7 @@ func TestRollbackToABadReleaseEscalatesToARollbackThatSucceeds(t *testing.T) {
 	rec.Spec.OnFailure = []v1alpha1.Step{{Action: v1alpha1.ActionRollback, Rollback: &v1alpha1.RollbackParams{}, Verify: rolloutWithin(2 * time.Minute)}}
 	pol := verifyPolicy()
 	pol.Cooldown = time.Hour
-	startRunner(t, ns, remediations.NewExecutor(cluster.Client, remediations.Options{}), pol, nil)
+	startRunner(t, ns, remediations.NewExecutor(cluster.Records, remediations.Options{}), pol, nil)
 	rec = put(t, cluster.Records, ns, rec, v1alpha1.RemediationStatus{})
 
 	waitLong(t, "the rollback to end", final(t, rec))

@@ -30,7 +30,7 @@ func TestScaleOfAGitOpsManagedDeploymentIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitLong(t, "web available", available(t, ns, "web"))
-	startRunner(t, ns, remediations.NewExecutor(cluster.Client, remediations.Options{}), verifyPolicy(), nil)
+	startRunner(t, ns, remediations.NewExecutor(cluster.Records, remediations.Options{}), verifyPolicy(), nil)
 	scale := func(name string, gitops v1alpha1.GitOps) *v1alpha1.Remediation {
 		rec := restartRecord(name, ns, "web")
 		rec.Spec.Rule, rec.Spec.Action = "scale-on-queue", v1alpha1.ActionScale

@@ -47,7 +47,7 @@ func TestScaleOfAnHPAManagedDeploymentRaisesItsMinimum(t *testing.T) {
 		rec.Spec.Verify = rolloutWithin(2 * time.Minute)
 		return put(t, cluster.Records, ns, rec, v1alpha1.RemediationStatus{})
 	}
-	_, stop := startStoppableRunner(t, ns, remediations.NewExecutor(cluster.Client, remediations.Options{}), verifyPolicy(), nil)
+	_, stop := startStoppableRunner(t, ns, remediations.NewExecutor(cluster.Records, remediations.Options{}), verifyPolicy(), nil)
 
 	refused := scale("refused", v1alpha1.ScaleParams{Op: v1alpha1.ScaleBy, N: 3})
 	waitLong(t, "the refused scale to end", final(t, refused))
@@ -73,7 +73,7 @@ func TestScaleOfAnHPAManagedDeploymentRaisesItsMinimum(t *testing.T) {
 		t.Fatalf("the raise ran out before the leader change; the test proves nothing")
 	}
 	stop() // the leader goes away before the raise is due to be put back
-	startRunner(t, ns, remediations.NewExecutor(cluster.Client, remediations.Options{}), verifyPolicy(), nil)
+	startRunner(t, ns, remediations.NewExecutor(cluster.Records, remediations.Options{}), verifyPolicy(), nil)
 	waitLong(t, "the raise put back by the next leader", func() bool {
 		h := get(t, cluster.Records, raised).Status.HPA
 		return h != nil && h.RestoredAt != nil

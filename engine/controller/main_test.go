@@ -11,13 +11,11 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/engine"
+	"github.com/alertmedic/alertmedic/internal/kube"
 	"github.com/alertmedic/alertmedic/internal/testcluster"
 )
 
@@ -54,13 +52,10 @@ func startRunnerWith(t *testing.T, ns string, opts Options) (m *engine.Metrics, 
 // startRunnerOn is startRunnerWith talking to the API server through cfg.
 func startRunnerOn(t *testing.T, cfg *rest.Config, ns string, opts Options) (m *engine.Metrics, stop func()) {
 	t.Helper()
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme: cluster.Scheme,
+	mgr, err := kube.NewManager(cfg, kube.ManagerOptions{
+		Object: &v1alpha1.Remediation{}, List: &v1alpha1.RemediationList{},
 		// As serve's: settled records trimmed (v1alpha1.TrimForCache).
-		Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}},
-			ByObject: map[client.Object]cache.ByObject{&v1alpha1.Remediation{}: {Transform: v1alpha1.CacheTransform, Label: v1alpha1.NotArchived()}}},
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
+		Cache: kube.CacheOptions{Namespace: ns, Transform: v1alpha1.CacheTransform, LabelSelector: v1alpha1.NotArchived()},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +87,7 @@ func startRunnerOn(t *testing.T, cfg *rest.Config, ns string, opts Options) (m *
 var waitFor = testcluster.WaitFor
 
 // put creates rec in ns with the given status, as a replica would have left it.
-func put(t *testing.T, c client.Client, ns string, rec *v1alpha1.Remediation, st v1alpha1.RemediationStatus) *v1alpha1.Remediation {
+func put(t *testing.T, c kube.Client, ns string, rec *v1alpha1.Remediation, st v1alpha1.RemediationStatus) *v1alpha1.Remediation {
 	t.Helper()
 	rec.Namespace = ns
 	if rec.Labels == nil {
@@ -107,8 +102,19 @@ func put(t *testing.T, c client.Client, ns string, rec *v1alpha1.Remediation, st
 		t.Fatal(err)
 	}
 	if st.Phase != "" {
-		rec.Status = st
-		if err := c.Status().Update(t.Context(), rec); err != nil {
+		// A runner already running may act on the record between its
+		// create and this write; the record is then put as it says.
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			rec.Status = st
+			err := c.Status().Update(t.Context(), rec)
+			if apierrors.IsConflict(err) {
+				if gerr := c.Get(t.Context(), kube.ObjectKeyFromObject(rec), rec); gerr != nil {
+					return gerr
+				}
+			}
+			return err
+		})
+		if err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -116,14 +122,14 @@ func put(t *testing.T, c client.Client, ns string, rec *v1alpha1.Remediation, st
 }
 
 // gone reports whether rec is deleted from the API server.
-func gone(t *testing.T, c client.Client, rec *v1alpha1.Remediation) bool {
+func gone(t *testing.T, c kube.Client, rec *v1alpha1.Remediation) bool {
 	t.Helper()
-	return apierrors.IsNotFound(c.Get(t.Context(), client.ObjectKeyFromObject(rec), &v1alpha1.Remediation{}))
+	return apierrors.IsNotFound(c.Get(t.Context(), kube.ObjectKeyFromObject(rec), &v1alpha1.Remediation{}))
 }
 
 // putArchived creates a succeeded restart of target in ns as the leader
 // leaves it archived: its alert resolved at retainedFrom.
-func putArchived(t *testing.T, c client.Client, ns, name, target string, retainedFrom time.Time) *v1alpha1.Remediation {
+func putArchived(t *testing.T, c kube.Client, ns, name, target string, retainedFrom time.Time) *v1alpha1.Remediation {
 	t.Helper()
 	at := metav1.NewTime(retainedFrom.Truncate(time.Second))
 	rec := restartRecord(name, ns, target)
@@ -132,16 +138,16 @@ func putArchived(t *testing.T, c client.Client, ns, name, target string, retaine
 	return put(t, c, ns, rec, v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseSucceeded, FinishedAt: &at, AlertResolvedAt: &at})
 }
 
-func get(t *testing.T, c client.Client, rec *v1alpha1.Remediation) *v1alpha1.Remediation {
+func get(t *testing.T, c kube.Client, rec *v1alpha1.Remediation) *v1alpha1.Remediation {
 	t.Helper()
 	var out v1alpha1.Remediation
-	if err := c.Get(t.Context(), client.ObjectKeyFromObject(rec), &out); err != nil {
+	if err := c.Get(t.Context(), kube.ObjectKeyFromObject(rec), &out); err != nil {
 		t.Fatal(err)
 	}
 	return &out
 }
 
-func phaseIs(t *testing.T, c client.Client, rec *v1alpha1.Remediation, p v1alpha1.Phase) func() bool {
+func phaseIs(t *testing.T, c kube.Client, rec *v1alpha1.Remediation, p v1alpha1.Phase) func() bool {
 	return func() bool { return get(t, c, rec).Status.Phase == p }
 }
 

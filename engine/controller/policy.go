@@ -7,9 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"sigs.k8s.io/controller-runtime/pkg/client"
-
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/internal/kube"
 	"github.com/alertmedic/alertmedic/policy"
 	"github.com/alertmedic/alertmedic/remediations"
 )
@@ -282,7 +281,7 @@ func (r *Runner) seed(ctx context.Context) error {
 	var list v1alpha1.RemediationList
 	// Read only, and possibly tens of thousands: not copied out of the
 	// cache (a copy of each would double the heap at every leader's start).
-	if err := r.client.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
+	if err := r.client.List(ctx, &list, kube.UnsafeDisableDeepCopy); err != nil {
 		return fmt.Errorf("list records: %w", err)
 	}
 	// Archived records are not in the cache: none acted within the book's

@@ -11,11 +11,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/engine"
 	"github.com/alertmedic/alertmedic/engine/approval"
+	"github.com/alertmedic/alertmedic/internal/kube"
 	"github.com/alertmedic/alertmedic/policy"
 	"github.com/alertmedic/alertmedic/remediations"
 )
@@ -61,7 +61,7 @@ func TestPolicyRequiresApproval(t *testing.T) {
 	raise := scale("rem-raise-to-3", v1alpha1.ScaleParams{Op: "to", N: 3, HPA: v1alpha1.HPARaise, HPAFor: &metav1.Duration{Duration: time.Hour}})
 	raise.Spec.Target.Name = "api"
 	raises := put(t, c, ns, raise, v1alpha1.RemediationStatus{})
-	startRunner(t, ns, remediations.NewExecutor(cluster.Client, remediations.Options{}),
+	startRunner(t, ns, remediations.NewExecutor(cluster.Records, remediations.Options{}),
 		Policy{RequireApproval: []string{"rollback", "scale-down", "namespace=prod-*"}, Limits: policy.Limits{BreakerMax: -1}}, time.Now)
 
 	waitFor(t, "the scale up to run", phaseIs(t, c, runs, v1alpha1.PhaseSucceeded))
@@ -81,7 +81,7 @@ func TestPolicyRequiresApproval(t *testing.T) {
 		t.Fatalf("replicas = %v, %v; want 4 from the scale up alone", d.Spec.Replicas, err)
 	}
 	// Approved, a held action runs.
-	if _, err := approval.Decide(t.Context(), c, client.ObjectKeyFromObject(held[3]), true, "kubernetes:alice", time.Now()); err != nil {
+	if _, err := approval.Decide(t.Context(), c, kube.ObjectKeyFromObject(held[3]), true, "kubernetes:alice", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the approved restart", phaseIs(t, c, held[3], v1alpha1.PhaseSucceeded))
@@ -102,7 +102,7 @@ func TestValidRequireApproval(t *testing.T) {
 
 // budgetRecords puts n records of rule on target (a Deployment name), each a
 // new episode, with the rule's budget b (nil: the global defaults).
-func budgetRecords(t *testing.T, c client.Client, ns, rule, target string, n int, b *v1alpha1.BudgetSpec) []*v1alpha1.Remediation {
+func budgetRecords(t *testing.T, c kube.Client, ns, rule, target string, n int, b *v1alpha1.BudgetSpec) []*v1alpha1.Remediation {
 	t.Helper()
 	var out []*v1alpha1.Remediation
 	for i := range n {
@@ -113,7 +113,7 @@ func budgetRecords(t *testing.T, c client.Client, ns, rule, target string, n int
 	return out
 }
 
-func phases(t *testing.T, c client.Client, recs []*v1alpha1.Remediation) map[string]int {
+func phases(t *testing.T, c kube.Client, recs []*v1alpha1.Remediation) map[string]int {
 	t.Helper()
 	out := map[string]int{}
 	for _, r := range recs {
@@ -123,7 +123,7 @@ func phases(t *testing.T, c client.Client, recs []*v1alpha1.Remediation) map[str
 	return out
 }
 
-func allDone(t *testing.T, c client.Client, recs []*v1alpha1.Remediation) func() bool {
+func allDone(t *testing.T, c kube.Client, recs []*v1alpha1.Remediation) func() bool {
 	return func() bool {
 		for _, r := range recs {
 			if !get(t, c, r).Status.Phase.Final() {

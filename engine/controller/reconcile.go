@@ -11,13 +11,10 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/util/retry"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/engine"
+	"github.com/alertmedic/alertmedic/internal/kube"
 	"github.com/alertmedic/alertmedic/policy"
 	"github.com/alertmedic/alertmedic/remediations"
 )
@@ -61,8 +58,8 @@ type Options struct {
 // the move to Running is an update guarded by the record's resourceVersion,
 // so two replicas that both believe they lead cannot both run it.
 type Runner struct {
-	client client.Client // cached reads, API writes
-	reader client.Reader // API reads
+	client kube.Client // cached reads, API writes
+	reader kube.Reader // API reads
 	opts   Options
 
 	mu     sync.Mutex
@@ -95,7 +92,7 @@ type writes struct {
 
 // NewRunner registers a Runner with mgr: its controller and its leader gauge
 // run only while mgr leads.
-func NewRunner(mgr manager.Manager, opts Options) (*Runner, error) {
+func NewRunner(mgr kube.Manager, opts Options) (*Runner, error) {
 	opts.Policy.setDefaults()
 	if opts.Workers <= 0 {
 		opts.Workers = 4
@@ -111,14 +108,11 @@ func NewRunner(mgr manager.Manager, opts Options) (*Runner, error) {
 	}
 	r := &Runner{client: mgr.GetClient(), reader: mgr.GetAPIReader(), opts: opts, book: policy.NewBook(opts.Policy.Limits), windowsStale: true,
 		superseded: map[string]*writes{}, arch: archived{entries: newArchiveIndex()}}
-	skip := true
-	err := ctrl.NewControllerManagedBy(mgr).For(&v1alpha1.Remediation{}).Named("remediation").
-		WithOptions(controller.Options{MaxConcurrentReconciles: opts.Workers, SkipNameValidation: &skip}).
-		Complete(r)
+	err := kube.AddController(mgr, r, kube.ControllerOptions{Name: "remediation", Workers: opts.Workers, Logger: opts.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("remediation controller: %w", err)
 	}
-	err = mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+	err = mgr.Add(kube.RunnableFunc(func(ctx context.Context) error {
 		opts.Metrics.Leader().Set(1)
 		opts.Logger.Info("leading: this replica executes remediations", "identity", opts.Identity)
 		r.arch.mu.Lock()
@@ -144,37 +138,37 @@ func NewRunner(mgr manager.Manager, opts Options) (*Runner, error) {
 // what to do, and does it. An error caused by the runner stopping (its
 // context cancelled) is not one: the record stays as it is for whoever
 // leads next.
-func (r *Runner) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+func (r *Runner) Reconcile(ctx context.Context, req kube.Request) (kube.Result, error) {
 	res, err := r.reconcile(ctx, req)
 	if err != nil && ctx.Err() != nil {
 		r.opts.Logger.Debug("stopped while reconciling; the record is left for the next leader", "record", req.Name, "err", err)
-		return ctrl.Result{}, nil
+		return kube.Result{}, nil
 	}
 	return res, err
 }
 
-func (r *Runner) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+func (r *Runner) reconcile(ctx context.Context, req kube.Request) (kube.Result, error) {
 	var rec v1alpha1.Remediation
 	if err := r.client.Get(ctx, req.NamespacedName, &rec); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.forget(req.Name)
 		}
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+		return kube.Result{}, kube.IgnoreNotFound(err)
 	}
 	if r.cacheBehind(&rec) {
-		return ctrl.Result{}, nil
+		return kube.Result{}, nil
 	}
 	if err := r.seed(ctx); err != nil {
-		return ctrl.Result{}, err
+		return kube.Result{}, err
 	}
 	now := r.opts.Now()
 	if err := r.silence(ctx, &rec, now); err != nil {
-		return ctrl.Result{}, err
+		return kube.Result{}, err
 	}
 	s := nextStep(&rec, now, r.opts.Policy)
 	switch s.Kind {
 	case stepWait:
-		return ctrl.Result{RequeueAfter: s.After}, nil
+		return kube.Result{RequeueAfter: s.After}, nil
 	case stepCollect:
 		return r.collect(ctx, &rec)
 	case stepResume:
@@ -182,7 +176,7 @@ func (r *Runner) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, 
 	case stepExpire:
 		r.opts.Metrics.Decision(engine.DecisionExpired).Inc()
 		r.opts.Logger.Info("remediation expired unapproved", "record", rec.Name, "rule", rec.Spec.Rule, "target", rec.Spec.TargetRef)
-		return ctrl.Result{}, r.finish(ctx, &rec, refused(rec.Status, v1alpha1.PhaseExpired, "ApprovalTimeout",
+		return kube.Result{}, r.finish(ctx, &rec, refused(rec.Status, v1alpha1.PhaseExpired, "ApprovalTimeout",
 			fmt.Sprintf("nobody approved it before %s", s.Deadline.UTC().Format(time.RFC3339)), now))
 	case stepAsk:
 		return r.pend(ctx, &rec, "ApprovalRequired", fmt.Sprintf("rule %s needs a person's approval", rec.Spec.Rule), nil, s.Deadline, now)
@@ -198,12 +192,12 @@ func (r *Runner) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, 
 	if s.Admit && rec.Status.Phase == v1alpha1.PhaseNew && laterStep(&rec) {
 		why, err := r.unplannedStep(ctx, &rec)
 		if err != nil {
-			return ctrl.Result{}, err
+			return kube.Result{}, err
 		}
 		if why != "" {
 			r.opts.Metrics.Decision(engine.DecisionUnplanned).Inc()
 			r.opts.Logger.Error("record not run: it claims to be a step of a sequence that does not plan it", "record", rec.Name, "rule", rec.Spec.Rule, "why", why)
-			return ctrl.Result{}, r.finish(ctx, &rec, refused(rec.Status, v1alpha1.PhaseSkipped, "NotPlanned", why+"; nothing was changed", now))
+			return kube.Result{}, r.finish(ctx, &rec, refused(rec.Status, v1alpha1.PhaseSkipped, "NotPlanned", why+"; nothing was changed", now))
 		}
 	}
 	if s.CheckRequired {
@@ -217,14 +211,14 @@ func (r *Runner) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, 
 // run executes rec if policy allows (admit) and records the outcome. A
 // record that is resumed (admit false) was admitted before and is not asked
 // again: what it may have done is settled first.
-func (r *Runner) run(ctx context.Context, rec *v1alpha1.Remediation, now time.Time, admit bool) (ctrl.Result, error) {
+func (r *Runner) run(ctx context.Context, rec *v1alpha1.Remediation, now time.Time, admit bool) (kube.Result, error) {
 	req, perr := Request(rec)
 	if perr != nil {
 		// Fail closed: a parameter that does not parse never becomes a
 		// default that acts.
 		r.opts.Metrics.Decision(engine.DecisionInvalid).Inc()
 		r.opts.Logger.Error("remediation not run: its parameters are invalid", "record", rec.Name, "rule", rec.Spec.Rule, "err", perr)
-		return ctrl.Result{}, r.finish(ctx, rec, refused(rec.Status, v1alpha1.PhaseFailed, "InvalidParameters", perr.Error()+"; nothing was changed", now))
+		return kube.Result{}, r.finish(ctx, rec, refused(rec.Status, v1alpha1.PhaseFailed, "InvalidParameters", perr.Error()+"; nothing was changed", now))
 	}
 	var booked *policy.Reservation
 	if admit {
@@ -242,7 +236,7 @@ func (r *Runner) run(ctx context.Context, rec *v1alpha1.Remediation, now time.Ti
 			r.opts.Metrics.Decision(decision).Inc()
 			r.opts.Logger.Info("remediation not run", "record", rec.Name, "reason", reason, "why", msg,
 				"rule", rec.Spec.Rule, "target", rec.Spec.TargetRef, "fingerprint", rec.Spec.Alert.Fingerprint)
-			return ctrl.Result{}, r.finish(ctx, rec, refused(rec.Status, v1alpha1.PhaseSkipped, reason, msg, now))
+			return kube.Result{}, r.finish(ctx, rec, refused(rec.Status, v1alpha1.PhaseSkipped, reason, msg, now))
 		}
 		if !rec.Spec.DryRun {
 			booked = r.book.Reserve(PolicyAction(rec), now)
@@ -295,9 +289,9 @@ func (r *Runner) run(ctx context.Context, rec *v1alpha1.Remediation, now time.Ti
 	if errors.Is(err, remediations.ErrNotSent) {
 		release(false)
 		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
-			return ctrl.Result{}, nil // changed under us: its watch event brings it back
+			return kube.Result{}, nil // changed under us: its watch event brings it back
 		}
-		return ctrl.Result{}, fmt.Errorf("mark %s running: %w", rec.Name, err)
+		return kube.Result{}, fmt.Errorf("mark %s running: %w", rec.Name, err)
 	}
 	if first {
 		rec.Status.Attempts++ // an attempt that sent nothing counts too
@@ -314,9 +308,9 @@ func (r *Runner) run(ctx context.Context, rec *v1alpha1.Remediation, now time.Ti
 		if uerr := r.finish(actx, rec, st); uerr != nil {
 			// Still Running with its change recorded: whoever looks next
 			// settles it from the target.
-			return ctrl.Result{}, fmt.Errorf("mark %s for retry: %w", rec.Name, uerr)
+			return kube.Result{}, fmt.Errorf("mark %s for retry: %w", rec.Name, uerr)
 		}
-		return ctrl.Result{RequeueAfter: wait}, nil
+		return kube.Result{RequeueAfter: wait}, nil
 	}
 	if res.Outcome != remediations.Succeeded {
 		release(true) // nothing changed on the target: no cooldown from it
@@ -334,7 +328,7 @@ func (r *Runner) run(ctx context.Context, rec *v1alpha1.Remediation, now time.Ti
 		log.Info("remediation finished", "outcome", string(res.Outcome), "reason", res.Reason,
 			"before", res.Before, "after", res.After, "dry_run", res.DryRun, "message", res.Message, "verifying", st.Phase == v1alpha1.PhaseVerifying)
 	}
-	return ctrl.Result{RequeueAfter: wait}, r.finish(actx, rec, st)
+	return kube.Result{RequeueAfter: wait}, r.finish(actx, rec, st)
 }
 
 // recordedAt is when rec was created, as precisely as it is known.
@@ -354,7 +348,7 @@ func (r *Runner) finish(ctx context.Context, rec *v1alpha1.Remediation, st v1alp
 	first := true
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		if !first {
-			if err := r.reader.Get(ctx, client.ObjectKeyFromObject(rec), rec); err != nil {
+			if err := r.reader.Get(ctx, kube.ObjectKeyFromObject(rec), rec); err != nil {
 				return err
 			}
 			if rec.Status.Phase.Final() {

@@ -8,22 +8,21 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/internal/kube"
 )
 
 // collect deletes a finished record whose retention has passed.
-func (r *Runner) collect(ctx context.Context, rec *v1alpha1.Remediation) (ctrl.Result, error) {
+func (r *Runner) collect(ctx context.Context, rec *v1alpha1.Remediation) (kube.Result, error) {
 	deleted, err := r.deleteFinished(ctx, rec)
 	if err != nil {
-		return ctrl.Result{}, fmt.Errorf("delete expired record %s: %w", rec.Name, err)
+		return kube.Result{}, fmt.Errorf("delete expired record %s: %w", rec.Name, err)
 	}
 	if deleted {
 		r.opts.Logger.Debug("record collected after its retention", "record", rec.Name, "phase", string(rec.Status.Phase))
 	}
-	return ctrl.Result{}, nil
+	return kube.Result{}, nil
 }
 
 // deleteFinished deletes rec as it was read (same UID, same
@@ -33,7 +32,7 @@ func (r *Runner) collect(ctx context.Context, rec *v1alpha1.Remediation) (ctrl.R
 // NotFound.
 func (r *Runner) deleteFinished(ctx context.Context, rec *v1alpha1.Remediation) (bool, error) {
 	uid, rv := rec.UID, rec.ResourceVersion
-	err := r.client.Delete(ctx, rec, client.Preconditions{UID: &uid, ResourceVersion: &rv})
+	err := r.client.Delete(ctx, rec, kube.Preconditions{UID: &uid, ResourceVersion: &rv})
 	switch {
 	case apierrors.IsNotFound(err), apierrors.IsConflict(err):
 		return false, nil
@@ -124,7 +123,7 @@ func (r *Runner) sweepRecords(ctx context.Context) {
 func (r *Runner) sweepFinished(ctx context.Context) error {
 	var list v1alpha1.RemediationList
 	// Read only, and possibly tens of thousands: not copied out of the cache.
-	if err := r.client.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
+	if err := r.client.List(ctx, &list, kube.UnsafeDisableDeepCopy); err != nil {
 		return fmt.Errorf("list records: %w", err)
 	}
 	now := r.opts.Now()

@@ -10,9 +10,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/internal/kube"
 )
 
 // Finished records are deleted after their retention: counted from when the
@@ -27,10 +27,10 @@ func TestFinishedRecordsAreCollected(t *testing.T) {
 		Phase: v1alpha1.PhaseSucceeded, FinishedAt: &long})
 	m := startRunner(t, ns, &flaky{}, Policy{Retention: 24 * time.Hour, MaxRetention: 72 * time.Hour}, time.Now)
 	waitFor(t, "the resolved record to be collected", func() bool {
-		err := c.Get(t.Context(), client.ObjectKeyFromObject(resolved), &v1alpha1.Remediation{})
+		err := c.Get(t.Context(), kube.ObjectKeyFromObject(resolved), &v1alpha1.Remediation{})
 		return apierrors.IsNotFound(err)
 	})
-	if err := c.Get(t.Context(), client.ObjectKeyFromObject(firing), &v1alpha1.Remediation{}); err != nil {
+	if err := c.Get(t.Context(), kube.ObjectKeyFromObject(firing), &v1alpha1.Remediation{}); err != nil {
 		t.Errorf("the record of a still-firing alert was collected: %v", err)
 	}
 	if n := testutil.ToFloat64(m.Collected()); n != 1 {

@@ -11,11 +11,11 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/engine"
 	"github.com/alertmedic/alertmedic/engine/approval"
+	"github.com/alertmedic/alertmedic/internal/kube"
 	"github.com/alertmedic/alertmedic/remediations"
 )
 
@@ -48,7 +48,7 @@ func (c *clock) readings() int {
 
 // poke makes the runner look at rec again, as any change of it would, and
 // waits until it has (the runner reads the clock on every look).
-func poke(t *testing.T, c client.Client, rec *v1alpha1.Remediation, clk *clock) {
+func poke(t *testing.T, c kube.Client, rec *v1alpha1.Remediation, clk *clock) {
 	t.Helper()
 	before := clk.readings()
 	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
@@ -185,7 +185,7 @@ func TestApprovalSurvivesATransientFailure(t *testing.T) {
 	rec = put(t, c, ns, rec, v1alpha1.RemediationStatus{})
 	m := startRunner(t, ns, exec, Policy{RetryBackoff: time.Minute}, clk.Now)
 	waitFor(t, "the record to await approval", phaseIs(t, c, rec, v1alpha1.PhasePendingApproval))
-	if _, err := approval.Decide(t.Context(), c, client.ObjectKeyFromObject(rec), true, "slack:U1", clk.Now()); err != nil {
+	if _, err := approval.Decide(t.Context(), c, kube.ObjectKeyFromObject(rec), true, "slack:U1", clk.Now()); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the approved action to fail once", func() bool { st := get(t, c, rec).Status; return st.Reason == "Retrying" || st.Phase.Final() })

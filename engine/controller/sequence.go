@@ -11,11 +11,10 @@ import (
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/engine"
+	"github.com/alertmedic/alertmedic/internal/kube"
 )
 
 // A rule's sequence runs as a chain of records: the first step's record is
@@ -89,7 +88,7 @@ func nextStepRecord(prev *v1alpha1.Remediation, now time.Time) *v1alpha1.Remedia
 // nextStep records the next step of the succeeded step rec and notes it on
 // rec. An alert that resolved before rec succeeded stops the sequence:
 // nothing acts for an alert that no longer fires.
-func (r *Runner) nextStep(ctx context.Context, rec *v1alpha1.Remediation, now time.Time) (ctrl.Result, error) {
+func (r *Runner) nextStep(ctx context.Context, rec *v1alpha1.Remediation, now time.Time) (kube.Result, error) {
 	return r.follow(ctx, rec, follower{
 		next: nextStepRecord(rec, now), what: "next step", stopped: "sequence stopped", decision: engine.DecisionNextStep,
 		owns: func(got *v1alpha1.Remediation) (bool, string) {
@@ -121,7 +120,7 @@ func (r *Runner) unplannedStep(ctx context.Context, rec *v1alpha1.Remediation) (
 		return fmt.Sprintf("step %d of a sequence names no previous step", rec.Spec.Sequence.Step), nil
 	}
 	var prev v1alpha1.Remediation
-	err := r.reader.Get(ctx, client.ObjectKey{Namespace: rec.Namespace, Name: prevName}, &prev)
+	err := r.reader.Get(ctx, kube.ObjectKey{Namespace: rec.Namespace, Name: prevName}, &prev)
 	switch {
 	case apierrors.IsNotFound(err):
 		return fmt.Sprintf("its previous step %s does not exist", prevName), nil

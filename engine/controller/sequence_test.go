@@ -7,11 +7,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/engine"
 	"github.com/alertmedic/alertmedic/engine/approval"
+	"github.com/alertmedic/alertmedic/internal/kube"
 	"github.com/alertmedic/alertmedic/internal/testcluster"
 	"github.com/alertmedic/alertmedic/remediations"
 )
@@ -29,7 +29,7 @@ func sequenceRecord(name, ns, first string, then ...v1alpha1.Step) *v1alpha1.Rem
 func records(t *testing.T, ns string) map[string]*v1alpha1.Remediation {
 	t.Helper()
 	var list v1alpha1.RemediationList
-	if err := cluster.Records.List(t.Context(), &list, client.InNamespace(ns)); err != nil {
+	if err := cluster.Records.List(t.Context(), &list, kube.InNamespace(ns)); err != nil {
 		t.Fatal(err)
 	}
 	out := map[string]*v1alpha1.Remediation{}
@@ -66,13 +66,13 @@ func TestSequenceStopsAtAFailedStep(t *testing.T) {
 	root.Spec.Approval = &v1alpha1.ApprovalSpec{Users: []string{"U1"}, Timeout: metav1.Duration{Duration: time.Hour}}
 	root.Spec.Budget = &v1alpha1.BudgetSpec{PerRule: 1, Window: metav1.Duration{Duration: time.Hour}}
 	root = put(t, cluster.Records, ns, root, v1alpha1.RemediationStatus{})
-	m := startRunner(t, ns, remediations.NewExecutor(cluster.Client, remediations.Options{}), verifyPolicy(), nil)
+	m := startRunner(t, ns, remediations.NewExecutor(cluster.Records, remediations.Options{}), verifyPolicy(), nil)
 
 	waitLong(t, "the sequence to wait for its approval", phaseIs(t, cluster.Records, root, v1alpha1.PhasePendingApproval))
 	if n := len(records(t, ns)); n != 1 {
 		t.Fatalf("%d records before the approval, want the first step's alone", n)
 	}
-	if _, err := approval.Decide(t.Context(), cluster.Records, client.ObjectKeyFromObject(root), true, "slack:U1", time.Now()); err != nil {
+	if _, err := approval.Decide(t.Context(), cluster.Records, kube.ObjectKeyFromObject(root), true, "slack:U1", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	second := &v1alpha1.Remediation{ObjectMeta: metav1.ObjectMeta{Name: "plan-s2", Namespace: ns}}
@@ -137,7 +137,7 @@ func TestUnplannedLaterStepIsNotRun(t *testing.T) {
 	if err := cluster.Records.Create(t.Context(), forged); err != nil {
 		t.Fatal(err)
 	}
-	startRunner(t, ns, remediations.NewExecutor(cluster.Client, remediations.Options{}), verifyPolicy(), nil)
+	startRunner(t, ns, remediations.NewExecutor(cluster.Records, remediations.Options{}), verifyPolicy(), nil)
 	for rec, want := range map[*v1alpha1.Remediation]string{orphan: "its previous step orphan does not exist", forged: "it is not the step that real plans next (real-s2)"} {
 		waitLong(t, rec.Name+" to end", final(t, rec))
 		st := get(t, cluster.Records, rec).Status
@@ -183,7 +183,7 @@ func TestNextStepCreatedBeforeIsNotMadeTwice(t *testing.T) {
 	// The executor must not act: every next step here either exists or
 	// must not be made. A runner that acts fails on the missing
 	// Deployments, which the test would see as records Failed.
-	m := startRunner(t, ns, remediations.NewExecutor(cluster.Client, remediations.Options{}), verifyPolicy(), nil)
+	m := startRunner(t, ns, remediations.NewExecutor(cluster.Records, remediations.Options{}), verifyPolicy(), nil)
 	waitLong(t, "the three steps noted", func() bool {
 		return get(t, cluster.Records, lost).Status.Next != nil && get(t, cluster.Records, other).Status.Next != nil && get(t, cluster.Records, resolved).Status.Next != nil
 	})

@@ -8,9 +8,9 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/internal/kube"
 	"github.com/alertmedic/alertmedic/silences"
 )
 
@@ -94,8 +94,8 @@ func (r *Runner) silence(ctx context.Context, rec *v1alpha1.Remediation, now tim
 		// The cache holds a settled record without most of its status
 		// (v1alpha1.TrimForCache): a status write from it would erase
 		// what it lacks. Written from the API server's copy.
-		if err := r.reader.Get(ctx, client.ObjectKeyFromObject(rec), rec); err != nil {
-			return client.IgnoreNotFound(err)
+		if err := r.reader.Get(ctx, kube.ObjectKeyFromObject(rec), rec); err != nil {
+			return kube.IgnoreNotFound(err)
 		}
 		if step = nextSilence(rec.Spec, rec.Status, now, r.opts.Alertmanager != nil); step.Kind == silenceNone {
 			return nil
@@ -210,7 +210,7 @@ func (r *Runner) sweepOnce(ctx context.Context) error {
 		}
 		ns, name, _ := strings.Cut(s.Record, "/")
 		var rec v1alpha1.Remediation
-		err := r.reader.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &rec)
+		err := r.reader.Get(ctx, kube.ObjectKey{Namespace: ns, Name: name}, &rec)
 		why := ""
 		switch {
 		case apierrors.IsNotFound(err):

@@ -26,7 +26,7 @@ func TestTakeOverAppliedRestart(t *testing.T) {
 	workload(t, ns, "web", map[string]string{remediations.RestartedAtAnnotation: started.Format(time.RFC3339)})
 	rec := put(t, c, ns, restartRecord("rem-applied", ns, "web"), v1alpha1.RemediationStatus{
 		Phase: v1alpha1.PhaseRunning, StartedAt: &metav1.Time{Time: started}, ExecutedBy: "old-leader", Attempts: 1})
-	m := startRunner(t, ns, remediations.NewExecutor(cluster.Client, remediations.Options{}), Policy{}, time.Now)
+	m := startRunner(t, ns, remediations.NewExecutor(cluster.Records, remediations.Options{}), Policy{}, time.Now)
 	waitFor(t, "the record to finish", phaseIs(t, c, rec, v1alpha1.PhaseSucceeded))
 	if got := get(t, c, rec).Status; got.Reason != "Restarted" || got.Attempts != 1 {
 		t.Errorf("status = %+v, want Restarted after 1 attempt", got)
@@ -50,7 +50,7 @@ func TestTakeOverRestartNotApplied(t *testing.T) {
 	workload(t, ns, "web", nil)
 	rec := put(t, c, ns, restartRecord("rem-not-applied", ns, "web"), v1alpha1.RemediationStatus{
 		Phase: v1alpha1.PhaseRunning, StartedAt: &metav1.Time{Time: time.Now().Add(-time.Minute)}, ExecutedBy: "old-leader", Attempts: 1})
-	startRunner(t, ns, remediations.NewExecutor(cluster.Client, remediations.Options{}), Policy{}, time.Now)
+	startRunner(t, ns, remediations.NewExecutor(cluster.Records, remediations.Options{}), Policy{}, time.Now)
 	waitFor(t, "the record to finish", phaseIs(t, c, rec, v1alpha1.PhaseSucceeded))
 	d, err := cluster.Client.AppsV1().Deployments(ns).Get(t.Context(), "web", metav1.GetOptions{})
 	if err != nil {
@@ -76,7 +76,7 @@ func TestTakeOverRelativeScaleIsNotRepeated(t *testing.T) {
 			Target: v1alpha1.Target{Kind: "Deployment", Namespace: ns, Name: "web"}},
 	}
 	rec = put(t, c, ns, rec, v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseRunning, StartedAt: &metav1.Time{Time: time.Now()}, ExecutedBy: "old-leader"})
-	startRunner(t, ns, remediations.NewExecutor(cluster.Client, remediations.Options{}), Policy{}, time.Now)
+	startRunner(t, ns, remediations.NewExecutor(cluster.Records, remediations.Options{}), Policy{}, time.Now)
 	waitFor(t, "the record to fail", phaseIs(t, c, rec, v1alpha1.PhaseFailed))
 	if st := get(t, c, rec).Status; st.Reason != "Interrupted" {
 		t.Errorf("status = %+v, want Interrupted", st)
@@ -160,7 +160,7 @@ func TestTakeOverSettlesTheRecordedChange(t *testing.T) {
 			}
 			rec := put(t, c, ns, tc.rec(ns), v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseRunning,
 				StartedAt: &metav1.Time{Time: time.Now().Add(-time.Minute)}, ExecutedBy: "old-leader", Attempts: 1, Write: &w})
-			startRunner(t, ns, remediations.NewExecutor(cluster.Client, remediations.Options{}), Policy{}, time.Now)
+			startRunner(t, ns, remediations.NewExecutor(cluster.Records, remediations.Options{}), Policy{}, time.Now)
 			waitFor(t, "the record to finish", func() bool { return get(t, c, rec).Status.Phase.Final() })
 			st := get(t, c, rec).Status
 			if st.Phase != v1alpha1.PhaseSucceeded || st.Write != nil {

@@ -6,9 +6,9 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/internal/kube"
 	"github.com/alertmedic/alertmedic/remediations"
 )
 
@@ -16,7 +16,7 @@ import (
 // rollout when that check is still open, asks afterCheck, and writes what
 // it returns. Nothing here is in memory: the deadlines are in the record,
 // so whichever replica leads next carries on from the record alone.
-func (r *Runner) verify(ctx context.Context, rec *v1alpha1.Remediation, now time.Time) (ctrl.Result, error) {
+func (r *Runner) verify(ctx context.Context, rec *v1alpha1.Remediation, now time.Time) (kube.Result, error) {
 	var obs observation
 	if v := rec.Status.Verification; v == nil || v.Rollout != nil && v.Rollout.PassedAt == nil {
 		if rec.Spec.Verify != nil && rec.Spec.Verify.Rollout != nil {
@@ -26,7 +26,7 @@ func (r *Runner) verify(ctx context.Context, rec *v1alpha1.Remediation, now time
 				obs.Gone = true
 			case err != nil:
 				if ctx.Err() != nil {
-					return ctrl.Result{}, err
+					return kube.Result{}, err
 				}
 				obs.Err = err
 				r.opts.Logger.Warn("could not read the rollout of a remediation's target; trying again", "record", rec.Name, "target", rec.Spec.TargetRef, "err", err)
@@ -40,7 +40,7 @@ func (r *Runner) verify(ctx context.Context, rec *v1alpha1.Remediation, now time
 		firing, err := r.opts.Alertmanager.Firing(ctx, rec.Spec.Alert.Fingerprint, rec.Spec.Alert.Labels)
 		if err != nil {
 			if ctx.Err() != nil {
-				return ctrl.Result{}, err
+				return kube.Result{}, err
 			}
 			obs.AlertErr = err
 			r.opts.Logger.Warn("could not ask Alertmanager whether the alert still fires; trying again", "record", rec.Name, "err", err)
@@ -57,9 +57,9 @@ func (r *Runner) verify(ctx context.Context, rec *v1alpha1.Remediation, now time
 		r.observeVerification(rec, st, checked)
 	}
 	if err := r.finish(ctx, rec, st); err != nil {
-		return ctrl.Result{}, fmt.Errorf("record the verification of %s: %w", rec.Name, err)
+		return kube.Result{}, fmt.Errorf("record the verification of %s: %w", rec.Name, err)
 	}
-	return ctrl.Result{RequeueAfter: wait}, nil
+	return kube.Result{RequeueAfter: wait}, nil
 }
 
 // observeVerification counts how a verification ended, and logs it.

@@ -58,7 +58,7 @@ func TestRestartVerifiedOnceTheRolloutConverges(t *testing.T) {
 	ns := cluster.Namespace(t, "records")
 	workload(t, ns, "web", nil)
 	waitLong(t, "web available before the restart", available(t, ns, "web"))
-	m := startRunner(t, ns, remediations.NewExecutor(cluster.Client, remediations.Options{}), verifyPolicy(), nil)
+	m := startRunner(t, ns, remediations.NewExecutor(cluster.Records, remediations.Options{}), verifyPolicy(), nil)
 	rec := put(t, cluster.Records, ns, withVerify(restartRecord("verified", ns, "web"),
 		&v1alpha1.VerifySpec{Rollout: &v1alpha1.RolloutCheck{Timeout: metav1.Duration{Duration: 2 * time.Minute}}}), v1alpha1.RemediationStatus{})
 	waitLong(t, "the record to end", final(t, rec))
@@ -130,7 +130,7 @@ func TestStalledRolloutFailsWithThePodsReasons(t *testing.T) {
 	waitLong(t, "web available on the labelled node", available(t, ns, "web"))
 	labelNode(nil) // running pods stay; new ones find no node
 
-	startRunner(t, ns, remediations.NewExecutor(cluster.Client, remediations.Options{}), verifyPolicy(), nil)
+	startRunner(t, ns, remediations.NewExecutor(cluster.Records, remediations.Options{}), verifyPolicy(), nil)
 	rec := put(t, cluster.Records, ns, withVerify(restartRecord("stalls", ns, "web"),
 		&v1alpha1.VerifySpec{Rollout: &v1alpha1.RolloutCheck{Timeout: metav1.Duration{Duration: 8 * time.Second}}}), v1alpha1.RemediationStatus{})
 	waitLong(t, "the record to end", final(t, rec))
@@ -154,7 +154,7 @@ func TestAlertResolvedVerification(t *testing.T) {
 	ns := cluster.Namespace(t, "records")
 	workload(t, ns, "web", nil)
 	workload(t, ns, "api", nil)
-	startRunner(t, ns, remediations.NewExecutor(cluster.Client, remediations.Options{}), verifyPolicy(), nil)
+	startRunner(t, ns, remediations.NewExecutor(cluster.Records, remediations.Options{}), verifyPolicy(), nil)
 	check := &v1alpha1.VerifySpec{AlertResolved: &v1alpha1.AlertResolvedCheck{Within: metav1.Duration{Duration: 6 * time.Second}}}
 
 	resolved := put(t, cluster.Records, ns, withVerify(restartRecord("resolves", ns, "web"), check), v1alpha1.RemediationStatus{})

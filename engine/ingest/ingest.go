@@ -11,11 +11,11 @@ import (
 
 	"github.com/prometheus/alertmanager/template"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/engine"
 	"github.com/alertmedic/alertmedic/engine/approval"
+	"github.com/alertmedic/alertmedic/internal/kube"
 	"github.com/alertmedic/alertmedic/policy"
 	"github.com/alertmedic/alertmedic/rules"
 	"github.com/alertmedic/alertmedic/webhook"
@@ -33,7 +33,7 @@ const DefaultSeenSize = 100_000
 type Options struct {
 	// Client writes the records. It must read from the API server, not from
 	// a cache: Accept's answers depend on what is really there.
-	Client client.Client
+	Client kube.Client
 	// Namespace holds the Remediation records.
 	Namespace string
 	Rules     *rules.Set
@@ -402,7 +402,7 @@ func (in *Ingester) create(ctx context.Context, rec *v1alpha1.Remediation, group
 // escalations it led to (approval.Resolve).
 func (in *Ingester) resolve(ctx context.Context, planned *v1alpha1.Remediation, now time.Time) error {
 	in.opts.Metrics.Decision(engine.DecisionResolvedIgnored).Inc()
-	cancelled, err := approval.Resolve(ctx, in.opts.Client, client.ObjectKeyFromObject(planned), now)
+	cancelled, err := approval.Resolve(ctx, in.opts.Client, kube.ObjectKeyFromObject(planned), now)
 	for _, rec := range cancelled {
 		in.opts.Metrics.Decision(engine.DecisionCancelled).Inc()
 		in.opts.Logger.Info("alert resolved; pending remediation cancelled", "record", rec.Name,

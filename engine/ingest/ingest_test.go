@@ -10,13 +10,12 @@ import (
 	"github.com/prometheus/alertmanager/template"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/model"
-	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/client-go/rest"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/engine"
 	"github.com/alertmedic/alertmedic/engine/controller"
+	"github.com/alertmedic/alertmedic/internal/kube"
 	"github.com/alertmedic/alertmedic/internal/testcluster"
 	"github.com/alertmedic/alertmedic/rules"
 	"github.com/alertmedic/alertmedic/webhook"
@@ -72,10 +71,10 @@ func message(alerts ...template.Alert) *webhook.Message {
 	return &webhook.Message{Version: "4", GroupKey: "{}:{}", Data: &template.Data{Status: "firing", Alerts: alerts}}
 }
 
-func records(t *testing.T, c client.Client, ns string) []v1alpha1.Remediation {
+func records(t *testing.T, c kube.Client, ns string) []v1alpha1.Remediation {
 	t.Helper()
 	var list v1alpha1.RemediationList
-	if err := c.List(t.Context(), &list, client.InNamespace(ns)); err != nil {
+	if err := c.List(t.Context(), &list, kube.InNamespace(ns)); err != nil {
 		t.Fatal(err)
 	}
 	return list.Items
@@ -238,15 +237,9 @@ func TestAcceptRefusesWhenRecordsCannotBeWritten(t *testing.T) {
 
 // newClientLazy builds a client that does not contact the server until used
 // (a dead server cannot answer discovery).
-func newClientLazy(t *testing.T, cfg *rest.Config) client.Client {
+func newClientLazy(t *testing.T, cfg *rest.Config) kube.Client {
 	t.Helper()
-	httpClient, err := rest.HTTPClientFor(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mapper := meta.NewDefaultRESTMapper(nil)
-	mapper.Add(v1alpha1.GroupVersion.WithKind("Remediation"), meta.RESTScopeNamespace)
-	c, err := client.New(cfg, client.Options{Scheme: cluster.Scheme, HTTPClient: httpClient, Mapper: mapper})
+	c, err := kube.New(cfg, kube.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

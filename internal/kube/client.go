@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync"
 
@@ -120,6 +121,10 @@ func New(cfg *rest.Config, o Options) (WithWatch, error) {
 		}
 		o.Scheme = s
 	}
+	cfg = rest.CopyConfig(cfg)
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = rest.DefaultKubernetesUserAgent()
+	}
 	hc := o.HTTPClient
 	if hc == nil {
 		var err error
@@ -128,7 +133,7 @@ func New(cfg *rest.Config, o Options) (WithWatch, error) {
 		}
 	}
 	return &client{
-		cfg: rest.CopyConfig(cfg), hc: hc, scheme: o.Scheme,
+		cfg: cfg, hc: hc, scheme: o.Scheme,
 		codecs: serializer.NewCodecFactory(o.Scheme), params: runtime.NewParameterCodec(o.Scheme),
 		rest: map[schema.GroupVersion]rest.Interface{},
 	}, nil
@@ -212,9 +217,6 @@ func (c *client) restFor(gv schema.GroupVersion) (rest.Interface, error) {
 		cfg.APIPath = "/api"
 	}
 	cfg.NegotiatedSerializer = c.codecs.WithoutConversion()
-	if cfg.UserAgent == "" {
-		cfg.UserAgent = rest.DefaultKubernetesUserAgent()
-	}
 	rc, err := rest.RESTClientForConfigAndClient(cfg, c.hc)
 	if err != nil {
 		return nil, err
@@ -278,7 +280,7 @@ func (c *client) Create(ctx context.Context, obj Object, opts ...CreateOption) e
 	o := CreateOptions{}
 	o.apply(opts)
 	r := t.in(t.Post(), obj.GetNamespace()).Body(obj).VersionedParams(o.asCreateOptions(), c.params)
-	return r.Do(ctx).Into(obj)
+	return decode(r.Do(ctx), obj)
 }
 
 func (c *client) Update(ctx context.Context, obj Object, opts ...UpdateOption) error {
@@ -296,7 +298,7 @@ func (c *client) update(ctx context.Context, obj Object, sub string, opts []Upda
 	if sub != "" {
 		r = r.SubResource(sub)
 	}
-	return r.Body(obj).VersionedParams(o.asUpdateOptions(), c.params).Do(ctx).Into(obj)
+	return decode(r.Body(obj).VersionedParams(o.asUpdateOptions(), c.params).Do(ctx), obj)
 }
 
 func (c *client) Patch(ctx context.Context, obj Object, patch Patch, opts ...PatchOption) error {
@@ -318,7 +320,7 @@ func (c *client) patch(ctx context.Context, obj Object, sub string, patch Patch,
 	if sub != "" {
 		r = r.SubResource(sub)
 	}
-	return r.Body(data).VersionedParams(o.asPatchOptions(), c.params).Do(ctx).Into(obj)
+	return decode(r.Body(data).VersionedParams(o.asPatchOptions(), c.params).Do(ctx), obj)
 }
 
 func (c *client) Delete(ctx context.Context, obj Object, opts ...DeleteOption) error {
@@ -349,7 +351,7 @@ func (s subResource) Get(ctx context.Context, obj, sub Object) error {
 	if err != nil {
 		return err
 	}
-	return t.in(t.Get(), obj.GetNamespace()).Name(obj.GetName()).SubResource(s.name).Do(ctx).Into(sub)
+	return decode(t.in(t.Get(), obj.GetNamespace()).Name(obj.GetName()).SubResource(s.name).Do(ctx), sub)
 }
 
 func (s subResource) Create(ctx context.Context, obj, sub Object, opts ...CreateOption) error {
@@ -359,8 +361,8 @@ func (s subResource) Create(ctx context.Context, obj, sub Object, opts ...Create
 	}
 	o := CreateOptions{}
 	o.apply(opts)
-	return t.in(t.Post(), obj.GetNamespace()).Name(obj.GetName()).SubResource(s.name).
-		Body(sub).VersionedParams(o.asCreateOptions(), s.c.params).Do(ctx).Into(sub)
+	return decode(t.in(t.Post(), obj.GetNamespace()).Name(obj.GetName()).SubResource(s.name).
+		Body(sub).VersionedParams(o.asCreateOptions(), s.c.params).Do(ctx), sub)
 }
 
 func (s subResource) Update(ctx context.Context, obj, sub Object, opts ...UpdateOption) error {
@@ -370,8 +372,8 @@ func (s subResource) Update(ctx context.Context, obj, sub Object, opts ...Update
 	}
 	o := UpdateOptions{}
 	o.apply(opts)
-	return t.in(t.Put(), obj.GetNamespace()).Name(obj.GetName()).SubResource(s.name).
-		Body(sub).VersionedParams(o.asUpdateOptions(), s.c.params).Do(ctx).Into(sub)
+	return decode(t.in(t.Put(), obj.GetNamespace()).Name(obj.GetName()).SubResource(s.name).
+		Body(sub).VersionedParams(o.asUpdateOptions(), s.c.params).Do(ctx), sub)
 }
 
 type statusWriter struct{ c *client }
@@ -403,7 +405,7 @@ func isMetadata(obj runtime.Object) bool {
 // asked for as such.
 func (c *client) into(ctx context.Context, r *rest.Request, t *target, obj runtime.Object) error {
 	if !isMetadata(obj) {
-		return r.Do(ctx).Into(obj)
+		return decode(r.Do(ctx), obj)
 	}
 	gvk := obj.GetObjectKind().GroupVersionKind()
 	if _, isList := obj.(*metav1.PartialObjectMetadataList); isList {
@@ -411,7 +413,7 @@ func (c *client) into(ctx context.Context, r *rest.Request, t *target, obj runti
 	} else {
 		r.SetHeader("Accept", metadataAccept)
 	}
-	if err := r.Do(ctx).Into(obj); err != nil {
+	if err := decode(r.Do(ctx), obj); err != nil {
 		return err
 	}
 	// The answer's kind is meta.k8s.io's; the object keeps the one asked
@@ -423,5 +425,18 @@ func (c *client) into(ctx context.Context, r *rest.Request, t *target, obj runti
 			l.Items[i].SetGroupVersionKind(item)
 		}
 	}
+	return nil
+}
+
+// decode decodes the answer into a new object of obj's type and, when it
+// is one, replaces obj with it: decoding into obj itself would leave the
+// fields the answer does not name (a list's continue token on its last
+// page) as they were, and an error leaves obj as it was.
+func decode(res rest.Result, obj runtime.Object) error {
+	fresh := reflect.New(reflect.TypeOf(obj).Elem()).Interface().(runtime.Object)
+	if err := res.Into(fresh); err != nil {
+		return err
+	}
+	reflect.ValueOf(obj).Elem().Set(reflect.ValueOf(fresh).Elem())
 	return nil
 }

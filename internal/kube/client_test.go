@@ -1,4 +1,4 @@
-package kube
+package kube_test
 
 import (
 	"encoding/json"
@@ -10,6 +10,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -17,6 +18,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/internal/kube"
 	"github.com/alertmedic/alertmedic/internal/testcluster"
 )
 
@@ -24,9 +26,9 @@ var cluster *testcluster.Cluster
 
 func TestMain(m *testing.M) { testcluster.Main(m, "the Kubernetes client tests", &cluster) }
 
-func newClient(t *testing.T) WithWatch {
+func newClient(t *testing.T) kube.WithWatch {
 	t.Helper()
-	c, err := New(cluster.Config, Options{})
+	c, err := kube.New(cluster.Config, kube.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +42,7 @@ func TestResourcesAreTheAPIServers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := NewScheme()
+	s, err := kube.NewScheme()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,22 +54,23 @@ func TestResourcesAreTheAPIServers(t *testing.T) {
 		}
 		for _, r := range l.APIResources {
 			gk := schema.GroupKind{Group: gv.Group, Kind: r.Kind}
-			want, ok := resources[gk]
-			if !ok || r.Name != want.resource { // not in the table, or a subresource
+			resource, namespaced, ok := kube.ResourceOf(gk)
+			if !ok || r.Name != resource { // not in the table, or a subresource
 				continue
 			}
 			found[gk] = true
-			if r.Namespaced != want.namespaced {
-				t.Errorf("%s: namespaced %v in the table, %v in discovery", gk, want.namespaced, r.Namespaced)
+			if r.Namespaced != namespaced {
+				t.Errorf("%s: namespaced %v in the table, %v in discovery", gk, namespaced, r.Namespaced)
 			}
 			if !s.Recognizes(gv.WithKind(r.Kind)) {
 				t.Errorf("%s: the API server serves %s, which the scheme does not know", gk, gv)
 			}
 		}
 	}
-	for gk, r := range resources {
+	for _, gk := range kube.Kinds() {
 		if !found[gk] {
-			t.Errorf("%s: resource %q not served by the API server", gk, r.resource)
+			resource, _, _ := kube.ResourceOf(gk)
+			t.Errorf("%s: resource %q not served by the API server", gk, resource)
 		}
 	}
 }
@@ -94,32 +97,32 @@ func TestWritesAndReads(t *testing.T) {
 	ns := cluster.Namespace(t, "kube")
 
 	d := deployment(ns, "cart")
-	if err := c.Create(ctx, d, FieldOwner("alertmedic")); err != nil {
+	if err := c.Create(ctx, d, kube.FieldOwner("alertmedic")); err != nil {
 		t.Fatalf("Create: %v", err)
 	}
 	if d.UID == "" || d.ResourceVersion == "" {
 		t.Fatalf("Create did not decode the answer into the object: %+v", d.ObjectMeta)
 	}
-	if err := c.Create(ctx, deployment(ns, "cart")); !apierrors.IsAlreadyExists(err) || IgnoreAlreadyExists(err) != nil {
+	if err := c.Create(ctx, deployment(ns, "cart")); !apierrors.IsAlreadyExists(err) || kube.IgnoreAlreadyExists(err) != nil {
 		t.Errorf("Create again = %v, want AlreadyExists", err)
 	}
 
 	got := &appsv1.Deployment{}
-	if err := c.Get(ctx, ObjectKeyFromObject(d), got); err != nil || got.UID != d.UID {
+	if err := c.Get(ctx, kube.ObjectKeyFromObject(d), got); err != nil || got.UID != d.UID {
 		t.Fatalf("Get = %v, %s; want %s", err, got.UID, d.UID)
 	}
-	if err := c.Get(ctx, ObjectKey{Namespace: ns, Name: "nope"}, &appsv1.Deployment{}); !apierrors.IsNotFound(err) || IgnoreNotFound(err) != nil {
+	if err := c.Get(ctx, kube.ObjectKey{Namespace: ns, Name: "nope"}, &appsv1.Deployment{}); !apierrors.IsNotFound(err) || kube.IgnoreNotFound(err) != nil {
 		t.Errorf("Get of none = %v, want NotFound", err)
 	}
 
 	// A merge patch computed from a copy, and a raw strategic merge patch.
 	before := got.DeepCopy()
 	got.Spec.Replicas = ptr.To[int32](3)
-	if err := c.Patch(ctx, got, MergeFrom(before)); err != nil || *got.Spec.Replicas != 3 {
+	if err := c.Patch(ctx, got, kube.MergeFrom(before)); err != nil || *got.Spec.Replicas != 3 {
 		t.Fatalf("Patch (merge from) = %v, replicas %d", err, *got.Spec.Replicas)
 	}
 	restart := `{"spec":{"template":{"metadata":{"annotations":{"kubectl.kubernetes.io/restartedAt":"now"}}}}}`
-	if err := c.Patch(ctx, got, RawPatch(types.StrategicMergePatchType, []byte(restart))); err != nil ||
+	if err := c.Patch(ctx, got, kube.RawPatch(types.StrategicMergePatchType, []byte(restart))); err != nil ||
 		got.Spec.Template.Annotations["kubectl.kubernetes.io/restartedAt"] != "now" {
 		t.Fatalf("Patch (raw) = %v, annotations %v", err, got.Spec.Template.Annotations)
 	}
@@ -143,23 +146,23 @@ func TestWritesAndReads(t *testing.T) {
 		t.Fatalf("Status().Update: %v", err)
 	}
 	again := &appsv1.Deployment{}
-	if err := c.Get(ctx, ObjectKeyFromObject(d), again); err != nil || again.Status.Replicas != 3 || *again.Spec.Replicas != 3 {
+	if err := c.Get(ctx, kube.ObjectKeyFromObject(d), again); err != nil || again.Status.Replicas != 3 || *again.Spec.Replicas != 3 {
 		t.Errorf("after Status().Update: %v, status replicas %d, spec replicas %d; want 3 and 3", err, again.Status.Replicas, *again.Spec.Replicas)
 	}
 
 	// A delete whose UID precondition does not hold deletes nothing.
-	if err := c.Delete(ctx, again, Preconditions{UID: ptr.To(types.UID("0f8fad5b-d9cb-469f-a165-70867728950e"))}); !apierrors.IsConflict(err) {
+	if err := c.Delete(ctx, again, kube.Preconditions{UID: ptr.To(types.UID("0f8fad5b-d9cb-469f-a165-70867728950e"))}); !apierrors.IsConflict(err) {
 		t.Errorf("Delete with another UID = %v, want Conflict", err)
 	}
-	if err := c.Delete(ctx, again, Preconditions{UID: ptr.To(again.UID)}, PropagationPolicy(metav1.DeletePropagationBackground)); err != nil {
+	if err := c.Delete(ctx, again, kube.Preconditions{UID: ptr.To(again.UID)}, kube.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil {
 		t.Fatalf("Delete: %v", err)
 	}
-	if err := c.Get(ctx, ObjectKeyFromObject(d), &appsv1.Deployment{}); !apierrors.IsNotFound(err) {
+	if err := c.Get(ctx, kube.ObjectKeyFromObject(d), &appsv1.Deployment{}); !apierrors.IsNotFound(err) {
 		t.Errorf("Get after Delete = %v, want NotFound", err)
 	}
 
 	// A cluster-scoped kind.
-	if err := c.Get(ctx, ObjectKey{Name: ns}, &corev1.Namespace{}); err != nil {
+	if err := c.Get(ctx, kube.ObjectKey{Name: ns}, &corev1.Namespace{}); err != nil {
 		t.Errorf("Get namespace: %v", err)
 	}
 }
@@ -176,13 +179,19 @@ func record(ns, name string, labels map[string]string) *v1alpha1.Remediation {
 	}
 }
 
+func metadataList() *metav1.PartialObjectMetadataList {
+	l := &metav1.PartialObjectMetadataList{}
+	l.SetGroupVersionKind(v1alpha1.GroupVersion.WithKind("RemediationList"))
+	return l
+}
+
 // alertmedic's records: lists by page, by label and selector, their
 // metadata only, and a watch.
 func TestRecords(t *testing.T) {
 	c, ctx := newClient(t), t.Context()
 	ns := cluster.Namespace(t, "kube-records")
 
-	w, err := c.Watch(ctx, &v1alpha1.RemediationList{}, InNamespace(ns))
+	w, err := c.Watch(ctx, &v1alpha1.RemediationList{}, kube.InNamespace(ns))
 	if err != nil {
 		t.Fatalf("Watch: %v", err)
 	}
@@ -209,48 +218,55 @@ func TestRecords(t *testing.T) {
 		}
 	}
 
-	var names []string
-	cont := ""
-	for {
-		var page v1alpha1.RemediationList
-		if err := c.List(ctx, &page, InNamespace(ns), Limit(2), Continue(cont)); err != nil {
-			t.Fatalf("List page: %v", err)
+	// Paged, into one list as the leader's index is filled: each page
+	// replaces the last, the last one's empty continue token included.
+	for _, list := range []kube.ObjectList{&v1alpha1.RemediationList{}, metadataList()} {
+		var names []string
+		cont := ""
+		for pages := 0; ; pages++ {
+			if pages > 3 {
+				t.Fatalf("%T: more than 3 pages of 2 for 5 records: the continue token of the last page was kept", list)
+			}
+			if err := c.List(ctx, list, kube.InNamespace(ns), kube.Limit(2), kube.Continue(cont)); err != nil {
+				t.Fatalf("List page: %v", err)
+			}
+			items, _ := meta.ExtractList(list)
+			if len(items) > 2 {
+				t.Fatalf("a page of %d, want at most 2", len(items))
+			}
+			for _, item := range items {
+				names = append(names, item.(metav1.Object).GetName())
+			}
+			if cont = list.GetContinue(); cont == "" {
+				break
+			}
 		}
-		if len(page.Items) > 2 {
-			t.Fatalf("a page of %d, want at most 2", len(page.Items))
+		if !slices.Equal(names, []string{"rem-a", "rem-b", "rem-c", "rem-d", "rem-e"}) {
+			t.Errorf("%T: paged list = %v", list, names)
 		}
-		for _, r := range page.Items {
-			names = append(names, r.Name)
-		}
-		if cont = page.Continue; cont == "" {
-			break
-		}
-	}
-	if !slices.Equal(names, []string{"rem-a", "rem-b", "rem-c", "rem-d", "rem-e"}) {
-		t.Errorf("paged list = %v", names)
 	}
 
 	var archived v1alpha1.RemediationList
-	if err := c.List(ctx, &archived, InNamespace(ns), MatchingLabels{v1alpha1.LabelArchived: "true"}); err != nil || len(archived.Items) != 3 {
+	if err := c.List(ctx, &archived, kube.InNamespace(ns), kube.MatchingLabels{v1alpha1.LabelArchived: "true"}); err != nil || len(archived.Items) != 3 {
 		t.Errorf("List by label = %d, %v; want 3", len(archived.Items), err)
 	}
 	var notArchived v1alpha1.RemediationList
-	if err := c.List(ctx, &notArchived, InNamespace(ns), MatchingLabelsSelector{v1alpha1.NotArchived()}); err != nil || len(notArchived.Items) != 2 {
+	if err := c.List(ctx, &notArchived, kube.InNamespace(ns), kube.MatchingLabelsSelector{v1alpha1.NotArchived()}); err != nil || len(notArchived.Items) != 2 {
 		t.Errorf("List by selector = %d, %v; want 2", len(notArchived.Items), err)
 	}
 	var labelled v1alpha1.RemediationList
-	if err := c.List(ctx, &labelled, InNamespace(ns), HasLabels{v1alpha1.LabelArchived}); err != nil || len(labelled.Items) != 3 {
+	if err := c.List(ctx, &labelled, kube.InNamespace(ns), kube.HasLabels{v1alpha1.LabelArchived}); err != nil || len(labelled.Items) != 3 {
 		t.Errorf("List by label present = %d, %v; want 3", len(labelled.Items), err)
 	}
 	var byName v1alpha1.RemediationList
-	if err := c.List(ctx, &byName, InNamespace(ns), MatchingFields{"metadata.name": "rem-b"}); err != nil || len(byName.Items) != 1 {
+	if err := c.List(ctx, &byName, kube.InNamespace(ns), kube.MatchingFields{"metadata.name": "rem-b"}); err != nil || len(byName.Items) != 1 {
 		t.Errorf("List by field = %d, %v; want 1", len(byName.Items), err)
 	}
 
 	// Metadata only: one of five, and the count of the rest.
 	meta := &metav1.PartialObjectMetadataList{}
 	meta.SetGroupVersionKind(v1alpha1.GroupVersion.WithKind("RemediationList"))
-	if err := c.List(ctx, meta, InNamespace(ns), Limit(1)); err != nil {
+	if err := c.List(ctx, meta, kube.InNamespace(ns), kube.Limit(1)); err != nil {
 		t.Fatalf("List metadata: %v", err)
 	}
 	if len(meta.Items) != 1 || meta.RemainingItemCount == nil || *meta.RemainingItemCount != 4 {
@@ -265,17 +281,17 @@ func TestRecords(t *testing.T) {
 	}
 	one := &metav1.PartialObjectMetadata{}
 	one.SetGroupVersionKind(v1alpha1.GroupVersion.WithKind("Remediation"))
-	if err := c.Get(ctx, ObjectKey{Namespace: ns, Name: "rem-c"}, one); err != nil || one.UID == "" || one.Labels[v1alpha1.LabelArchived] != "true" {
+	if err := c.Get(ctx, kube.ObjectKey{Namespace: ns, Name: "rem-c"}, one); err != nil || one.UID == "" || one.Labels[v1alpha1.LabelArchived] != "true" {
 		t.Errorf("Get metadata = %v, %+v", err, one.ObjectMeta)
 	}
 	// A metadata-only object can be deleted as a typed one is.
-	if err := c.Delete(ctx, one, Preconditions{UID: ptr.To(one.UID)}); err != nil {
+	if err := c.Delete(ctx, one, kube.Preconditions{UID: ptr.To(one.UID)}); err != nil {
 		t.Errorf("Delete metadata-only: %v", err)
 	}
 
 	// The status subresource of a custom resource.
 	r := &v1alpha1.Remediation{}
-	if err := c.Get(ctx, ObjectKey{Namespace: ns, Name: "rem-b"}, r); err != nil {
+	if err := c.Get(ctx, kube.ObjectKey{Namespace: ns, Name: "rem-b"}, r); err != nil {
 		t.Fatal(err)
 	}
 	r.Status.Phase = v1alpha1.PhaseRunning
@@ -283,7 +299,7 @@ func TestRecords(t *testing.T) {
 		t.Fatalf("Status().Update record = %v, phase %q", err, r.Status.Phase)
 	}
 	patch, _ := json.Marshal(map[string]any{"status": map[string]any{"message": "patched"}})
-	if err := c.Status().Patch(ctx, r, RawPatch(types.MergePatchType, patch)); err != nil || r.Status.Message != "patched" {
+	if err := c.Status().Patch(ctx, r, kube.RawPatch(types.MergePatchType, patch)); err != nil || r.Status.Message != "patched" {
 		t.Fatalf("Status().Patch record = %v, message %q", err, r.Status.Message)
 	}
 }

@@ -67,6 +67,7 @@ var resources = map[schema.GroupKind]resourceInfo{
 	{Group: "batch", Kind: "CronJob"}:                                {"cronjobs", true},
 	{Group: "events.k8s.io", Kind: "Event"}:                          {"events", true},
 	{Group: "authentication.k8s.io", Kind: "TokenReview"}:            {"tokenreviews", false},
+	{Group: "authentication.k8s.io", Kind: "SelfSubjectReview"}:      {"selfsubjectreviews", false},
 	{Group: "authorization.k8s.io", Kind: "SubjectAccessReview"}:     {"subjectaccessreviews", false},
 	{Group: "authorization.k8s.io", Kind: "SelfSubjectAccessReview"}: {"selfsubjectaccessreviews", false},
 	{Group: v1alpha1.GroupVersion.Group, Kind: "Remediation"}:        {"remediations", true},

@@ -6,5 +6,5 @@
 // clock) after it saw the last change; the leader renews every retry period
 // and stops leading when no renewal has succeeded for the renew deadline,
 // counted from when the last good one was sent. Manager gates a
-// controller-runtime manager's leader-only runnables behind an Elector.
+// kube.Manager's leader-only runnables behind an Elector.
 package leader

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/alertmedic/alertmedic/internal/kube"
 	"log/slog"
 	"math"
 	"sync"
@@ -12,7 +13,6 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	coordinationv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
 )
 
 // ErrLost is in the error Run returns when this replica stopped leading
@@ -25,7 +25,7 @@ type Config struct {
 	// Client reaches the Lease. It needs get, list, watch, create and
 	// update on leases in Namespace. Its requests need no timeout of their
 	// own (the Elector bounds each one, watches excepted).
-	Client coordinationv1client.LeasesGetter
+	Client kube.WithWatch
 	// Namespace and Name are the Lease's.
 	Namespace, Name string
 	// Identity is this replica's name in the Lease's holderIdentity.
@@ -67,7 +67,7 @@ func (c Config) Validate() error {
 type Elector struct {
 	cfg          Config
 	log          *slog.Logger
-	leases       coordinationv1client.LeaseInterface
+	leases       leaseAPI
 	leaseSeconds int32
 
 	mu      sync.Mutex
@@ -86,7 +86,7 @@ func New(cfg Config) (*Elector, error) {
 	return &Elector{
 		cfg:    cfg,
 		log:    log.With("lease", cfg.Namespace+"/"+cfg.Name, "identity", cfg.Identity),
-		leases: cfg.Client.Leases(cfg.Namespace),
+		leases: leaseAPI{cfg.Client, cfg.Namespace},
 		// Whole seconds, rounded up: a reader trusts the Lease that long.
 		leaseSeconds: int32(math.Ceil(cfg.LeaseDuration.Seconds())),
 		elected:      make(chan struct{}),

@@ -13,10 +13,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/alertmedic/alertmedic/internal/faultproxy"
+	"github.com/alertmedic/alertmedic/internal/kube"
 	"github.com/alertmedic/alertmedic/internal/testcluster"
 )
 
@@ -56,11 +56,11 @@ type candidate struct {
 // hold is closed (nil: at once).
 func start(t *testing.T, ns, id string, cfg *rest.Config, tm timing, hold ...chan struct{}) *candidate {
 	t.Helper()
-	cs, err := kubernetes.NewForConfig(cfg)
+	cs, err := kube.New(cfg, kube.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := New(Config{Client: cs.CoordinationV1(), Namespace: ns, Name: leaseName, Identity: id,
+	e, err := New(Config{Client: cs, Namespace: ns, Name: leaseName, Identity: id,
 		LeaseDuration: tm.lease, RenewDeadline: tm.renew, RetryPeriod: tm.retry,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("test", t.Name())})
 	if err != nil {

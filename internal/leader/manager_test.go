@@ -6,15 +6,14 @@ import (
 	"testing"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/manager"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/alertmedic/alertmedic/internal/kube"
 )
 
 // everywhere is a runnable every replica runs.
-type everywhere struct{ manager.RunnableFunc }
+type everywhere struct{ kube.RunnableFunc }
 
 func (everywhere) NeedLeaderElection() bool { return false }
 
@@ -26,19 +25,17 @@ func TestManagerGatesLeaderOnlyRunnables(t *testing.T) {
 	ns := cluster.Namespace(t, "leader-manager")
 	ghost(t, ns, "gone", 3600) // held until the test releases it
 	h := watchLease(t, ns)
-	mgr, err := ctrl.NewManager(cluster.Config, ctrl.Options{
-		Scheme:                 cluster.Scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
+	mgr, err := kube.NewManager(cluster.Config, kube.ManagerOptions{
+		Object: &coordinationv1.Lease{}, List: &coordinationv1.LeaseList{}, Cache: kube.CacheOptions{Namespace: ns},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cs, err := kubernetes.NewForConfig(cluster.Config)
+	cs, err := kube.New(cluster.Config, kube.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := New(Config{Client: cs.CoordinationV1(), Namespace: ns, Name: leaseName, Identity: "m",
+	e, err := New(Config{Client: cs, Namespace: ns, Name: leaseName, Identity: "m",
 		LeaseDuration: 60 * time.Second, RenewDeadline: 3 * time.Second, RetryPeriod: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -53,7 +50,7 @@ func TestManagerGatesLeaderOnlyRunnables(t *testing.T) {
 	if err := m.Add(everywhere{func(ctx context.Context) error { free.Store(true); <-ctx.Done(); return nil }}); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Add(manager.RunnableFunc(func(ctx context.Context) error {
+	if err := m.Add(kube.RunnableFunc(func(ctx context.Context) error {
 		saysNothing.Store(true)
 		<-ctx.Done()
 		<-hold // work in flight
@@ -109,6 +106,6 @@ func TestManagerGatesLeaderOnlyRunnables(t *testing.T) {
 }
 
 // leaderOnly says it needs leader election.
-type leaderOnly struct{ manager.RunnableFunc }
+type leaderOnly struct{ kube.RunnableFunc }
 
 func (leaderOnly) NeedLeaderElection() bool { return true }

@@ -11,11 +11,11 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/diff"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/engine/approval"
 	"github.com/alertmedic/alertmedic/engine/controller"
+	"github.com/alertmedic/alertmedic/internal/kube"
 )
 
 // cachedRecord is a record as alertmedic leaves it, with everything the
@@ -83,7 +83,7 @@ func TestSettledRecordsTrimmedInCacheLoseNothing(t *testing.T) {
 		t.Helper()
 		var got v1alpha1.Remediation
 		waitFor(t, "the cache to hold "+rec.Name+" at "+rv, func() bool {
-			return cached.Get(ctx, client.ObjectKeyFromObject(rec), &got) == nil && got.ResourceVersion == rv
+			return cached.Get(ctx, kube.ObjectKeyFromObject(rec), &got) == nil && got.ResourceVersion == rv
 		})
 		return &got
 	}
@@ -112,7 +112,7 @@ func TestSettledRecordsTrimmedInCacheLoseNothing(t *testing.T) {
 	// Its alert resolves: approval.Resolve as the runner passes a
 	// resolution on to a follower (reading through to the API server).
 	resolvedAt := now.Add(time.Minute).Truncate(time.Second)
-	if _, err := approval.Resolve(ctx, controller.ReadThrough(cached, api), client.ObjectKeyFromObject(settled), resolvedAt); err != nil {
+	if _, err := approval.Resolve(ctx, controller.ReadThrough(cached, api), kube.ObjectKeyFromObject(settled), resolvedAt); err != nil {
 		t.Fatal(err)
 	}
 	after := unchanged(settled, func(want, _ *v1alpha1.Remediation) {
@@ -123,7 +123,7 @@ func TestSettledRecordsTrimmedInCacheLoseNothing(t *testing.T) {
 	// holds it, as the runner's silence step makes for a trimmed record
 	// (TestSilenceExpiryKeepsATrimmedRecordWhole in engine/controller).
 	c := fromCache(after, after.ResourceVersion)
-	if err := api.Get(ctx, client.ObjectKeyFromObject(c), c); err != nil {
+	if err := api.Get(ctx, kube.ObjectKeyFromObject(c), c); err != nil {
 		t.Fatal(err)
 	}
 	expired := metav1.NewMicroTime(now.Add(2 * time.Minute).Truncate(time.Microsecond))
@@ -144,7 +144,7 @@ func TestSettledRecordsTrimmedInCacheLoseNothing(t *testing.T) {
 	c = fromCache(after, after.ResourceVersion)
 	orig := c.DeepCopy()
 	c.Status.Slack = &v1alpha1.SlackMessage{Channel: "C0OPS", TS: "1.2", Digest: "d"}
-	if err := cached.Status().Patch(ctx, c, client.MergeFrom(orig)); err != nil {
+	if err := cached.Status().Patch(ctx, c, kube.MergeFrom(orig)); err != nil {
 		t.Fatal(err)
 	}
 	after = unchanged(after, func(want, _ *v1alpha1.Remediation) { want.Status.Slack = c.Status.Slack })
@@ -165,7 +165,7 @@ func TestSettledRecordsTrimmedInCacheLoseNothing(t *testing.T) {
 	}
 	orig = c.DeepCopy()
 	c.Status.Escalation = &v1alpha1.EscalationStatus{Record: "failed-e1"}
-	if err := cached.Status().Patch(ctx, c, client.MergeFrom(orig)); err != nil {
+	if err := cached.Status().Patch(ctx, c, kube.MergeFrom(orig)); err != nil {
 		t.Fatal(err)
 	}
 	after = unchanged(failed, func(want, _ *v1alpha1.Remediation) { want.Status.Escalation = c.Status.Escalation })
@@ -175,7 +175,7 @@ func TestSettledRecordsTrimmedInCacheLoseNothing(t *testing.T) {
 	// Retention deletes it as the cache read it (UID and resourceVersion).
 	c = fromCache(after, after.ResourceVersion)
 	uid, rv := c.UID, c.ResourceVersion
-	if err := cached.Delete(ctx, c, client.Preconditions{UID: &uid, ResourceVersion: &rv}); err != nil {
+	if err := cached.Delete(ctx, c, kube.Preconditions{UID: &uid, ResourceVersion: &rv}); err != nil {
 		t.Errorf("delete a trimmed record as read from the cache: %v", err)
 	}
 
@@ -199,7 +199,7 @@ func TestSettledRecordsTrimmedInCacheLoseNothing(t *testing.T) {
 		t.Error("the cache holds a settled record whole after its HPA was put back")
 	}
 	// Its alert resolves afterwards, passed on as the runner does.
-	if _, err := approval.Resolve(ctx, controller.ReadThrough(cached, api), client.ObjectKeyFromObject(after), resolvedAt); err != nil {
+	if _, err := approval.Resolve(ctx, controller.ReadThrough(cached, api), kube.ObjectKeyFromObject(after), resolvedAt); err != nil {
 		t.Fatal(err)
 	}
 	unchanged(after, func(want, _ *v1alpha1.Remediation) {
@@ -210,10 +210,10 @@ func TestSettledRecordsTrimmedInCacheLoseNothing(t *testing.T) {
 
 // startCache runs serve's controller manager over the records of ns
 // until the test ends, and returns its cached client.
-func startCache(t *testing.T, ns string) client.Client {
+func startCache(t *testing.T, ns string) kube.Client {
 	t.Helper()
 	o := &Options{Namespace: ns, KubeAPITimeout: 10 * time.Second, ShutdownTimeout: 10 * time.Second}
-	mgr, err := newManager(cluster.Config, cluster.Scheme, o, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	mgr, err := newManager(cluster.Config, o, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +233,7 @@ func startCache(t *testing.T, ns string) client.Client {
 func stored(t *testing.T, rec *v1alpha1.Remediation) *v1alpha1.Remediation {
 	t.Helper()
 	var got v1alpha1.Remediation
-	if err := cluster.Records.Get(t.Context(), client.ObjectKeyFromObject(rec), &got); err != nil {
+	if err := cluster.Records.Get(t.Context(), kube.ObjectKeyFromObject(rec), &got); err != nil {
 		t.Fatal(err)
 	}
 	return &got
@@ -256,10 +256,10 @@ func TestArchivedRecordsAreNotCached(t *testing.T) {
 		}
 	}
 	waitFor(t, "the cache to hold the record not archived", func() bool {
-		return cached.Get(ctx, client.ObjectKeyFromObject(kept), &v1alpha1.Remediation{}) == nil
+		return cached.Get(ctx, kube.ObjectKeyFromObject(kept), &v1alpha1.Remediation{}) == nil
 	})
 	var list v1alpha1.RemediationList
-	if err := cached.List(ctx, &list, client.InNamespace(ns)); err != nil {
+	if err := cached.List(ctx, &list, kube.InNamespace(ns)); err != nil {
 		t.Fatal(err)
 	}
 	if len(list.Items) != 1 || list.Items[0].Name != "kept" {

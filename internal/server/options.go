@@ -63,9 +63,9 @@ type Options struct {
 	// LeaderElect executes only while holding the Lease; false: this
 	// replica always executes (a single replica).
 	LeaderElect bool
-	// LibraryLogs sends client-go's and controller-runtime's logs through
-	// serve's logger. Both are process-wide and not safe to set while
-	// either logs: for the process's one serve, set before anything runs.
+	// LibraryLogs sends client-go's logs through serve's logger. It is
+	// process-wide and not safe to set while client-go logs: for the
+	// process's one serve, set before anything runs.
 	LibraryLogs bool
 	// LeaseDuration is how long a standby waits, from the last change of
 	// the Lease it saw (it watches the Lease), before taking it over.

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/alertmedic/alertmedic/internal/kube"
 	"sync"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 )
 
 // noNamespaceError is the records namespace missing from the cluster.
@@ -27,7 +27,7 @@ func (e *noNamespaceError) Error() string {
 // gives up (a cancelled probe) neither ends it nor leaves its cancellation
 // as the cached answer.
 type apiProbe struct {
-	client    kubernetes.Interface
+	client    kube.Client
 	namespace string
 	ttl       time.Duration // how long an answer is reused
 	timeout   time.Duration // bound of one check
@@ -74,7 +74,11 @@ func (p *apiProbe) run(ctx context.Context, done chan struct{}) {
 }
 
 func (p *apiProbe) ping(ctx context.Context) error {
-	if _, err := p.client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx); err != nil {
+	rc, err := p.client.RESTClient()
+	if err != nil {
+		return err
+	}
+	if _, err := rc.Get().AbsPath("/readyz").DoRaw(ctx); err != nil {
 		return fmt.Errorf("kubernetes API server not reachable: %w", err)
 	}
 	p.mu.Lock()
@@ -92,7 +96,7 @@ func (p *apiProbe) ping(ctx context.Context) error {
 // namespace, only when the namespace is missing.
 func (p *apiProbe) checkNamespace(ctx context.Context) error {
 	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: "alertmedic", Namespace: p.namespace}}
-	_, err := p.client.CoordinationV1().Leases(p.namespace).Create(ctx, lease, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	_, err := kube.Create(ctx, p.client, p.namespace, lease, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 	var status apierrors.APIStatus
 	answered := errors.As(err, &status)
 	switch {

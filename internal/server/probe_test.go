@@ -10,19 +10,20 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/alertmedic/alertmedic/internal/kube"
 )
 
 // The readiness check says so too, should the namespace be missing once
 // serve runs (it was unreachable at start).
 func TestProbeMissingNamespace(t *testing.T) {
-	p := &apiProbe{client: cluster.Client, namespace: uniqueNamespace("gone"), ttl: time.Minute, timeout: 10 * time.Second}
+	p := &apiProbe{client: cluster.Records, namespace: uniqueNamespace("gone"), ttl: time.Minute, timeout: 10 * time.Second}
 	err := p.check(t.Context())
 	if err == nil || !strings.Contains(err.Error(), "does not exist: create it with 'kubectl create namespace") {
 		t.Errorf("check = %v, want the missing namespace named", err)
 	}
-	p = &apiProbe{client: cluster.Client, namespace: recordsNamespace(t), ttl: time.Minute, timeout: 10 * time.Second}
+	p = &apiProbe{client: cluster.Records, namespace: recordsNamespace(t), ttl: time.Minute, timeout: 10 * time.Second}
 	if err := p.check(t.Context()); err != nil {
 		t.Errorf("check with the namespace there = %v", err)
 	}
@@ -32,7 +33,7 @@ func TestProbeMissingNamespace(t *testing.T) {
 // that disconnected) does not leave that cancellation as the answer for the
 // next probes.
 func TestProbeCancelledCallerDoesNotPoison(t *testing.T) {
-	p := &apiProbe{client: cluster.Client, namespace: recordsNamespace(t), ttl: time.Minute, timeout: 10 * time.Second}
+	p := &apiProbe{client: cluster.Records, namespace: recordsNamespace(t), ttl: time.Minute, timeout: 10 * time.Second}
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	if err := p.check(ctx); err == nil {
@@ -56,7 +57,7 @@ func TestProbeDoesNotBlockCallers(t *testing.T) {
 	}))
 	defer api.Close()
 	defer close(release)
-	cs, err := kubernetes.NewForConfig(&rest.Config{Host: api.URL})
+	cs, err := kube.New(&rest.Config{Host: api.URL}, kube.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

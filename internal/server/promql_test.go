@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/alertmedic/alertmedic/internal/kube"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,7 +15,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/prometheus/promql/parser"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	"github.com/alertmedic/alertmedic/chatops"
@@ -66,7 +66,7 @@ func exported(t *testing.T) map[string]bool {
 		t.Fatal(err)
 	}
 	newReloader(nil, nil, r, nil)
-	var c client.Reader // never read: Describe only
+	var c kube.Reader // never read: Describe only
 	if err := approval.RegisterWaiting(t.Context(), r, c, false, "alertmedic"); err != nil {
 		t.Fatal(err)
 	}

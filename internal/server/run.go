@@ -20,12 +20,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/common/promslog"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/kubernetes"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/engine"
@@ -33,6 +29,7 @@ import (
 	"github.com/alertmedic/alertmedic/engine/breaker"
 	"github.com/alertmedic/alertmedic/engine/controller"
 	"github.com/alertmedic/alertmedic/engine/ingest"
+	"github.com/alertmedic/alertmedic/internal/kube"
 	"github.com/alertmedic/alertmedic/remediations"
 	"github.com/alertmedic/alertmedic/rules"
 	"github.com/alertmedic/alertmedic/silences"
@@ -83,25 +80,15 @@ func Run(ctx context.Context, o Options) error {
 	// manager's watches keep cfg, without one: a timeout would cut them.
 	apiCfg := rest.CopyConfig(cfg)
 	apiCfg.Timeout = o.KubeAPITimeout
-	clientset, err := kubernetes.NewForConfig(apiCfg)
+	api, err := kube.New(apiCfg, kube.Options{})
 	if err != nil {
 		return fmt.Errorf("kubernetes client: %w", err)
 	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		return err
-	}
-	if err := v1alpha1.AddToScheme(scheme); err != nil {
-		return err
-	}
-	records, err := client.New(apiCfg, client.Options{Scheme: scheme})
-	if err != nil {
-		return fmt.Errorf("kubernetes client: %w", err)
-	}
-	exec := remediations.NewExecutor(clientset, remediations.Options{
+	records := api
+	exec := remediations.NewExecutor(api, remediations.Options{
 		FieldManager: o.FieldManager,
 		Instance:     o.Identity,
 		Logger:       log,
@@ -109,10 +96,10 @@ func Run(ctx context.Context, o Options) error {
 		GitOps:       o.GitOps,
 	})
 	metrics := engine.NewMetrics(reg)
-	probe := &apiProbe{client: clientset, namespace: o.Namespace, ttl: 2 * time.Second, timeout: 2 * time.Second}
+	probe := &apiProbe{client: api, namespace: o.Namespace, ttl: 2 * time.Second, timeout: 2 * time.Second}
 	// The breaker's windows are watched, so the watch's client has no
 	// request timeout.
-	watchClient, err := kubernetes.NewForConfig(cfg)
+	watchClient, err := kube.New(cfg, kube.Options{})
 	if err != nil {
 		return fmt.Errorf("kubernetes client: %w", err)
 	}
@@ -134,14 +121,14 @@ func Run(ctx context.Context, o Options) error {
 		Logger:         log,
 		Metrics:        metrics,
 	})
-	mgr, err := newManager(cfg, scheme, &o, log)
+	mgr, err := newManager(cfg, &o, reg, log)
 	if err != nil {
 		return err
 	}
 	// The runner and the Slack notifier run on the leader only; the elector
 	// watches the Lease, so its client has no request timeout (it bounds
 	// each of its requests itself).
-	leading, err := leaderGate(mgr, watchClient.CoordinationV1(), &o, log)
+	leading, err := leaderGate(mgr, watchClient, &o, log)
 	if err != nil {
 		return err
 	}
@@ -150,13 +137,10 @@ func Run(ctx context.Context, o Options) error {
 	}
 	// Every replica's cache holds the records, so each can say how many
 	// wait for a person; the leader is not needed for that.
-	indexed := true
 	if err := approval.IndexByPhase(ctx, mgr.GetFieldIndexer()); err != nil {
-		// The API server is not reachable yet; serve starts all the same.
-		indexed = false
-		log.Warn("alertmedic_approvals_waiting reads every record at each scrape", "err", err)
+		return fmt.Errorf("metrics: %w", err)
 	}
-	if err := approval.RegisterWaiting(ctx, reg, mgr.GetClient(), indexed, o.Namespace); err != nil {
+	if err := approval.RegisterWaiting(ctx, reg, mgr.GetClient(), true, o.Namespace); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
 	ropts := controller.Options{

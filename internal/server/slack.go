@@ -1,6 +1,7 @@
 package server
 
 import (
+	"github.com/alertmedic/alertmedic/internal/kube"
 	"log/slog"
 	"strings"
 	"time"
@@ -8,7 +9,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/chatops"
 	"github.com/alertmedic/alertmedic/rules"
@@ -53,7 +53,7 @@ type slackSetup struct {
 // setupSlack builds the Slack side from the options, or nothing if no bot
 // token is configured. loaded returns the rules in force; a click is
 // checked against the approvers they name at the time of the click.
-func setupSlack(o *Options, records client.Client, loaded func() *rules.Set, reg prometheus.Registerer, log *slog.Logger) (*slackSetup, error) {
+func setupSlack(o *Options, records kube.Client, loaded func() *rules.Set, reg prometheus.Registerer, log *slog.Logger) (*slackSetup, error) {
 	so := o.Slack
 	bot, err := secret(so.BotTokenFile, SlackBotTokenEnv, "slack-bot-token-file")
 	if err != nil {

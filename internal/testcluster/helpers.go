@@ -2,6 +2,7 @@ package testcluster
 
 import (
 	"fmt"
+	"github.com/alertmedic/alertmedic/internal/kube"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -9,7 +10,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 var namespaces atomic.Int64
@@ -31,12 +31,12 @@ func (c *Cluster) Namespace(t testing.TB, prefix string) string {
 // NewClient returns a client that reads from and writes to the API server
 // (no cache) with the cluster's scheme, as cfg's user (nil: the cluster's
 // administrator).
-func (c *Cluster) NewClient(t testing.TB, cfg *rest.Config) client.Client {
+func (c *Cluster) NewClient(t testing.TB, cfg *rest.Config) kube.Client {
 	t.Helper()
 	if cfg == nil {
 		cfg = c.Config
 	}
-	cl, err := client.New(cfg, client.Options{Scheme: c.Scheme})
+	cl, err := kube.New(cfg, kube.Options{Scheme: c.Scheme})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,10 +16,10 @@ import (
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/internal/kube"
 )
 
 // Cluster is a running API server with its clients.
@@ -27,7 +27,7 @@ type Cluster struct {
 	Config *rest.Config
 	Client kubernetes.Interface
 	// Records reads and writes alertmedic's own objects (and any built-in).
-	Records client.Client
+	Records kube.Client
 	// Scheme knows the built-in kinds and alertmedic's, for clients and
 	// managers the tests build themselves.
 	Scheme *runtime.Scheme
@@ -122,7 +122,7 @@ func StartWith(opts Options) (c *Cluster, err error) {
 	// write many records slow for no reason.
 	fast := rest.CopyConfig(cfg)
 	fast.QPS, fast.Burst = 1000, 1000
-	records, err := client.New(fast, client.Options{Scheme: scheme})
+	records, err := kube.New(fast, kube.Options{Scheme: scheme})
 	if err != nil {
 		_ = env.Stop()
 		return nil, fmt.Errorf("records client: %w", err)

@@ -14,11 +14,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/alertmedic/alertmedic/internal/kube"
+
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/alertmedic/alertmedic/internal/testcluster"
@@ -102,7 +103,7 @@ type bench struct {
 	o          options
 	log        *slog.Logger
 	cluster    *testcluster.Cluster
-	kube       client.WithWatch // QPS raised: the driver's own setup is fast
+	kube       kube.WithWatch // QPS raised: the driver's own setup is fast
 	kubeconfig string
 	rules      string // 1,000 rules; rule-0 matches KubePodCrashLooping
 	tokenFile  string
@@ -144,7 +145,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	b.cluster = cluster
 	fast := rest.CopyConfig(cluster.Config)
 	fast.QPS, fast.Burst = 5000, 5000
-	if b.kube, err = client.NewWithWatch(fast, client.Options{Scheme: cluster.Scheme}); err != nil {
+	if b.kube, err = kube.New(fast, kube.Options{}); err != nil {
 		return err
 	}
 	if b.kubeconfig, err = cluster.Kubeconfig(o.dir); err != nil {
@@ -215,7 +216,7 @@ func (b *bench) serve(name, ns string, extra ...string) (*proc, error) {
 
 func (b *bench) namespace(ctx context.Context, ns string) error {
 	err := b.kube.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
-	if client.IgnoreAlreadyExists(err) != nil {
+	if kube.IgnoreAlreadyExists(err) != nil {
 		return fmt.Errorf("create namespace %s: %w", ns, err)
 	}
 	return nil

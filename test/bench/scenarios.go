@@ -21,9 +21,9 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/internal/kube"
 )
 
 func numCPU() int { return runtime.GOMAXPROCS(0) }
@@ -212,7 +212,7 @@ func (b *bench) waitFinal(ctx context.Context, ns string, within time.Duration) 
 	}
 	for {
 		var list v1alpha1.RemediationList
-		if err := b.kube.List(ctx, &list, client.InNamespace(ns), client.MatchingLabelsSelector{Selector: notRetained}); err != nil {
+		if err := b.kube.List(ctx, &list, kube.InNamespace(ns), kube.MatchingLabelsSelector{Selector: notRetained}); err != nil {
 			return err
 		}
 		open := 0
@@ -285,7 +285,7 @@ func (b *bench) apiCost(ctx context.Context) error {
 		return err
 	}
 	// Opened before the window: what the driver waits on costs nothing in it.
-	w, err := b.kube.Watch(ctx, &v1alpha1.RemediationList{}, client.InNamespace(ns))
+	w, err := b.kube.Watch(ctx, &v1alpha1.RemediationList{}, kube.InNamespace(ns))
 	if err != nil {
 		return err
 	}
@@ -545,8 +545,8 @@ func (b *bench) waitRecords(ctx context.Context, ns string, n int) error {
 	for {
 		list := &metav1.PartialObjectMetadataList{}
 		list.SetGroupVersionKind(v1alpha1.GroupVersion.WithKind("RemediationList"))
-		err := b.kube.List(ctx, list, client.InNamespace(ns), client.MatchingFields{"metadata.name": name},
-			&client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: "0"}})
+		err := b.kube.List(ctx, list, kube.InNamespace(ns), kube.MatchingFields{"metadata.name": name},
+			&kube.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: "0"}})
 		if err == nil && len(list.Items) == 1 {
 			return nil
 		}
@@ -754,7 +754,7 @@ func (b *bench) storm(ctx context.Context) error {
 	list := &metav1.PartialObjectMetadataList{}
 	list.SetGroupVersionKind(v1alpha1.GroupVersion.WithKind("RemediationList"))
 	for cont := ""; ; {
-		if err := b.kube.List(ctx, list, client.InNamespace(ns), client.Limit(5000), client.Continue(cont)); err != nil {
+		if err := b.kube.List(ctx, list, kube.InNamespace(ns), kube.Limit(5000), kube.Continue(cont)); err != nil {
 			return err
 		}
 		records += len(list.Items)

@@ -16,10 +16,10 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/engine/approval"
+	"github.com/alertmedic/alertmedic/internal/kube"
 )
 
 // The policy's name in manifests/admission.
@@ -81,7 +81,7 @@ func policyForgotten(t *testing.T, ctx context.Context) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var cur v1alpha1.Remediation
-		err := cluster.Records.Get(ctx, client.ObjectKeyFromObject(probe), &cur)
+		err := cluster.Records.Get(ctx, kube.ObjectKeyFromObject(probe), &cur)
 		if err == nil {
 			cur.Status.Phase = v1alpha1.PhaseRunning
 			if err = cluster.Records.Status().Update(ctx, &cur); err == nil {
@@ -133,11 +133,11 @@ func approverRole(t *testing.T, users ...string) {
 
 // impersonate is a records client acting as user in groups, authenticated
 // by the test's cluster-admin impersonating them.
-func impersonate(t *testing.T, user string, groups ...string) client.Client {
+func impersonate(t *testing.T, user string, groups ...string) kube.Client {
 	t.Helper()
 	cfg := rest.CopyConfig(cluster.Config)
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: user, Groups: append(groups, "system:authenticated")}
-	c, err := client.New(cfg, client.Options{Scheme: cluster.Scheme})
+	c, err := kube.New(cfg, kube.Options{Scheme: cluster.Scheme})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,14 +145,14 @@ func impersonate(t *testing.T, user string, groups ...string) client.Client {
 }
 
 // asAlertmedic is a records client acting as alertmedic's ServiceAccount.
-func asAlertmedic(t *testing.T) client.Client {
+func asAlertmedic(t *testing.T) kube.Client {
 	t.Helper()
 	return impersonate(t, saUser, saGroups[:2]...)
 }
 
 // pendingRecord creates a record and, as alertmedic does, asks for approval
 // on it: PendingApproval with a plan, a deadline and its Slack message.
-func pendingRecord(t *testing.T, bot client.Client, name string) client.ObjectKey {
+func pendingRecord(t *testing.T, bot kube.Client, name string) kube.ObjectKey {
 	t.Helper()
 	ctx := t.Context()
 	rec := scaleRecord(name)
@@ -184,10 +184,10 @@ func pendingRecord(t *testing.T, bot client.Client, name string) client.ObjectKe
 	if err := bot.Status().Update(ctx, rec); err != nil {
 		t.Fatalf("alertmedic records its Slack message on %s: %v", name, err)
 	}
-	return client.ObjectKeyFromObject(rec)
+	return kube.ObjectKeyFromObject(rec)
 }
 
-func record(t *testing.T, key client.ObjectKey) *v1alpha1.Remediation {
+func record(t *testing.T, key kube.ObjectKey) *v1alpha1.Remediation {
 	t.Helper()
 	var rec v1alpha1.Remediation
 	if err := cluster.Records.Get(t.Context(), key, &rec); err != nil {
@@ -325,7 +325,7 @@ func TestDecisionPolicyBindsApprovalsToTheCaller(t *testing.T) {
 			}
 		}
 		// A merge patch is an update too.
-		err := alice.Status().Patch(ctx, record(t, key), client.RawPatch("application/merge-patch+json", []byte(`{"status":{"decidedBy":"kubernetes:bob"}}`)))
+		err := alice.Status().Patch(ctx, record(t, key), kube.RawPatch("application/merge-patch+json", []byte(`{"status":{"decidedBy":"kubernetes:bob"}}`)))
 		if !refused(err, "may only decide") {
 			t.Errorf("alice patching decidedBy: err = %v, want the policy's refusal", err)
 		}
@@ -439,13 +439,13 @@ func TestApproveCommandNamesTheAuthenticatedUser(t *testing.T) {
 	}
 }
 
-func kubeconfigClient(t *testing.T, path string) client.Client {
+func kubeconfigClient(t *testing.T, path string) kube.Client {
 	t.Helper()
 	cfg, err := clientcmd.BuildConfigFromFlags("", path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := client.New(cfg, client.Options{Scheme: cluster.Scheme})
+	c, err := kube.New(cfg, kube.Options{Scheme: cluster.Scheme})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,9 +7,9 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/internal/kube"
 )
 
 // crdNamespace holds the records of the CRD validation tests.
@@ -145,7 +145,7 @@ func TestCRDSpecIsImmutable(t *testing.T) {
 		{"dry run", func(r *v1alpha1.Remediation) { r.Spec.DryRun = true }},
 	} {
 		var cur v1alpha1.Remediation
-		if err := cluster.Records.Get(ctx, client.ObjectKeyFromObject(rec), &cur); err != nil {
+		if err := cluster.Records.Get(ctx, kube.ObjectKeyFromObject(rec), &cur); err != nil {
 			t.Fatal(err)
 		}
 		change.do(&cur)
@@ -156,7 +156,7 @@ func TestCRDSpecIsImmutable(t *testing.T) {
 	}
 
 	var got v1alpha1.Remediation
-	if err := cluster.Records.Get(ctx, client.ObjectKeyFromObject(rec), &got); err != nil {
+	if err := cluster.Records.Get(ctx, kube.ObjectKeyFromObject(rec), &got); err != nil {
 		t.Fatal(err)
 	}
 	if got.Spec.Scale.Factor != "1.5" || got.Spec.Target.Name != "web" || got.Spec.Approval != nil || got.Spec.DryRun {

@@ -150,7 +150,7 @@ func hasImage(got string) error {
 // executorAsServiceAccount is the Executor alertmedic runs, acting as its
 // ServiceAccount.
 func executorAsServiceAccount(t *testing.T) *remediations.Executor {
-	return remediations.NewExecutor(asServiceAccount(t).k, remediations.Options{FieldManager: "alertmedic", Instance: "deploy-test"})
+	return remediations.NewExecutor(asServiceAccount(t).medic, remediations.Options{FieldManager: "alertmedic", Instance: "deploy-test"})
 }
 
 // expectActionsSucceed runs every action on w and checks its effect and the

@@ -24,6 +24,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/alertmedic/alertmedic/engine/breaker"
+	"github.com/alertmedic/alertmedic/internal/kube"
 )
 
 // alertmedic's identity, as the base's ServiceAccount gives it.
@@ -44,6 +45,8 @@ type serviceAccount struct {
 	cfg *rest.Config
 	k   kubernetes.Interface
 	dyn dynamic.Interface
+	// medic is alertmedic's own client, as the service account.
+	medic kube.Client
 }
 
 func asServiceAccount(t *testing.T) *serviceAccount {
@@ -58,7 +61,11 @@ func asServiceAccount(t *testing.T) *serviceAccount {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &serviceAccount{cfg: cfg, k: k, dyn: dyn}
+	medic, err := kube.New(cfg, kube.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &serviceAccount{cfg: cfg, k: k, dyn: dyn, medic: medic}
 }
 
 // installRBAC applies, for real, the Namespace, ServiceAccount and RBAC

@@ -17,9 +17,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
+	"github.com/alertmedic/alertmedic/internal/kube"
 )
 
 const (
@@ -375,7 +375,7 @@ func TestAlertmanagerToRemediation(t *testing.T) {
 		t.Errorf("%d alertmedic Events on shop/cart at the end, want 1", len(evs))
 	}
 	var all v1alpha1.RemediationList
-	if err := cluster.Records.List(ctx, &all, client.InNamespace(recordsNS)); err != nil {
+	if err := cluster.Records.List(ctx, &all, kube.InNamespace(recordsNS)); err != nil {
 		t.Fatal(err)
 	}
 	if len(all.Items) != 2 {

@@ -12,10 +12,10 @@ import (
 
 	"github.com/prometheus/common/model"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/engine/ingest"
+	"github.com/alertmedic/alertmedic/internal/kube"
 	"github.com/alertmedic/alertmedic/policy"
 )
 
@@ -54,7 +54,7 @@ type amSilence struct {
 func recordsIn(t *testing.T, ns, alertname string) []v1alpha1.Remediation {
 	t.Helper()
 	var list v1alpha1.RemediationList
-	if err := cluster.Records.List(t.Context(), &list, client.InNamespace(ns)); err != nil {
+	if err := cluster.Records.List(t.Context(), &list, kube.InNamespace(ns)); err != nil {
 		t.Fatalf("list Remediations: %v", err)
 	}
 	var out []v1alpha1.Remediation
@@ -196,14 +196,14 @@ func TestSilenceWhileVerifying(t *testing.T) {
 	postAlerts(t, amURL, postableAlert{Labels: labels2, StartsAt: starts2, EndsAt: time.Now().Add(30 * time.Minute)})
 	waitFor(t, "the second record Verifying with the silence that was there", 30*time.Second, procs, func() (bool, string) {
 		var r v1alpha1.Remediation
-		if err := cluster.Records.Get(ctx, client.ObjectKey{Namespace: recNS, Name: name2}, &r); err != nil {
+		if err := cluster.Records.Get(ctx, kube.ObjectKey{Namespace: recNS, Name: name2}, &r); err != nil {
 			return false, err.Error()
 		}
 		return r.Status.Phase == v1alpha1.PhaseVerifying && r.Status.Silence != nil && r.Status.Silence.ID != "",
 			fmt.Sprintf("%s %s, silence %+v", r.Name, r.Status.Phase, r.Status.Silence)
 	})
 	var rec2 v1alpha1.Remediation
-	if err := cluster.Records.Get(ctx, client.ObjectKey{Namespace: recNS, Name: name2}, &rec2); err != nil {
+	if err := cluster.Records.Get(ctx, kube.ObjectKey{Namespace: recNS, Name: name2}, &rec2); err != nil {
 		t.Fatal(err)
 	}
 	if rec2.Status.Silence.ID != landed {
@@ -230,7 +230,7 @@ func TestSilenceWhileVerifying(t *testing.T) {
 	}
 	waitFor(t, "the record Succeeded and its silence expired in Alertmanager", 30*time.Second, procs, func() (bool, string) {
 		var r v1alpha1.Remediation
-		if err := cluster.Records.Get(ctx, client.ObjectKeyFromObject(&rec), &r); err != nil {
+		if err := cluster.Records.Get(ctx, kube.ObjectKeyFromObject(&rec), &r); err != nil {
 			return false, err.Error()
 		}
 		s := amSilences(t, amURL)[id]
@@ -292,7 +292,7 @@ func TestSilenceWhileVerifying(t *testing.T) {
 		t.Errorf("alertmedic on SIGTERM: %v, want exit status 0", err)
 	}
 	var all v1alpha1.RemediationList
-	if err := cluster.Records.List(ctx, &all, client.InNamespace(recNS)); err != nil {
+	if err := cluster.Records.List(ctx, &all, kube.InNamespace(recNS)); err != nil {
 		t.Fatal(err)
 	}
 	if len(all.Items) != 3 {

@@ -29,10 +29,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/internal/faultproxy"
+	"github.com/alertmedic/alertmedic/internal/kube"
 	"github.com/alertmedic/alertmedic/internal/testcluster"
 )
 
@@ -97,7 +97,7 @@ type episode struct {
 type soak struct {
 	o     options
 	log   *slog.Logger
-	kube  client.Client
+	kube  kube.Client
 	proxy *faultproxy.Proxy
 	addr  string // alertmedic's listen address
 
@@ -519,7 +519,7 @@ func (s *soak) watchRecords(ctx context.Context) {
 // record is finished.
 func (s *soak) allFinal(ctx context.Context) bool {
 	var list v1alpha1.RemediationList
-	if err := s.kube.List(ctx, &list, client.InNamespace(recordsNS)); err != nil {
+	if err := s.kube.List(ctx, &list, kube.InNamespace(recordsNS)); err != nil {
 		return false
 	}
 	s.mu.Lock()
@@ -567,7 +567,7 @@ func (s *soak) sampleLine(pid int) string {
 // whether every episode was acted on exactly once.
 func (s *soak) report(ctx context.Context, samples []string, restarts int) (bool, error) {
 	var list v1alpha1.RemediationList
-	if err := s.kube.List(ctx, &list, client.InNamespace(recordsNS)); err != nil {
+	if err := s.kube.List(ctx, &list, kube.InNamespace(recordsNS)); err != nil {
 		return false, err
 	}
 	records := map[string]v1alpha1.Remediation{}
@@ -584,7 +584,7 @@ func (s *soak) report(ctx context.Context, samples []string, restarts int) (bool
 	for i, e := range s.episodes {
 		name := e.alert.Labels["deployment"]
 		var d appsv1.Deployment
-		if err := s.kube.Get(ctx, client.ObjectKey{Namespace: workNS, Name: name}, &d); err != nil {
+		if err := s.kube.Get(ctx, kube.ObjectKey{Namespace: workNS, Name: name}, &d); err != nil {
 			return false, err
 		}
 		// Created at generation 1; each action (a restart's template
