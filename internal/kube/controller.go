@@ -184,10 +184,3 @@ func AddController(mgr Manager, r Reconciler, o ControllerOptions) error {
 	}
 	return mgr.Add(c)
 }
-
-// ReconcilerFunc is a function as a Reconciler.
-type ReconcilerFunc func(context.Context, Request) (Result, error)
-
-func (f ReconcilerFunc) Reconcile(ctx context.Context, req Request) (Result, error) {
-	return f(ctx, req)
-}

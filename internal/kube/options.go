@@ -234,16 +234,6 @@ func (f FieldOwner) ApplyToCreate(o *CreateOptions) { o.FieldManager = string(f)
 func (f FieldOwner) ApplyToUpdate(o *UpdateOptions) { o.FieldManager = string(f) }
 func (f FieldOwner) ApplyToPatch(o *PatchOptions)   { o.FieldManager = string(f) }
 
-// DryRunAll asks the API server to check a write without making it.
-var DryRunAll = dryRunAll{}
-
-type dryRunAll struct{}
-
-func (dryRunAll) ApplyToCreate(o *CreateOptions) { o.DryRun = []string{metav1.DryRunAll} }
-func (dryRunAll) ApplyToUpdate(o *UpdateOptions) { o.DryRun = []string{metav1.DryRunAll} }
-func (dryRunAll) ApplyToPatch(o *PatchOptions)   { o.DryRun = []string{metav1.DryRunAll} }
-func (dryRunAll) ApplyToDelete(o *DeleteOptions) { o.DryRun = []string{metav1.DryRunAll} }
-
 // DeleteOption modifies a Delete.
 type DeleteOption interface{ ApplyToDelete(*DeleteOptions) }
 
