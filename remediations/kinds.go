@@ -109,7 +109,7 @@ func getScale(ctx context.Context, c kube.Client, obj kube.Object) (*autoscaling
 // the API server answered; s is left as it was.
 func updateScale(ctx context.Context, c kube.Client, obj kube.Object, s *autoscalingv1.Scale, opts metav1.UpdateOptions) (*autoscalingv1.Scale, error) {
 	out := s.DeepCopy()
-	err := c.SubResource("scale").Update(ctx, obj, out, kube.UpdateOpts(opts))
+	err := c.SubResource("scale").Update(ctx, obj, out, kube.UpdateOptions(opts))
 	return out, err
 }
 

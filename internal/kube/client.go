@@ -107,8 +107,6 @@ type WithWatch interface {
 type Options struct {
 	// Scheme is the objects' scheme; NewScheme's when nil.
 	Scheme *runtime.Scheme
-	// HTTPClient sends the requests; built from the config when nil.
-	HTTPClient *http.Client
 }
 
 // New returns a client of the API server cfg names. It asks the API
@@ -125,12 +123,9 @@ func New(cfg *rest.Config, o Options) (WithWatch, error) {
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = rest.DefaultKubernetesUserAgent()
 	}
-	hc := o.HTTPClient
-	if hc == nil {
-		var err error
-		if hc, err = rest.HTTPClientFor(cfg); err != nil {
-			return nil, err
-		}
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return nil, err
 	}
 	return &client{
 		cfg: cfg, hc: hc, scheme: o.Scheme,
@@ -157,7 +152,7 @@ type target struct {
 	resource resourceInfo
 }
 
-// ns is the namespace of a request for an object of the target in ns.
+// in is r for the target's resource in namespace ns.
 func (t *target) in(r *rest.Request, ns string) *rest.Request {
 	return r.NamespaceIfScoped(ns, t.resource.namespaced).Resource(t.resource.resource)
 }
@@ -234,7 +229,7 @@ func (c *client) Get(ctx context.Context, key ObjectKey, obj Object, opts ...Get
 	}
 	o := GetOptions{}
 	o.apply(opts)
-	r := t.in(t.Get(), key.Namespace).Name(key.Name).VersionedParams(o.asGetOptions(), c.params)
+	r := t.in(t.Get(), key.Namespace).Name(key.Name).VersionedParams((*metav1.GetOptions)(&o), c.params)
 	return c.into(ctx, r, t, obj)
 }
 
@@ -272,33 +267,68 @@ func (c *client) Watch(ctx context.Context, list ObjectList, opts ...ListOption)
 	return r.Watch(ctx)
 }
 
-func (c *client) Create(ctx context.Context, obj Object, opts ...CreateOption) error {
+// named is a request of verb for obj, named by its namespace and name, or
+// for its subresource sub.
+func (c *client) named(obj Object, verb func(rest.Interface) *rest.Request, sub string) (*rest.Request, error) {
+	r, err := c.collection(obj, verb)
+	if err != nil {
+		return nil, err
+	}
+	r = r.Name(obj.GetName())
+	if sub != "" {
+		r = r.SubResource(sub)
+	}
+	return r, nil
+}
+
+// collection is a request of verb for the resource of obj's kind in obj's
+// namespace.
+func (c *client) collection(obj Object, verb func(rest.Interface) *rest.Request) (*rest.Request, error) {
 	t, err := c.targetFor(obj)
+	if err != nil {
+		return nil, err
+	}
+	return t.in(verb(t.Interface), obj.GetNamespace()), nil
+}
+
+func (c *client) Create(ctx context.Context, obj Object, opts ...CreateOption) error {
+	return c.create(ctx, obj, "", obj, opts)
+}
+
+// create posts body to obj's resource, or to its subresource sub, and
+// decodes the answer into body.
+func (c *client) create(ctx context.Context, obj Object, sub string, body Object, opts []CreateOption) error {
+	o := CreateOptions{}
+	o.apply(opts)
+	var (
+		r   *rest.Request
+		err error
+	)
+	if sub == "" {
+		r, err = c.collection(obj, rest.Interface.Post) // a new object: to its resource
+	} else {
+		r, err = c.named(obj, rest.Interface.Post, sub)
+	}
 	if err != nil {
 		return err
 	}
-	o := CreateOptions{}
-	o.apply(opts)
-	r := t.in(t.Post(), obj.GetNamespace()).Body(obj).VersionedParams(o.asCreateOptions(), c.params)
-	return decode(r.Do(ctx), obj)
+	return decode(r.Body(body).VersionedParams((*metav1.CreateOptions)(&o), c.params).Do(ctx), body)
 }
 
 func (c *client) Update(ctx context.Context, obj Object, opts ...UpdateOption) error {
-	return c.update(ctx, obj, "", opts)
+	return c.update(ctx, obj, "", obj, opts)
 }
 
-func (c *client) update(ctx context.Context, obj Object, sub string, opts []UpdateOption) error {
-	t, err := c.targetFor(obj)
+// update puts body to obj, or to its subresource sub, and decodes the
+// answer into body.
+func (c *client) update(ctx context.Context, obj Object, sub string, body Object, opts []UpdateOption) error {
+	r, err := c.named(obj, rest.Interface.Put, sub)
 	if err != nil {
 		return err
 	}
 	o := UpdateOptions{}
 	o.apply(opts)
-	r := t.in(t.Put(), obj.GetNamespace()).Name(obj.GetName())
-	if sub != "" {
-		r = r.SubResource(sub)
-	}
-	return decode(r.Body(obj).VersionedParams(o.asUpdateOptions(), c.params).Do(ctx), obj)
+	return decode(r.Body(body).VersionedParams((*metav1.UpdateOptions)(&o), c.params).Do(ctx), body)
 }
 
 func (c *client) Patch(ctx context.Context, obj Object, patch Patch, opts ...PatchOption) error {
@@ -306,31 +336,27 @@ func (c *client) Patch(ctx context.Context, obj Object, patch Patch, opts ...Pat
 }
 
 func (c *client) patch(ctx context.Context, obj Object, sub string, patch Patch, opts []PatchOption) error {
-	t, err := c.targetFor(obj)
+	data, err := patch.Data(obj)
 	if err != nil {
 		return err
 	}
-	data, err := patch.Data(obj)
+	r, err := c.named(obj, func(ri rest.Interface) *rest.Request { return ri.Patch(patch.Type()) }, sub)
 	if err != nil {
 		return err
 	}
 	o := PatchOptions{}
 	o.apply(opts)
-	r := t.in(t.Patch(patch.Type()), obj.GetNamespace()).Name(obj.GetName())
-	if sub != "" {
-		r = r.SubResource(sub)
-	}
-	return decode(r.Body(data).VersionedParams(o.asPatchOptions(), c.params).Do(ctx), obj)
+	return decode(r.Body(data).VersionedParams((*metav1.PatchOptions)(&o), c.params).Do(ctx), obj)
 }
 
 func (c *client) Delete(ctx context.Context, obj Object, opts ...DeleteOption) error {
-	t, err := c.targetFor(obj)
+	r, err := c.named(obj, rest.Interface.Delete, "")
 	if err != nil {
 		return err
 	}
 	o := DeleteOptions{}
 	o.apply(opts)
-	return t.in(t.Delete(), obj.GetNamespace()).Name(obj.GetName()).Body(o.asDeleteOptions()).Do(ctx).Error()
+	return r.Body((*metav1.DeleteOptions)(&o)).Do(ctx).Error()
 }
 
 func (c *client) Status() StatusWriter { return statusWriter{c} }
@@ -347,39 +373,25 @@ type subResource struct {
 }
 
 func (s subResource) Get(ctx context.Context, obj, sub Object) error {
-	t, err := s.c.targetFor(obj)
+	r, err := s.c.named(obj, rest.Interface.Get, s.name)
 	if err != nil {
 		return err
 	}
-	return decode(t.in(t.Get(), obj.GetNamespace()).Name(obj.GetName()).SubResource(s.name).Do(ctx), sub)
+	return decode(r.Do(ctx), sub)
 }
 
 func (s subResource) Create(ctx context.Context, obj, sub Object, opts ...CreateOption) error {
-	t, err := s.c.targetFor(obj)
-	if err != nil {
-		return err
-	}
-	o := CreateOptions{}
-	o.apply(opts)
-	return decode(t.in(t.Post(), obj.GetNamespace()).Name(obj.GetName()).SubResource(s.name).
-		Body(sub).VersionedParams(o.asCreateOptions(), s.c.params).Do(ctx), sub)
+	return s.c.create(ctx, obj, s.name, sub, opts)
 }
 
 func (s subResource) Update(ctx context.Context, obj, sub Object, opts ...UpdateOption) error {
-	t, err := s.c.targetFor(obj)
-	if err != nil {
-		return err
-	}
-	o := UpdateOptions{}
-	o.apply(opts)
-	return decode(t.in(t.Put(), obj.GetNamespace()).Name(obj.GetName()).SubResource(s.name).
-		Body(sub).VersionedParams(o.asUpdateOptions(), s.c.params).Do(ctx), sub)
+	return s.c.update(ctx, obj, s.name, sub, opts)
 }
 
 type statusWriter struct{ c *client }
 
 func (s statusWriter) Update(ctx context.Context, obj Object, opts ...UpdateOption) error {
-	return s.c.update(ctx, obj, "status", opts)
+	return s.c.update(ctx, obj, "status", obj, opts)
 }
 
 func (s statusWriter) Patch(ctx context.Context, obj Object, patch Patch, opts ...PatchOption) error {

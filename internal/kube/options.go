@@ -13,20 +13,13 @@ import (
 // GetOption modifies a Get.
 type GetOption interface{ ApplyToGet(*GetOptions) }
 
-// GetOptions are a Get's options.
-type GetOptions struct{ Raw *metav1.GetOptions }
+// GetOptions are a Get's options: metav1's.
+type GetOptions metav1.GetOptions
 
 func (o *GetOptions) apply(opts []GetOption) {
 	for _, opt := range opts {
 		opt.ApplyToGet(o)
 	}
-}
-
-func (o *GetOptions) asGetOptions() *metav1.GetOptions {
-	if o.Raw != nil {
-		return o.Raw
-	}
-	return &metav1.GetOptions{}
 }
 
 // ListOption modifies a List or a Watch.
@@ -160,16 +153,15 @@ func (u unsafeDisableDeepCopy) ApplyToList(o *ListOptions) {
 	o.UnsafeDisableDeepCopy = &b
 }
 
+// The write options are metav1's own, each also an option of its verb:
+// kube.PatchOptions(o) passes a metav1.PatchOptions on.
+
 // CreateOption modifies a Create.
 type CreateOption interface{ ApplyToCreate(*CreateOptions) }
 
 // CreateOptions are a Create's options.
-type CreateOptions struct {
-	FieldManager string
-	DryRun       []string
-}
+type CreateOptions metav1.CreateOptions
 
-// ApplyToCreate lets a CreateOptions be an option itself.
 func (o CreateOptions) ApplyToCreate(to *CreateOptions) { *to = o }
 
 func (o *CreateOptions) apply(opts []CreateOption) {
@@ -178,20 +170,12 @@ func (o *CreateOptions) apply(opts []CreateOption) {
 	}
 }
 
-func (o *CreateOptions) asCreateOptions() *metav1.CreateOptions {
-	return &metav1.CreateOptions{FieldManager: o.FieldManager, DryRun: o.DryRun}
-}
-
 // UpdateOption modifies an Update.
 type UpdateOption interface{ ApplyToUpdate(*UpdateOptions) }
 
 // UpdateOptions are an Update's options.
-type UpdateOptions struct {
-	FieldManager string
-	DryRun       []string
-}
+type UpdateOptions metav1.UpdateOptions
 
-// ApplyToUpdate lets an UpdateOptions be an option itself.
 func (o UpdateOptions) ApplyToUpdate(to *UpdateOptions) { *to = o }
 
 func (o *UpdateOptions) apply(opts []UpdateOption) {
@@ -200,31 +184,18 @@ func (o *UpdateOptions) apply(opts []UpdateOption) {
 	}
 }
 
-func (o *UpdateOptions) asUpdateOptions() *metav1.UpdateOptions {
-	return &metav1.UpdateOptions{FieldManager: o.FieldManager, DryRun: o.DryRun}
-}
-
 // PatchOption modifies a Patch.
 type PatchOption interface{ ApplyToPatch(*PatchOptions) }
 
 // PatchOptions are a Patch's options.
-type PatchOptions struct {
-	FieldManager string
-	DryRun       []string
-	Force        *bool
-}
+type PatchOptions metav1.PatchOptions
 
-// ApplyToPatch lets a PatchOptions be an option itself.
 func (o PatchOptions) ApplyToPatch(to *PatchOptions) { *to = o }
 
 func (o *PatchOptions) apply(opts []PatchOption) {
 	for _, opt := range opts {
 		opt.ApplyToPatch(o)
 	}
-}
-
-func (o *PatchOptions) asPatchOptions() *metav1.PatchOptions {
-	return &metav1.PatchOptions{FieldManager: o.FieldManager, DryRun: o.DryRun, Force: o.Force}
 }
 
 // FieldOwner names the field manager of a write.
@@ -238,20 +209,12 @@ func (f FieldOwner) ApplyToPatch(o *PatchOptions)   { o.FieldManager = string(f)
 type DeleteOption interface{ ApplyToDelete(*DeleteOptions) }
 
 // DeleteOptions are a Delete's options.
-type DeleteOptions struct {
-	Preconditions     *metav1.Preconditions
-	PropagationPolicy *metav1.DeletionPropagation
-	DryRun            []string
-}
+type DeleteOptions metav1.DeleteOptions
 
 func (o *DeleteOptions) apply(opts []DeleteOption) {
 	for _, opt := range opts {
 		opt.ApplyToDelete(o)
 	}
-}
-
-func (o *DeleteOptions) asDeleteOptions() *metav1.DeleteOptions {
-	return &metav1.DeleteOptions{Preconditions: o.Preconditions, PropagationPolicy: o.PropagationPolicy, DryRun: o.DryRun}
 }
 
 // Preconditions deletes only the object with this UID (and resource

@@ -41,7 +41,7 @@ func PatchNamed[T any, PT interface {
 	obj := PT(new(T))
 	obj.SetNamespace(ns)
 	obj.SetName(name)
-	err := c.Patch(ctx, obj, RawPatch(pt, data), PatchOpts(o))
+	err := c.Patch(ctx, obj, RawPatch(pt, data), PatchOptions(o))
 	return obj, err
 }
 
@@ -53,21 +53,18 @@ func Create[T any, PT interface {
 }](ctx context.Context, c Writer, ns string, obj PT, o metav1.CreateOptions) (PT, error) {
 	out := obj.DeepCopyObject().(PT)
 	out.SetNamespace(ns)
-	err := c.Create(ctx, out, CreateOpts(o))
+	err := c.Create(ctx, out, CreateOptions(o))
 	return out, err
 }
 
-// CreateOpts are metav1's create options as an option.
-func CreateOpts(o metav1.CreateOptions) CreateOption {
-	return CreateOptions{FieldManager: o.FieldManager, DryRun: o.DryRun}
-}
-
-// UpdateOpts are metav1's update options as an option.
-func UpdateOpts(o metav1.UpdateOptions) UpdateOption {
-	return UpdateOptions{FieldManager: o.FieldManager, DryRun: o.DryRun}
-}
-
-// PatchOpts are metav1's patch options as an option.
-func PatchOpts(o metav1.PatchOptions) PatchOption {
-	return PatchOptions{FieldManager: o.FieldManager, DryRun: o.DryRun, Force: o.Force}
+// Update writes obj in ns and returns the object the API server
+// answered; obj is left as it was.
+func Update[T any, PT interface {
+	*T
+	Object
+}](ctx context.Context, c Writer, ns string, obj PT, o metav1.UpdateOptions) (PT, error) {
+	out := obj.DeepCopyObject().(PT)
+	out.SetNamespace(ns)
+	err := c.Update(ctx, out, UpdateOptions(o))
+	return out, err
 }

@@ -27,10 +27,7 @@ func (l leaseAPI) Create(ctx context.Context, lease *coordinationv1.Lease, o met
 }
 
 func (l leaseAPI) Update(ctx context.Context, lease *coordinationv1.Lease, o metav1.UpdateOptions) (*coordinationv1.Lease, error) {
-	out := lease.DeepCopy()
-	out.Namespace = l.ns
-	err := l.c.Update(ctx, out, kube.UpdateOpts(o))
-	return out, err
+	return kube.Update(ctx, l.c, l.ns, lease, o)
 }
 
 func (l leaseAPI) List(ctx context.Context, o metav1.ListOptions) (*coordinationv1.LeaseList, error) {
