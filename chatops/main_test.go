@@ -90,7 +90,11 @@ func (e *env) start(change ...func(*Options)) *bot {
 	if e.config != nil {
 		cfg = e.config
 	}
-	mgr, err := kube.NewManager(cfg, kube.ManagerOptions{
+	kc, err := kube.New(cfg, kube.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mgr, err := kube.NewManager(kc, kc, kube.ManagerOptions{
 		Object: &v1alpha1.Remediation{}, List: &v1alpha1.RemediationList{},
 		// As serve's: settled records trimmed (v1alpha1.TrimForCache).
 		Cache:      kube.CacheOptions{Namespace: e.ns, Transform: v1alpha1.CacheTransform, LabelSelector: v1alpha1.NotArchived()},

@@ -52,7 +52,11 @@ func startRunnerWith(t *testing.T, ns string, opts Options) (m *engine.Metrics, 
 // startRunnerOn is startRunnerWith talking to the API server through cfg.
 func startRunnerOn(t *testing.T, cfg *rest.Config, ns string, opts Options) (m *engine.Metrics, stop func()) {
 	t.Helper()
-	mgr, err := kube.NewManager(cfg, kube.ManagerOptions{
+	kc, err := kube.New(cfg, kube.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mgr, err := kube.NewManager(kc, kc, kube.ManagerOptions{
 		Object: &v1alpha1.Remediation{}, List: &v1alpha1.RemediationList{},
 		// As serve's: settled records trimmed (v1alpha1.TrimForCache).
 		Cache: kube.CacheOptions{Namespace: ns, Transform: v1alpha1.CacheTransform, LabelSelector: v1alpha1.NotArchived()},

@@ -235,9 +235,9 @@ func TestManager(t *testing.T) {
 		t.Fatal(err)
 	}
 	newManager := func(grace time.Duration) kube.Manager {
-		m, err := kube.NewManager(cluster.Config, kube.ManagerOptions{
+		m, err := kube.NewManager(c, c, kube.ManagerOptions{
 			Object: &v1alpha1.Remediation{}, List: &v1alpha1.RemediationList{},
-			Cache: kube.CacheOptions{Namespace: ns}, APITimeout: 10 * time.Second, GracefulShutdownTimeout: grace,
+			Cache: kube.CacheOptions{Namespace: ns}, GracefulShutdownTimeout: grace,
 		})
 		if err != nil {
 			t.Fatal(err)

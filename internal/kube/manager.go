@@ -10,7 +10,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -87,9 +86,6 @@ type ManagerOptions struct {
 	Object Object
 	List   ObjectList
 	Cache  CacheOptions
-	// APITimeout bounds each request of the client and the API reader;
-	// the cache's list and watch have none.
-	APITimeout time.Duration
 	// GracefulShutdownTimeout bounds how long Start waits, once its
 	// context ends, for the runnables to return (0: 30 s; negative: no
 	// bound).
@@ -99,30 +95,18 @@ type ManagerOptions struct {
 	Registerer prometheus.Registerer
 }
 
-// NewManager returns a manager talking to the API server cfg names. It
-// asks the API server nothing until it starts.
-func NewManager(cfg *rest.Config, o ManagerOptions) (Manager, error) {
+// NewManager returns a manager whose cache lists and watches through
+// watch (a client whose requests have no timeout: one would cut the
+// watch), and whose client and API reader are api. It asks the API server
+// nothing until it starts.
+func NewManager(watch WithWatch, api Client, o ManagerOptions) (Manager, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.GracefulShutdownTimeout == 0 {
 		o.GracefulShutdownTimeout = 30 * time.Second
 	}
-	scheme, err := NewScheme()
-	if err != nil {
-		return nil, err
-	}
-	watchClient, err := New(cfg, Options{Scheme: scheme})
-	if err != nil {
-		return nil, err
-	}
-	apiCfg := rest.CopyConfig(cfg)
-	apiCfg.Timeout = o.APITimeout
-	api, err := New(apiCfg, Options{Scheme: scheme})
-	if err != nil {
-		return nil, err
-	}
-	c, err := NewCache(watchClient, o.Object, o.List, o.Cache)
+	c, err := NewCache(watch, o.Object, o.List, o.Cache)
 	if err != nil {
 		return nil, err
 	}

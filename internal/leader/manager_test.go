@@ -25,7 +25,11 @@ func TestManagerGatesLeaderOnlyRunnables(t *testing.T) {
 	ns := cluster.Namespace(t, "leader-manager")
 	ghost(t, ns, "gone", 3600) // held until the test releases it
 	h := watchLease(t, ns)
-	mgr, err := kube.NewManager(cluster.Config, kube.ManagerOptions{
+	kc, err := kube.New(cluster.Config, kube.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mgr, err := kube.NewManager(kc, kc, kube.ManagerOptions{
 		Object: &coordinationv1.Lease{}, List: &coordinationv1.LeaseList{}, Cache: kube.CacheOptions{Namespace: ns},
 	})
 	if err != nil {

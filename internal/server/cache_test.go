@@ -213,7 +213,11 @@ func TestSettledRecordsTrimmedInCacheLoseNothing(t *testing.T) {
 func startCache(t *testing.T, ns string) kube.Client {
 	t.Helper()
 	o := &Options{Namespace: ns, KubeAPITimeout: 10 * time.Second, ShutdownTimeout: 10 * time.Second}
-	mgr, err := newManager(cluster.Config, o, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	c, err := kube.New(cluster.Config, kube.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mgr, err := newManager(c, c, o, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/internal/kube"
@@ -22,8 +21,8 @@ import (
 // starts: serve starts while the API server is down
 // (TestServeAPIServerDown). With --leader-elect, leader.NewManager gates
 // the runner behind alertmedic's elector (internal/leader).
-func newManager(cfg *rest.Config, o *Options, reg prometheus.Registerer, log *slog.Logger) (kube.Manager, error) {
-	mgr, err := kube.NewManager(cfg, kube.ManagerOptions{
+func newManager(watch kube.WithWatch, api kube.Client, o *Options, reg prometheus.Registerer, log *slog.Logger) (kube.Manager, error) {
+	mgr, err := kube.NewManager(watch, api, kube.ManagerOptions{
 		Object: &v1alpha1.Remediation{},
 		List:   &v1alpha1.RemediationList{},
 		Cache: kube.CacheOptions{
@@ -36,7 +35,6 @@ func newManager(cfg *rest.Config, o *Options, reg prometheus.Registerer, log *sl
 			// settled record is trimmed (v1alpha1.TrimForCache).
 			Transform: trimRecord,
 		},
-		APITimeout:              o.KubeAPITimeout,
 		GracefulShutdownTimeout: o.ShutdownTimeout,
 		Logger:                  log,
 		Registerer:              reg,

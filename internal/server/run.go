@@ -80,14 +80,18 @@ func Run(ctx context.Context, o Options) error {
 	// manager's watches keep cfg, without one: a timeout would cut them.
 	apiCfg := rest.CopyConfig(cfg)
 	apiCfg.Timeout = o.KubeAPITimeout
-	api, err := kube.New(apiCfg, kube.Options{})
+	// One scheme for every client: registering its API groups costs memory.
+	scheme, err := kube.NewScheme()
+	if err != nil {
+		return err
+	}
+	api, err := kube.New(apiCfg, kube.Options{Scheme: scheme})
 	if err != nil {
 		return fmt.Errorf("kubernetes client: %w", err)
 	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	records := api
 	exec := remediations.NewExecutor(api, remediations.Options{
 		FieldManager: o.FieldManager,
 		Instance:     o.Identity,
@@ -99,7 +103,7 @@ func Run(ctx context.Context, o Options) error {
 	probe := &apiProbe{client: api, namespace: o.Namespace, ttl: 2 * time.Second, timeout: 2 * time.Second}
 	// The breaker's windows are watched, so the watch's client has no
 	// request timeout.
-	watchClient, err := kube.New(cfg, kube.Options{})
+	watchClient, err := kube.New(cfg, kube.Options{Scheme: scheme})
 	if err != nil {
 		return fmt.Errorf("kubernetes client: %w", err)
 	}
@@ -111,7 +115,7 @@ func Run(ctx context.Context, o Options) error {
 		Budgets:        windows.Budgets,
 		BudgetKeys:     func(s *v1alpha1.RemediationSpec) []string { return controller.BudgetKeys(s, pol) },
 		Namespaces:     &pol.Limits,
-		Client:         records,
+		Client:         api,
 		Namespace:      o.Namespace,
 		Gate:           probe.check,
 		SeenSize:       o.SeenSize,
@@ -121,7 +125,7 @@ func Run(ctx context.Context, o Options) error {
 		Logger:         log,
 		Metrics:        metrics,
 	})
-	mgr, err := newManager(cfg, &o, reg, log)
+	mgr, err := newManager(watchClient, api, &o, reg, log)
 	if err != nil {
 		return err
 	}
@@ -164,7 +168,7 @@ func Run(ctx context.Context, o Options) error {
 	if _, err := controller.NewRunner(leading, ropts); err != nil {
 		return err
 	}
-	sl, err := setupSlack(&o, records, eng.Rules, reg, log)
+	sl, err := setupSlack(&o, api, eng.Rules, reg, log)
 	if err != nil {
 		return err
 	}
