@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -105,38 +106,115 @@ func (p *poster) postRetrying(ctx context.Context, url string, body []byte) (int
 // second. Any other answer is an error: what is measured is throughput of
 // accepted notifications.
 func hammer(ctx context.Context, url string, body []byte, conns int, d time.Duration) (float64, error) {
-	p := newPoster(conns)
-	run := func(d time.Duration) (int64, error) {
-		ctx, cancel := context.WithTimeout(ctx, d)
-		defer cancel()
-		var ok atomic.Int64
-		var mu sync.Mutex
-		var bad error
-		var wg sync.WaitGroup
-		for range conns {
-			wg.Go(func() {
-				for ctx.Err() == nil {
-					code := p.post(ctx, url, body)
-					if ctx.Err() != nil {
-						return
-					}
-					if code != http.StatusOK {
-						mu.Lock()
-						bad = fmt.Errorf("POST %s/webhook answered %d", url, code)
-						mu.Unlock()
-						return
-					}
-					ok.Add(1)
-				}
-			})
-		}
-		wg.Wait()
-		return ok.Load(), bad
-	}
-	if _, err := run(500 * time.Millisecond); err != nil {
+	l := newLoad(url, body, conns)
+	if _, _, err := l.run(ctx, 500*time.Millisecond); err != nil {
 		return 0, err
 	}
+	n, took, err := l.run(ctx, d)
+	return float64(n) / took.Seconds(), err
+}
+
+// load posts one body to one server from conns kept-alive connections.
+type load struct {
+	url   string
+	body  []byte
+	conns int
+	p     *poster
+}
+
+func newLoad(url string, body []byte, conns int) *load {
+	return &load{url: url, body: body, conns: conns, p: newPoster(conns)}
+}
+
+// run posts for d and returns how many notifications were answered 200 and
+// how long that took. Any other answer is an error.
+func (l *load) run(ctx context.Context, d time.Duration) (int64, time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	var ok atomic.Int64
+	var mu sync.Mutex
+	var bad error
+	var wg sync.WaitGroup
 	start := time.Now()
-	n, err := run(d)
-	return float64(n) / time.Since(start).Seconds(), err
+	for range l.conns {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				code := l.p.post(ctx, l.url, l.body)
+				if ctx.Err() != nil {
+					return
+				}
+				if code != http.StatusOK {
+					mu.Lock()
+					bad = fmt.Errorf("POST %s/webhook answered %d", l.url, code)
+					mu.Unlock()
+					return
+				}
+				ok.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	return ok.Load(), time.Since(start), bad
+}
+
+// loadRounds is how many turns each side of a throughput comparison takes.
+const loadRounds = 5
+
+// spread is the median of ratios and their range, as "median 1.02×, 0.97×
+// to 1.06×".
+func spread(ratios []float64) string {
+	if len(ratios) == 0 {
+		return "none"
+	}
+	r := slices.Clone(ratios)
+	slices.Sort(r)
+	return fmt.Sprintf("median %.2f×, %.2f× to %.2f×", r[len(r)/2], r[0], r[len(r)-1])
+}
+
+// side is one server's part of a comparison: its notifications per second
+// over all its turns, and the CPU time its process spent per notification.
+type side struct {
+	rate float64
+	cpu  time.Duration
+}
+
+// turns is a throughput comparison of two servers, both running: after a
+// warm-up of half a second each, a and b post in turns of d/rounds, the
+// order swapped every round (a b, b a, a b, ...) so that whatever changes
+// on the machine over the run meets both alike. pa and pb are the two
+// servers' processes, for their CPU time. It returns each side's figures
+// and the ratio a/b of every round's throughput.
+func turns(ctx context.Context, a, b *load, pa, pb *proc, d time.Duration, rounds int) (sa, sb side, ratios []float64, err error) {
+	for _, l := range []*load{a, b} {
+		if _, _, err := l.run(ctx, 500*time.Millisecond); err != nil {
+			return sa, sb, nil, err
+		}
+	}
+	turn := d / time.Duration(rounds)
+	var n [2]int64
+	var took, cpu [2]time.Duration
+	for i := range rounds {
+		order := []int{0, 1}
+		if i%2 == 1 {
+			order = []int{1, 0}
+		}
+		var rate [2]float64
+		for _, j := range order {
+			l, p := a, pa
+			if j == 1 {
+				l, p = b, pb
+			}
+			before := p.cpu()
+			k, t, err := l.run(ctx, turn)
+			if err != nil {
+				return sa, sb, nil, err
+			}
+			cpu[j] += p.cpu() - before
+			n[j], took[j], rate[j] = n[j]+k, took[j]+t, float64(k)/t.Seconds()
+		}
+		ratios = append(ratios, rate[0]/rate[1])
+	}
+	sa = side{rate: float64(n[0]) / took[0].Seconds(), cpu: cpu[0] / time.Duration(max(n[0], 1))}
+	sb = side{rate: float64(n[1]) / took[1].Seconds(), cpu: cpu[1] / time.Duration(max(n[1], 1))}
+	return sa, sb, ratios, nil
 }

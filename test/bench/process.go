@@ -232,6 +232,25 @@ func (p *proc) status(keys ...string) map[string]float64 {
 	return out
 }
 
+// cpu is the CPU time the process has used so far, user and system
+// (/proc/PID/stat, in clock ticks of 10 ms).
+func (p *proc) cpu() time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// The command's name, in parentheses, may hold spaces: count fields
+	// from after it. utime and stime are the stat's 14th and 15th fields.
+	_, rest, _ := bytes.Cut(data, []byte(") "))
+	f := strings.Fields(string(rest))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
 // sample records the highest VmRSS seen every 50 ms until stopSampling;
 // it restarts the peak from now.
 func (p *proc) sample() {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 )
 
 // row is one figure of the table.
@@ -56,3 +57,7 @@ func verdict(ok bool) string {
 }
 
 func mb(kb float64) string { return fmt.Sprintf("%.1f MB", kb/1024) }
+
+func micros(d time.Duration) string {
+	return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond))
+}
