@@ -290,3 +290,63 @@ func TestFaultSlowAPIServer(t *testing.T) {
 		t.Errorf("restart Events = %d, want 1", n)
 	}
 }
+
+// While the leader renews the Lease, readiness probes (the kubelet's,
+// every 5 s in the manifests) and notifications that need a record ask
+// the API server nothing more: every replica hears of the renewals, the
+// standby on its watch of the Lease. A replica that hears of none (no
+// Lease: --no-leader-elect) asks, as before.
+func TestReadinessAsksNothingWhileTheLeaseIsRenewed(t *testing.T) {
+	proxy, kc := proxied(t)
+	ns := deployments(t, 1)
+	rules := restartRules(t, "")
+	a := startServe(t, kc, "--rules", rules)
+	b := startServe(t, kc, "--rules", rules)
+	waitFor(t, "one replica to lead", func() bool {
+		return metricValue(t, a, "alertmedic_leader") == "1" || metricValue(t, b, "alertmedic_leader") == "1"
+	})
+	for _, s := range []*serving{a, b} {
+		waitFor(t, "/readyz", func() bool { code, _ := s.get(t, "/readyz"); return code == http.StatusOK })
+	}
+	readyz := func(from int) (n int) {
+		for _, r := range proxy.Requests()[from:] {
+			if r.Path == "/readyz" {
+				n++
+			}
+		}
+		return n
+	}
+	from := len(proxy.Requests())
+	for range 10 { // 3 s, longer than the probe's own 2 s cache
+		for _, s := range []*serving{a, b} {
+			if code, body := s.get(t, "/readyz"); code != http.StatusOK {
+				t.Fatalf("/readyz = %d %s", code, body)
+			}
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	body := notification(t, "a", crashLooping(ns, "app-0", time.Now().Add(-time.Minute)))
+	for _, s := range []*serving{a, b} { // Alertmanager's HA pair
+		mustPost(t, s, body)
+	}
+	rns := recordsNamespace(t)
+	waitFor(t, "the record to finish", allFinal(t, rns, 1))
+	if got := byPhase(t, rns); got["Succeeded/Restarted"] != 1 {
+		t.Errorf("records = %v, want one Succeeded", got)
+	}
+	if n := readyz(from); n != 0 {
+		t.Errorf("the API server's /readyz asked %d times by replicas hearing the Lease renewed, want 0", n)
+	}
+
+	alone := startServe(t, kc, "--rules", rules, "--no-leader-elect")
+	from = len(proxy.Requests())
+	for range 2 {
+		if code, body := alone.get(t, "/readyz"); code != http.StatusOK {
+			t.Fatalf("/readyz = %d %s", code, body)
+		}
+		time.Sleep(2500 * time.Millisecond) // past the probe's cache
+	}
+	if n := readyz(from); n == 0 {
+		t.Errorf("the API server's /readyz not asked by a replica without a Lease: the count above cannot see a probe")
+	}
+}

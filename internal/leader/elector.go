@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -72,6 +73,10 @@ type Elector struct {
 
 	mu      sync.Mutex
 	elected chan struct{} // closed when this replica first leads
+
+	// heard is when (UnixNano, local clock) this replica last had word that
+	// the API server commits writes; see Heard.
+	heard *atomic.Int64
 }
 
 // New is an Elector for cfg, or the reason cfg will not do.
@@ -83,10 +88,12 @@ func New(cfg Config) (*Elector, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	heard := new(atomic.Int64)
 	return &Elector{
 		cfg:    cfg,
 		log:    log.With("lease", cfg.Namespace+"/"+cfg.Name, "identity", cfg.Identity),
-		leases: leaseAPI{cfg.Client, cfg.Namespace},
+		leases: leaseAPI{cfg.Client, cfg.Namespace, heard},
+		heard:  heard,
 		// Whole seconds, rounded up: a reader trusts the Lease that long.
 		leaseSeconds: int32(math.Ceil(cfg.LeaseDuration.Seconds())),
 		elected:      make(chan struct{}),
@@ -95,6 +102,20 @@ func New(cfg Config) (*Elector, error) {
 
 // Elected is closed once this replica has led.
 func (e *Elector) Elected() <-chan struct{} { return e.elected }
+
+// Heard is when this replica last had word that the API server commits
+// writes (zero: never): a write of the Lease of its own answered, or a
+// change of the Lease delivered on its watch, which is another replica's
+// write committed. While a leader renews, every replica hears every
+// RetryPeriod; a replica that has heard nothing for longer knows nothing
+// of the API server, and should ask it.
+func (e *Elector) Heard() time.Time {
+	n := e.heard.Load()
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
 
 // Run campaigns for the Lease until ctx ends. Once this replica holds it
 // (a write of its own confirmed by the API server), Run calls lead with a

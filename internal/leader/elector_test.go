@@ -40,6 +40,7 @@ var quick = timing{4 * time.Second, 2 * time.Second, 300 * time.Millisecond}
 // started and when its context ended, and returns once drain is closed (at
 // once unless the test holds it).
 type candidate struct {
+	e     *Elector
 	id    string
 	done  chan struct{}
 	err   error
@@ -67,7 +68,7 @@ func start(t *testing.T, ns, id string, cfg *rest.Config, tm timing, hold ...cha
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
-	c := &candidate{id: id, done: make(chan struct{}), stop: cancel, drain: make(chan struct{}),
+	c := &candidate{e: e, id: id, done: make(chan struct{}), stop: cancel, drain: make(chan struct{}),
 		startedCh: make(chan struct{}), endedCh: make(chan struct{}), leadCh: make(chan struct{})}
 	if len(hold) > 0 {
 		c.drain = hold[0]
@@ -478,4 +479,36 @@ func TestLaggingWatchAfterTakeover(t *testing.T) {
 		}
 		return time.Since(from) > 12*time.Second
 	})
+}
+
+// While a leader renews, every replica hears of writes committed, the
+// leader from its own renewals and a standby from its watch; a replica cut
+// off from the API server hears nothing more, so that what it heard last
+// grows old and the readiness check asks the API server again.
+func TestHeardWhileTheLeaderRenews(t *testing.T) {
+	ns := cluster.Namespace(t, "leader-heard")
+	a := start(t, ns, "a", cluster.Config, quick)
+	waitFor(t, "a to lead", a.leading)
+	p := proxy(t)
+	b := start(t, ns, "b", p.Config(), quick)
+	for _, c := range []*candidate{a, b} {
+		for range 3 {
+			before := c.e.Heard()
+			waitFor(t, c.id+" to hear of a write after "+before.Format(time.RFC3339Nano), func() bool { return c.e.Heard().After(before) })
+		}
+	}
+	if b.leading() {
+		t.Fatalf("b leads while a renews")
+	}
+
+	p.Down()
+	cut := b.e.Heard()
+	time.Sleep(5 * quick.retry) // a renews some 5 times meanwhile
+	if got := b.e.Heard(); !got.Equal(cut) {
+		t.Errorf("b, cut off from the API server, heard of a write at %s (last before the cut %s)", got.Format(time.RFC3339Nano), cut.Format(time.RFC3339Nano))
+	}
+	if err := p.Up(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "b to hear again once the API server is back", func() bool { return b.e.Heard().After(cut) })
 }

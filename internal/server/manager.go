@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -50,10 +51,10 @@ const leaseName = "alertmedic"
 
 // leaderGate gates mgr's leader-only runnables (the runner, the Slack
 // notifier) behind the Lease; with --no-leader-elect it is mgr itself, which
-// runs them at once.
-func leaderGate(mgr kube.Manager, leases kube.WithWatch, o *Options, log *slog.Logger) (kube.Manager, error) {
+// runs them at once. heard is the elector's Heard (nil without one).
+func leaderGate(mgr kube.Manager, leases kube.WithWatch, o *Options, log *slog.Logger) (gated kube.Manager, heard func() time.Time, err error) {
 	if !o.LeaderElect {
-		return mgr, nil
+		return mgr, nil, nil
 	}
 	e, err := leader.New(leader.Config{
 		Client:        leases,
@@ -66,9 +67,10 @@ func leaderGate(mgr kube.Manager, leases kube.WithWatch, o *Options, log *slog.L
 		Logger:        log,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("leader election: %w", err)
+		return nil, nil, fmt.Errorf("leader election: %w", err)
 	}
-	return leader.NewManager(mgr, e)
+	gated, err = leader.NewManager(mgr, e)
+	return gated, e.Heard, err
 }
 
 // trimRecord is the records' cache transform: managedFields stripped, as

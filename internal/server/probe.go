@@ -25,12 +25,16 @@ func (e *noNamespaceError) Error() string {
 // notifications do not load the API server. Concurrent callers share one
 // check in flight; the check runs on its own deadline, so a caller that
 // gives up (a cancelled probe) neither ends it nor leaves its cancellation
-// as the cached answer.
+// as the cached answer. Once the namespace has been seen, word that the
+// API server committed a write within fresh (heard: the Lease renewed) is
+// the answer, and nothing is asked.
 type apiProbe struct {
 	client    kube.Client
 	namespace string
 	ttl       time.Duration // how long an answer is reused
 	timeout   time.Duration // bound of one check
+	heard     func() time.Time
+	fresh     time.Duration
 
 	mu        sync.Mutex
 	checked   time.Time
@@ -39,8 +43,20 @@ type apiProbe struct {
 	nsChecked bool          // the namespace was once seen to exist
 }
 
+// hear makes heard, when it is younger than fresh, the probe's answer; nil
+// heard: none.
+func (p *apiProbe) hear(heard func() time.Time, fresh time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.heard, p.fresh = heard, fresh
+}
+
 func (p *apiProbe) check(ctx context.Context) error {
 	p.mu.Lock()
+	if p.heard != nil && p.nsChecked && time.Since(p.heard()) < p.fresh {
+		p.mu.Unlock()
+		return nil
+	}
 	if p.inflight == nil {
 		if !p.checked.IsZero() && time.Since(p.checked) < p.ttl {
 			err := p.last

@@ -92,3 +92,52 @@ func TestProbeDoesNotBlockCallers(t *testing.T) {
 		t.Errorf("API server asked %d times, want once (one check in flight, then its answer reused)", n)
 	}
 }
+
+// Word that the API server committed a write within fresh (the Lease
+// renewed) answers the check without a request; older word, or a records
+// namespace not seen yet, is no answer, and the API server is asked.
+func TestProbeTakesWhatItHeardAsAnswer(t *testing.T) {
+	var requests atomic.Int32
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		fmt.Fprintln(w, "ok")
+	}))
+	defer api.Close()
+	cs, err := kube.New(&rest.Config{Host: api.URL}, kube.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var heardAt atomic.Int64
+	// ttl 0: without word, every check asks.
+	p := &apiProbe{client: cs, timeout: time.Minute, nsChecked: true}
+	p.hear(func() time.Time { return time.Unix(0, heardAt.Load()) }, 4*time.Second)
+
+	heardAt.Store(time.Now().UnixNano())
+	for range 5 {
+		if err := p.check(t.Context()); err != nil {
+			t.Fatalf("check = %v", err)
+		}
+	}
+	if n := requests.Load(); n != 0 {
+		t.Errorf("API server asked %d times with a write heard of just now, want 0", n)
+	}
+
+	heardAt.Store(time.Now().Add(-time.Minute).UnixNano())
+	if err := p.check(t.Context()); err != nil {
+		t.Fatalf("check = %v", err)
+	}
+	if n := requests.Load(); n != 1 {
+		t.Errorf("API server asked %d times with the last write heard of a minute ago, want 1", n)
+	}
+
+	p.mu.Lock()
+	p.nsChecked = false
+	p.mu.Unlock()
+	heardAt.Store(time.Now().UnixNano())
+	if err := p.check(t.Context()); err != nil {
+		t.Fatalf("check = %v", err)
+	}
+	if n := requests.Load(); n < 2 {
+		t.Errorf("API server asked %d times in all, want the namespace not seen yet asked about although a write was heard of", n)
+	}
+}

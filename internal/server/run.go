@@ -132,10 +132,14 @@ func Run(ctx context.Context, o Options) error {
 	// The runner and the Slack notifier run on the leader only; the elector
 	// watches the Lease, so its client has no request timeout (it bounds
 	// each of its requests itself).
-	leading, err := leaderGate(mgr, watchClient, &o, log)
+	leading, heard, err := leaderGate(mgr, watchClient, &o, log)
 	if err != nil {
 		return err
 	}
+	// While a leader renews the Lease, every replica hears of a write
+	// committed every retry period: /readyz and the webhook's gate need
+	// not ask the API server then.
+	probe.hear(heard, probe.ttl+o.RetryPeriod)
 	if err := mgr.Add(windows); err != nil {
 		return fmt.Errorf("circuit breaker windows: %w", err)
 	}

@@ -218,3 +218,44 @@ func turns(ctx context.Context, a, b *load, pa, pb *proc, d time.Duration, round
 	sb = side{rate: float64(n[1]) / took[1].Seconds(), cpu: cpu[1] / time.Duration(max(n[1], 1))}
 	return sa, sb, ratios, nil
 }
+
+// probePeriod is how often the manifests' kubelet probes /readyz
+// (readinessProbe.periodSeconds).
+const probePeriod = 5 * time.Second
+
+// kubelet probes url's /readyz every probePeriod for d, as the kubelet
+// does, and returns how many probes it made and how many were not
+// answered 200.
+func kubelet(ctx context.Context, url string, d time.Duration) (probes, unready int) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	client := &http.Client{Timeout: 3 * time.Second} // timeoutSeconds
+	t := time.NewTicker(probePeriod)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return probes, unready
+		case <-t.C:
+		}
+		probes++
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/readyz", nil)
+		if err != nil {
+			unready++
+			continue
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			if ctx.Err() != nil {
+				return probes - 1, unready // cut by the window's end
+			}
+			unready++
+			continue
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			unready++
+		}
+	}
+}
