@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,6 +13,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/prometheus/alertmanager/template"
 
 	"github.com/alertmedic/alertmedic/api/v1alpha1"
 	"github.com/alertmedic/alertmedic/internal/faultproxy"
@@ -348,5 +351,48 @@ func TestReadinessAsksNothingWhileTheLeaseIsRenewed(t *testing.T) {
 	}
 	if n := readyz(from); n == 0 {
 		t.Errorf("the API server's /readyz not asked by a replica without a Lease: the count above cannot see a probe")
+	}
+}
+
+// A storm of new alerts keeps the client's rate limit for recording them
+// full for as long as it lasts; the actions on what was recorded do not
+// wait behind it. With a limit of 4 requests a second and 40 records to
+// make (10 s), the first record's action (5 requests) is done while three
+// quarters of the others are not even recorded yet.
+func TestActionsDoNotWaitBehindAStormsRecords(t *testing.T) {
+	const n = 40
+	ns := deployments(t, n)
+	s := startServe(t, kubeconfig(t), "--rules", restartRules(t, ""),
+		"--kube-api-qps", "4", "--kube-api-burst", "1", "--accept-timeout", "60s", "--http-write-timeout", "90s")
+	waitFor(t, "leadership", func() bool { return metricValue(t, s, "alertmedic_leader") == "1" })
+	alerts := make([]template.Alert, n)
+	for i := range alerts {
+		alerts[i] = crashLooping(ns, fmt.Sprintf("app-%d", i), time.Now().Add(-time.Minute))
+	}
+	answered := make(chan int, 1)
+	go func() {
+		code, _ := s.post(t, s.token, notification(t, "storm", alerts...))
+		answered <- code
+	}()
+	rns := recordsNamespace(t)
+	var recorded int
+	waitFor(t, "a record to succeed", func() bool {
+		recs := recordsIn(t, rns)
+		for _, r := range recs {
+			if r.Status.Phase == "Succeeded" {
+				recorded = len(recs)
+				return true
+			}
+		}
+		return false
+	})
+	t.Logf("the first action ended with %d of %d records made", recorded, n)
+	// Its own limit: some 5 (its 5 requests take 1 s at 4 a second).
+	// Behind the records: 17 in a run where the two shared the limit.
+	if recorded > n/4 {
+		t.Errorf("the first action ended when %d of %d records were made: it waited behind the recording", recorded, n)
+	}
+	if code := <-answered; code != http.StatusOK {
+		t.Errorf("the notification was answered %d, want 200 once all %d are recorded", code, n)
 	}
 }

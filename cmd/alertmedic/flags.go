@@ -223,7 +223,7 @@ func (c *commandLine) serveCommand(cmd *kingpin.CmdClause) {
 	cmd.Flag("dry-run", "plan, log and record Events, but change no workload (server-side dry-run)").BoolVar(&o.DryRun)
 	cmd.Flag("watch-rules", "reload the rule files when they change on disk (as SIGHUP does)").Default("true").BoolVar(&o.WatchRules)
 	cmd.Flag("watch-debounce", "changes to the rule files within this long of each other are one reload").Default("1s").DurationVar(&o.WatchDebounce)
-	cmd.Flag("kube-api-qps", "sustained requests per second to the Kubernetes API server").Default("50").Float64Var(&o.KubeQPS)
+	cmd.Flag("kube-api-qps", "sustained requests per second to the Kubernetes API server, for recording notifications and, separately, for acting on records").Default("50").Float64Var(&o.KubeQPS)
 	cmd.Flag("kube-api-burst", "requests allowed in a burst above --kube-api-qps (a 100-alert notification records at once)").Default("100").IntVar(&o.KubeBurst)
 	cmd.Flag("field-manager", "field manager name on every write").Default("alertmedic").StringVar(&o.FieldManager)
 	cmd.Flag("shutdown-timeout", "how long SIGTERM waits for running remediations").Default("30s").DurationVar(&o.ShutdownTimeout)

@@ -85,7 +85,18 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	// Two clients, each with its own rate limit: recording notifications
+	// (ingest, and the readiness check it asks), and everything else (the
+	// runner's reads and writes, the executor's actions, Slack). In a
+	// storm, ingest's creates fill their limit for as long as the storm
+	// lasts; sharing it, each of an action's requests waited its turn
+	// behind them, and the first actions (and so the circuit breaker)
+	// came seconds late.
 	api, err := kube.New(apiCfg, kube.Options{Scheme: scheme})
+	if err != nil {
+		return fmt.Errorf("kubernetes client: %w", err)
+	}
+	ingestAPI, err := kube.New(apiCfg, kube.Options{Scheme: scheme})
 	if err != nil {
 		return fmt.Errorf("kubernetes client: %w", err)
 	}
@@ -100,7 +111,7 @@ func Run(ctx context.Context, o Options) error {
 		GitOps:       o.GitOps,
 	})
 	metrics := engine.NewMetrics(reg)
-	probe := &apiProbe{client: api, namespace: o.Namespace, ttl: 2 * time.Second, timeout: 2 * time.Second}
+	probe := &apiProbe{client: ingestAPI, namespace: o.Namespace, ttl: 2 * time.Second, timeout: 2 * time.Second}
 	// The breaker's windows are watched, so the watch's client has no
 	// request timeout.
 	watchClient, err := kube.New(cfg, kube.Options{Scheme: scheme})
@@ -115,7 +126,7 @@ func Run(ctx context.Context, o Options) error {
 		Budgets:        windows.Budgets,
 		BudgetKeys:     func(s *v1alpha1.RemediationSpec) []string { return controller.BudgetKeys(s, pol) },
 		Namespaces:     &pol.Limits,
-		Client:         api,
+		Client:         ingestAPI,
 		Namespace:      o.Namespace,
 		Gate:           probe.check,
 		SeenSize:       o.SeenSize,
