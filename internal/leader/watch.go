@@ -80,15 +80,13 @@ func (e *Elector) drain(ctx context.Context, w watch.Interface, send func(*coord
 				return true
 			}
 			switch ev.Type {
-			case watch.Added, watch.Modified, watch.Deleted:
-				e.leases.committed()
-			}
-			switch ev.Type {
 			case watch.Added, watch.Modified:
+				e.leases.committed()
 				if l, ok := ev.Object.(*coordinationv1.Lease); ok && !send(l) {
 					return false
 				}
 			case watch.Deleted:
+				e.leases.committed()
 				if !send(nil) {
 					return false
 				}

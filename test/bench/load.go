@@ -107,7 +107,7 @@ func (p *poster) postRetrying(ctx context.Context, url string, body []byte) (int
 // accepted notifications.
 func hammer(ctx context.Context, url string, body []byte, conns int, d time.Duration) (float64, error) {
 	l := newLoad(url, body, conns)
-	if _, _, err := l.run(ctx, 500*time.Millisecond); err != nil {
+	if err := l.warm(ctx); err != nil {
 		return 0, err
 	}
 	n, took, err := l.run(ctx, d)
@@ -124,6 +124,13 @@ type load struct {
 
 func newLoad(url string, body []byte, conns int) *load {
 	return &load{url: url, body: body, conns: conns, p: newPoster(conns)}
+}
+
+// warm posts for half a second, unmeasured: connections opened, the
+// server's first answers made.
+func (l *load) warm(ctx context.Context) error {
+	_, _, err := l.run(ctx, 500*time.Millisecond)
+	return err
 }
 
 // run posts for d and returns how many notifications were answered 200 and
@@ -186,7 +193,7 @@ type side struct {
 // and the ratio a/b of every round's throughput.
 func turns(ctx context.Context, a, b *load, pa, pb *proc, d time.Duration, rounds int) (sa, sb side, ratios []float64, err error) {
 	for _, l := range []*load{a, b} {
-		if _, _, err := l.run(ctx, 500*time.Millisecond); err != nil {
+		if err := l.warm(ctx); err != nil {
 			return sa, sb, nil, err
 		}
 	}
